@@ -1,0 +1,5 @@
+"""Grokking Deep Learning, chapter 9, by hand: NumPy only, every derivative written out.
+
+Modules, in reading order: `activations` (the chapter's table), `network` (forward and
+backward), `train` (the loop and the log), `config`, `data`, `cli`.
+"""

@@ -1,0 +1,108 @@
+"""The chapter's activation table: each forward function beside its derivative.
+
+Every derivative takes the activation's *output*, not its input, as the chapter
+teaches ("we can directly convert their output to their slope"):
+
+    relu     out = (x > 0) * x            d out/dx = out > 0
+    sigmoid  out = 1 / (1 + e^-x)         d out/dx = out * (1 - out)
+    tanh     out = tanh(x)                d out/dx = 1 - out**2
+    identity out = x                      d out/dx = 1
+    softmax  out = b^x / sum(b^x)         (a Jacobian, so a vector-Jacobian product)
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import numpy as np
+
+Array = np.ndarray
+
+
+def relu(x: Array) -> Array:
+    return (x > 0) * x
+
+
+def relu2deriv(output: Array) -> Array:
+    return (output > 0).astype(output.dtype)
+
+
+def sigmoid(x: Array) -> Array:
+    with np.errstate(over="ignore"):  # e^-x = inf for x << 0 gives the right limit, 0
+        return 1 / (1 + np.exp(-x))
+
+
+def sigmoid2deriv(output: Array) -> Array:
+    return output * (1 - output)
+
+
+def tanh(x: Array) -> Array:
+    return np.tanh(x)
+
+
+def tanh2deriv(output: Array) -> Array:
+    return 1 - (output**2)
+
+
+def identity(x: Array) -> Array:
+    return x
+
+
+def identity2deriv(output: Array) -> Array:
+    return np.ones_like(output)
+
+
+def softmax(x: Array, base: float = math.e) -> Array:
+    """Row-wise `base**x / sum(base**x)`, computed as the chapter does: `exp(x ln base)`.
+
+    With base e, `ln base` is exactly 1.0, so this is the listing's arithmetic to the bit.
+    A base above e sharpens the choice of one class, below e softens it. The caller may
+    subtract each row's maximum first (softmax does not change under a shift) to keep
+    `exp` from overflowing.
+    """
+    temp = np.exp(x * math.log(base))
+    return temp / np.sum(temp, axis=1, keepdims=True)
+
+
+def softmax_vjp(output: Array, grad_output: Array, base: float = math.e) -> Array:
+    """dL/dx from dL/d(output), using only the output s = softmax(x):
+
+        dL/dx_i = ln(base) * s_i * (g_i - sum_j g_j s_j)
+    """
+    dot = np.sum(grad_output * output, axis=1, keepdims=True)
+    return math.log(base) * output * (grad_output - dot)
+
+
+def softmax_cross_entropy_delta(
+    output: Array, labels: Array, divisor: float, base: float = math.e
+) -> Array:
+    """dL/dx of L = -sum(labels * log softmax(x)) / D: the fused delta `(out - labels) / D`.
+
+    For a base other than e the chain rule adds the factor ln(base) (exactly 1.0 for e).
+    """
+    return math.log(base) * ((output - labels) / divisor)
+
+
+def cross_entropy(output: Array, labels: Array, divisor: float) -> float:
+    """Softmax's loss: -sum(labels * log(output)) / D."""
+    return float(-np.sum(labels * np.log(output)) / divisor)
+
+
+def binary_cross_entropy(output: Array, labels: Array, divisor: float) -> float:
+    """Sigmoid's loss, one independent yes/no per class."""
+    return float(-np.sum(labels * np.log(output) + (1 - labels) * np.log(1 - output)) / divisor)
+
+
+def half_squared_error(output: Array, labels: Array, divisor: float) -> float:
+    """Identity's (regression) loss: sum((output - labels)**2) / (2 D)."""
+    return float(np.sum((output - labels) ** 2) / (2 * divisor))
+
+
+Activation = Callable[[Array], Array]
+
+HIDDEN: dict[str, tuple[Activation, Activation]] = {
+    "relu": (relu, relu2deriv),
+    "sigmoid": (sigmoid, sigmoid2deriv),
+    "tanh": (tanh, tanh2deriv),
+}

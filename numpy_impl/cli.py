@@ -1,0 +1,188 @@
+"""The one command line both implementations share (`scripts/train.py`, `python -m numpy_impl`).
+
+Standard output carries exactly the book's log lines; everything else goes to standard error.
+Bad input is one line on standard error and exit status 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import sys
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
+from numpy_impl import data
+from numpy_impl.config import (
+    DTYPE_CHOICES,
+    HIDDEN_CHOICES,
+    MODE_CHOICES,
+    OUTPUT_CHOICES,
+    PRESETS,
+    Config,
+    ConfigError,
+)
+from numpy_impl.train import Diverged, LogRecord, train
+
+Trainer = Callable[[Config, data.Dataset, Callable[[LogRecord], None], str], None]
+"""train(config, dataset, log, device): runs a whole training, calling log at each logged line."""
+Fetcher = Callable[[str, Path], Path]
+"""fetch(dataset, cache_dir) -> the folder of IDX files, downloaded if need be."""
+
+DEFAULT_CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "grokking-ch9"
+
+# Flags that override a field of the preset's Config, in the order --help lists them.
+OVERRIDES = ("iterations", "batch_size", "alpha", "hidden_size", "hidden", "output",
+             "softmax_base", "train_size", "test_size", "dtype", "log_every")
+
+
+class CliError(Exception):
+    """Input the run cannot use; printed as one line, exit status 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line instead of usage + message
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a finite number above 0, got {text!r}")
+    return value
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def seed_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if not 0 <= value < 2**32:
+        raise argparse.ArgumentTypeError(f"must be in [0, 2**32), got {value}")
+    return value
+
+
+def build_parser(prog: str) -> argparse.ArgumentParser:
+    p = _Parser(
+        prog=prog,
+        description="Grokking Deep Learning, chapter 9: an MNIST MLP with tanh/relu, softmax, "
+        "dropout and mini-batch SGD. Prints the book's log on standard output.",
+        epilog="Defaults reproduce the book's published log (preset tanh, book mode, seed 1).",
+    )
+    p.add_argument("--impl", choices=("numpy", "torch"), default="numpy",
+                   help="which implementation trains (default: %(default)s)")
+    p.add_argument("--preset", choices=tuple(PRESETS), default="tanh",
+                   help="tanh: the book's listing; relu: the seed's ReLU listing "
+                   "(default: %(default)s)")
+    p.add_argument("--mode", choices=MODE_CHOICES, default="book",
+                   help="book: the listings' backward, quirk included; exact: the true gradient "
+                   "(default: %(default)s)")
+    p.add_argument("--seed", type=seed_int, default=1, help="RandomState seed (default: 1)")
+    g = p.add_argument_group("hyperparameters (default: the preset's)")
+    g.add_argument("--iterations", type=positive_int, help="passes over the training set")
+    g.add_argument("--batch-size", type=positive_int)
+    g.add_argument("--alpha", type=positive_float, help="learning rate")
+    g.add_argument("--hidden-size", type=positive_int)
+    g.add_argument("--hidden", choices=HIDDEN_CHOICES, help="hidden activation")
+    g.add_argument("--output", choices=OUTPUT_CHOICES, help="output layer and its loss")
+    g.add_argument("--softmax-base", type=positive_float, help="softmax's base (e by default)")
+    g.add_argument("--train-size", type=positive_int, help="first N training images (1000)")
+    g.add_argument("--test-size", type=positive_int, help="first N test images (10000)")
+    g.add_argument("--dtype", choices=DTYPE_CHOICES, help="float64 (default) or float32")
+    g.add_argument("--log-every", type=positive_int, help="log every N-th iteration (10)")
+    d = p.add_argument_group("data (default: the chapter's MNIST slice shipped in the package)")
+    d.add_argument("--data-dir", type=Path,
+                   help="a folder of IDX files (.gz or not), flat or in NAME/raw/")
+    d.add_argument("--dataset", choices=tuple(data.DATASETS),
+                   help="a full dataset from the cache folder (see --download)")
+    d.add_argument("--download", action="store_true",
+                   help="fetch --dataset into the cache with torchvision (checks its checksums)")
+    d.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE,
+                   help="where --dataset lives (default: %(default)s)")
+    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
+                   help="torch only: auto takes CUDA when there is a GPU (default: %(default)s)")
+    return p
+
+
+def config_from_args(args: argparse.Namespace) -> Config:
+    changes = {name: getattr(args, name) for name in OVERRIDES if getattr(args, name) is not None}
+    try:
+        return PRESETS[args.preset].replace(mode=args.mode, seed=args.seed, **changes)
+    except ConfigError as e:
+        raise CliError(str(e)) from None
+
+
+def data_folder(args: argparse.Namespace, fetch: Fetcher | None) -> Path | None:
+    """The folder to read, from --data-dir or --dataset (fetching it if asked); None: shipped."""
+    if args.data_dir is not None and args.dataset is not None:
+        raise CliError("give --data-dir or --dataset, not both")
+    if args.download and args.dataset is None:
+        raise CliError("--download needs --dataset (mnist, fashion-mnist or kmnist)")
+    if args.dataset is None:
+        return args.data_dir
+    if args.download:
+        if fetch is None:
+            raise CliError("--download fetches with torchvision, outside the NumPy-only package: "
+                           "run scripts/train.py --download instead")
+        return fetch(args.dataset, args.cache_dir)
+    folder = args.cache_dir / data.DATASETS[args.dataset] / "raw"
+    if not folder.is_dir():
+        raise CliError(f"{args.dataset} is not in {args.cache_dir}: add --download to fetch it "
+                       "(or --cache-dir to point at another cache)")
+    return folder
+
+
+def numpy_trainer(
+    config: Config, dataset: data.Dataset, log: Callable[[LogRecord], None], device: str
+) -> None:
+    train(config, dataset, log)
+
+
+def main(
+    argv: list[str] | None,
+    *,
+    prog: str,
+    trainers: Mapping[str, Trainer | str],
+    fetch: Fetcher | None = None,
+) -> int:
+    """Parse, load, train, print the log. `trainers[impl]` is a Trainer, or a string saying why
+    that implementation cannot run here."""
+    args = build_parser(prog).parse_args(argv)
+    try:
+        trainer = trainers.get(args.impl, f"{prog} runs only --impl {', '.join(trainers)}")
+        if isinstance(trainer, str):
+            raise CliError(trainer)
+        config = config_from_args(args)
+        if args.impl == "numpy" and args.device == "cuda":
+            raise CliError("--device cuda is for --impl torch; the NumPy side runs on the CPU")
+        dataset = data.load(data_folder(args, fetch), config.train_size, config.test_size)
+        if config.train_size % config.batch_size:
+            print(f"{prog}: note: the last {config.train_size % config.batch_size} training "
+                  "images do not fill a batch and are left out, as in the book", file=sys.stderr)
+        start = time.perf_counter()
+        trainer(config, dataset, lambda record: print(record, flush=True), args.device)
+        seconds = time.perf_counter() - start
+    except (CliError, ConfigError, data.DataError, Diverged) as e:
+        print(f"{prog}: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"{prog}: interrupted", file=sys.stderr)
+        return 130
+    print(f"{prog}: {args.impl} {config.mode} mode, {config.hidden}/{config.output}, "
+          f"{config.iterations} iterations in {seconds:.2f} s", file=sys.stderr)
+    return 0

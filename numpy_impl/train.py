@@ -1,0 +1,105 @@
+"""The training loop: the listings' order of random draws, mini-batch SGD, the book's log.
+
+One `np.random.RandomState(seed)` per run, drawn exactly as the listings draw from
+`np.random.seed(seed)`: `random((784, H))`, `random((H, classes))`, then one
+`randint(2, size=(B, H))` dropout mask per batch. The global NumPy state is never touched.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from numpy_impl.config import CLASSES, PIXELS, Config
+from numpy_impl.data import Dataset
+from numpy_impl.network import Network
+
+
+class Diverged(ArithmeticError):
+    """The weights stopped being finite numbers."""
+
+
+@dataclass(frozen=True)
+class LogRecord:
+    """One logged iteration; `str()` gives the book's log line."""
+
+    iteration: int
+    test_correct: int
+    test_size: int
+    train_correct: int
+    train_size: int
+
+    def __str__(self) -> str:
+        test_acc = self.test_correct / self.test_size
+        train_acc = self.train_correct / self.train_size
+        return f"I:{self.iteration} Test-Acc:{test_acc} Train-Acc:{train_acc}"
+
+
+@dataclass(frozen=True)
+class Batch:
+    """One fixed mini-batch, its all-zero pixel columns dropped once, up front."""
+
+    pixels: np.ndarray  # the columns of the 784 that are not zero in every image of the batch
+    layer_0: np.ndarray  # (B, len(pixels)) pixel values / 255
+    labels: np.ndarray  # (B, classes) one-hot
+    digits: np.ndarray  # (B,) the labels as digits, to count correct answers
+
+
+def initial_weights(rng: np.random.RandomState, config: Config) -> tuple[np.ndarray, np.ndarray]:
+    """`(2 s) * random(shape) - s` for both matrices, in the listings' order."""
+    s_0_1, s_1_2 = config.init_0_1, config.init_1_2
+    weights_0_1 = (2 * s_0_1) * rng.random_sample((PIXELS, config.hidden_size)) - s_0_1
+    weights_1_2 = (2 * s_1_2) * rng.random_sample((config.hidden_size, CLASSES)) - s_1_2
+    return weights_0_1, weights_1_2
+
+
+def make_batches(images: np.ndarray, digits: np.ndarray, config: Config) -> list[Batch]:
+    """The training set cut into train_size // batch_size batches; a remainder is left out,
+    as in the listings."""
+    dtype = np.dtype(config.dtype)
+    batches = []
+    for start in range(0, config.train_size - config.batch_size + 1, config.batch_size):
+        end = start + config.batch_size
+        pixels = np.flatnonzero(images[start:end].any(axis=0))
+        layer_0 = (images[start:end, pixels] / 255).astype(dtype)
+        labels = np.eye(CLASSES, dtype=dtype)[digits[start:end]]
+        batches.append(Batch(pixels, layer_0, labels, digits[start:end]))
+    return batches
+
+
+def count_correct(scores: np.ndarray, digits: np.ndarray) -> int:
+    return int(np.count_nonzero(scores.argmax(axis=1) == digits))
+
+
+def train(
+    config: Config, data: Dataset, log: Callable[[LogRecord], None] | None = None
+) -> Network:
+    """Train from scratch; call `log` at every `log_every`-th iteration; return the network."""
+    dtype = np.dtype(config.dtype)
+    rng = np.random.RandomState(config.seed)
+    weights_0_1, weights_1_2 = initial_weights(rng, config)
+    network = Network(config, weights_0_1.astype(dtype), weights_1_2.astype(dtype))
+
+    batches = make_batches(data.train_images, data.train_labels, config)
+    train_size = len(batches) * config.batch_size
+    test_pixels = np.flatnonzero(data.test_images.any(axis=0))
+    test_layer_0 = np.ascontiguousarray(data.test_images[:, test_pixels].T / 255, dtype).T
+
+    for iteration in range(config.iterations):
+        train_correct = 0
+        for batch in batches:
+            dropout_mask = rng.randint(2, size=(config.batch_size, config.hidden_size))
+            step = network.train_step(batch.layer_0, batch.labels, dropout_mask.astype(dtype),
+                                      batch.pixels)
+            train_correct += count_correct(step.layer_2, batch.digits)
+        if not np.isfinite(network.weights_1_2).all():
+            raise Diverged(f"iteration {iteration}: the weights overflowed to inf or nan; "
+                           f"lower --alpha (now {config.alpha})")
+        if log is not None and iteration % config.log_every == 0:
+            test_correct = count_correct(network.predict(test_layer_0, test_pixels),
+                                         data.test_labels)
+            log(LogRecord(iteration, test_correct, len(data.test_labels), train_correct,
+                          train_size))
+    return network

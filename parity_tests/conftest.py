@@ -1,0 +1,43 @@
+"""Shared fixtures: the shipped data, the repository's paths, and a CLI runner."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from numpy_impl.data import Dataset, load
+
+REPO = Path(__file__).resolve().parent.parent
+REFERENCE_LOG = Path(__file__).parent / "reference" / "book_ch9_seed1.log"
+SHARED_MNIST = REPO.parent / "shared" / "data" / "mnist"
+
+BLOCK_TORCH = "import sys; sys.modules.update(torch=None, torchvision=None); "
+"""Prefix for `python -c`: any later `import torch` raises ImportError."""
+
+
+@pytest.fixture(scope="session")
+def dataset() -> Dataset:
+    return load()
+
+
+@pytest.fixture(scope="session")
+def shared_mnist() -> Path:
+    if not (SHARED_MNIST / "MNIST" / "raw" / "train-images-idx3-ubyte").is_file():
+        pytest.skip(f"the full MNIST is not at {SHARED_MNIST}")
+    return SHARED_MNIST
+
+
+def run(args: list[str], block_torch: bool = False) -> subprocess.CompletedProcess[str]:
+    """Run `python ARGS` from the repository root; with block_torch, torch cannot be imported."""
+    if block_torch:
+        assert args[0] in ("scripts/train.py", "-m")
+        target = (f"runpy.run_module({args[1]!r}, run_name='__main__')" if args[0] == "-m"
+                  else f"runpy.run_path({args[0]!r}, run_name='__main__')")
+        rest = args[2:] if args[0] == "-m" else args[1:]
+        code = (BLOCK_TORCH + f"import runpy; sys.argv = ['x', *{rest!r}]; " + target)
+        args = ["-c", code]
+    return subprocess.run([sys.executable, *args], cwd=REPO, capture_output=True, text=True,
+                          timeout=600)

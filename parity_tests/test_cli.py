@@ -1,0 +1,138 @@
+"""The shared command line: flags, streams, errors, NumPy alone, and fetching with torchvision."""
+
+from __future__ import annotations
+
+import ast
+import re
+import shutil
+
+import numpy as np
+import pytest
+
+from numpy_impl.cli import OVERRIDES, build_parser
+from numpy_impl.config import PRESETS, Config, ConfigError
+from numpy_impl.train import train
+from parity_tests.conftest import REPO, run
+
+LOG_LINE = re.compile(r"I:\d+ Test-Acc:[0-9.e-]+ Train-Acc:[0-9.e-]+")
+SHORT = ["--iterations", "3", "--log-every", "2", "--test-size", "500"]
+
+
+def test_every_flag_of_the_issue_is_there_with_its_default():
+    args = build_parser("x").parse_args([])
+    assert (args.impl, args.preset, args.mode, args.seed, args.device) == (
+        "numpy", "tanh", "book", 1, "auto")
+    for name in [*OVERRIDES, "data_dir", "dataset", "download"]:
+        assert hasattr(args, name)
+    assert set(PRESETS) == {"tanh", "relu"}
+
+
+def test_presets_carry_the_design_table():
+    tanh, relu = PRESETS["tanh"], PRESETS["relu"]
+    assert (tanh.hidden, tanh.init_0_1, tanh.init_1_2, tanh.D, tanh.alpha, tanh.iterations) == (
+        "tanh", 0.01, 0.1, 10000, 2, 300)
+    assert (relu.hidden, relu.init_0_1, relu.init_1_2, relu.D, relu.alpha, relu.iterations) == (
+        "relu", 0.01, 0.01, 1000, 2, 100)
+    for c in (tanh, relu):
+        assert (c.hidden_size, c.batch_size, c.train_size, c.test_size, c.seed) == (
+            100, 100, 1000, 10000, 1)
+
+
+@pytest.mark.parametrize("change", [
+    {"hidden": "swish"}, {"mode": "fast"}, {"dtype": "float16"}, {"alpha": 0.0},
+    {"alpha": float("inf")}, {"batch_size": 0}, {"iterations": -1}, {"seed": -1},
+    {"softmax_base": 1.0}, {"batch_size": 2000},
+])
+def test_config_rejects_what_cannot_work(change):
+    with pytest.raises(ConfigError):
+        Config(**change)
+
+
+def test_stdout_is_exactly_the_log_and_both_entry_points_agree():
+    script = run(["scripts/train.py", *SHORT, "--preset", "relu"])
+    module = run(["-m", "numpy_impl", *SHORT, "--preset", "relu"])
+    assert script.returncode == module.returncode == 0
+    assert script.stdout == module.stdout
+    lines = script.stdout.splitlines()
+    assert [line.split()[0] for line in lines] == ["I:0", "I:2"]
+    assert all(LOG_LINE.fullmatch(line) for line in lines)
+    assert "relu/softmax, 3 iterations" in script.stderr
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--alpha", "abc"], "not a number"),
+    (["--alpha", "-1"], "above 0"),
+    (["--iterations", "0"], "at least 1"),
+    (["--hidden", "swish"], "invalid choice"),
+    (["--preset", "gelu"], "invalid choice"),
+    (["--batch-size", "5000"], "larger than train_size"),
+    (["--train-size", "1001"], "there are 1000"),
+    (["--data-dir", "/no/such/folder"], "does not exist"),
+    (["--data-dir", ".", "--dataset", "mnist"], "not both"),
+    (["--download"], "needs --dataset"),
+    (["--impl", "torch"], "not built yet"),
+    (["--device", "cuda"], "--impl torch"),
+])
+def test_bad_input_is_one_line_and_exit_2(args, message):
+    result = run(["scripts/train.py", *args])
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert len(result.stderr.splitlines()) == 1, result.stderr
+    assert message in result.stderr and "Traceback" not in result.stderr
+
+
+def test_divergence_stops_with_the_iteration_named():
+    result = run(["scripts/train.py", "--mode", "exact", "--output", "identity", "--alpha", "1e6",
+                  "--iterations", "5"])
+    assert result.returncode == 2
+    assert re.search(r"iteration \d+: .*lower --alpha", result.stderr)
+
+
+@pytest.mark.parametrize("entry", [["scripts/train.py", "--impl", "numpy"], ["-m", "numpy_impl"]])
+def test_runs_with_torch_unimportable(entry):
+    result = run([*entry, *SHORT], block_torch=True)
+    assert result.returncode == 0, result.stderr
+    assert len(result.stdout.splitlines()) == 2
+
+
+def test_numpy_impl_never_imports_torch():
+    for path in (REPO / "numpy_impl").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import)
+                     else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            assert not any(n.split(".")[0] in ("torch", "torchvision", "torch_impl")
+                           for n in names), f"{path} imports {names}"
+
+
+def test_same_seed_same_weights_other_seed_other_weights(dataset):
+    config = PRESETS["relu"].replace(iterations=3)
+    a, b = train(config, dataset), train(config, dataset)
+    c = train(config.replace(seed=2), dataset)
+    assert np.array_equal(a.weights_0_1, b.weights_0_1)
+    assert np.array_equal(a.weights_1_2, b.weights_1_2)
+    assert not np.array_equal(a.weights_1_2, c.weights_1_2)
+
+
+def test_float32_trains_in_float32(dataset):
+    network = train(PRESETS["tanh"].replace(iterations=2, dtype="float32"), dataset)
+    assert network.weights_0_1.dtype == network.weights_1_2.dtype == np.float32
+
+
+def test_dataset_flags_read_the_cache_and_download_through_torchvision(tmp_path, shared_mnist):
+    """With the files already in the cache torchvision checks them and downloads nothing."""
+    raw = tmp_path / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    for path in (shared_mnist / "MNIST" / "raw").iterdir():
+        if not path.name.endswith(".gz"):
+            (raw / path.name).symlink_to(path)
+    args = ["--train-size", "2000", "--iterations", "1", "--test-size", "1000"]
+    direct = run(["scripts/train.py", "--data-dir", str(shared_mnist), *args])
+    cached = run(["scripts/train.py", "--dataset", "mnist", "--cache-dir", str(tmp_path), *args])
+    fetched = run(["scripts/train.py", "--dataset", "mnist", "--download",
+                   "--cache-dir", str(tmp_path), *args])
+    assert direct.returncode == cached.returncode == fetched.returncode == 0, fetched.stderr
+    assert direct.stdout == cached.stdout == fetched.stdout
+    assert LOG_LINE.fullmatch(direct.stdout.strip())
+    shutil.rmtree(tmp_path / "MNIST")
+    missing = run(["scripts/train.py", "--dataset", "mnist", "--cache-dir", str(tmp_path), *args])
+    assert missing.returncode == 2 and "--download" in missing.stderr

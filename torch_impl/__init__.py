@@ -1,0 +1,1 @@
+"""Grokking Deep Learning, chapter 9, with torch.nn and autograd."""
