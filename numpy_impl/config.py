@@ -75,8 +75,9 @@ class Config:
             value = getattr(self, name)
             if not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
                 raise ConfigError(f"{name} must be a finite number above 0, got {value!r}")
-        if self.softmax_base == 1:
-            raise ConfigError("softmax_base 1 makes every class equally likely: use a base above 1")
+        if self.softmax_base <= 1:
+            raise ConfigError(f"softmax_base must be above 1 (1 makes every class equally likely, "
+                              f"below 1 prefers the smallest logit), got {self.softmax_base!r}")
         if self.batch_size > self.train_size:
             raise ConfigError(
                 f"batch_size {self.batch_size} is larger than train_size {self.train_size}: "

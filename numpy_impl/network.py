@@ -26,6 +26,9 @@ import numpy as np
 from numpy_impl import activations as act
 from numpy_impl.config import Config
 
+Pixels = np.ndarray | slice
+"""Which of the 784 pixel columns a layer_0 holds: an index array, or all of them."""
+
 OUTPUTS = {"sigmoid": act.sigmoid, "identity": act.identity}
 LOSSES = {
     "softmax": act.cross_entropy,
@@ -60,14 +63,16 @@ class Network:
         )
 
     def forward(
-        self, layer_0: np.ndarray, dropout_mask: np.ndarray, weights_0_1: np.ndarray | None = None
+        self, layer_0: np.ndarray, dropout_mask: np.ndarray, pixels: Pixels = slice(None)
     ) -> tuple[np.ndarray, np.ndarray]:
-        """layer_1 (dropped out) and layer_2. `weights_0_1`: the rows for layer_0's columns,
-        when layer_0 holds only some of the 784 pixels."""
-        if weights_0_1 is None:
-            weights_0_1 = self.weights_0_1
-        layer_1 = self.hidden(layer_0 @ weights_0_1)
-        layer_1 = layer_1 * dropout_mask * 2
+        """layer_1 (dropped out) and layer_2.
+
+        `pixels` lists the columns of the 784 that layer_0 holds: a pixel that is zero in
+        every image of a batch adds nothing forward and gets a zero gradient, so a batch
+        may leave it out (about 280 of 784 for MNIST batches of 100).
+        """
+        layer_1 = self.hidden(layer_0 @ self.weights_0_1[pixels])
+        layer_1 *= dropout_mask * 2
         logits = layer_1 @ self.weights_1_2
         if self.config.output == "softmax" and self.config.mode == "exact":
             logits = logits - logits.max(axis=1, keepdims=True)  # no overflow; same softmax
@@ -95,20 +100,14 @@ class Network:
         layer_0: np.ndarray,
         labels: np.ndarray,
         dropout_mask: np.ndarray,
-        pixels: np.ndarray | slice = slice(None),
+        pixels: Pixels = slice(None),
     ) -> Step:
-        """One step of mini-batch SGD on a batch with one-hot labels.
-
-        `pixels` lists the columns of the 784 that layer_0 holds: a pixel that is zero in
-        every image of the batch adds nothing forward and gets a zero gradient, so the
-        batch may leave it out.
-        """
-        weights_0_1 = self.weights_0_1[pixels]
-        layer_1, layer_2 = self.forward(layer_0, dropout_mask, weights_0_1)
+        """One step of mini-batch SGD on a batch with one-hot labels (see `forward` for pixels)."""
+        layer_1, layer_2 = self.forward(layer_0, dropout_mask, pixels)
         layer_2_delta, layer_1_delta = self.backward(layer_1, layer_2, labels, dropout_mask)
         alpha = self.config.alpha
         self.weights_1_2 -= alpha * (layer_1.T @ layer_2_delta)
-        self.weights_0_1[pixels] = weights_0_1 - alpha * (layer_0.T @ layer_1_delta)
+        self.weights_0_1[pixels] -= alpha * (layer_0.T @ layer_1_delta)
         return Step(layer_1, layer_2, layer_2_delta, layer_1_delta)
 
     def gradients(
@@ -127,7 +126,7 @@ class Network:
         _, layer_2 = self.forward(layer_0, dropout_mask)
         return LOSSES[self.config.output](layer_2, labels, self.config.D)
 
-    def predict(self, layer_0: np.ndarray, pixels: np.ndarray | slice = slice(None)) -> np.ndarray:
+    def predict(self, layer_0: np.ndarray, pixels: Pixels = slice(None)) -> np.ndarray:
         """Logits of the test pass: no dropout, and no output activation (argmax is the same).
 
         Computed as `(layer_1 @ weights_1_2).T = weights_1_2.T @ hidden(weights_0_1.T @ layer_0.T)`:

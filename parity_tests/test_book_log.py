@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from numpy_impl.config import PRESETS
-from numpy_impl.train import train
+from numpy_impl.network import Network
+from numpy_impl.train import initial_weights, make_batches, train
+from parity_tests import listing as book
 from parity_tests.conftest import REFERENCE_LOG, run
-from parity_tests.listing import run_listing
 
 
 def test_train_py_defaults_print_the_books_log_exactly():
@@ -25,7 +27,7 @@ def logged(config, dataset) -> list[tuple[int, float, float]]:
 
 
 def listing(name, seed, dataset, iterations):
-    return run_listing(name, seed, dataset.train_images, dataset.train_labels,
+    return book.run_listing(name, seed, dataset.train_images, dataset.train_labels,
                        dataset.test_images, dataset.test_labels, iterations)
 
 
@@ -47,3 +49,36 @@ def test_the_oracle_itself_prints_the_published_log_start(dataset):
     got = [f"I:{j} Test-Acc:{test} Train-Acc:{train}"
            for j, test, train in listing("tanh", 1, dataset, 11)]
     assert got == expected
+
+
+@pytest.mark.parametrize("preset", ["tanh", "relu"])
+def test_one_book_step_is_the_listings_arithmetic_tensor_by_tensor(preset, dataset):
+    """Beyond the printed digits: every tensor of a step, against the listing's lines
+    (which use `labels - layer_2` and `+=`, so the deltas come out negated)."""
+    config = PRESETS[preset].replace(seed=5)
+    rng = np.random.RandomState(config.seed)
+    weights_0_1, weights_1_2 = initial_weights(rng, config)
+    network = Network(config, weights_0_1.copy(), weights_1_2.copy())
+    batch = make_batches(dataset.train_images, dataset.train_labels, config)[3]
+    dropout_mask = rng.randint(2, size=(100, 100))
+    step = network.train_step(batch.layer_0, batch.labels, dropout_mask.astype(float), batch.pixels)
+
+    act, act2deriv = (np.tanh, book.tanh2deriv) if preset == "tanh" else (book.relu,
+                                                                          book.relu2deriv)
+    layer_0 = dataset.train_images[300:400] / 255
+    layer_1 = act(np.dot(layer_0, weights_0_1))
+    layer_1 *= dropout_mask * 2
+    layer_2 = book.softmax(np.dot(layer_1, weights_1_2))
+    layer_2_delta = (batch.labels - layer_2) / config.D
+    layer_1_delta = layer_2_delta.dot(weights_1_2.T) * act2deriv(layer_1)
+    layer_1_delta *= dropout_mask
+    weights_1_2 += 2 * layer_1.T.dot(layer_2_delta)
+    weights_0_1 += 2 * layer_0.T.dot(layer_1_delta)
+
+    close = dict(rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(step.layer_1, layer_1, **close)
+    np.testing.assert_allclose(step.layer_2, layer_2, **close)
+    np.testing.assert_allclose(step.layer_2_delta, -layer_2_delta, **close)
+    np.testing.assert_allclose(step.layer_1_delta, -layer_1_delta, **close)
+    np.testing.assert_allclose(network.weights_1_2, weights_1_2, **close)
+    np.testing.assert_allclose(network.weights_0_1, weights_0_1, **close)

@@ -41,7 +41,7 @@ def test_presets_carry_the_design_table():
 @pytest.mark.parametrize("change", [
     {"hidden": "swish"}, {"mode": "fast"}, {"dtype": "float16"}, {"alpha": 0.0},
     {"alpha": float("inf")}, {"batch_size": 0}, {"iterations": -1}, {"seed": -1},
-    {"softmax_base": 1.0}, {"batch_size": 2000},
+    {"softmax_base": 1.0}, {"softmax_base": 0.5}, {"batch_size": 2000},
 ])
 def test_config_rejects_what_cannot_work(change):
     with pytest.raises(ConfigError):
@@ -106,7 +106,12 @@ def test_numpy_impl_never_imports_torch():
 
 def test_same_seed_same_weights_other_seed_other_weights(dataset):
     config = PRESETS["relu"].replace(iterations=3)
-    a, b = train(config, dataset), train(config, dataset)
+    np.random.seed(123)
+    global_state = np.random.get_state()[1].copy()
+    a = train(config, dataset)
+    assert np.array_equal(np.random.get_state()[1], global_state)  # the global RNG is untouched
+    np.random.seed(456)  # ... and does not matter
+    b = train(config, dataset)
     c = train(config.replace(seed=2), dataset)
     assert np.array_equal(a.weights_0_1, b.weights_0_1)
     assert np.array_equal(a.weights_1_2, b.weights_1_2)
