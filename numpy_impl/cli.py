@@ -28,8 +28,10 @@ from numpy_impl.config import (
 )
 from numpy_impl.train import Diverged, LogRecord, train
 
-Trainer = Callable[[Config, data.Dataset, Callable[[LogRecord], None], str], None]
-"""train(config, dataset, log, device): runs a whole training, calling log at each logged line."""
+Log = Callable[[LogRecord], None]
+Trainer = Callable[[Config, data.Dataset, Log, argparse.Namespace], str]
+"""trainer(config, dataset, log, args) runs a whole training, calling log at each logged line,
+and says where it ran."""
 Fetcher = Callable[[str, Path], Path]
 """fetch(dataset, cache_dir) -> the folder of IDX files, downloaded if need be."""
 
@@ -79,14 +81,14 @@ def seed_int(text: str) -> int:
     return value
 
 
-def build_parser(prog: str) -> argparse.ArgumentParser:
+def build_parser(prog: str, default_impl: str = "numpy") -> argparse.ArgumentParser:
     p = _Parser(
         prog=prog,
         description="Grokking Deep Learning, chapter 9: an MNIST MLP with tanh/relu, softmax, "
         "dropout and mini-batch SGD. Prints the book's log on standard output.",
         epilog="Defaults reproduce the book's published log (preset tanh, book mode, seed 1).",
     )
-    p.add_argument("--impl", choices=("numpy", "torch"), default="numpy",
+    p.add_argument("--impl", choices=("numpy", "torch"), default=default_impl,
                    help="which implementation trains (default: %(default)s)")
     p.add_argument("--preset", choices=tuple(PRESETS), default="tanh",
                    help="tanh: the book's listing; relu: the seed's ReLU listing "
@@ -116,8 +118,13 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
                    help="fetch --dataset into the cache with torchvision (checks its checksums)")
     d.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE,
                    help="where --dataset lives (default: %(default)s)")
-    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
-                   help="torch only: auto takes CUDA when there is a GPU (default: %(default)s)")
+    t = p.add_argument_group("torch only")
+    t.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
+                   help="auto takes CUDA when torch sees a GPU (default: %(default)s)")
+    t.add_argument("--rng", choices=("numpy", "torch"), default="numpy",
+                   help="dropout masks from NumPy's RandomState stream (the same numbers as "
+                   "--impl numpy) or from a torch.Generator on the device (faster, another "
+                   "stream) (default: %(default)s)")
     return p
 
 
@@ -165,9 +172,14 @@ def keep_freed_memory() -> None:
 
 
 def numpy_trainer(
-    config: Config, dataset: data.Dataset, log: Callable[[LogRecord], None], device: str
-) -> None:
+    config: Config, dataset: data.Dataset, log: Log, args: argparse.Namespace
+) -> str:
+    """The CLI's entry to the NumPy side: --device and --rng are the torch side's."""
+    if args.device == "cuda" or args.rng == "torch":
+        raise CliError("--device cuda and --rng torch are for --impl torch; "
+                       "the NumPy side runs on the CPU with NumPy's RandomState")
     train(config, dataset, log)
+    return "cpu"
 
 
 def main(
@@ -176,24 +188,23 @@ def main(
     prog: str,
     trainers: Mapping[str, Trainer | str],
     fetch: Fetcher | None = None,
+    default_impl: str = "numpy",
 ) -> int:
     """Parse, load, train, print the log. `trainers[impl]` is a Trainer, or a string saying why
     that implementation cannot run here."""
-    args = build_parser(prog).parse_args(argv)
+    args = build_parser(prog, default_impl).parse_args(argv)
     keep_freed_memory()
     try:
         trainer = trainers.get(args.impl, f"{prog} runs only --impl {', '.join(trainers)}")
         if isinstance(trainer, str):
             raise CliError(trainer)
         config = config_from_args(args)
-        if args.impl == "numpy" and args.device == "cuda":
-            raise CliError("--device cuda is for --impl torch; the NumPy side runs on the CPU")
         dataset = data.load(data_folder(args, fetch), config.train_size, config.test_size)
         if config.train_size % config.batch_size:
             print(f"{prog}: note: the last {config.train_size % config.batch_size} training "
                   "images do not fill a batch and are left out, as in the book", file=sys.stderr)
         start = time.perf_counter()
-        trainer(config, dataset, lambda record: print(record, flush=True), args.device)
+        where = trainer(config, dataset, lambda record: print(record, flush=True), args)
         seconds = time.perf_counter() - start
     except (CliError, ConfigError, data.DataError, Diverged) as e:
         print(f"{prog}: error: {e}", file=sys.stderr)
@@ -201,6 +212,6 @@ def main(
     except KeyboardInterrupt:
         print(f"{prog}: interrupted", file=sys.stderr)
         return 130
-    print(f"{prog}: {args.impl} {config.mode} mode, {config.hidden}/{config.output}, "
-          f"{config.iterations} iterations in {seconds:.2f} s", file=sys.stderr)
+    print(f"{prog}: {args.impl} on {where}, {config.mode} mode, {config.hidden}/{config.output}, "
+          f"{config.dtype}, {config.iterations} iterations in {seconds:.2f} s", file=sys.stderr)
     return 0

@@ -18,7 +18,11 @@ from numpy_impl.network import Network
 
 
 class Diverged(ArithmeticError):
-    """The weights stopped being finite numbers."""
+    """The weights stopped being finite numbers: the learning rate is too large."""
+
+    def __init__(self, iteration: int, alpha: float):
+        super().__init__(f"iteration {iteration}: the weights overflowed to inf or nan; "
+                         f"lower --alpha (now {alpha})")
 
 
 @dataclass(frozen=True)
@@ -55,6 +59,15 @@ def initial_weights(rng: np.random.RandomState, config: Config) -> tuple[np.ndar
     return weights_0_1, weights_1_2
 
 
+def dropout_masks(rng: np.random.RandomState, config: Config) -> np.ndarray:
+    """One iteration's dropout masks, (batches, B, H), each entry 0 or 1 with probability 1/2.
+
+    The same numbers as the listings' one `randint(2, size=(B, H))` per batch, drawn at once.
+    """
+    batches = config.train_size // config.batch_size
+    return rng.randint(2, size=(batches, config.batch_size, config.hidden_size))
+
+
 def make_batches(images: np.ndarray, digits: np.ndarray, config: Config) -> list[Batch]:
     """The training set cut into train_size // batch_size batches; a remainder is left out,
     as in the listings."""
@@ -89,14 +102,12 @@ def train(
 
     for iteration in range(config.iterations):
         train_correct = 0
-        for batch in batches:
-            dropout_mask = rng.randint(2, size=(config.batch_size, config.hidden_size))
-            step = network.train_step(batch.layer_0, batch.labels, dropout_mask.astype(dtype),
-                                      batch.pixels)
+        masks = dropout_masks(rng, config).astype(dtype)
+        for batch, dropout_mask in zip(batches, masks, strict=True):
+            step = network.train_step(batch.layer_0, batch.labels, dropout_mask, batch.pixels)
             train_correct += count_correct(step.layer_2, batch.digits)
         if not np.isfinite(network.weights_1_2).all():
-            raise Diverged(f"iteration {iteration}: the weights overflowed to inf or nan; "
-                           f"lower --alpha (now {config.alpha})")
+            raise Diverged(iteration, config.alpha)
         if log is not None and iteration % config.log_every == 0:
             test_correct = count_correct(network.predict(test_layer_0, test_pixels),
                                          data.test_labels)

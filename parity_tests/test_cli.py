@@ -56,7 +56,7 @@ def test_stdout_is_exactly_the_log_and_both_entry_points_agree():
     lines = script.stdout.splitlines()
     assert [line.split()[0] for line in lines] == ["I:0", "I:2"]
     assert all(LOG_LINE.fullmatch(line) for line in lines)
-    assert "relu/softmax, 3 iterations" in script.stderr
+    assert "numpy on cpu, book mode, relu/softmax, float64, 3 iterations" in script.stderr
 
 
 @pytest.mark.parametrize(("args", "message"), [
@@ -70,8 +70,8 @@ def test_stdout_is_exactly_the_log_and_both_entry_points_agree():
     (["--data-dir", "/no/such/folder"], "does not exist"),
     (["--data-dir", ".", "--dataset", "mnist"], "not both"),
     (["--download"], "needs --dataset"),
-    (["--impl", "torch"], "not built yet"),
-    (["--device", "cuda"], "--impl torch"),
+    (["--device", "cuda"], "are for --impl torch"),
+    (["--rng", "torch"], "are for --impl torch"),
 ])
 def test_bad_input_is_one_line_and_exit_2(args, message):
     result = run(["scripts/train.py", *args])
@@ -93,6 +93,12 @@ def test_runs_with_torch_unimportable(entry):
     result = run([*entry, *SHORT], block_torch=True)
     assert result.returncode == 0, result.stderr
     assert len(result.stdout.splitlines()) == 2
+
+
+def test_impl_torch_without_torch_says_how_to_install_it():
+    result = run(["scripts/train.py", "--impl", "torch", *SHORT], block_torch=True)
+    assert result.returncode == 2 and result.stdout == ""
+    assert result.stderr.count("\n") == 1 and "pip install -e '.[torch]'" in result.stderr
 
 
 def test_numpy_impl_never_imports_torch():

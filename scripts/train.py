@@ -1,34 +1,43 @@
 """Train chapter 9's network and print the book's log: `python scripts/train.py --help`.
 
 With no flags it reproduces the book's published log (preset tanh, book mode, seed 1)
-on the MNIST slice that ships with the package.
+on the MNIST slice that ships with the package. torch is imported only for --impl torch
+and --download, so the NumPy side runs where torch is not installed.
 """
 
 from __future__ import annotations
 
+import argparse
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
-from numpy_impl.cli import main, numpy_trainer
-from numpy_impl.data import DataError
+from numpy_impl.cli import CliError, main, numpy_trainer
+from numpy_impl.config import Config
+from numpy_impl.data import Dataset
+from numpy_impl.train import LogRecord
+
+NEEDS_TORCH = "needs torch and torchvision ({}): pip install -e '.[torch]'"
+
+
+def torch_trainer(
+    config: Config, dataset: Dataset, log: Callable[[LogRecord], None], args: argparse.Namespace
+) -> str:
+    try:
+        from torch_impl.train import torch_trainer as trainer
+    except ImportError as e:
+        raise CliError("--impl torch " + NEEDS_TORCH.format(e)) from None
+    return trainer(config, dataset, log, args)
 
 
 def fetch(dataset: str, cache_dir: Path) -> Path:
     try:
         from torch_impl.datasets import fetch as torchvision_fetch
     except ImportError as e:
-        raise DataError(f"--download needs torchvision ({e}): pip install -e '.[torch]'") from None
+        raise CliError("--download " + NEEDS_TORCH.format(e)) from None
     return torchvision_fetch(dataset, cache_dir)
 
 
 if __name__ == "__main__":
-    sys.exit(main(
-        sys.argv[1:],
-        prog="scripts/train.py",
-        trainers={
-            "numpy": numpy_trainer,
-            "torch": "--impl torch is not built yet (it arrives with the torch.nn issue); "
-                     "use --impl numpy",
-        },
-        fetch=fetch,
-    ))
+    sys.exit(main(sys.argv[1:], prog="scripts/train.py",
+                  trainers={"numpy": numpy_trainer, "torch": torch_trainer}, fetch=fetch))

@@ -1,0 +1,99 @@
+"""The torch.nn side against the NumPy side and the book: the same logs, the same weights."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from numpy_impl.config import PRESETS
+from numpy_impl.train import train as numpy_train
+from parity_tests.conftest import REFERENCE_LOG, run
+from torch_impl.train import train as torch_train
+
+needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA GPU here")
+
+
+def run_both(config, dataset, device="cpu"):
+    """(numpy log, torch log, numpy network, torch weights as NumPy matrices)."""
+    numpy_log, torch_log = [], []
+    network = numpy_train(config, dataset, lambda r: numpy_log.append(str(r)))
+    model = torch_train(config, dataset, lambda r: torch_log.append(str(r)), device=device)
+    weights = (model.weights_0_1.weight.detach().cpu().numpy().T,
+               model.weights_1_2.weight.detach().cpu().numpy().T)
+    return numpy_log, torch_log, network, weights
+
+
+def test_train_py_impl_torch_prints_the_books_log_exactly():
+    result = run(["scripts/train.py", "--impl", "torch", "--device", "cpu"])
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == REFERENCE_LOG.read_text()
+
+
+@pytest.mark.parametrize(("preset", "mode", "seed"), [
+    *[(preset, "exact", seed) for preset in ("tanh", "relu") for seed in (1, 2, 3)],
+    ("tanh", "book", 2), ("relu", "book", 1),
+])
+def test_whole_run_numpy_and_torch_agree(preset, mode, seed, dataset):
+    config = PRESETS[preset].replace(mode=mode, seed=seed)
+    numpy_log, torch_log, network, (weights_0_1, weights_1_2) = run_both(config, dataset)
+    assert len(numpy_log) == config.iterations // 10
+    assert torch_log == numpy_log
+    np.testing.assert_allclose(weights_0_1, network.weights_0_1, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(weights_1_2, network.weights_1_2, rtol=0, atol=1e-12)
+
+
+def test_entry_points_agree_and_masks_from_numpy_are_the_default():
+    args = ["--preset", "relu", "--iterations", "3", "--log-every", "2", "--test-size", "500"]
+    module = run(["-m", "torch_impl", *args])
+    script = run(["scripts/train.py", "--impl", "torch", "--rng", "numpy", *args])
+    numpy = run(["scripts/train.py", *args])
+    assert module.returncode == script.returncode == numpy.returncode == 0, module.stderr
+    assert module.stdout == script.stdout == numpy.stdout
+    assert "torch on cpu" in module.stderr
+
+
+def test_float32_with_torch_masks_lands_near_the_float64_run(dataset):
+    final = {}
+    for dtype, rng in (("float64", "numpy"), ("float32", "torch")):
+        config = PRESETS["tanh"].replace(dtype=dtype)
+        model = torch_train(config, dataset, lambda r, key=dtype: final.__setitem__(
+            key, r.test_correct / r.test_size), device="cpu", rng=rng)
+        assert model.weights_0_1.weight.dtype == getattr(torch, dtype)
+    assert final["float64"] == float(REFERENCE_LOG.read_text().split()[-2].split(":")[1])
+    assert abs(final["float32"] - final["float64"]) <= 0.015
+
+
+def test_torch_rng_is_deterministic_and_differs_from_numpy_masks(dataset):
+    config = PRESETS["relu"].replace(iterations=2)
+    a, b = (torch_train(config, dataset, device="cpu", rng="torch") for _ in range(2))
+    c = torch_train(config, dataset, device="cpu", rng="numpy")
+    assert torch.equal(a.weights_0_1.weight, b.weights_0_1.weight)
+    assert not torch.equal(a.weights_0_1.weight, c.weights_0_1.weight)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a GPU")
+def test_device_cuda_without_a_gpu_is_one_clear_line():
+    result = run(["scripts/train.py", "--impl", "torch", "--device", "cuda"])
+    assert result.returncode == 2 and result.stdout == ""
+    assert result.stderr.count("\n") == 1 and "no CUDA GPU" in result.stderr
+
+
+@pytest.mark.cuda
+@needs_cuda
+@pytest.mark.parametrize("mode", ["book", "exact"])
+def test_cuda_short_run_agrees_with_numpy(mode, dataset):
+    config = PRESETS["tanh"].replace(mode=mode, iterations=5, log_every=2)
+    numpy_log, torch_log, network, (weights_0_1, weights_1_2) = run_both(config, dataset, "cuda")
+    assert torch_log == numpy_log
+    np.testing.assert_allclose(weights_0_1, network.weights_0_1, rtol=0, atol=1e-10)
+    np.testing.assert_allclose(weights_1_2, network.weights_1_2, rtol=0, atol=1e-10)
+
+
+@pytest.mark.cuda
+@needs_cuda
+def test_cuda_auto_device_and_torch_masks_on_the_gpu(dataset):
+    model = torch_train(PRESETS["relu"].replace(iterations=2, dtype="float32"), dataset,
+                        device="auto", rng="torch")
+    assert model.weights_0_1.weight.is_cuda
+    assert torch.isfinite(model.weights_0_1.weight).all()

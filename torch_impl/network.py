@@ -1,0 +1,102 @@
+"""The chapter's network with torch.nn: the same forward pass, and autograd for the backward.
+
+    layer_1 = hidden(weights_0_1(layer_0)) * dropout_mask * 2
+    logits  = weights_1_2(layer_1)
+    loss    = output layer's canonical loss, summed over the batch, / D
+
+`weights_0_1` and `weights_1_2` are `nn.Linear(bias=False)` layers; their `.weight` is the
+NumPy side's matrix transposed, (out, in). With each output layer's canonical loss, autograd's
+dL/d logits is the NumPy side's `layer_2_delta = (layer_2 - labels) / D`.
+
+exact mode: nothing written by hand; `loss.backward()` and `torch.optim.SGD(lr=alpha)`.
+book mode: the same, except that the hidden layer is `BookHidden`, an autograd Function whose
+backward is the listings' line, quirk included (see numpy_impl/network.py and DESIGN.md).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from numpy_impl.config import CLASSES, PIXELS, Config
+from torch_impl import activations as act
+
+
+class BookHidden(torch.autograd.Function):
+    """layer_1 = hidden(x) * dropout_mask * 2, differentiated the way the listings do it:
+
+        grad_x = grad_layer_1 * hidden2deriv(layer_1) * dropout_mask
+
+    The slope is taken at layer_1 *after* dropout doubled it, and the mask's 2 is left out.
+    The true gradient (what autograd finds in exact mode) is
+    `grad_layer_1 * hidden2deriv(layer_1 / 2) * dropout_mask * 2`.
+    """
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, dropout_mask: torch.Tensor, hidden: str) -> torch.Tensor:
+        forward, hidden2deriv = act.HIDDEN[hidden]
+        layer_1 = forward(x) * dropout_mask * 2
+        ctx.save_for_backward(layer_1, dropout_mask)
+        ctx.hidden2deriv = hidden2deriv
+        return layer_1
+
+    @staticmethod
+    def backward(ctx, grad_layer_1: torch.Tensor) -> tuple[torch.Tensor, None, None]:
+        layer_1, dropout_mask = ctx.saved_tensors
+        return grad_layer_1 * ctx.hidden2deriv(layer_1) * dropout_mask, None, None
+
+
+def softmax_cross_entropy(logits: torch.Tensor, labels: torch.Tensor, base: float) -> torch.Tensor:
+    """-sum(labels * log softmax_base(logits)), with softmax_base(x) = softmax(x ln base)."""
+    return F.cross_entropy(logits * math.log(base), labels, reduction="sum")
+
+
+LOSSES: dict[str, Callable[[torch.Tensor, torch.Tensor, float], torch.Tensor]] = {
+    "softmax": softmax_cross_entropy,
+    "sigmoid": lambda logits, labels, base: F.binary_cross_entropy_with_logits(
+        logits, labels, reduction="sum"),
+    "identity": lambda logits, labels, base: F.mse_loss(logits, labels, reduction="sum") / 2,
+}
+"""Each output layer's canonical loss, before the division by D."""
+
+
+class Network(nn.Module):
+    """784 -> H -> classes, no biases; hidden activation, output layer and mode from config."""
+
+    def __init__(self, config: Config):
+        super().__init__()
+        self.config = config
+        self.weights_0_1 = nn.Linear(PIXELS, config.hidden_size, bias=False)
+        self.weights_1_2 = nn.Linear(config.hidden_size, CLASSES, bias=False)
+        self.hidden = act.HIDDEN[config.hidden][0]
+
+    def forward(
+        self, layer_0: torch.Tensor, dropout_mask: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """layer_1 (dropped out) and the logits, layer_2 before its activation."""
+        if self.config.mode == "book":
+            layer_1 = BookHidden.apply(self.weights_0_1(layer_0), dropout_mask, self.config.hidden)
+        else:
+            layer_1 = self.hidden(self.weights_0_1(layer_0)) * dropout_mask * 2
+        return layer_1, self.weights_1_2(layer_1)
+
+    def loss(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """The output layer's canonical loss over the batch, divided by D: its gradient with
+        respect to the logits is (layer_2 - labels) / D, the NumPy side's layer_2_delta."""
+        config = self.config
+        return LOSSES[config.output](logits, labels, config.softmax_base) / config.D
+
+    def output(self, logits: torch.Tensor) -> torch.Tensor:
+        """layer_2: the output layer's activation of the logits."""
+        if self.config.output == "softmax":
+            return torch.softmax(logits * math.log(self.config.softmax_base), dim=1)
+        return torch.sigmoid(logits) if self.config.output == "sigmoid" else logits
+
+    @torch.no_grad()
+    def predict(self, layer_0: torch.Tensor) -> torch.Tensor:
+        """Logits of the test pass: no dropout, and no output activation (argmax is the same)."""
+        return self.weights_1_2(self.hidden(self.weights_0_1(layer_0)))

@@ -1,0 +1,92 @@
+"""The training loop on torch, parallel to numpy_impl/train.py.
+
+Seeded like the NumPy side: the initial weights come from the same `RandomState` stream,
+and so do the dropout masks (`rng="numpy"`, bit-comparable), unless `rng="torch"` draws
+them with a `torch.Generator` on the device (faster, a different stream). The data goes to
+the device once; correct answers are counted on the device and read only at log time.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from numpy_impl.config import CLASSES, PIXELS, Config, ConfigError
+from numpy_impl.data import Dataset
+from numpy_impl.train import Diverged, LogRecord, dropout_masks, initial_weights
+from torch_impl.network import Network
+
+
+def resolve_device(name: str) -> torch.device:
+    """auto: CUDA when torch sees a GPU, else the CPU."""
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("--device cuda, but torch sees no CUDA GPU here: use --device cpu "
+                          "(or auto)")
+    return torch.device(name)
+
+
+def train(
+    config: Config,
+    data: Dataset,
+    log: Callable[[LogRecord], None] | None = None,
+    device: str = "auto",
+    rng: str = "numpy",
+) -> Network:
+    """Train from scratch; call `log` at every `log_every`-th iteration; return the network."""
+    device = resolve_device(device)
+    dtype = getattr(torch, config.dtype)
+    numpy_rng = np.random.RandomState(config.seed)
+    weights_0_1, weights_1_2 = initial_weights(numpy_rng, config)
+    network = Network(config).to(device, dtype)
+    with torch.no_grad():  # nn.Linear keeps (out, in): the NumPy matrices transposed
+        network.weights_0_1.weight.copy_(torch.from_numpy(weights_0_1.T))
+        network.weights_1_2.weight.copy_(torch.from_numpy(weights_1_2.T))
+    optimizer = torch.optim.SGD(network.parameters(), lr=config.alpha)
+    generator = torch.Generator(device).manual_seed(config.seed) if rng == "torch" else None
+
+    batches, size = config.train_size // config.batch_size, config.batch_size
+    train_size = batches * size
+    images = torch.as_tensor(data.train_images[:train_size] / 255, dtype=dtype, device=device)
+    images = images.view(batches, size, PIXELS)
+    digits = torch.as_tensor(data.train_labels[:train_size], dtype=torch.int64, device=device)
+    digits = digits.view(batches, size)
+    labels = F.one_hot(digits, CLASSES).to(dtype)
+    test_images = torch.as_tensor(data.test_images / 255, dtype=dtype, device=device)
+    test_digits = torch.as_tensor(data.test_labels, dtype=torch.int64, device=device)
+
+    for iteration in range(config.iterations):
+        if generator is None:
+            masks = torch.as_tensor(dropout_masks(numpy_rng, config), dtype=dtype, device=device)
+        else:
+            masks = torch.randint(2, (batches, size, config.hidden_size), generator=generator,
+                                  device=device).to(dtype)
+        train_correct = torch.zeros((), dtype=torch.int64, device=device)
+        for layer_0, batch_labels, batch_digits, dropout_mask in zip(
+            images, labels, digits, masks, strict=True
+        ):
+            optimizer.zero_grad()
+            _, logits = network(layer_0, dropout_mask)
+            network.loss(logits, batch_labels).backward()
+            optimizer.step()
+            train_correct += (network.output(logits.detach()).argmax(1) == batch_digits).sum()
+        if not torch.isfinite(network.weights_1_2.weight).all():
+            raise Diverged(iteration, config.alpha)
+        if log is not None and iteration % config.log_every == 0:
+            test_correct = (network.predict(test_images).argmax(1) == test_digits).sum()
+            log(LogRecord(iteration, int(test_correct), len(test_digits), int(train_correct),
+                          train_size))
+    return network
+
+
+def torch_trainer(
+    config: Config, dataset: Dataset, log: Callable[[LogRecord], None], args: argparse.Namespace
+) -> str:
+    """The CLI's entry: train with --device and --rng; say where it ran."""
+    network = train(config, dataset, log, device=args.device, rng=args.rng)
+    return f"{next(network.parameters()).device} (masks from {args.rng})"
