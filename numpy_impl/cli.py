@@ -7,8 +7,6 @@ Bad input is one line on standard error and exit status 2, never a traceback.
 from __future__ import annotations
 
 import argparse
-import contextlib
-import ctypes
 import math
 import os
 import sys
@@ -156,21 +154,6 @@ def data_folder(args: argparse.Namespace, fetch: Fetcher | None) -> Path | None:
     return folder
 
 
-def keep_freed_memory() -> None:
-    """Ask glibc to keep freed memory instead of handing it back to the OS at once.
-
-    A training step allocates and frees the same few arrays of about 400 KB, 3000 times;
-    by default glibc returns them to the OS and the next step pays one page fault per 4 KB
-    to get them back, about a quarter of the run on this project's machines. A no-op where
-    the C library has no `mallopt` (macOS, Windows).
-    """
-    with contextlib.suppress(OSError, TypeError, AttributeError):
-        mallopt = ctypes.CDLL(None).mallopt
-        m_trim_threshold, m_mmap_threshold = -1, -3
-        mallopt(m_trim_threshold, 1 << 30)
-        mallopt(m_mmap_threshold, 32 << 20)
-
-
 def numpy_trainer(
     config: Config, dataset: data.Dataset, log: Log, args: argparse.Namespace
 ) -> str:
@@ -193,7 +176,6 @@ def main(
     """Parse, load, train, print the log. `trainers[impl]` is a Trainer, or a string saying why
     that implementation cannot run here."""
     args = build_parser(prog, default_impl).parse_args(argv)
-    keep_freed_memory()
     try:
         trainer = trainers.get(args.impl, f"{prog} runs only --impl {', '.join(trainers)}")
         if isinstance(trainer, str):
@@ -212,6 +194,9 @@ def main(
     except KeyboardInterrupt:
         print(f"{prog}: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # the reader left (`| head`): stop quietly, as Unix tools do
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
     print(f"{prog}: {args.impl} on {where}, {config.mode} mode, {config.hidden}/{config.output}, "
           f"{config.dtype}, {config.iterations} iterations in {seconds:.2f} s", file=sys.stderr)
     return 0

@@ -38,6 +38,25 @@ LOSSES = {
 """Each output layer's canonical loss: with it, dL/d logits = (layer_2 - labels) / D."""
 
 
+def book_slope_error(hidden: str, t: np.ndarray) -> np.ndarray:
+    """Book mode's slope minus the true slope of a kept unit, from t, its output before dropout.
+
+    The book takes hidden2deriv(2t) and leaves out the mask's 2; the truth is 2 hidden2deriv(t):
+
+        tanh:    (1 - 4 t**2) - 2 (1 - t**2)   = -1 - 2 t**2
+        sigmoid: 2t (1 - 2t) - 2 t (1 - t)     = -2 t**2
+        relu:    [t > 0] - 2 [t > 0]           = -[t > 0]
+
+    so layer_1_delta(book) - layer_1_delta(exact)
+        = (layer_2_delta @ weights_1_2.T) * dropout_mask * book_slope_error(t).
+    """
+    if hidden == "tanh":
+        return -1 - 2 * t**2
+    if hidden == "sigmoid":
+        return -2 * t**2
+    return -(t > 0).astype(t.dtype)
+
+
 @dataclass
 class Step:
     """The tensors of one training step, named as in the chapter."""

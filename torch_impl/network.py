@@ -17,13 +17,25 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from dataclasses import dataclass
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from numpy_impl.config import CLASSES, PIXELS, Config
 from torch_impl import activations as act
+
+
+@dataclass
+class Step:
+    """The tensors of one training step, named as in the chapter (as numpy_impl's Step)."""
+
+    layer_1: torch.Tensor
+    layer_2: torch.Tensor
+    layer_2_delta: torch.Tensor
+    layer_1_delta: torch.Tensor
 
 
 class BookHidden(torch.autograd.Function):
@@ -74,15 +86,51 @@ class Network(nn.Module):
         self.weights_1_2 = nn.Linear(config.hidden_size, CLASSES, bias=False)
         self.hidden = act.HIDDEN[config.hidden][0]
 
+    @classmethod
+    def from_numpy(
+        cls, config: Config, weights_0_1: np.ndarray, weights_1_2: np.ndarray,
+        device: torch.device | str = "cpu",
+    ) -> Network:
+        """A network holding the NumPy side's matrices, in config.dtype on `device`.
+        nn.Linear keeps its weight as (out, in): the NumPy matrices transposed."""
+        network = cls(config).to(device, getattr(torch, config.dtype))
+        with torch.no_grad():
+            network.weights_0_1.weight.copy_(torch.from_numpy(weights_0_1.T))
+            network.weights_1_2.weight.copy_(torch.from_numpy(weights_1_2.T))
+        return network
+
     def forward(
         self, layer_0: torch.Tensor, dropout_mask: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """layer_1 (dropped out) and the logits, layer_2 before its activation."""
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The hidden layer's input (layer_0 @ weights_0_1), layer_1 (dropped out) and the
+        logits (layer_1 @ weights_1_2, layer_2 before its activation)."""
+        hidden_input = self.weights_0_1(layer_0)
         if self.config.mode == "book":
-            layer_1 = BookHidden.apply(self.weights_0_1(layer_0), dropout_mask, self.config.hidden)
+            layer_1 = BookHidden.apply(hidden_input, dropout_mask, self.config.hidden)
         else:
-            layer_1 = self.hidden(self.weights_0_1(layer_0)) * dropout_mask * 2
-        return layer_1, self.weights_1_2(layer_1)
+            layer_1 = self.hidden(hidden_input) * dropout_mask * 2
+        return hidden_input, layer_1, self.weights_1_2(layer_1)
+
+    def train_step(
+        self,
+        layer_0: torch.Tensor,
+        labels: torch.Tensor,
+        dropout_mask: torch.Tensor,
+        optimizer: torch.optim.Optimizer,
+    ) -> Step:
+        """One step of SGD: forward, `loss.backward()`, `optimizer.step()`.
+
+        The deltas of the returned Step are autograd's gradients of the loss with respect
+        to the logits and to the hidden layer's input: the NumPy side's hand-made deltas.
+        """
+        optimizer.zero_grad()
+        hidden_input, layer_1, logits = self(layer_0, dropout_mask)
+        hidden_input.retain_grad()
+        logits.retain_grad()
+        self.loss(logits, labels).backward()
+        optimizer.step()
+        return Step(layer_1.detach(), self.output(logits.detach()), logits.grad,
+                    hidden_input.grad)
 
     def loss(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         """The output layer's canonical loss over the batch, divided by D: its gradient with

@@ -43,10 +43,7 @@ def train(
     dtype = getattr(torch, config.dtype)
     numpy_rng = np.random.RandomState(config.seed)
     weights_0_1, weights_1_2 = initial_weights(numpy_rng, config)
-    network = Network(config).to(device, dtype)
-    with torch.no_grad():  # nn.Linear keeps (out, in): the NumPy matrices transposed
-        network.weights_0_1.weight.copy_(torch.from_numpy(weights_0_1.T))
-        network.weights_1_2.weight.copy_(torch.from_numpy(weights_1_2.T))
+    network = Network.from_numpy(config, weights_0_1, weights_1_2, device)
     optimizer = torch.optim.SGD(network.parameters(), lr=config.alpha)
     generator = torch.Generator(device).manual_seed(config.seed) if rng == "torch" else None
 
@@ -70,11 +67,8 @@ def train(
         for layer_0, batch_labels, batch_digits, dropout_mask in zip(
             images, labels, digits, masks, strict=True
         ):
-            optimizer.zero_grad()
-            _, logits = network(layer_0, dropout_mask)
-            network.loss(logits, batch_labels).backward()
-            optimizer.step()
-            train_correct += (network.output(logits.detach()).argmax(1) == batch_digits).sum()
+            step = network.train_step(layer_0, batch_labels, dropout_mask, optimizer)
+            train_correct += (step.layer_2.argmax(1) == batch_digits).sum()
         if not torch.isfinite(network.weights_1_2.weight).all():
             raise Diverged(iteration, config.alpha)
         if log is not None and iteration % config.log_every == 0:

@@ -1,0 +1,44 @@
+"""scripts/compare.py: the per-tensor report passes on the real code and fails on broken code."""
+
+from __future__ import annotations
+
+import torch
+
+from numpy_impl import activations as numpy_act
+from parity_tests.conftest import run
+from scripts import compare
+from torch_impl import activations as torch_act
+
+SHORT = ["--iterations", "3", "--test-size", "500"]
+
+
+def test_report_lists_every_tensor_and_exits_0():
+    result = run(["scripts/compare.py", *SHORT])
+    assert result.returncode == 0, result.stderr
+    for name in ("layer_1 ", "layer_2 ", "layer_2_delta", "layer_1_delta", "weights_1_2 (updated)",
+                 "weights_0_1 (updated)", "weights_0_1 (final)", "logs identical: True",
+                 "book-exact vs formula", "all tensors within tolerance"):
+        assert name in result.stdout
+    header = next(line for line in result.stdout.splitlines() if line.startswith("tensor"))
+    assert header.split() == ["tensor", "shape", "exact", "close", "max", "abs", "diff", "max",
+                              "rel", "diff"]
+
+
+def test_a_broken_torch_derivative_makes_it_fail(monkeypatch, capsys):
+    monkeypatch.setitem(torch_act.HIDDEN, "tanh", (torch.tanh, lambda out: 1 - out))
+    assert compare.main(SHORT) == 1
+    out = capsys.readouterr().out
+    assert "OUT OF TOLERANCE" in out
+    assert any(line.startswith("layer_1_delta ") and " False " in line for line in out.splitlines())
+
+
+def test_a_broken_numpy_derivative_makes_it_fail(monkeypatch, capsys):
+    monkeypatch.setitem(numpy_act.HIDDEN, "relu", (numpy_act.relu, lambda out: out > -1))
+    assert compare.main(["--preset", "relu", "--mode", "exact", *SHORT]) == 1
+    assert "OUT OF TOLERANCE" in capsys.readouterr().out
+
+
+def test_bad_input_is_one_line():
+    result = run(["scripts/compare.py", "--train-size", "5000"])
+    assert result.returncode == 2 and result.stdout == ""
+    assert result.stderr.count("\n") == 1 and "there are 1000" in result.stderr

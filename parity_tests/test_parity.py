@@ -1,0 +1,259 @@
+"""NumPy by hand against torch autograd, tensor by tensor: activations, derivatives from the
+output, one whole update, and the book's quirk accounted for by its formula."""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+from numpy_impl import activations as act
+from numpy_impl.config import CLASSES, PRESETS, Config
+from numpy_impl.network import Network, book_slope_error
+from numpy_impl.train import dropout_masks, initial_weights, make_batches
+from torch_impl import activations as torch_act
+from torch_impl.network import Network as TorchNetwork
+
+FLOAT64 = {"rtol": 1e-13, "atol": 1e-300}  # a few ulps: numpy and torch use different libms
+HIDDEN = ["relu", "sigmoid", "tanh"]
+OUTPUTS = ["softmax", "sigmoid", "identity"]
+BASES = [math.e, 2.0, 5.0]
+
+TORCH_FORWARD = {
+    "relu": torch.relu,
+    "sigmoid": torch.sigmoid,
+    "tanh": torch.tanh,
+    "identity": lambda x: x,
+}
+NUMPY_FORWARD = {"relu": act.relu, "sigmoid": act.sigmoid, "tanh": act.tanh,
+                 "identity": act.identity}
+NUMPY_DERIV = {"relu": act.relu2deriv, "sigmoid": act.sigmoid2deriv, "tanh": act.tanh2deriv,
+               "identity": act.identity2deriv}
+
+EXTREMES = np.array([-1e308, -1e4, -750.0, -710.0, -40.0, -1.0, -1e-300, -0.0, 0.0, 1e-300,
+                     1e-8, 0.5, 1.0, 20.0, 40.0, 709.0, 710.0, 750.0, 1e4, 1e308])
+
+
+SLOPE64 = {"rtol": 1e-13, "atol": 1e-15}
+"""A slope from the output, like 1 - t**2, cancels where t -> 1: both sides take it from
+their own t, which may differ in the last bit, so they agree to a few eps absolutely."""
+
+
+def close(numpy_value: np.ndarray, torch_value: torch.Tensor, dtype: str,
+          float64: dict[str, float] = FLOAT64) -> None:
+    expected = torch.from_numpy(np.asarray(numpy_value))
+    actual = torch_value.detach().cpu()
+    if dtype == "float64":
+        torch.testing.assert_close(actual, expected, **float64)
+    else:
+        torch.testing.assert_close(actual, expected)
+
+
+# 1. Activations, forward --------------------------------------------------------------------
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("name", list(NUMPY_FORWARD))
+def test_activation_forward_on_extremes(name, dtype):
+    x = EXTREMES[np.abs(EXTREMES) < np.finfo(dtype).max].astype(dtype)
+    close(NUMPY_FORWARD[name](x), TORCH_FORWARD[name](torch.from_numpy(x)), dtype)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    name=st.sampled_from(list(NUMPY_FORWARD)),
+    dtype=st.sampled_from(["float64", "float32"]),
+    x=hnp.arrays(np.float64, hnp.array_shapes(min_dims=2, max_dims=2, max_side=12),
+                 elements=st.floats(-60, 60, allow_subnormal=False)),
+)
+def test_activation_forward_property(name, dtype, x):
+    x = x.astype(dtype)
+    close(NUMPY_FORWARD[name](x), TORCH_FORWARD[name](torch.from_numpy(x)), dtype)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    base=st.sampled_from(BASES),
+    dtype=st.sampled_from(["float64", "float32"]),
+    x=hnp.arrays(np.float64, st.tuples(st.integers(1, 8), st.integers(2, 12)),
+                 elements=st.floats(-300, 300)),
+)
+def test_softmax_forward_property(base, dtype, x):
+    """Shifted by each row's max (which softmax ignores), as torch does internally.
+
+    exp(z) turns the last-bit rounding of z into a relative error of about |z| eps, so
+    probabilities below 1e-200 (z < -460) are compared with an absolute tolerance."""
+    x = x.astype(dtype)
+    expected = act.softmax(x - x.max(axis=1, keepdims=True), base)
+    actual = torch.softmax(torch.from_numpy(x) * math.log(base), dim=1)
+    if dtype == "float64":
+        torch.testing.assert_close(actual, torch.from_numpy(expected), rtol=1e-13, atol=1e-200)
+    else:
+        close(expected, actual, dtype)
+
+
+def test_book_softmax_overflows_where_torch_does_not():
+    """The listings' softmax exponentiates the raw logits: above ~709 that is inf/inf = nan,
+    while torch (and exact mode) subtract the row's max first. A difference parity finds,
+    explained: book mode keeps the book's formula so that its log stays the book's."""
+    x = np.array([[710.0, 0.0, -5.0]])
+    with np.errstate(over="ignore", invalid="ignore"):
+        assert np.isnan(act.softmax(x)).any()
+    shifted = act.softmax(x - x.max(axis=1, keepdims=True))
+    torch.testing.assert_close(torch.softmax(torch.from_numpy(x), dim=1),
+                               torch.from_numpy(shifted), **FLOAT64)
+
+
+# 2. Derivatives from the output ------------------------------------------------------------
+
+def autograd_slope(name: str, x: np.ndarray) -> torch.Tensor:
+    x_t = torch.from_numpy(x).requires_grad_()
+    out = TORCH_FORWARD[name](x_t)
+    (grad,) = torch.autograd.grad(out, x_t, grad_outputs=torch.ones_like(out))
+    return grad
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("name", list(NUMPY_DERIV))
+def test_derivative_from_output_equals_autograd_and_finite_differences(name, dtype):
+    x = np.random.default_rng(3).normal(0, 3, size=(6, 7))
+    x[0, :3] = [0.0, -40.0, 40.0]  # the relu kink, and sigmoid/tanh saturating
+    x = x.astype(dtype)
+    from_output = NUMPY_DERIV[name](NUMPY_FORWARD[name](x))
+    close(from_output, autograd_slope(name, x), dtype, SLOPE64)
+    if dtype == "float64":  # a third opinion, away from the kink
+        x64, eps = x[1:], 1e-6
+        numeric = (NUMPY_FORWARD[name](x64 + eps) - NUMPY_FORWARD[name](x64 - eps)) / (2 * eps)
+        np.testing.assert_allclose(from_output[1:], numeric, rtol=1e-7, atol=1e-9)
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_torch_side_derivatives_equal_the_numpy_ones(dtype):
+    """torch_impl's table, used by BookHidden, is the NumPy table."""
+    out = np.random.default_rng(4).uniform(-1, 1, size=(5, 6)).astype(dtype)
+    for name, (_, deriv) in torch_act.HIDDEN.items():
+        close(NUMPY_DERIV[name](out), deriv(torch.from_numpy(out)), dtype, SLOPE64)
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("base", BASES)
+def test_softmax_vjp_and_fused_delta_equal_autograd(base, dtype):
+    rng = np.random.default_rng(5)
+    x = rng.normal(0, 2, size=(4, CLASSES)).astype(dtype)
+    grad_output = rng.normal(size=(4, CLASSES)).astype(dtype)
+    labels = np.eye(CLASSES, dtype=dtype)[[1, 7, 7, 0]]
+    out = act.softmax(x, base)
+
+    x_t = torch.from_numpy(x).requires_grad_()
+    out_t = torch.softmax(x_t * math.log(base), dim=1)
+    (vjp_t,) = torch.autograd.grad(out_t, x_t, grad_outputs=torch.from_numpy(grad_output))
+    close(act.softmax_vjp(out, grad_output, base), vjp_t, dtype)
+
+    loss = torch.nn.functional.cross_entropy(x_t * math.log(base), torch.from_numpy(labels),
+                                             reduction="sum") / 40
+    (delta_t,) = torch.autograd.grad(loss, x_t)
+    close(act.softmax_cross_entropy_delta(out, labels, 40, base), delta_t, dtype)
+
+
+# 3. One update, every tensor ----------------------------------------------------------------
+
+def one_update(config: Config, dataset, device: str = "cpu"):
+    """The first step of a run, on both sides from the same weights, batch and mask."""
+    rng = np.random.RandomState(config.seed)
+    weights_0_1, weights_1_2 = initial_weights(rng, config)
+    batch = make_batches(dataset.train_images, dataset.train_labels, config)[0]
+    dropout_mask = dropout_masks(rng, config)[0].astype(config.dtype)
+    dtype = np.dtype(config.dtype)
+
+    network = Network(config, weights_0_1.astype(dtype), weights_1_2.astype(dtype))
+    step = network.train_step(batch.layer_0, batch.labels, dropout_mask, batch.pixels)
+
+    model = TorchNetwork.from_numpy(config, weights_0_1, weights_1_2, device)
+    layer_0 = np.zeros((config.batch_size, 784), dtype)
+    layer_0[:, batch.pixels] = batch.layer_0
+    optimizer = torch.optim.SGD(model.parameters(), lr=config.alpha)
+    torch_step = model.train_step(*(torch.from_numpy(a).to(device)
+                                    for a in (layer_0, batch.labels, dropout_mask)), optimizer)
+    return network, step, model, torch_step
+
+
+def assert_same_update(network, step, model, torch_step, dtype, **tolerance):
+    for name in ("layer_1", "layer_2", "layer_2_delta", "layer_1_delta"):
+        expected = torch.from_numpy(getattr(step, name))
+        actual = getattr(torch_step, name).cpu()
+        torch.testing.assert_close(actual, expected, msg=name, **tolerance)
+    for name in ("weights_0_1", "weights_1_2"):
+        actual = getattr(model, name).weight.detach().cpu().T
+        torch.testing.assert_close(actual, torch.from_numpy(getattr(network, name)), msg=name,
+                                   **tolerance)
+
+
+CASES = [*itertools.product(HIDDEN, OUTPUTS, ["book", "exact"])]
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize(("hidden", "output", "mode"), CASES)
+def test_one_update_every_tensor(hidden, output, mode, dtype, dataset):
+    config = PRESETS["relu" if hidden == "relu" else "tanh"].replace(
+        hidden=hidden, output=output, mode=mode, dtype=dtype, seed=7)
+    tolerance = {"rtol": 1e-12, "atol": 1e-12} if dtype == "float64" else {}
+    assert_same_update(*one_update(config, dataset), dtype, **tolerance)
+
+
+@pytest.mark.parametrize("mode", ["book", "exact"])
+def test_one_update_with_another_softmax_base(mode, dataset):
+    config = PRESETS["tanh"].replace(mode=mode, softmax_base=2.0, seed=8)
+    assert_same_update(*one_update(config, dataset), "float64", rtol=1e-12, atol=1e-12)
+
+
+# 5. The quirk, explained -------------------------------------------------------------------
+
+@pytest.mark.parametrize("hidden", HIDDEN)
+def test_book_and_exact_differ_exactly_as_the_formula_predicts(hidden, dataset):
+    """Same weights, batch and mask: weights_1_2 moves identically in both modes; the
+    difference in layer_1_delta (so in weights_0_1's update) is book_slope_error's formula."""
+    config = PRESETS["tanh"].replace(hidden=hidden, seed=9)
+    book = one_update(config, dataset)
+    exact = one_update(config.replace(mode="exact"), dataset)
+
+    (_, book_step, book_model, book_torch), (_, exact_step, exact_model, exact_torch) = (
+        book, exact)
+    assert torch.equal(book_model.weights_1_2.weight, exact_model.weights_1_2.weight)
+    np.testing.assert_allclose(book[0].weights_1_2, exact[0].weights_1_2, rtol=1e-14)
+    assert not np.allclose(book[0].weights_0_1, exact[0].weights_0_1, rtol=1e-6, atol=0)
+
+    rng = np.random.RandomState(config.seed)
+    _, weights_1_2 = initial_weights(rng, config)
+    dropout_mask = dropout_masks(rng, config)[0]
+    t = book_step.layer_1 / 2  # each kept unit's output before dropout doubled it
+    predicted = (book_step.layer_2_delta @ weights_1_2.T) * dropout_mask * book_slope_error(
+        hidden, t)
+    np.testing.assert_allclose(book_step.layer_1_delta - exact_step.layer_1_delta, predicted,
+                               rtol=1e-9, atol=1e-20)
+    torch.testing.assert_close(book_torch.layer_1_delta - exact_torch.layer_1_delta,
+                               torch.from_numpy(predicted), rtol=1e-9, atol=1e-20)
+
+
+def test_book_tanh_slope_has_the_wrong_sign_beyond_one_half():
+    """DESIGN.md's claim: for a kept tanh unit the book's slope 1 - (2t)**2 is about half the
+    true 2 (1 - t**2) near 0, and of the opposite sign exactly where |t| > 0.5."""
+    t = (np.arange(-999, 999) + 0.5) / 1000  # -0.9985 ... 0.9985, never exactly 0.5
+    book, true = act.tanh2deriv(2 * t), 2 * act.tanh2deriv(t)
+    np.testing.assert_array_equal(np.sign(book) != np.sign(true), np.abs(t) > 0.5)
+    near_zero = np.abs(t) < 0.01
+    np.testing.assert_allclose(book[near_zero] / true[near_zero], 0.5, rtol=1e-3)
+
+
+# 6. CUDA -----------------------------------------------------------------------------------
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA GPU here")
+@pytest.mark.parametrize(("hidden", "output", "mode"), CASES)
+def test_one_update_on_the_gpu(hidden, output, mode, dataset):
+    config = PRESETS["tanh"].replace(hidden=hidden, output=output, mode=mode, seed=7)
+    assert_same_update(*one_update(config, dataset, "cuda"), "float64", rtol=1e-10, atol=1e-10)
