@@ -59,24 +59,21 @@ def positive_float(text: str) -> float:
     return value
 
 
-def positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
+def integer_in(low: int, high: int | None = None) -> Callable[[str], int]:
+    """An argparse type: an integer in [low, high)."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+        if value < low or (high is not None and value >= high):
+            bounds = f"at least {low}" if high is None else f"in [{low}, {high})"
+            raise argparse.ArgumentTypeError(f"must be {bounds}, got {value}")
+        return value
+    return parse
 
 
-def seed_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-    if not 0 <= value < 2**32:
-        raise argparse.ArgumentTypeError(f"must be in [0, 2**32), got {value}")
-    return value
+positive_int = integer_in(1)
 
 
 def build_parser(prog: str, default_impl: str = "numpy") -> argparse.ArgumentParser:
@@ -94,7 +91,8 @@ def build_parser(prog: str, default_impl: str = "numpy") -> argparse.ArgumentPar
     p.add_argument("--mode", choices=MODE_CHOICES, default="book",
                    help="book: the listings' backward, quirk included; exact: the true gradient "
                    "(default: %(default)s)")
-    p.add_argument("--seed", type=seed_int, default=1, help="RandomState seed (default: 1)")
+    p.add_argument("--seed", type=integer_in(0, 2**32), default=1,
+                   help="RandomState seed (default: 1)")
     g = p.add_argument_group("hyperparameters (default: the preset's)")
     g.add_argument("--iterations", type=positive_int, help="passes over the training set")
     g.add_argument("--batch-size", type=positive_int)
@@ -127,11 +125,9 @@ def build_parser(prog: str, default_impl: str = "numpy") -> argparse.ArgumentPar
 
 
 def config_from_args(args: argparse.Namespace) -> Config:
+    """The preset's Config with the flags given on the command line."""
     changes = {name: getattr(args, name) for name in OVERRIDES if getattr(args, name) is not None}
-    try:
-        return PRESETS[args.preset].replace(mode=args.mode, seed=args.seed, **changes)
-    except ConfigError as e:
-        raise CliError(str(e)) from None
+    return PRESETS[args.preset].replace(mode=args.mode, seed=args.seed, **changes)
 
 
 def data_folder(args: argparse.Namespace, fetch: Fetcher | None) -> Path | None:
@@ -169,24 +165,22 @@ def main(
     argv: list[str] | None,
     *,
     prog: str,
-    trainers: Mapping[str, Trainer | str],
+    trainers: Mapping[str, Trainer],
     fetch: Fetcher | None = None,
     default_impl: str = "numpy",
 ) -> int:
-    """Parse, load, train, print the log. `trainers[impl]` is a Trainer, or a string saying why
-    that implementation cannot run here."""
+    """Parse, load, train with `trainers[--impl]`, print the log; return the exit status."""
     args = build_parser(prog, default_impl).parse_args(argv)
     try:
-        trainer = trainers.get(args.impl, f"{prog} runs only --impl {', '.join(trainers)}")
-        if isinstance(trainer, str):
-            raise CliError(trainer)
+        if args.impl not in trainers:
+            raise CliError(f"{prog} runs only --impl {', '.join(trainers)}")
         config = config_from_args(args)
         dataset = data.load(data_folder(args, fetch), config.train_size, config.test_size)
         if config.train_size % config.batch_size:
             print(f"{prog}: note: the last {config.train_size % config.batch_size} training "
                   "images do not fill a batch and are left out, as in the book", file=sys.stderr)
         start = time.perf_counter()
-        where = trainer(config, dataset, lambda record: print(record, flush=True), args)
+        where = trainers[args.impl](config, dataset, lambda r: print(r, flush=True), args)
         seconds = time.perf_counter() - start
     except (CliError, ConfigError, data.DataError, Diverged) as e:
         print(f"{prog}: error: {e}", file=sys.stderr)
