@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from numpy_impl import listing as book
 from numpy_impl.config import PRESETS
 from numpy_impl.network import Network
 from numpy_impl.train import initial_weights, make_batches, train
-from parity_tests import listing as book
 from parity_tests.conftest import REFERENCE_LOG, run
 
 

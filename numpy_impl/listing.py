@@ -1,4 +1,5 @@
-"""The chapter's two programs as the book runs them: the oracle the package is tested against.
+"""The chapter's two programs as the book runs them: the oracle the tests compare the package
+with, and the baseline the benchmark times it against.
 
 Written in the listings' own structure, on purpose: per-batch Python loops that count
 correct answers one image at a time, the full 784 pixels, the listings' sign convention

@@ -1,0 +1,30 @@
+"""scripts/bench.py runs, writes its table and JSON, and counts the chapter's FLOPs right."""
+
+from __future__ import annotations
+
+import json
+
+from numpy_impl.config import PRESETS
+from parity_tests.conftest import run
+from scripts.bench import dense_flops, logged_iterations
+
+
+def test_dense_flops_of_the_chapter():
+    config = PRESETS["tanh"]
+    per_batch = 2 * 100 * (2 * 784 * 100 + 3 * 100 * 10)
+    per_test = 2 * 10000 * (784 * 100 + 100 * 10)
+    assert logged_iterations(config) == 30
+    assert dense_flops(config, 30) == 3000 * per_batch + 30 * per_test
+
+
+def test_quick_numpy_pass_writes_table_and_json(tmp_path):
+    out = tmp_path / "bench.json"
+    result = run(["scripts/bench.py", "--quick", "--no-torch", "--json", str(out)])
+    assert result.returncode == 0, result.stderr
+    rows = json.loads(out.read_text())["rows"]
+    assert [r["run"].split(" (")[0] for r in rows[:3]] == [
+        "book-structured baseline", "numpy, book mode", "numpy, exact mode"]
+    assert rows[0]["speedup"] == 1.0 and rows[1]["speedup"] > 1
+    assert all(r["seconds"] > 0 and r["roofline_fraction"] > 0 for r in rows)
+    assert "| numpy, book mode | float64 | 300 x 1000 |" in result.stdout
+    assert not list(tmp_path.glob(".*.tmp"))
