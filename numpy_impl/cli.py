@@ -7,12 +7,17 @@ Bad input is one line on standard error and exit status 2, never a traceback.
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import json
 import math
 import os
 import sys
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
 
 from numpy_impl import data
 from numpy_impl.config import (
@@ -27,9 +32,20 @@ from numpy_impl.config import (
 from numpy_impl.train import Diverged, LogRecord, train
 
 Log = Callable[[LogRecord], None]
-Trainer = Callable[[Config, data.Dataset, Log, argparse.Namespace], str]
-"""trainer(config, dataset, log, args) runs a whole training, calling log at each logged line,
-and says where it ran."""
+Progress = Callable[[int], None]
+
+
+class Trained(NamedTuple):
+    """What a trainer hands back: where it ran, and the final weights as NumPy arrays."""
+
+    where: str
+    weights_0_1: np.ndarray
+    weights_1_2: np.ndarray
+
+
+Trainer = Callable[[Config, data.Dataset, Log, Progress, argparse.Namespace], Trained]
+"""trainer(config, dataset, log, progress, args) runs a whole training, calling `log` at each
+logged iteration and `progress` after each iteration."""
 Fetcher = Callable[[str, Path], Path]
 """fetch(dataset, cache_dir) -> the folder of IDX files, downloaded if need be."""
 
@@ -114,6 +130,15 @@ def build_parser(prog: str, default_impl: str = "numpy") -> argparse.ArgumentPar
                    help="fetch --dataset into the cache with torchvision (checks its checksums)")
     d.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE,
                    help="where --dataset lives (default: %(default)s)")
+    o = p.add_argument_group("output (standard output always carries just the log)")
+    o.add_argument("--plot", type=Path, metavar="DIR",
+                   help="write the run's figures (PNG) to DIR: curves, weight templates, class "
+                   "averages, the activation table (needs matplotlib)")
+    o.add_argument("--metrics", type=Path, metavar="PATH",
+                   help="write one JSON line per logged iteration: accuracies, losses, seconds, "
+                   "impl, mode, config")
+    o.add_argument("--quiet", action="store_true",
+                   help="no progress bar and no summary on standard error")
     t = p.add_argument_group("torch only")
     t.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
                    help="auto takes CUDA when torch sees a GPU (default: %(default)s)")
@@ -151,14 +176,44 @@ def data_folder(args: argparse.Namespace, fetch: Fetcher | None) -> Path | None:
 
 
 def numpy_trainer(
-    config: Config, dataset: data.Dataset, log: Log, args: argparse.Namespace
-) -> str:
+    config: Config, dataset: data.Dataset, log: Log, progress: Progress, args: argparse.Namespace
+) -> Trained:
     """The CLI's entry to the NumPy side: --device and --rng are the torch side's."""
     if args.device == "cuda" or args.rng == "torch":
         raise CliError("--device cuda and --rng torch are for --impl torch; "
                        "the NumPy side runs on the CPU with NumPy's RandomState")
-    train(config, dataset, log)
-    return "cpu"
+    network = train(config, dataset, log, progress)
+    return Trained("cpu", network.weights_0_1, network.weights_1_2)
+
+
+def write_metrics(path: Path, records: list[LogRecord], impl: str, config: Config) -> None:
+    """One JSON object per line; a loss that is not finite is written as null. Written beside
+    and renamed, so the file is whole or absent."""
+    lines = []
+    for record in records:
+        metrics = {k: (v if math.isfinite(v) else None) for k, v in record.metrics().items()}
+        lines.append(json.dumps({**metrics, "impl": impl, "mode": config.mode,
+                                 "config": dataclasses.asdict(config)}))
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text("".join(line + "\n" for line in lines))
+    tmp.replace(path)
+
+
+def need_matplotlib() -> None:
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        raise CliError("--plot needs matplotlib: pip install -e '.[plot]'") from None
+
+
+def write_figures(directory: Path, records: list[LogRecord], impl: str, config: Config,
+                  trained: Trained, dataset: data.Dataset) -> list[Path]:
+    from numpy_impl.figures import chapter_figures
+
+    return chapter_figures(directory, {f"{impl}, {config.mode} mode": records},
+                           trained.weights_0_1, trained.weights_1_2, dataset.train_images,
+                           dataset.train_labels,
+                           f"{config.hidden}/{config.output}, seed {config.seed}")
 
 
 def main(
@@ -171,17 +226,31 @@ def main(
 ) -> int:
     """Parse, load, train with `trainers[--impl]`, print the log; return the exit status."""
     args = build_parser(prog, default_impl).parse_args(argv)
+    records: list[LogRecord] = []
     try:
         if args.impl not in trainers:
             raise CliError(f"{prog} runs only --impl {', '.join(trainers)}")
         config = config_from_args(args)
+        if args.metrics is not None and not args.metrics.parent.is_dir():
+            raise CliError(f"--metrics {args.metrics}: the folder {args.metrics.parent} "
+                           "does not exist")
+        if args.plot is not None:
+            need_matplotlib()
         dataset = data.load(data_folder(args, fetch), config.train_size, config.test_size)
-        if config.train_size % config.batch_size:
+        if config.train_size % config.batch_size and not args.quiet:
             print(f"{prog}: note: the last {config.train_size % config.batch_size} training "
                   "images do not fill a batch and are left out, as in the book", file=sys.stderr)
-        start = time.perf_counter()
-        where = trainers[args.impl](config, dataset, lambda r: print(r, flush=True), args)
-        seconds = time.perf_counter() - start
+        with progress_bar(config.iterations, show=not args.quiet) as bar:
+            def log(record: LogRecord) -> None:
+                records.append(record)
+                with bar.external_write_mode(file=sys.stdout):
+                    print(record, flush=True)
+
+            start = time.perf_counter()
+            trained = trainers[args.impl](config, dataset, log, lambda i: bar.update(), args)
+            seconds = time.perf_counter() - start
+        if args.plot is not None:
+            write_figures(args.plot, records, args.impl, config, trained, dataset)
     except (CliError, ConfigError, data.DataError, Diverged) as e:
         print(f"{prog}: error: {e}", file=sys.stderr)
         return 2
@@ -191,6 +260,20 @@ def main(
     except BrokenPipeError:  # the reader left (`| head`): stop quietly, as Unix tools do
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 141
-    print(f"{prog}: {args.impl} on {where}, {config.mode} mode, {config.hidden}/{config.output}, "
-          f"{config.dtype}, {config.iterations} iterations in {seconds:.2f} s", file=sys.stderr)
+    finally:
+        if args.metrics is not None and records:
+            write_metrics(args.metrics, records, args.impl, config)
+    if not args.quiet:
+        print(f"{prog}: {args.impl} on {trained.where}, {config.mode} mode, "
+              f"{config.hidden}/{config.output}, {config.dtype}, {config.iterations} iterations "
+              f"in {seconds:.2f} s", file=sys.stderr)
     return 0
+
+
+def progress_bar(total: int, show: bool):
+    """A tqdm bar on standard error, only where it is a terminal, and only for runs longer
+    than two seconds; a silent stand-in otherwise."""
+    from tqdm import tqdm
+
+    return tqdm(total=total, file=sys.stderr, unit="it", delay=2, leave=False,
+                disable=not (show and sys.stderr.isatty()))

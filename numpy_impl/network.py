@@ -92,10 +92,16 @@ class Network:
         """
         layer_1 = self.hidden(layer_0 @ self.weights_0_1[pixels])
         layer_1 *= dropout_mask * 2
-        logits = layer_1 @ self.weights_1_2
-        if self.config.output == "softmax" and self.config.mode == "exact":
-            logits = logits - logits.max(axis=1, keepdims=True)  # no overflow; same softmax
-        return layer_1, self.output(logits)
+        layer_2 = self.activate(layer_1 @ self.weights_1_2, stable=self.config.mode == "exact")
+        return layer_1, layer_2
+
+    def activate(self, logits: np.ndarray, stable: bool = True) -> np.ndarray:
+        """layer_2 from the logits. A stable softmax first subtracts each row's max (which
+        does not change it, and keeps exp from overflowing); book mode keeps the listings'
+        exp of the raw logits, so that its log stays the book's."""
+        if stable and self.config.output == "softmax":
+            logits = logits - logits.max(axis=1, keepdims=True)
+        return self.output(logits)
 
     def backward(
         self, layer_1: np.ndarray, layer_2: np.ndarray, labels: np.ndarray, dropout_mask: np.ndarray

@@ -7,6 +7,8 @@ One `np.random.RandomState(seed)` per run, drawn exactly as the listings draw fr
 
 from __future__ import annotations
 
+import math
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -14,7 +16,7 @@ import numpy as np
 
 from numpy_impl.config import CLASSES, PIXELS, Config
 from numpy_impl.data import Dataset
-from numpy_impl.network import Network
+from numpy_impl.network import LOSSES, Network
 
 
 class Diverged(ArithmeticError):
@@ -27,18 +29,32 @@ class Diverged(ArithmeticError):
 
 @dataclass(frozen=True)
 class LogRecord:
-    """One logged iteration; `str()` gives the book's log line."""
+    """One logged iteration; `str()` gives the book's log line.
+
+    The losses are the output layer's canonical loss per image: on the iteration's
+    dropped-out training passes (before each update), and on the test pass.
+    """
 
     iteration: int
     test_correct: int
     test_size: int
     train_correct: int
     train_size: int
+    train_loss: float = math.nan
+    test_loss: float = math.nan
+    seconds: float = 0.0  # since training started
 
     def __str__(self) -> str:
         test_acc = self.test_correct / self.test_size
         train_acc = self.train_correct / self.train_size
         return f"I:{self.iteration} Test-Acc:{test_acc} Train-Acc:{train_acc}"
+
+    def metrics(self) -> dict[str, float]:
+        return {"iteration": self.iteration,
+                "train_accuracy": self.train_correct / self.train_size,
+                "test_accuracy": self.test_correct / self.test_size,
+                "train_loss": self.train_loss, "test_loss": self.test_loss,
+                "seconds": self.seconds}
 
 
 @dataclass(frozen=True)
@@ -87,30 +103,41 @@ def count_correct(scores: np.ndarray, digits: np.ndarray) -> int:
 
 
 def train(
-    config: Config, data: Dataset, log: Callable[[LogRecord], None] | None = None
+    config: Config,
+    data: Dataset,
+    log: Callable[[LogRecord], None] | None = None,
+    progress: Callable[[int], None] | None = None,
 ) -> Network:
-    """Train from scratch; call `log` at every `log_every`-th iteration; return the network."""
+    """Train from scratch; call `log` at every `log_every`-th iteration and `progress` after
+    every iteration; return the network."""
+    start = time.perf_counter()
     dtype = np.dtype(config.dtype)
     rng = np.random.RandomState(config.seed)
     weights_0_1, weights_1_2 = initial_weights(rng, config)
     network = Network(config, weights_0_1.astype(dtype), weights_1_2.astype(dtype))
+    loss = LOSSES[config.output]
 
     batches = make_batches(data.train_images, data.train_labels, config)
     train_size = len(batches) * config.batch_size
     test_pixels = np.flatnonzero(data.test_images.any(axis=0))
     test_layer_0 = np.ascontiguousarray(data.test_images[:, test_pixels].T / 255, dtype).T
+    test_labels = np.eye(CLASSES, dtype=dtype)[data.test_labels]
 
     for iteration in range(config.iterations):
-        train_correct = 0
+        train_correct, train_loss = 0, 0.0
         masks = dropout_masks(rng, config).astype(dtype)
         for batch, dropout_mask in zip(batches, masks, strict=True):
             step = network.train_step(batch.layer_0, batch.labels, dropout_mask, batch.pixels)
             train_correct += count_correct(step.layer_2, batch.digits)
+            train_loss += loss(step.layer_2, batch.labels, train_size)
         if not np.isfinite(network.weights_1_2).all():
             raise Diverged(iteration, config.alpha)
+        if progress is not None:
+            progress(iteration)
         if log is not None and iteration % config.log_every == 0:
-            test_correct = count_correct(network.predict(test_layer_0, test_pixels),
-                                         data.test_labels)
-            log(LogRecord(iteration, test_correct, len(data.test_labels), train_correct,
-                          train_size))
+            logits = network.predict(test_layer_0, test_pixels)
+            test_loss = loss(network.activate(logits), test_labels, len(test_labels))
+            log(LogRecord(iteration, count_correct(logits, data.test_labels), len(test_labels),
+                          train_correct, train_size, train_loss, test_loss,
+                          time.perf_counter() - start))
     return network

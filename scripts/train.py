@@ -9,25 +9,23 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable
 from pathlib import Path
 
-from numpy_impl.cli import CliError, main, numpy_trainer
+from numpy_impl.cli import CliError, Log, Progress, Trained, main, numpy_trainer
 from numpy_impl.config import Config
 from numpy_impl.data import Dataset
-from numpy_impl.train import LogRecord
 
 NEEDS_TORCH = "needs torch and torchvision ({}): pip install -e '.[torch]'"
 
 
 def torch_trainer(
-    config: Config, dataset: Dataset, log: Callable[[LogRecord], None], args: argparse.Namespace
-) -> str:
+    config: Config, dataset: Dataset, log: Log, progress: Progress, args: argparse.Namespace
+) -> Trained:
     try:
         from torch_impl.train import torch_trainer as trainer
     except ImportError as e:
         raise CliError("--impl torch " + NEEDS_TORCH.format(e)) from None
-    return trainer(config, dataset, log, args)
+    return trainer(config, dataset, log, progress, args)
 
 
 def fetch(dataset: str, cache_dir: Path) -> Path:

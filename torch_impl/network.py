@@ -36,6 +36,7 @@ class Step:
     layer_2: torch.Tensor
     layer_2_delta: torch.Tensor
     layer_1_delta: torch.Tensor
+    loss: torch.Tensor  # the batch's loss, / D
 
 
 class BookHidden(torch.autograd.Function):
@@ -127,10 +128,11 @@ class Network(nn.Module):
         hidden_input, layer_1, logits = self(layer_0, dropout_mask)
         hidden_input.retain_grad()
         logits.retain_grad()
-        self.loss(logits, labels).backward()
+        loss = self.loss(logits, labels)
+        loss.backward()
         optimizer.step()
         return Step(layer_1.detach(), self.output(logits.detach()), logits.grad,
-                    hidden_input.grad)
+                    hidden_input.grad, loss.detach())
 
     def loss(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         """The output layer's canonical loss over the batch, divided by D: its gradient with

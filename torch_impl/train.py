@@ -9,16 +9,18 @@ the device once; correct answers are counted on the device and read only at log 
 from __future__ import annotations
 
 import argparse
+import time
 from collections.abc import Callable
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
+from numpy_impl.cli import Log, Progress, Trained
 from numpy_impl.config import CLASSES, PIXELS, Config, ConfigError
 from numpy_impl.data import Dataset
 from numpy_impl.train import Diverged, LogRecord, dropout_masks, initial_weights
-from torch_impl.network import Network
+from torch_impl.network import LOSSES, Network
 
 
 def resolve_device(name: str) -> torch.device:
@@ -35,10 +37,13 @@ def train(
     config: Config,
     data: Dataset,
     log: Callable[[LogRecord], None] | None = None,
+    progress: Callable[[int], None] | None = None,
     device: str = "auto",
     rng: str = "numpy",
 ) -> Network:
-    """Train from scratch; call `log` at every `log_every`-th iteration; return the network."""
+    """Train from scratch; call `log` at every `log_every`-th iteration and `progress` after
+    every iteration; return the network."""
+    start = time.perf_counter()
     device = resolve_device(device)
     dtype = getattr(torch, config.dtype)
     numpy_rng = np.random.RandomState(config.seed)
@@ -56,6 +61,8 @@ def train(
     labels = F.one_hot(digits, CLASSES).to(dtype)
     test_images = torch.as_tensor(data.test_images / 255, dtype=dtype, device=device)
     test_digits = torch.as_tensor(data.test_labels, dtype=torch.int64, device=device)
+    test_labels = F.one_hot(test_digits, CLASSES).to(dtype)
+    loss = LOSSES[config.output]
 
     for iteration in range(config.iterations):
         if generator is None:
@@ -64,23 +71,32 @@ def train(
             masks = torch.randint(2, (batches, size, config.hidden_size), generator=generator,
                                   device=device).to(dtype)
         train_correct = torch.zeros((), dtype=torch.int64, device=device)
+        train_loss = torch.zeros((), dtype=dtype, device=device)
         for layer_0, batch_labels, batch_digits, dropout_mask in zip(
             images, labels, digits, masks, strict=True
         ):
             step = network.train_step(layer_0, batch_labels, dropout_mask, optimizer)
             train_correct += (step.layer_2.argmax(1) == batch_digits).sum()
+            train_loss += step.loss * config.D
         if not torch.isfinite(network.weights_1_2.weight).all():
             raise Diverged(iteration, config.alpha)
+        if progress is not None:
+            progress(iteration)
         if log is not None and iteration % config.log_every == 0:
-            test_correct = (network.predict(test_images).argmax(1) == test_digits).sum()
-            log(LogRecord(iteration, int(test_correct), len(test_digits), int(train_correct),
-                          train_size))
+            logits = network.predict(test_images)
+            test_loss = loss(logits, test_labels, config.softmax_base) / len(test_labels)
+            log(LogRecord(iteration, int((logits.argmax(1) == test_digits).sum()),
+                          len(test_labels), int(train_correct), train_size,
+                          float(train_loss) / train_size, float(test_loss),
+                          time.perf_counter() - start))
     return network
 
 
 def torch_trainer(
-    config: Config, dataset: Dataset, log: Callable[[LogRecord], None], args: argparse.Namespace
-) -> str:
-    """The CLI's entry: train with --device and --rng; say where it ran."""
-    network = train(config, dataset, log, device=args.device, rng=args.rng)
-    return f"{next(network.parameters()).device} (masks from {args.rng})"
+    config: Config, dataset: Dataset, log: Log, progress: Progress, args: argparse.Namespace
+) -> Trained:
+    """The CLI's entry: train with --device and --rng."""
+    network = train(config, dataset, log, progress, device=args.device, rng=args.rng)
+    return Trained(f"{network.weights_0_1.weight.device} (masks from {args.rng})",
+                   network.weights_0_1.weight.detach().cpu().numpy().T,
+                   network.weights_1_2.weight.detach().cpu().numpy().T)

@@ -1,0 +1,127 @@
+"""The chapter's figures, as PNG files (matplotlib, no screen needed).
+
+- training curves: test and train accuracy at each logged iteration, several runs overlaid;
+- weight templates: for each digit, the 28x28 input-space image `weights_0_1 @ weights_1_2[:, d]`
+  (what a pixel adds to digit d's logit through the hidden layer, tanh taken as linear);
+- class averages: the mean image of each digit ("the average 2 shares quite a bit with the
+  average 3");
+- the activation table: each hidden activation and its derivative.
+
+matplotlib is imported only here, and only when a figure is drawn.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import tempfile
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from numpy_impl import activations as act
+from numpy_impl.config import CLASSES
+from numpy_impl.train import LogRecord
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save(figure, path: Path) -> Path:
+    """Write beside, then rename: never a half-written PNG."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".png")
+    os.close(fd)
+    try:
+        figure.savefig(tmp, dpi=80)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        _pyplot().close(figure)
+    return path
+
+
+def training_curves(runs: Mapping[str, Sequence[LogRecord]], path: Path, title: str) -> Path:
+    """Test (solid) and train (dashed) accuracy per logged iteration, one colour per run."""
+    plt = _pyplot()
+    figure, axes = plt.subplots(figsize=(7, 4))
+    colours = itertools.cycle(plt.rcParams["axes.prop_cycle"].by_key()["color"])
+    for index, ((name, records), colour) in enumerate(zip(runs.items(), colours, strict=False)):
+        iterations = [r.iteration for r in records]
+        style = {"color": colour, "linewidth": 4 if index == 0 and len(runs) > 1 else 1.5,
+                 "alpha": 0.45 if index == 0 and len(runs) > 1 else 1}  # so overlaid runs show
+        axes.plot(iterations, [r.test_correct / r.test_size for r in records], "-",
+                  label=f"{name}: test", **style)
+        axes.plot(iterations, [r.train_correct / r.train_size for r in records], "--",
+                  label=f"{name}: train", **style)
+    axes.set(xlabel="iteration", ylabel="accuracy", title=title)
+    axes.grid(alpha=0.3)
+    axes.legend(loc="lower right", fontsize="small")
+    figure.tight_layout()
+    return _save(figure, path)
+
+
+def _digit_grid(images: np.ndarray, path: Path, title: str, cmap: str, symmetric: bool) -> Path:
+    plt = _pyplot()
+    figure, grid = plt.subplots(2, 5, figsize=(8, 3.8))
+    for digit, axes in enumerate(grid.flat):
+        image = images[digit].reshape(28, 28)
+        limit = np.abs(image).max() if symmetric else None
+        axes.imshow(image, cmap=cmap, vmin=-limit if symmetric else None, vmax=limit)
+        axes.set_title(str(digit))
+        axes.axis("off")
+    figure.suptitle(title)
+    figure.tight_layout()
+    return _save(figure, path)
+
+
+def weight_templates(weights_0_1: np.ndarray, weights_1_2: np.ndarray, path: Path) -> Path:
+    """What each digit's output looks for in the input: weights_0_1 @ weights_1_2[:, d]."""
+    templates = (weights_0_1 @ weights_1_2).T  # (classes, 784)
+    return _digit_grid(templates, path, "weights_0_1 @ weights_1_2[:, digit] "
+                       "(red: pixels that argue for the digit, blue: against)", "bwr", True)
+
+
+def class_averages(images: np.ndarray, digits: np.ndarray, path: Path) -> Path:
+    """The average training image of each digit."""
+    averages = np.stack([images[digits == d].mean(axis=0) for d in range(CLASSES)])
+    return _digit_grid(averages, path, "the average image of each digit (training set)",
+                       "gray_r", False)
+
+
+def activation_table(path: Path) -> Path:
+    """Each hidden activation (solid) and its derivative, computed from the output (dashed)."""
+    plt = _pyplot()
+    x = np.linspace(-4, 4, 401)
+    figure, grid = plt.subplots(1, 3, figsize=(9, 3), sharey=True)
+    for axes, (name, (forward, deriv)) in zip(grid, act.HIDDEN.items(), strict=True):
+        out = forward(x)
+        axes.plot(x, out, label=name)
+        axes.plot(x, deriv(out), "--", label=f"{name}2deriv(output)")
+        axes.set_title(name)
+        axes.grid(alpha=0.3)
+        axes.legend(fontsize="small", loc="upper left")
+        axes.set_xlabel("x")
+    figure.tight_layout()
+    return _save(figure, path)
+
+
+def chapter_figures(directory: Path, runs: Mapping[str, Sequence[LogRecord]],
+                    weights_0_1: np.ndarray, weights_1_2: np.ndarray,
+                    images: np.ndarray, digits: np.ndarray, title: str) -> list[Path]:
+    """The four figures of a run, in `directory`."""
+    return [
+        training_curves(runs, directory / "curves.png", title),
+        weight_templates(weights_0_1, weights_1_2, directory / "weight_templates.png"),
+        class_averages(images, digits, directory / "class_averages.png"),
+        activation_table(directory / "activations.png"),
+    ]

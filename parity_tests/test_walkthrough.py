@@ -1,0 +1,54 @@
+"""The walkthrough quotes real code: every quoted line must still stand, in order, in its file."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from parity_tests.conftest import REPO
+
+WALKTHROUGH = REPO / "docs" / "walkthrough.md"
+
+
+def quoted_blocks(text: str) -> list[tuple[str, list[str]]]:
+    """(source path, quoted lines) for each ```python block whose first line is `# PATH`."""
+    blocks = []
+    for body in re.findall(r"```python\n(.*?)```", text, re.S):
+        first, *lines = body.splitlines()
+        if first.startswith("# ") and first.endswith(".py"):
+            blocks.append((first[2:], [line.strip() for line in lines if line.strip()]))
+    return blocks
+
+
+def stands_in(lines: list[str], source: str) -> bool:
+    """True if `lines` appear in `source` as consecutive non-blank lines (indent aside)."""
+    code = [line.strip() for line in source.splitlines() if line.strip()]
+    return any(code[i:i + len(lines)] == lines for i in range(len(code) - len(lines) + 1))
+
+
+BLOCKS = quoted_blocks(WALKTHROUGH.read_text())
+
+
+def test_the_walkthrough_quotes_both_sides():
+    assert {path for path, _ in BLOCKS} == {"numpy_impl/network.py", "torch_impl/network.py"}
+    assert len(BLOCKS) >= 6
+
+
+@pytest.mark.parametrize(("path", "lines"), BLOCKS, ids=[f"{p}:{q[0][:30]}" for p, q in BLOCKS])
+def test_quoted_code_is_the_real_code(path, lines):
+    assert stands_in(lines, (REPO / path).read_text()), f"{path} no longer has:\n" + "\n".join(
+        lines)
+
+
+def test_a_changed_line_is_caught(tmp_path):
+    path, lines = BLOCKS[0]
+    source = (REPO / path).read_text()
+    assert stands_in(lines, source)
+    changed = source.replace(lines[0], lines[0].replace("@", "@ 1 *"), 1)
+    assert changed != source and not stands_in(lines, changed)
+
+
+def test_the_walkthroughs_images_exist():
+    for image in re.findall(r"\]\((images/[^)]+)\)", WALKTHROUGH.read_text()):
+        assert (WALKTHROUGH.parent / image).stat().st_size > 1000

@@ -1,0 +1,58 @@
+"""Regenerate the figures of the README and the walkthrough (docs/images/).
+
+    python scripts/figures.py [--out docs/images]
+
+Trains the chapter three times (NumPy book mode, NumPy exact mode, torch book mode; about
+15 s) and draws: book vs exact mode, NumPy vs torch, the weight templates and class
+averages of the book's run, and the activation table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from numpy_impl import figures
+from numpy_impl.config import PRESETS
+from numpy_impl.data import load
+from numpy_impl.train import LogRecord
+from numpy_impl.train import train as numpy_train
+from torch_impl.train import train as torch_train
+
+OUT = Path(__file__).resolve().parent.parent / "docs" / "images"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="scripts/figures.py",
+                                     description=__doc__.split("\n\n")[0])
+    parser.add_argument("--out", type=Path, default=OUT, help="folder (default: docs/images)")
+    args = parser.parse_args(argv)
+    data = load()
+    book, exact = PRESETS["tanh"], PRESETS["tanh"].replace(mode="exact")
+    runs: dict[str, list[LogRecord]] = {"numpy book": [], "numpy exact": [], "torch book": []}
+    network = numpy_train(book, data, runs["numpy book"].append)
+    numpy_train(exact, data, runs["numpy exact"].append)
+    torch_train(book, data, runs["torch book"].append, device="cpu")
+    title = "tanh/softmax, seed 1, 1000 training images"
+    written = [
+        figures.training_curves({"book mode": runs["numpy book"],
+                                 "exact mode": runs["numpy exact"]},
+                                args.out / "curves_book_vs_exact.png", title),
+        figures.training_curves({"numpy_impl": runs["numpy book"],
+                                 "torch_impl": runs["torch book"]},
+                                args.out / "curves_numpy_vs_torch.png",
+                                f"{title}: the two logs are the same"),
+        figures.weight_templates(network.weights_0_1, network.weights_1_2,
+                                 args.out / "weight_templates.png"),
+        figures.class_averages(data.train_images, data.train_labels,
+                               args.out / "class_averages.png"),
+        figures.activation_table(args.out / "activations.png"),
+    ]
+    for path in written:
+        print(f"wrote {path} ({path.stat().st_size // 1024} KB)", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
