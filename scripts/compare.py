@@ -90,7 +90,7 @@ def first_step(config: Config, dataset, device: torch.device) -> tuple[Table, di
 def whole_run(config: Config, dataset, device: torch.device) -> tuple[Table, bool]:
     numpy_log, torch_log = [], []
     network = numpy_train(config, dataset, lambda r: numpy_log.append(str(r)))
-    model = torch_train(config, dataset, lambda r: torch_log.append(str(r)), str(device))
+    model = torch_train(config, dataset, lambda r: torch_log.append(str(r)), device=str(device))
     table = Table(f"whole run, {config.iterations} iterations: numpy_impl vs torch_impl",
                   *TOLERANCE[config.dtype])
     for name in ("weights_0_1", "weights_1_2"):

@@ -38,6 +38,7 @@ def train(
     data: Dataset,
     log: Callable[[LogRecord], None] | None = None,
     progress: Callable[[int], None] | None = None,
+    *,
     device: str = "auto",
     rng: str = "numpy",
 ) -> Network:
