@@ -14,11 +14,10 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from numpy_impl import activations as act
-from numpy_impl.config import CLASSES, PRESETS, Config
-from numpy_impl.network import Network, book_slope_error
-from numpy_impl.train import dropout_masks, initial_weights, make_batches
+from numpy_impl.config import CLASSES, PRESETS
+from numpy_impl.network import book_slope_error
+from scripts.compare import FirstStep, first_step
 from torch_impl import activations as torch_act
-from torch_impl.network import Network as TorchNetwork
 
 FLOAT64 = {"rtol": 1e-13, "atol": 1e-300}  # a few ulps: numpy and torch use different libms
 HIDDEN = ["relu", "sigmoid", "tanh"]
@@ -162,35 +161,16 @@ def test_softmax_vjp_and_fused_delta_equal_autograd(base, dtype):
 
 # 3. One update, every tensor ----------------------------------------------------------------
 
-def one_update(config: Config, dataset, device: str = "cpu"):
-    """The first step of a run, on both sides from the same weights, batch and mask."""
-    rng = np.random.RandomState(config.seed)
-    weights_0_1, weights_1_2 = initial_weights(rng, config)
-    batch = make_batches(dataset.train_images, dataset.train_labels, config)[0]
-    dropout_mask = dropout_masks(rng, config)[0].astype(config.dtype)
-    dtype = np.dtype(config.dtype)
-
-    network = Network(config, weights_0_1.astype(dtype), weights_1_2.astype(dtype))
-    step = network.train_step(batch.layer_0, batch.labels, dropout_mask, batch.pixels)
-
-    model = TorchNetwork.from_numpy(config, weights_0_1, weights_1_2, device)
-    layer_0 = np.zeros((config.batch_size, 784), dtype)
-    layer_0[:, batch.pixels] = batch.layer_0
-    optimizer = torch.optim.SGD(model.parameters(), lr=config.alpha)
-    torch_step = model.train_step(*(torch.from_numpy(a).to(device)
-                                    for a in (layer_0, batch.labels, dropout_mask)), optimizer)
-    return network, step, model, torch_step
-
-
-def assert_same_update(network, step, model, torch_step, dtype, **tolerance):
+def assert_same_update(first: FirstStep, **tolerance: float) -> None:
+    """Every tensor of the step, by hand and by autograd, and both updated matrices."""
     for name in ("layer_1", "layer_2", "layer_2_delta", "layer_1_delta"):
-        expected = torch.from_numpy(getattr(step, name))
-        actual = getattr(torch_step, name).cpu()
+        expected = torch.from_numpy(getattr(first.step, name))
+        actual = getattr(first.torch_step, name).cpu()
         torch.testing.assert_close(actual, expected, msg=name, **tolerance)
     for name in ("weights_0_1", "weights_1_2"):
-        actual = getattr(model, name).weight.detach().cpu().T
-        torch.testing.assert_close(actual, torch.from_numpy(getattr(network, name)), msg=name,
-                                   **tolerance)
+        actual = getattr(first.model, name).weight.detach().cpu().T
+        torch.testing.assert_close(actual, torch.from_numpy(getattr(first.network, name)),
+                                   msg=name, **tolerance)
 
 
 CASES = [*itertools.product(HIDDEN, OUTPUTS, ["book", "exact"])]
@@ -202,13 +182,13 @@ def test_one_update_every_tensor(hidden, output, mode, dtype, dataset):
     config = PRESETS["relu" if hidden == "relu" else "tanh"].replace(
         hidden=hidden, output=output, mode=mode, dtype=dtype, seed=7)
     tolerance = {"rtol": 1e-12, "atol": 1e-12} if dtype == "float64" else {}
-    assert_same_update(*one_update(config, dataset), dtype, **tolerance)
+    assert_same_update(first_step(config, dataset), **tolerance)
 
 
 @pytest.mark.parametrize("mode", ["book", "exact"])
 def test_one_update_with_another_softmax_base(mode, dataset):
     config = PRESETS["tanh"].replace(mode=mode, softmax_base=2.0, seed=8)
-    assert_same_update(*one_update(config, dataset), "float64", rtol=1e-12, atol=1e-12)
+    assert_same_update(first_step(config, dataset), rtol=1e-12, atol=1e-12)
 
 
 # 5. The quirk, explained -------------------------------------------------------------------
@@ -218,24 +198,19 @@ def test_book_and_exact_differ_exactly_as_the_formula_predicts(hidden, dataset):
     """Same weights, batch and mask: weights_1_2 moves identically in both modes; the
     difference in layer_1_delta (so in weights_0_1's update) is book_slope_error's formula."""
     config = PRESETS["tanh"].replace(hidden=hidden, seed=9)
-    book = one_update(config, dataset)
-    exact = one_update(config.replace(mode="exact"), dataset)
+    book = first_step(config, dataset)
+    exact = first_step(config.replace(mode="exact"), dataset)
+    assert torch.equal(book.model.weights_1_2.weight, exact.model.weights_1_2.weight)
+    np.testing.assert_allclose(book.network.weights_1_2, exact.network.weights_1_2, rtol=1e-14)
+    assert not np.allclose(book.network.weights_0_1, exact.network.weights_0_1, rtol=1e-6,
+                           atol=0)
 
-    (_, book_step, book_model, book_torch), (_, exact_step, exact_model, exact_torch) = (
-        book, exact)
-    assert torch.equal(book_model.weights_1_2.weight, exact_model.weights_1_2.weight)
-    np.testing.assert_allclose(book[0].weights_1_2, exact[0].weights_1_2, rtol=1e-14)
-    assert not np.allclose(book[0].weights_0_1, exact[0].weights_0_1, rtol=1e-6, atol=0)
-
-    rng = np.random.RandomState(config.seed)
-    _, weights_1_2 = initial_weights(rng, config)
-    dropout_mask = dropout_masks(rng, config)[0]
-    t = book_step.layer_1 / 2  # each kept unit's output before dropout doubled it
-    predicted = (book_step.layer_2_delta @ weights_1_2.T) * dropout_mask * book_slope_error(
-        hidden, t)
-    np.testing.assert_allclose(book_step.layer_1_delta - exact_step.layer_1_delta, predicted,
+    t = book.step.layer_1 / 2  # each kept unit's output before dropout doubled it
+    predicted = ((book.step.layer_2_delta @ book.weights_1_2.T) * book.dropout_mask
+                 * book_slope_error(hidden, t))
+    np.testing.assert_allclose(book.step.layer_1_delta - exact.step.layer_1_delta, predicted,
                                rtol=1e-9, atol=1e-20)
-    torch.testing.assert_close(book_torch.layer_1_delta - exact_torch.layer_1_delta,
+    torch.testing.assert_close(book.torch_step.layer_1_delta - exact.torch_step.layer_1_delta,
                                torch.from_numpy(predicted), rtol=1e-9, atol=1e-20)
 
 
@@ -256,4 +231,4 @@ def test_book_tanh_slope_has_the_wrong_sign_beyond_one_half():
 @pytest.mark.parametrize(("hidden", "output", "mode"), CASES)
 def test_one_update_on_the_gpu(hidden, output, mode, dataset):
     config = PRESETS["tanh"].replace(hidden=hidden, output=output, mode=mode, seed=7)
-    assert_same_update(*one_update(config, dataset, "cuda"), "float64", rtol=1e-10, atol=1e-10)
+    assert_same_update(first_step(config, dataset, "cuda"), rtol=1e-10, atol=1e-10)

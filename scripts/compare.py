@@ -13,18 +13,20 @@ torch.testing.assert_close's defaults); the third table is there to explain, not
 from __future__ import annotations
 
 import sys
+from typing import NamedTuple
 
 import numpy as np
 import torch
 
 from numpy_impl.cli import CliError, build_parser, config_from_args, data_folder
 from numpy_impl.config import Config
-from numpy_impl.data import DataError, load
-from numpy_impl.network import Network, book_slope_error
+from numpy_impl.data import DataError, Dataset, load
+from numpy_impl.network import Network, Step, book_slope_error
 from numpy_impl.train import dropout_masks, initial_weights, make_batches
 from numpy_impl.train import train as numpy_train
 from torch_impl.datasets import fetch
 from torch_impl.network import Network as TorchNetwork
+from torch_impl.network import Step as TorchStep
 from torch_impl.train import resolve_device
 from torch_impl.train import train as torch_train
 
@@ -57,8 +59,18 @@ class Table:
         return "\n".join([self.title, *lines])
 
 
-def first_step(config: Config, dataset, device: torch.device) -> tuple[Table, dict]:
-    """Both sides take the run's first step from the same weights, batch and mask."""
+class FirstStep(NamedTuple):
+    """The run's first step, taken by both sides from the same weights, batch and mask."""
+
+    network: Network
+    step: Step
+    model: TorchNetwork
+    torch_step: TorchStep
+    weights_1_2: np.ndarray  # as it was before the step
+    dropout_mask: np.ndarray
+
+
+def first_step(config: Config, dataset: Dataset, device: torch.device | str = "cpu") -> FirstStep:
     rng = np.random.RandomState(config.seed)
     weights_0_1, weights_1_2 = initial_weights(rng, config)
     batch = make_batches(dataset.train_images, dataset.train_labels, config)[0]
@@ -74,17 +86,19 @@ def first_step(config: Config, dataset, device: torch.device) -> tuple[Table, di
     optimizer = torch.optim.SGD(model.parameters(), lr=config.alpha)
     inputs = (torch.from_numpy(a).to(device) for a in (layer_0, batch.labels, dropout_mask))
     torch_step = model.train_step(*inputs, optimizer)
+    return FirstStep(network, step, model, torch_step, weights_1_2, dropout_mask)
 
+
+def step_table(config: Config, first: FirstStep) -> Table:
     table = Table(f"one step, {config.mode} mode: numpy_impl (by hand) vs torch_impl "
                   f"(autograd{', BookHidden' if config.mode == 'book' else ''})",
                   *TOLERANCE[config.dtype])
     for name in ("layer_1", "layer_2", "layer_2_delta", "layer_1_delta"):
-        table.add(name, getattr(step, name), getattr(torch_step, name).cpu().numpy())
+        table.add(name, getattr(first.step, name), getattr(first.torch_step, name).cpu().numpy())
     for name in ("weights_1_2", "weights_0_1"):
-        table.add(f"{name} (updated)", getattr(network, name),
-                  getattr(model, name).weight.detach().cpu().numpy().T)
-    return table, {"step": step, "network": network, "weights_1_2": weights_1_2,
-                   "dropout_mask": dropout_mask}
+        table.add(f"{name} (updated)", getattr(first.network, name),
+                  getattr(first.model, name).weight.detach().cpu().numpy().T)
+    return table
 
 
 def whole_run(config: Config, dataset, device: torch.device) -> tuple[Table, bool]:
@@ -99,21 +113,19 @@ def whole_run(config: Config, dataset, device: torch.device) -> tuple[Table, boo
     return table, numpy_log == torch_log
 
 
-def quirk(config: Config, dataset, device: torch.device, book: dict) -> Table:
-    """The same first step in exact mode, against book mode, on the NumPy side."""
-    _, exact = first_step(config.replace(mode="exact"), dataset, device)
+def quirk(config: Config, book: FirstStep, exact: FirstStep) -> Table:
+    """The same first step in book and in exact mode, on the NumPy side."""
     table = Table("the book's quirk, same step: book mode vs exact mode (expected to differ)",
                   *TOLERANCE[config.dtype])
-    book_step, exact_step = book["step"], exact["step"]
-    table.add("layer_2_delta", book_step.layer_2_delta, exact_step.layer_2_delta)
-    table.add("layer_1_delta", book_step.layer_1_delta, exact_step.layer_1_delta)
-    table.add("weights_1_2 (updated)", book["network"].weights_1_2, exact["network"].weights_1_2)
-    table.add("weights_0_1 (updated)", book["network"].weights_0_1, exact["network"].weights_0_1)
-    t = book_step.layer_1 / 2
-    predicted = ((book_step.layer_2_delta @ book["weights_1_2"].T) * book["dropout_mask"]
+    table.add("layer_2_delta", book.step.layer_2_delta, exact.step.layer_2_delta)
+    table.add("layer_1_delta", book.step.layer_1_delta, exact.step.layer_1_delta)
+    table.add("weights_1_2 (updated)", book.network.weights_1_2, exact.network.weights_1_2)
+    table.add("weights_0_1 (updated)", book.network.weights_0_1, exact.network.weights_0_1)
+    t = book.step.layer_1 / 2
+    predicted = ((book.step.layer_2_delta @ book.weights_1_2.T) * book.dropout_mask
                  * book_slope_error(config.hidden, t))
-    table.add("layer_1_delta book-exact vs formula", book_step.layer_1_delta
-              - exact_step.layer_1_delta, predicted)
+    table.add("layer_1_delta book-exact vs formula",
+              book.step.layer_1_delta - exact.step.layer_1_delta, predicted)
     return table
 
 
@@ -128,16 +140,17 @@ def main(argv: list[str] | None = None) -> int:
     except (CliError, DataError, ValueError) as e:
         print(f"scripts/compare.py: error: {e}", file=sys.stderr)
         return 2
-    step_table, book = first_step(config, dataset, device)
+    first = first_step(config, dataset, device)
+    steps = step_table(config, first)
     run_table, same_log = whole_run(config, dataset, device)
     print(f"{config.hidden}/{config.output}, {config.dtype}, seed {config.seed}, on {device}; "
-          f"close: |a - b| <= {step_table.atol:g} + {step_table.rtol:g} |b|\n")
-    print(step_table, end="\n\n")
+          f"close: |a - b| <= {steps.atol:g} + {steps.rtol:g} |b|\n")
+    print(steps, end="\n\n")
     print(run_table)
     print(f"logs identical: {same_log}\n")
     if config.mode == "book":
-        print(quirk(config, dataset, device, book))
-    ok = step_table.all_close and run_table.all_close and same_log
+        print(quirk(config, first, first_step(config.replace(mode="exact"), dataset, device)))
+    ok = steps.all_close and run_table.all_close and same_log
     print(f"\n{'all tensors within tolerance' if ok else 'OUT OF TOLERANCE'}")
     return 0 if ok else 1
 
