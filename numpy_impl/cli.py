@@ -251,15 +251,15 @@ def main(
             seconds = time.perf_counter() - start
         if args.plot is not None:
             write_figures(args.plot, records, args.impl, config, trained, dataset)
-    except (CliError, ConfigError, data.DataError, Diverged) as e:
+    except BrokenPipeError:  # the reader left (`| head`): stop quietly, as Unix tools do
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
+    except (CliError, ConfigError, data.DataError, Diverged, OSError) as e:
         print(f"{prog}: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"{prog}: interrupted", file=sys.stderr)
         return 130
-    except BrokenPipeError:  # the reader left (`| head`): stop quietly, as Unix tools do
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 141
     finally:
         if args.metrics is not None and records:
             write_metrics(args.metrics, records, args.impl, config)
