@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import json
 import math
 import os
@@ -20,6 +21,7 @@ from typing import NamedTuple
 import numpy as np
 
 from numpy_impl import data
+from numpy_impl.checkpoint import Checkpoint, CheckpointError, check_shapes, load_npz, save_npz
 from numpy_impl.config import (
     DTYPE_CHOICES,
     HIDDEN_CHOICES,
@@ -137,6 +139,13 @@ def build_parser(prog: str, default_impl: str = "numpy") -> argparse.ArgumentPar
     o.add_argument("--metrics", type=Path, metavar="PATH",
                    help="write one JSON line per logged iteration: accuracies, losses, seconds, "
                    "impl, mode, config")
+    o.add_argument("--save", type=Path, metavar="PATH",
+                   help="write a checkpoint here at the end (and see --save-every)")
+    o.add_argument("--save-every", type=positive_int, metavar="N",
+                   help="also write the checkpoint every N iterations")
+    o.add_argument("--resume", type=Path, metavar="PATH",
+                   help="go on from a checkpoint (pass the original run's flags; --iterations "
+                   "may grow)")
     o.add_argument("--quiet", action="store_true",
                    help="no progress bar and no summary on standard error")
     t = p.add_argument_group("torch only")
@@ -182,8 +191,25 @@ def numpy_trainer(
     if args.device == "cuda" or args.rng == "torch":
         raise CliError("--device cuda and --rng torch are for --impl torch; "
                        "the NumPy side runs on the CPU with NumPy's RandomState")
-    network = train(config, dataset, log, progress)
+    resume, save = checkpointing(args, config, "numpy", load_npz, save_npz)
+    network = train(config, dataset, log, progress, resume, save, args.save_every)
     return Trained("cpu", network.weights_0_1, network.weights_1_2)
+
+
+def checkpointing(
+    args: argparse.Namespace, config: Config, impl: str,
+    load: Callable[[Path], Checkpoint], save: Callable[[Path, Checkpoint], None],
+) -> tuple[Checkpoint | None, Callable[[Checkpoint], None] | None]:
+    """The checkpoint to resume from (checked against this run), and how to save one."""
+    resume = None
+    if args.resume is not None:
+        resume = load(args.resume)
+        check_shapes(resume, args.resume)
+        resume.check_resumes(config, impl, args.resume)
+        if not args.quiet:
+            print(f"resuming from {args.resume}: {resume.iteration} iterations done",
+                  file=sys.stderr)
+    return resume, None if args.save is None else functools.partial(save, args.save)
 
 
 def write_metrics(path: Path, records: list[LogRecord], impl: str, config: Config) -> None:
@@ -231,9 +257,11 @@ def main(
         if args.impl not in trainers:
             raise CliError(f"{prog} runs only --impl {', '.join(trainers)}")
         config = config_from_args(args)
-        if args.metrics is not None and not args.metrics.parent.is_dir():
-            raise CliError(f"--metrics {args.metrics}: the folder {args.metrics.parent} "
-                           "does not exist")
+        for flag, path in (("--metrics", args.metrics), ("--save", args.save)):
+            if path is not None and not path.parent.is_dir():
+                raise CliError(f"{flag} {path}: the folder {path.parent} does not exist")
+        if args.save_every is not None and args.save is None:
+            raise CliError("--save-every needs --save PATH")
         if args.plot is not None:
             need_matplotlib()
         dataset = data.load(data_folder(args, fetch), config.train_size, config.test_size)
@@ -254,7 +282,7 @@ def main(
     except BrokenPipeError:  # the reader left (`| head`): stop quietly, as Unix tools do
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 141
-    except (CliError, ConfigError, data.DataError, Diverged, OSError) as e:
+    except (CliError, ConfigError, data.DataError, Diverged, CheckpointError, OSError) as e:
         print(f"{prog}: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

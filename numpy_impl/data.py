@@ -76,7 +76,7 @@ def read_idx(path: Path) -> np.ndarray:
     return np.frombuffer(data, dtype=dtype).reshape(shape).astype(dtype.newbyteorder("="))
 
 
-def _read_at_most(f, n: int, chunk: int = 1 << 20) -> bytes:
+def _read_at_most(f, n: int, chunk: int = 1 << 16) -> bytes:
     """Up to n bytes, in chunks: a lying header cannot make us allocate more than the file holds."""
     parts, left = [], n
     while left > 0 and (part := f.read(min(left, chunk))):

@@ -93,7 +93,8 @@ def weight_templates(weights_0_1: np.ndarray, weights_1_2: np.ndarray, path: Pat
 
 def class_averages(images: np.ndarray, digits: np.ndarray, path: Path) -> Path:
     """The average training image of each digit."""
-    averages = np.stack([images[digits == d].mean(axis=0) for d in range(CLASSES)])
+    averages = np.stack([images[digits == d].mean(axis=0) if (digits == d).any()
+                         else np.zeros(images.shape[1]) for d in range(CLASSES)])
     return _digit_grid(averages, path, "the average image of each digit (training set)",
                        "gray_r", False)
 

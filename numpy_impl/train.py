@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from numpy_impl.checkpoint import Checkpoint
 from numpy_impl.config import CLASSES, PIXELS, Config
 from numpy_impl.data import Dataset
 from numpy_impl.network import LOSSES, Network
@@ -98,6 +99,11 @@ def make_batches(images: np.ndarray, digits: np.ndarray, config: Config) -> list
     return batches
 
 
+def due(done: int, iterations: int, every: int | None) -> bool:
+    """Is a checkpoint due after `done` iterations? Every `every`, and at the end."""
+    return done == iterations or (every is not None and done % every == 0)
+
+
 def count_correct(scores: np.ndarray, digits: np.ndarray) -> int:
     return int(np.count_nonzero(scores.argmax(axis=1) == digits))
 
@@ -107,13 +113,21 @@ def train(
     data: Dataset,
     log: Callable[[LogRecord], None] | None = None,
     progress: Callable[[int], None] | None = None,
+    resume: Checkpoint | None = None,
+    save: Callable[[Checkpoint], None] | None = None,
+    save_every: int | None = None,
 ) -> Network:
-    """Train from scratch; call `log` at every `log_every`-th iteration and `progress` after
-    every iteration; return the network."""
+    """Train from scratch, or on from `resume`; call `log` at every `log_every`-th iteration,
+    `progress` after every iteration, and `save` every `save_every` iterations and at the end.
+    """
     start = time.perf_counter()
     dtype = np.dtype(config.dtype)
     rng = np.random.RandomState(config.seed)
-    weights_0_1, weights_1_2 = initial_weights(rng, config)
+    if resume is None:
+        weights_0_1, weights_1_2 = initial_weights(rng, config)
+    else:
+        weights_0_1, weights_1_2 = resume.weights_0_1, resume.weights_1_2
+        rng.set_state(resume.numpy_rng)
     network = Network(config, weights_0_1.astype(dtype), weights_1_2.astype(dtype))
     loss = LOSSES[config.output]
 
@@ -123,21 +137,30 @@ def train(
     test_layer_0 = np.ascontiguousarray(data.test_images[:, test_pixels].T / 255, dtype).T
     test_labels = np.eye(CLASSES, dtype=dtype)[data.test_labels]
 
-    for iteration in range(config.iterations):
-        train_correct, train_loss = 0, 0.0
-        masks = dropout_masks(rng, config).astype(dtype)
-        for batch, dropout_mask in zip(batches, masks, strict=True):
-            step = network.train_step(batch.layer_0, batch.labels, dropout_mask, batch.pixels)
-            train_correct += count_correct(step.layer_2, batch.digits)
-            train_loss += loss(step.layer_2, batch.labels, train_size)
-        if not np.isfinite(network.weights_1_2).all():
-            raise Diverged(iteration, config.alpha)
-        if progress is not None:
-            progress(iteration)
-        if log is not None and iteration % config.log_every == 0:
-            logits = network.predict(test_layer_0, test_pixels)
-            test_loss = loss(network.activate(logits), test_labels, len(test_labels))
-            log(LogRecord(iteration, count_correct(logits, data.test_labels), len(test_labels),
-                          train_correct, train_size, train_loss, test_loss,
-                          time.perf_counter() - start))
+    # Overflow is caught below, at the first value that stops being finite.
+    with np.errstate(all="ignore"):
+        for iteration in range(0 if resume is None else resume.iteration, config.iterations):
+            train_correct, train_loss = 0, 0.0
+            masks = dropout_masks(rng, config).astype(dtype)
+            for batch, dropout_mask in zip(batches, masks, strict=True):
+                step = network.train_step(batch.layer_0, batch.labels, dropout_mask, batch.pixels)
+                if not np.isfinite(step.layer_2).all():
+                    raise Diverged(iteration, config.alpha)
+                train_correct += count_correct(step.layer_2, batch.digits)
+                train_loss += loss(step.layer_2, batch.labels, train_size)
+            if not (np.isfinite(network.weights_0_1).all()
+                    and np.isfinite(network.weights_1_2).all()):
+                raise Diverged(iteration, config.alpha)
+            if progress is not None:
+                progress(iteration)
+            if log is not None and iteration % config.log_every == 0:
+                logits = network.predict(test_layer_0, test_pixels)
+                test_loss = loss(network.activate(logits), test_labels, len(test_labels))
+                log(LogRecord(iteration, count_correct(logits, data.test_labels),
+                              len(test_labels), train_correct, train_size, train_loss, test_loss,
+                              time.perf_counter() - start))
+            if save is not None and due(iteration + 1, config.iterations, save_every):
+                save(Checkpoint(network.weights_0_1.copy(), network.weights_1_2.copy(),
+                                iteration + 1, rng.get_state(legacy=False), None, config,
+                                "numpy"))
     return network

@@ -16,10 +16,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from numpy_impl.cli import Log, Progress, Trained
+from numpy_impl.checkpoint import Checkpoint, CheckpointError
+from numpy_impl.cli import Log, Progress, Trained, checkpointing
 from numpy_impl.config import CLASSES, PIXELS, Config, ConfigError
 from numpy_impl.data import Dataset
-from numpy_impl.train import Diverged, LogRecord, dropout_masks, initial_weights
+from numpy_impl.train import Diverged, LogRecord, dropout_masks, due, initial_weights
+from torch_impl.checkpoint import load_any, save_pt
 from torch_impl.network import LOSSES, Network
 
 
@@ -38,20 +40,32 @@ def train(
     data: Dataset,
     log: Callable[[LogRecord], None] | None = None,
     progress: Callable[[int], None] | None = None,
+    resume: Checkpoint | None = None,
+    save: Callable[[Checkpoint], None] | None = None,
+    save_every: int | None = None,
     *,
     device: str = "auto",
     rng: str = "numpy",
 ) -> Network:
-    """Train from scratch; call `log` at every `log_every`-th iteration and `progress` after
-    every iteration; return the network."""
+    """Train from scratch, or on from `resume`; call `log` at every `log_every`-th iteration,
+    `progress` after every iteration, and `save` every `save_every` iterations and at the end.
+    """
     start = time.perf_counter()
     device = resolve_device(device)
     dtype = getattr(torch, config.dtype)
     numpy_rng = np.random.RandomState(config.seed)
-    weights_0_1, weights_1_2 = initial_weights(numpy_rng, config)
+    generator = torch.Generator(device).manual_seed(config.seed) if rng == "torch" else None
+    if resume is None:
+        weights_0_1, weights_1_2 = initial_weights(numpy_rng, config)
+    else:
+        weights_0_1, weights_1_2 = resume.weights_0_1, resume.weights_1_2
+        numpy_rng.set_state(resume.numpy_rng)
+        if generator is not None:
+            if resume.torch_rng is None:
+                raise CheckpointError("the checkpoint was made with --rng numpy, not torch")
+            generator.set_state(torch.from_numpy(resume.torch_rng))
     network = Network.from_numpy(config, weights_0_1, weights_1_2, device)
     optimizer = torch.optim.SGD(network.parameters(), lr=config.alpha)
-    generator = torch.Generator(device).manual_seed(config.seed) if rng == "torch" else None
 
     batches, size = config.train_size // config.batch_size, config.batch_size
     train_size = batches * size
@@ -65,7 +79,7 @@ def train(
     test_labels = F.one_hot(test_digits, CLASSES).to(dtype)
     loss = LOSSES[config.output]
 
-    for iteration in range(config.iterations):
+    for iteration in range(0 if resume is None else resume.iteration, config.iterations):
         if generator is None:
             masks = torch.as_tensor(dropout_masks(numpy_rng, config), dtype=dtype, device=device)
         else:
@@ -79,7 +93,9 @@ def train(
             step = network.train_step(layer_0, batch_labels, dropout_mask, optimizer)
             train_correct += (step.layer_2.argmax(1) == batch_digits).sum()
             train_loss += step.loss * config.D
-        if not torch.isfinite(network.weights_1_2.weight).all():
+        # checked once an iteration, not once a batch: reading a GPU value waits for the GPU
+        if not (torch.isfinite(train_loss) and all(p.isfinite().all()
+                                                   for p in network.parameters())):
             raise Diverged(iteration, config.alpha)
         if progress is not None:
             progress(iteration)
@@ -90,14 +106,22 @@ def train(
                           len(test_labels), int(train_correct), train_size,
                           float(train_loss) / train_size, float(test_loss),
                           time.perf_counter() - start))
+        if save is not None and due(iteration + 1, config.iterations, save_every):
+            save(Checkpoint(
+                network.weights_0_1.weight.detach().cpu().numpy().T.copy(),
+                network.weights_1_2.weight.detach().cpu().numpy().T.copy(),
+                iteration + 1, numpy_rng.get_state(legacy=False),
+                None if generator is None else generator.get_state().numpy(), config, "torch"))
     return network
 
 
 def torch_trainer(
     config: Config, dataset: Dataset, log: Log, progress: Progress, args: argparse.Namespace
 ) -> Trained:
-    """The CLI's entry: train with --device and --rng."""
-    network = train(config, dataset, log, progress, device=args.device, rng=args.rng)
+    """The CLI's entry: train with --device and --rng (and the checkpoint flags)."""
+    resume, save = checkpointing(args, config, "torch", load_any, save_pt)
+    network = train(config, dataset, log, progress, resume, save, args.save_every,
+                    device=args.device, rng=args.rng)
     return Trained(f"{network.weights_0_1.weight.device} (masks from {args.rng})",
                    network.weights_0_1.weight.detach().cpu().numpy().T,
                    network.weights_1_2.weight.detach().cpu().numpy().T)

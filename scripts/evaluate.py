@@ -1,0 +1,95 @@
+"""Evaluate a checkpoint of either implementation, with either: test accuracy and the
+confusion matrix.
+
+    python scripts/evaluate.py run.npz                  # a NumPy checkpoint, on NumPy
+    python scripts/evaluate.py run.pt --impl numpy      # a torch checkpoint, on NumPy
+
+Rows of the confusion matrix are the true digits, columns the predicted ones.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from numpy_impl.checkpoint import Checkpoint, CheckpointError, check_shapes, load_npz
+from numpy_impl.config import CLASSES
+from numpy_impl.data import DataError, load
+from numpy_impl.network import Network
+
+
+def load_checkpoint(path: Path) -> Checkpoint:
+    """NumPy's .npz with NumPy alone; torch's format only where torch is installed."""
+    try:
+        return load_npz(path)
+    except CheckpointError as npz_error:
+        try:
+            from torch_impl.checkpoint import load_pt
+        except ImportError:
+            raise npz_error from None
+        try:
+            return load_pt(path)
+        except CheckpointError:
+            raise npz_error from None
+
+
+def predictions(checkpoint: Checkpoint, images: np.ndarray, impl: str, device: str) -> np.ndarray:
+    layer_0 = images / 255
+    if impl == "numpy":
+        network = Network(checkpoint.config, checkpoint.weights_0_1, checkpoint.weights_1_2)
+        return network.predict(layer_0).argmax(axis=1)
+    import torch
+
+    from torch_impl.network import Network as TorchNetwork
+    from torch_impl.train import resolve_device
+
+    config = checkpoint.config.replace(dtype=str(checkpoint.weights_0_1.dtype))
+    model = TorchNetwork.from_numpy(config, checkpoint.weights_0_1, checkpoint.weights_1_2,
+                                    resolve_device(device))
+    layer_0_t = torch.as_tensor(layer_0, dtype=model.weights_0_1.weight.dtype,
+                                device=model.weights_0_1.weight.device)
+    return model.predict(layer_0_t).argmax(1).cpu().numpy()
+
+
+def confusion_matrix(digits: np.ndarray, predicted: np.ndarray) -> np.ndarray:
+    matrix = np.zeros((CLASSES, CLASSES), dtype=np.int64)
+    np.add.at(matrix, (digits, predicted), 1)
+    return matrix
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="scripts/evaluate.py",
+                                     description=__doc__.split("\n\n")[0])
+    parser.add_argument("checkpoint", type=Path)
+    parser.add_argument("--impl", choices=("numpy", "torch"), default="numpy",
+                        help="which implementation evaluates (default: %(default)s)")
+    parser.add_argument("--data-dir", type=Path, help="an IDX dataset folder (default: shipped)")
+    parser.add_argument("--test-size", type=int, default=10000)
+    parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    args = parser.parse_args(argv)
+    try:
+        checkpoint = load_checkpoint(args.checkpoint)
+        check_shapes(checkpoint, args.checkpoint)
+        data = load(args.data_dir, train_size=1, test_size=args.test_size)
+        predicted = predictions(checkpoint, data.test_images, args.impl, args.device)
+    except (CheckpointError, DataError, ValueError, ImportError, OSError) as e:
+        print(f"scripts/evaluate.py: error: {e}", file=sys.stderr)
+        return 2
+    matrix = confusion_matrix(data.test_labels, predicted)
+    correct = int(np.trace(matrix))
+    print(f"{args.checkpoint}: made by {checkpoint.impl} after {checkpoint.iteration} "
+          f"iterations ({checkpoint.config.hidden}/{checkpoint.config.output}, "
+          f"{checkpoint.config.mode} mode); evaluated with {args.impl}")
+    print(f"test accuracy: {correct / len(predicted)} ({correct} of {len(predicted)})")
+    print("confusion matrix (rows: true digit, columns: predicted):")
+    print("     " + " ".join(f"{d:5d}" for d in range(CLASSES)))
+    for digit, row in enumerate(matrix):
+        print(f"{digit:3d}  " + " ".join(f"{n:5d}" for n in row))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,72 @@
+"""The torch side's checkpoints: a `torch.save` dict of tensors and plain values, loadable
+with `weights_only=True`. Same content as numpy_impl/checkpoint.py, weights as state_dict
+tensors (nn.Linear's (out, in) layout)."""
+
+from __future__ import annotations
+
+import pickle
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from numpy_impl.checkpoint import (
+    FORMAT,
+    Checkpoint,
+    CheckpointError,
+    config_from_json,
+    config_json,
+    numpy_rng_state,
+    write_atomically,
+)
+from numpy_impl.config import ConfigError
+
+
+def save_pt(path: Path, checkpoint: Checkpoint) -> None:
+    rng = checkpoint.numpy_rng
+    state = {
+        "format": FORMAT, "impl": checkpoint.impl, "config": config_json(checkpoint.config),
+        "weights_0_1.weight": torch.from_numpy(checkpoint.weights_0_1.T.copy()),
+        "weights_1_2.weight": torch.from_numpy(checkpoint.weights_1_2.T.copy()),
+        "iteration": checkpoint.iteration,
+        "rng_key": torch.from_numpy(rng["state"]["key"].astype(np.int64)),
+        "rng_pos": rng["state"]["pos"], "rng_has_gauss": rng["has_gauss"],
+        "rng_gauss": rng["gauss"],
+        "torch_rng": (None if checkpoint.torch_rng is None
+                      else torch.from_numpy(checkpoint.torch_rng)),
+    }
+    write_atomically(path, lambda f: torch.save(state, f))
+
+
+def load_pt(path: Path) -> Checkpoint:
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        if not isinstance(state, dict) or state.get("format") != FORMAT:
+            raise CheckpointError(f"{path}: not a checkpoint of this project")
+        torch_rng = state["torch_rng"]
+        return Checkpoint(
+            state["weights_0_1.weight"].numpy().T.copy(),
+            state["weights_1_2.weight"].numpy().T.copy(), int(state["iteration"]),
+            numpy_rng_state(state["rng_key"].numpy(), int(state["rng_pos"]),
+                            int(state["rng_has_gauss"]), float(state["rng_gauss"])),
+            None if torch_rng is None else torch_rng.numpy(),
+            config_from_json(state["config"]), state["impl"])
+    except CheckpointError:
+        raise
+    except (OSError, RuntimeError, KeyError, ValueError, TypeError, AttributeError,
+            zipfile.BadZipFile, pickle.UnpicklingError, ConfigError) as e:
+        raise CheckpointError(f"{path}: not a readable checkpoint ({e})") from None
+
+
+def load_any(path: Path) -> Checkpoint:
+    """A checkpoint of either side: NumPy's .npz or torch's file."""
+    from numpy_impl.checkpoint import load_npz
+
+    try:
+        return load_npz(path)
+    except CheckpointError as npz_error:
+        try:
+            return load_pt(path)
+        except CheckpointError:
+            raise npz_error from None
