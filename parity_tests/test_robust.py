@@ -6,6 +6,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import math
+import os
 import re
 import signal
 import struct
@@ -35,6 +36,10 @@ def bad_data(tmp_path: Path, how: str) -> list[str]:
     images = tmp_path / FILES["train_images"]
     if how == "magic":
         images.write_bytes(b"\x1f\x8b" + images.read_bytes()[2:])
+    elif how == "truncated":
+        images.write_bytes(images.read_bytes()[:-100])
+    elif how == "count":
+        (tmp_path / FILES["train_labels"]).write_bytes(idx_bytes(np.zeros(29, np.uint8)))
     elif how == "size":
         images.write_bytes(idx_bytes(np.zeros((30, 20, 20), np.uint8)))
     elif how == "labels":
@@ -56,8 +61,11 @@ def checkpoint(tmp_path: Path, *flags: str) -> Path:
 
 CASES = {
     "missing data folder": (lambda p: ["--data-dir", str(p / "nowhere")], "does not exist"),
+    "data folder is a file": (lambda p: ["--data-dir", str(REPO / "README.md")], "not a folder"),
     "unreadable file": (lambda p: bad_data(p, "unreadable"), "cannot read"),
     "wrong magic": (lambda p: bad_data(p, "magic"), "wrong magic number"),
+    "truncated file": (lambda p: bad_data(p, "truncated"), "truncated"),
+    "image and label counts differ": (lambda p: bad_data(p, "count"), "30 images but 29 labels"),
     "images not 28x28": (lambda p: bad_data(p, "size"), "the network takes 28x28"),
     "labels out of range": (lambda p: bad_data(p, "labels"), "out of range"),
     "zero alpha": (lambda p: ["--alpha", "0"], "above 0"),
@@ -168,15 +176,18 @@ def test_same_seed_same_log_same_weight_hash(impl, suffix, tmp_path):
 
 @pytest.mark.cuda
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA GPU here")
-def test_cuda_runs_are_deterministic(tmp_path):
-    torch.use_deterministic_algorithms(True)
-    from numpy_impl.config import PRESETS
-    from numpy_impl.data import load
-    from torch_impl.train import train
-
-    config = PRESETS["relu"].replace(iterations=5, dtype="float32")
-    a, b = (train(config, load(), device="cuda", rng="torch") for _ in range(2))
-    assert torch.equal(a.weights_0_1.weight, b.weights_0_1.weight)
+def test_cuda_runs_are_deterministic():
+    """In a fresh process: cuBLAS is deterministic only with its workspace set up front."""
+    code = ("import torch; torch.use_deterministic_algorithms(True)\n"
+            "from numpy_impl.config import PRESETS\nfrom numpy_impl.data import load\n"
+            "from torch_impl.train import train\n"
+            "config = PRESETS['relu'].replace(iterations=5, dtype='float32')\n"
+            "a, b = (train(config, load(), device='cuda', rng='torch') for _ in range(2))\n"
+            "assert torch.equal(a.weights_0_1.weight, b.weights_0_1.weight)\n")
+    result = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True,
+                            text=True, timeout=600,
+                            env={**os.environ, "CUBLAS_WORKSPACE_CONFIG": ":4096:8"})
+    assert result.returncode == 0, result.stderr
 
 
 def test_evaluate_reads_either_checkpoint_with_either_implementation(tmp_path):

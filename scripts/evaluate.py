@@ -22,18 +22,12 @@ from numpy_impl.network import Network
 
 
 def load_checkpoint(path: Path) -> Checkpoint:
-    """NumPy's .npz with NumPy alone; torch's format only where torch is installed."""
+    """NumPy's .npz with NumPy alone; torch's format too where torch is installed."""
     try:
+        from torch_impl.checkpoint import load_any
+    except ImportError:
         return load_npz(path)
-    except CheckpointError as npz_error:
-        try:
-            from torch_impl.checkpoint import load_pt
-        except ImportError:
-            raise npz_error from None
-        try:
-            return load_pt(path)
-        except CheckpointError:
-            raise npz_error from None
+    return load_any(path)
 
 
 def predictions(checkpoint: Checkpoint, images: np.ndarray, impl: str, device: str) -> np.ndarray:
