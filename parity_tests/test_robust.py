@@ -246,3 +246,15 @@ def test_idx_reader_raises_only_its_error_and_stays_within_the_file(
     if array is not None:
         assert array.nbytes <= len(raw) and math.prod(array.shape) * array.itemsize == \
             array.nbytes
+
+
+def test_resume_refuses_a_checkpoint_of_the_other_mask_stream(tmp_path):
+    path = tmp_path / "torch-masks.pt"
+    made = run(["scripts/train.py", "--impl", "torch", "--rng", "torch", *SHORT,
+                "--iterations", "2", "--save", str(path)])
+    assert made.returncode == 0, made.stderr
+    result = run(["scripts/train.py", "--impl", "torch", *SHORT, "--resume", str(path),
+                  "--quiet"])
+    assert result.returncode == 2 and result.stdout == ""
+    assert result.stderr == "scripts/train.py: error: the checkpoint was made with --rng " \
+                            "torch, not numpy\n"

@@ -60,9 +60,10 @@ def train(
     else:
         weights_0_1, weights_1_2 = resume.weights_0_1, resume.weights_1_2
         numpy_rng.set_state(resume.numpy_rng)
+        made_with = "numpy" if resume.torch_rng is None else "torch"
+        if made_with != rng:
+            raise CheckpointError(f"the checkpoint was made with --rng {made_with}, not {rng}")
         if generator is not None:
-            if resume.torch_rng is None:
-                raise CheckpointError("the checkpoint was made with --rng numpy, not torch")
             generator.set_state(torch.from_numpy(resume.torch_rng))
     network = Network.from_numpy(config, weights_0_1, weights_1_2, device)
     optimizer = torch.optim.SGD(network.parameters(), lr=config.alpha)
