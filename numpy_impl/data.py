@@ -11,6 +11,7 @@ from __future__ import annotations
 import gzip
 import math
 import os
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -68,7 +69,7 @@ def read_idx(path: Path) -> np.ndarray:
                 raise DataError(f"{path}: truncated or padded: header says {size} data bytes, "
                                 f"the file has {have}")
             data = _read_at_most(f, size + 1)
-    except (OSError, EOFError) as e:
+    except (OSError, EOFError, zlib.error) as e:
         raise DataError(f"{path}: cannot read ({e})") from None
     if len(data) != size:
         raise DataError(f"{path}: truncated or padded: header says {size} data bytes, "

@@ -222,15 +222,19 @@ HEADERS = st.tuples(
           suppress_health_check=[HealthCheck.too_slow])
 @given(header=HEADERS, dims=st.lists(st.integers(0, 2**32 - 1), max_size=4),
        small_dims=st.lists(st.integers(0, 6), max_size=4), body=st.binary(max_size=300),
-       use_small=st.booleans(), gz=st.booleans(), cut=st.integers(0, 40))
+       use_small=st.booleans(), gz=st.booleans(), cut=st.integers(0, 40),
+       damage=st.integers(0, 200))
 def test_idx_reader_raises_only_its_error_and_stays_within_the_file(
-        header, dims, small_dims, body, use_small, gz, cut, tmp_path_factory):
+        header, dims, small_dims, body, use_small, gz, cut, damage, tmp_path_factory):
     magic, code, ndim = header
     shape = (small_dims if use_small else dims)[:ndim]
     raw = magic + bytes([code, len(shape)]) + struct.pack(f">{len(shape)}I", *shape) + body
     raw = raw[:len(raw) - cut] if cut < len(raw) else raw
     path = tmp_path_factory.mktemp("idx") / ("f.gz" if gz else "f")
-    path.write_bytes(gzip.compress(raw) if gz else raw)
+    stored = bytearray(gzip.compress(raw) if gz else raw)
+    if gz and 10 <= damage < len(stored):  # a damaged compressed stream, past gzip's header
+        stored[damage] ^= 0xFF
+    path.write_bytes(bytes(stored))
     tracemalloc.start()
     try:
         array = read_idx(path)
