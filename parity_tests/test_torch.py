@@ -54,14 +54,15 @@ def test_entry_points_agree_and_masks_from_numpy_are_the_default():
 
 
 def test_float32_with_torch_masks_lands_near_the_float64_run(dataset):
-    final = {}
-    for dtype, rng in (("float64", "numpy"), ("float32", "torch")):
-        config = PRESETS["tanh"].replace(dtype=dtype)
-        model = torch_train(config, dataset, lambda r, key=dtype: final.__setitem__(
-            key, r.test_correct / r.test_size), device="cpu", rng=rng)
-        assert model.weights_0_1.weight.dtype == getattr(torch, dtype)
-    assert final["float64"] == float(REFERENCE_LOG.read_text().split()[-2].split(":")[1])
-    assert abs(final["float32"] - final["float64"]) <= 0.015
+    """A different random stream, so the final accuracy is compared, not the log: the float64
+    run's is the book's (0.8701, checked above and in test_whole_run...)."""
+    final = []
+    model = torch_train(PRESETS["tanh"].replace(dtype="float32"), dataset,
+                        lambda r: final.append(r.test_correct / r.test_size), device="cpu",
+                        rng="torch")
+    assert model.weights_0_1.weight.dtype == torch.float32
+    book_final = float(REFERENCE_LOG.read_text().split()[-2].split(":")[1])
+    assert abs(final[-1] - book_final) <= 0.015
 
 
 def test_torch_rng_is_deterministic_and_differs_from_numpy_masks(dataset):
