@@ -1,5 +1,6 @@
 """Grokking Deep Learning, chapter 9, by hand: NumPy only, every derivative written out.
 
 Modules, in reading order: `activations` (the chapter's table), `network` (forward and
-backward), `train` (the loop and the log), `config`, `data`, `cli`.
+backward), `train` (the loop and the log), `config`, `data`, `cli`; then `listing` (the
+book's programs in their own structure), `checkpoint` and `figures`.
 """
