@@ -140,6 +140,7 @@ def train(
     # Overflow is caught below, at the first value that stops being finite.
     with np.errstate(all="ignore"):
         for iteration in range(0 if resume is None else resume.iteration, config.iterations):
+            logged = log is not None and iteration % config.log_every == 0
             train_correct, train_loss = 0, 0.0
             masks = dropout_masks(rng, config).astype(dtype)
             for batch, dropout_mask in zip(batches, masks, strict=True):
@@ -147,13 +148,14 @@ def train(
                 if not np.isfinite(step.layer_2).all():
                     raise Diverged(iteration, config.alpha)
                 train_correct += count_correct(step.layer_2, batch.digits)
-                train_loss += loss(step.layer_2, batch.labels, train_size)
+                if logged:
+                    train_loss += loss(step.layer_2, batch.labels, train_size)
             if not (np.isfinite(network.weights_0_1).all()
                     and np.isfinite(network.weights_1_2).all()):
                 raise Diverged(iteration, config.alpha)
             if progress is not None:
                 progress(iteration)
-            if log is not None and iteration % config.log_every == 0:
+            if logged:
                 logits = network.predict(test_layer_0, test_pixels)
                 test_loss = loss(network.activate(logits), test_labels, len(test_labels))
                 log(LogRecord(iteration, count_correct(logits, data.test_labels),

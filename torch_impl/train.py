@@ -81,6 +81,7 @@ def train(
     loss = LOSSES[config.output]
 
     for iteration in range(0 if resume is None else resume.iteration, config.iterations):
+        logged = log is not None and iteration % config.log_every == 0
         if generator is None:
             masks = torch.as_tensor(dropout_masks(numpy_rng, config), dtype=dtype, device=device)
         else:
@@ -93,14 +94,14 @@ def train(
         ):
             step = network.train_step(layer_0, batch_labels, dropout_mask, optimizer)
             train_correct += (step.layer_2.argmax(1) == batch_digits).sum()
-            train_loss += step.loss * config.D
+            if logged:
+                train_loss += step.loss * config.D
         # checked once an iteration, not once a batch: reading a GPU value waits for the GPU
-        if not (torch.isfinite(train_loss) and all(p.isfinite().all()
-                                                   for p in network.parameters())):
+        if not all(p.isfinite().all() for p in network.parameters()):
             raise Diverged(iteration, config.alpha)
         if progress is not None:
             progress(iteration)
-        if log is not None and iteration % config.log_every == 0:
+        if logged:
             logits = network.predict(test_images)
             test_loss = loss(logits, test_labels, config.softmax_base) / len(test_labels)
             log(LogRecord(iteration, int((logits.argmax(1) == test_digits).sum()),
