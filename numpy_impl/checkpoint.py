@@ -12,17 +12,14 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
-import tempfile
 import zipfile
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
 
 import numpy as np
 
 from numpy_impl.config import CLASSES, PIXELS, Config, ConfigError
+from numpy_impl.files import write_atomically
 
 FORMAT = "grokking-ch9 checkpoint 1"
 
@@ -62,19 +59,6 @@ def config_json(config: Config) -> str:
 
 def config_from_json(text: str) -> Config:
     return Config(**json.loads(text))
-
-
-def write_atomically(path: Path, write: Callable[[IO[bytes]], None]) -> None:
-    """write(file) to a temporary file beside `path`, then rename it over `path`."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 def save_npz(path: Path, checkpoint: Checkpoint) -> None:

@@ -31,6 +31,7 @@ from numpy_impl.config import (
     Config,
     ConfigError,
 )
+from numpy_impl.files import write_atomically
 from numpy_impl.train import Diverged, LogRecord, train
 
 Log = Callable[[LogRecord], None]
@@ -220,9 +221,8 @@ def write_metrics(path: Path, records: list[LogRecord], impl: str, config: Confi
         metrics = {k: (v if math.isfinite(v) else None) for k, v in record.metrics().items()}
         lines.append(json.dumps({**metrics, "impl": impl, "mode": config.mode,
                                  "config": dataclasses.asdict(config)}))
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text("".join(line + "\n" for line in lines))
-    tmp.replace(path)
+    text = "".join(line + "\n" for line in lines)
+    write_atomically(path, lambda f: f.write(text.encode()))
 
 
 def need_matplotlib() -> None:

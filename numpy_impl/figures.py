@@ -13,8 +13,6 @@ matplotlib is imported only here, and only when a figure is drawn.
 from __future__ import annotations
 
 import itertools
-import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -22,6 +20,7 @@ import numpy as np
 
 from numpy_impl import activations as act
 from numpy_impl.config import CLASSES
+from numpy_impl.files import write_atomically
 from numpy_impl.train import LogRecord
 
 
@@ -37,15 +36,9 @@ def _pyplot():
 def _save(figure, path: Path) -> Path:
     """Write beside, then rename: never a half-written PNG."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".png")
-    os.close(fd)
     try:
-        figure.savefig(tmp, dpi=80)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
+        write_atomically(path, lambda f: figure.savefig(f, format="png", dpi=80))
     finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
         _pyplot().close(figure)
     return path
 

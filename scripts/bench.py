@@ -28,6 +28,7 @@ import numpy as np
 
 from numpy_impl.config import CLASSES, PIXELS, PRESETS, Config
 from numpy_impl.data import DataError, Dataset, load
+from numpy_impl.files import write_atomically
 from numpy_impl.listing import run_listing
 from numpy_impl.train import train as numpy_train
 
@@ -220,9 +221,8 @@ def main(argv: list[str] | None = None) -> int:
           f"{rates['float32']:.0f} GFLOP/s; median of {repeats} run(s) per row\n")
     print(bench.table())
     if args.json:
-        tmp = args.json.with_name(f".{args.json.name}.tmp")
-        tmp.write_text(json.dumps({"machine": machine, "rows": bench.rows}, indent=2))
-        tmp.replace(args.json)
+        text = json.dumps({"machine": machine, "rows": bench.rows}, indent=2)
+        write_atomically(args.json, lambda f: f.write(text.encode()))
     return 0
 
 

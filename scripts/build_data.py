@@ -12,12 +12,11 @@ from __future__ import annotations
 import argparse
 import gzip
 import hashlib
-import os
 import sys
-import tempfile
 from pathlib import Path
 
 from numpy_impl.data import FILES, SHIPPED, DataError, _idx_path, find_idx_folder
+from numpy_impl.files import write_atomically
 
 MD5 = {
     "train-images-idx3-ubyte": "6bbc9ace898e44ae57da46a324031adb",
@@ -53,16 +52,11 @@ def first_items(raw: bytes, count: int) -> bytes:
 
 def write_gzip(path: Path, data: bytes) -> None:
     """gzip with no name and no timestamp (reproducible), written beside and renamed."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "wb") as f, gzip.GzipFile(fileobj=f, mode="wb", filename="",
-                                                        compresslevel=9, mtime=0) as gz:
+    def write(f) -> None:
+        with gzip.GzipFile(fileobj=f, mode="wb", filename="", compresslevel=9, mtime=0) as gz:
             gz.write(data)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+
+    write_atomically(path, write)
 
 
 def build(source: Path, out: Path) -> list[Path]:

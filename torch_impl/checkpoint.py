@@ -18,9 +18,9 @@ from numpy_impl.checkpoint import (
     config_from_json,
     config_json,
     numpy_rng_state,
-    write_atomically,
 )
 from numpy_impl.config import ConfigError
+from numpy_impl.files import write_atomically
 
 
 def save_pt(path: Path, checkpoint: Checkpoint) -> None:
