@@ -15,6 +15,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -119,3 +120,35 @@ def chapter_figures(directory: Path, runs: Mapping[str, Sequence[LogRecord]],
         class_averages(images, digits, directory / "class_averages.png"),
         activation_table(directory / "activations.png"),
     ]
+
+
+class Band(NamedTuple):
+    """A curve across seeds: its mean and an interval around it, at each iteration."""
+
+    iterations: Sequence[int]
+    mean: Sequence[float]
+    low: Sequence[float]
+    high: Sequence[float]
+
+
+def accuracy_bands(panels: Mapping[str, Mapping[str, Band]], path: Path, title: str) -> Path:
+    """One panel per mapping: each curve's mean as a line, its interval as a shaded band.
+    Iterations on a log scale, accuracy from just below where the curves stand a quarter of
+    the way in: the plateau, where the curves differ, fills the panel."""
+    plt = _pyplot()
+    figure, axes = plt.subplots(1, len(panels), figsize=(6 * len(panels), 4.5), squeeze=False)
+    for ax, (name, curves) in zip(axes[0], panels.items(), strict=True):
+        for label, band in curves.items():
+            (line,) = ax.plot(band.iterations, band.mean, label=label)
+            ax.fill_between(band.iterations, band.low, band.high, color=line.get_color(),
+                            alpha=0.25)
+        floor = min(band.mean[len(band.mean) // 4] for band in curves.values())
+        top = max(max(band.high) for band in curves.values())
+        ax.set_ylim(floor - 0.04, top + 0.005)
+        ax.set_xscale("log")
+        ax.set(xlabel="iterations done", ylabel="test accuracy", title=name)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize="small", loc="lower right", ncol=2)
+    figure.suptitle(title)
+    figure.tight_layout()
+    return _save(figure, path)

@@ -1,0 +1,155 @@
+"""The activation study: its stacked trainer is the chapter's network M times over, its
+selection never sees the test set, its statistics are right, and its numbers repeat."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from numpy_impl.config import PRESETS, Config, ConfigError
+from numpy_impl.data import Dataset
+from numpy_impl.train import train as numpy_train
+from parity_tests.conftest import REFERENCE_LOG, run
+from scripts import study
+from torch_impl.stacked import train_stack
+
+needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA GPU here")
+
+
+def own_weights(stack_run, m: int) -> tuple[np.ndarray, np.ndarray]:
+    """Model m's (weights_0_1, weights_1_2) out of the stack."""
+    stack = stack_run.stack
+    weights_0_1 = stack.weights_0_1.view(784, stack.models, -1)[:, m]
+    return weights_0_1.cpu().numpy(), stack.weights_1_2[m].cpu().numpy()
+
+
+@pytest.mark.parametrize("hidden, output, mode", [
+    ("sigmoid", "sigmoid", "exact"), ("relu", "softmax", "book"), ("tanh", "identity", "exact")])
+def test_each_model_of_a_stack_is_the_numpy_run_of_its_config(hidden, output, mode, dataset):
+    base = Config(hidden=hidden, output=output, mode=mode, iterations=12, log_every=4,
+                  divisor="batch*classes", alpha=0.5)
+    configs = [base, base.replace(seed=7, alpha=1.0), base.replace(init_1_2=0.01, seed=3)]
+    stacked = train_stack(configs, dataset, "cpu")
+    assert stacked.diverged == [None, None, None]
+    for m, config in enumerate(configs):
+        records = []
+        network = numpy_train(config, dataset, records.append)
+        assert [str(r) for r in stacked.logs[m]] == [str(r) for r in records]
+        weights_0_1, weights_1_2 = own_weights(stacked, m)
+        np.testing.assert_allclose(weights_0_1, network.weights_0_1, rtol=1e-9, atol=1e-12)
+        np.testing.assert_allclose(weights_1_2, network.weights_1_2, rtol=1e-9, atol=1e-12)
+
+
+def test_a_stacked_book_run_prints_the_books_log(dataset):
+    book = PRESETS["tanh"]
+    stacked = train_stack([book, book.replace(seed=2, alpha=1.0)], dataset, "cpu")
+    assert [str(r) for r in stacked.logs[0]] == REFERENCE_LOG.read_text().splitlines()
+
+
+def test_a_diverging_model_leaves_the_others_alone(dataset):
+    config = Config(iterations=20, mode="exact", output="identity")
+    alone = train_stack([config], dataset, "cpu")
+    together = train_stack([config, config.replace(alpha=1e6)], dataset, "cpu")
+    assert alone.diverged == [None] and together.diverged[0] is None
+    assert together.diverged[1] is not None
+    assert [str(r) for r in together.logs[0]] == [str(r) for r in alone.logs[0]]
+    assert together.final[0] == alone.final[0]
+
+
+def test_the_models_of_a_stack_share_all_but_alpha_init_and_seed(dataset):
+    with pytest.raises(ConfigError, match="share hidden: 'tanh' and 'relu'"):
+        train_stack([Config(), Config(hidden="relu")], dataset, "cpu")
+
+
+@pytest.mark.cuda
+@needs_cuda
+def test_cuda_stack_prints_the_books_log(dataset):
+    stacked = train_stack([PRESETS["tanh"]], dataset, "cuda")
+    assert [str(r) for r in stacked.logs[0]] == REFERENCE_LOG.read_text().splitlines()
+
+
+@pytest.mark.parametrize("dof, quantile", [(1, 12.7062), (2, 4.3027), (9, 2.2622),
+                                           (30, 2.0423), (1000, 1.9623)])
+def test_t_quantile(dof, quantile):
+    assert study.t_975(dof) == pytest.approx(quantile, abs=2e-4)
+
+
+def test_summary_and_its_verdict():
+    summary = study.Summary.of([0.01, 0.02, 0.03])
+    assert summary.mean == pytest.approx(0.02) and summary.std == pytest.approx(0.01)
+    assert summary.high - summary.mean == pytest.approx(4.3027 * 0.01 / math.sqrt(3), rel=1e-4)
+    assert summary.verdict("held", "reversed") == "not resolved at 95%"
+    assert study.Summary.of([0.02, 0.021, 0.019]).verdict("held", "reversed") == "held"
+    assert study.Summary.of([-0.02, -0.021, -0.019]).verdict("held", "reversed") == "reversed"
+
+
+def test_the_folds_hold_out_200_training_images_each():
+    images = np.arange(1000 * 784, dtype=np.uint32).reshape(1000, 784)
+    data = Dataset(images, np.arange(1000) % 10, images[:5], np.zeros(5, dtype=int))
+    for fold in range(5):
+        part = study.split(data, fold)
+        held = set(part.test_images[:, 0] // 784)
+        assert held == set(range(200 * fold, 200 * fold + 200))
+        assert set(part.train_images[:, 0] // 784) == set(range(1000)) - held
+        assert (np.diff(part.train_images[:, 0]) > 0).all()
+
+
+def test_selection_never_looks_at_the_test_set(dataset):
+    """The grid's winner and scores stay the same when the test set is replaced by noise."""
+    noise = Dataset(dataset.train_images, dataset.train_labels,
+                    np.random.default_rng(0).integers(0, 256, dataset.test_images.shape,
+                                                      dtype=np.uint8),
+                    np.zeros_like(dataset.test_labels))
+    base = Config(hidden="relu", mode="exact", divisor="batch*classes", iterations=4,
+                  log_every=2)
+    inits = {"listing 2": study.INITS["listing 2"]}
+    chosen, scores = study.select(base, dataset, 2, (0.25, 2.0), inits, "cpu")
+    assert study.select(base, noise, 2, (0.25, 2.0), inits, "cpu") == (chosen, scores)
+    assert chosen.alpha == max(((0.25, scores["alpha 0.25, init listing 2"]),
+                                (2.0, scores["alpha 2.0, init listing 2"])),
+                               key=lambda point: point[1])[0]
+    assert (chosen.train_size, chosen.test_size) == (1000, 10000)
+
+
+def without_timings(document: object) -> object:
+    if isinstance(document, dict):
+        return {k: without_timings(v) for k, v in document.items()
+                if "seconds" not in k}
+    if isinstance(document, list):
+        return [without_timings(v) for v in document]
+    return document
+
+
+def test_quick_study_repeats_itself_and_writes_its_three_files(tmp_path, capsys):
+    for out in ("a", "b"):
+        assert study.main(["--quick", "--seeds", "2", "--out", str(tmp_path / out)]) == 0
+    first, second = (json.loads((tmp_path / out / "study.json").read_text())
+                     for out in ("a", "b"))
+    assert without_timings(first) == without_timings(second)
+    assert len(first["combinations"]) == 6 and len(first["presets"]) == 4
+    assert all(len(c["final"]) == 2 for c in first["combinations"])
+    markdown = (tmp_path / "a" / "study.md").read_text()
+    assert markdown.count("| tanh beats sigmoid in the hidden layer |") == 2
+    assert (tmp_path / "a" / "study.png").read_bytes()[:4] == b"\x89PNG"
+    assert "| relu/softmax | exact |" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--seeds", "1"], "--seeds must be at least 2"),
+    (["--folds", "6"], "--folds must be from 1 to 5"),
+])
+def test_study_refuses_bad_counts(args, message):
+    result = run(["scripts/study.py", *args])
+    assert result.returncode == 2
+    assert message in result.stderr and "Traceback" not in result.stderr
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a GPU")
+def test_study_on_cuda_without_a_gpu_is_one_clear_line():
+    result = run(["scripts/study.py", "--quick", "--device", "cuda"])
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "torch sees no CUDA GPU" in result.stderr

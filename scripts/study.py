@@ -1,0 +1,416 @@
+"""The chapter's claims, measured across seeds: hidden x output activations, book vs exact.
+
+    python scripts/study.py                  # 10 seeds: about 7 minutes on 2 CPU cores
+    python scripts/study.py --quick          # a smoke test: 3 seeds, 30 iterations, < 1 minute
+    python scripts/study.py --out docs/study # redraw the results the README quotes
+
+1. Selection, never on the test set: for each hidden {sigmoid, tanh, relu} x output
+   {sigmoid, softmax}, every alpha x init scale of a small grid trains (exact mode) on 800
+   of the 1000 training images and is scored on the other 200, over 3 folds (k-fold cross-
+   validation); the best mean of the last few validation scores wins.
+2. Test: each combination, at its chosen alpha and init, trains on all 1000 training images
+   once per seed and is scored on the 10000 test images.
+3. Book vs exact: the chapter's two presets, at their own settings, in both modes.
+
+Models train many at once (torch_impl/stacked.py), on the GPU when there is one. Seeds pair
+the runs: seed s gives every model the same uniform draws for its initial weights and the
+same dropout masks, so comparisons are made seed by seed. Writes study.md (the tables and
+which claims held), study.json (every model's curve) and study.png (curves, 95% bands).
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import json
+import math
+import os
+import statistics
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from numpy_impl import activations as numpy_act
+from numpy_impl import figures
+from numpy_impl.config import PRESETS, Config, ConfigError
+from numpy_impl.data import DataError, Dataset, load
+from numpy_impl.files import write_atomically
+
+HIDDEN = ("sigmoid", "tanh", "relu")
+OUTPUT = ("sigmoid", "softmax")
+ALPHAS = (0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0)
+INITS = {"listing 1": (0.01, 0.1), "listing 2": (0.01, 0.01)}
+"""The grid: alpha with D = batch * classes, and (init_0_1, init_1_2) of the two listings."""
+VALIDATION = 200
+"""Training images each fold of the selection holds out (of the chapter's 1000)."""
+LATE = 5
+"""Selection scores the mean of a curve's last 5 points (full study: iterations 261 to 300)."""
+
+
+@dataclass(frozen=True)
+class Summary:
+    """Mean, sample standard deviation and the 95% interval of the mean (Student's t)."""
+
+    mean: float
+    std: float
+    low: float
+    high: float
+    n: int
+
+    @classmethod
+    def of(cls, values: list[float]) -> Summary:
+        n, mean = len(values), statistics.fmean(values)
+        if n < 2:
+            return cls(mean, math.nan, math.nan, math.nan, n)
+        std = statistics.stdev(values)
+        half = t_975(n - 1) * std / math.sqrt(n)
+        return cls(mean, std, mean - half, mean + half, n)
+
+    def verdict(self, yes: str, no: str) -> str:
+        """For a difference: which side its 95% interval lies on, if it lies on one."""
+        if self.low > 0:
+            return yes
+        if self.high < 0:
+            return no
+        return "not resolved at 95%"
+
+    def cells(self, scale: float = 100) -> str:
+        return (f"{scale * self.mean:.2f} | {scale * self.std:.2f} "
+                f"| [{scale * self.low:.2f}, {scale * self.high:.2f}]")
+
+
+@functools.cache
+def t_975(dof: int) -> float:
+    """The 0.975 quantile of Student's t with `dof` degrees of freedom: its density,
+    integrated by Simpson's rule from 0, then bisection for where the area reaches 0.475."""
+    density = math.exp(math.lgamma((dof + 1) / 2) - math.lgamma(dof / 2)) / math.sqrt(
+        dof * math.pi)
+
+    def area(x: float, steps: int = 2000) -> float:
+        h = x / steps
+        f = [density * (1 + (i * h) ** 2 / dof) ** (-(dof + 1) / 2) for i in range(steps + 1)]
+        return h / 3 * (f[0] + f[-1] + 4 * sum(f[1:-1:2]) + 2 * sum(f[2:-1:2]))
+
+    low, high = 0.0, 20.0
+    for _ in range(50):
+        middle = (low + high) / 2
+        low, high = (middle, high) if area(middle) < 0.475 else (low, middle)
+    return (low + high) / 2
+
+
+@dataclass
+class Group:
+    """Models trained as one stack: their test curves, which diverged, and the time."""
+
+    name: str
+    configs: list[Config]
+    curves: list[list[float]]  # test accuracy at each logged iteration and at the end, per seed
+    iterations: list[int]  # how many iterations each point comes after
+    diverged: list[bool]
+    seconds_per_model: float
+
+    @property
+    def final(self) -> list[float]:
+        return [curve[-1] for curve in self.curves]
+
+
+def train_group(name: str, configs: list[Config], data: Dataset, device: str) -> Group:
+    from torch_impl.stacked import train_stack
+
+    run = train_stack(configs, data, device)
+    size = len(data.test_labels)
+    curves = [[r.test_correct / size for r in log] + [final / size]
+              for log, final in zip(run.logs, run.final, strict=True)]
+    iterations = [r.iteration + 1 for r in run.logs[0]] + [configs[0].iterations]
+    print(f"  {name}: {run.seconds:.1f} s for {len(configs)} models", file=sys.stderr)
+    return Group(name, configs, curves, iterations, [d is not None for d in run.diverged],
+                 run.seconds / len(configs))
+
+
+def split(data: Dataset, fold: int) -> Dataset:
+    """Fold k of the cross-validation: validate on training images 200 k to 200 k + 199, train
+    on the other 800, in their order. No test image is in either part."""
+    held = np.arange(VALIDATION * fold, VALIDATION * (fold + 1))
+    kept = np.setdiff1d(np.arange(len(data.train_labels)), held)
+    return Dataset(data.train_images[kept], data.train_labels[kept],
+                   data.train_images[held], data.train_labels[held])
+
+
+def select(base: Config, data: Dataset, folds: int, alphas: tuple[float, ...],
+           inits: dict[str, tuple[float, float]], device: str) -> tuple[Config, dict[str, float]]:
+    """`base` at the grid point with the best late validation accuracy (the mean of the last
+    LATE points of its curve, less noisy than the last alone), averaged over `folds` folds
+    (fold k with seed k + 1; the first point wins a tie), and every point's score; a point
+    that diverged in any fold scores -inf. Each fold's grid is one stack."""
+    points = {f"alpha {alpha}, init {init}": dict(alpha=alpha, init_0_1=inits[init][0],
+                                                  init_1_2=inits[init][1])
+              for alpha in alphas for init in inits}
+    late: dict[str, list[float]] = {name: [] for name in points}
+    for fold in range(folds):
+        validation = split(data, fold)
+        small = base.replace(train_size=len(validation.train_labels), test_size=VALIDATION,
+                             seed=fold + 1)
+        group = train_group(f"select {base.hidden}/{base.output}, fold {fold + 1}/{folds}",
+                            [small.replace(**point) for point in points.values()],
+                            validation, device)
+        for name, curve, diverged in zip(points, group.curves, group.diverged, strict=True):
+            late[name].append(-math.inf if diverged else statistics.fmean(curve[-LATE:]))
+    scores = {name: statistics.fmean(values) for name, values in late.items()}
+    best = max(points, key=scores.__getitem__)
+    return base.replace(**points[best]), scores
+
+
+def activation_seconds(repeats: int) -> dict[str, dict[str, dict[str, float]]]:
+    """Seconds for the forward pass and for the derivative (from the output) of each hidden
+    activation on a (100, 1000) array: the chapter's NumPy functions and torch's, in both
+    dtypes. Keyed by "library dtype", then "forward" or "derivative", then activation."""
+    import torch
+
+    from torch_impl import activations as torch_act
+
+    def seconds(function, array) -> float:
+        function(array)
+        start = time.perf_counter()
+        for _ in range(repeats):
+            function(array)
+        return (time.perf_counter() - start) / repeats
+
+    result: dict[str, dict[str, dict[str, float]]] = {}
+    for dtype in ("float64", "float32"):
+        x = np.random.default_rng(0).standard_normal((100, 1000)).astype(dtype)
+        for library, table, array in (("NumPy", numpy_act.HIDDEN, x),
+                                      ("torch", torch_act.HIDDEN, torch.from_numpy(x))):
+            passes = result[f"{library} {dtype}"] = {"forward": {}, "derivative": {}}
+            for name in HIDDEN:
+                forward, derivative = table[name]
+                passes["forward"][name] = seconds(forward, array)
+                passes["derivative"][name] = seconds(derivative, forward(array))
+    return result
+
+
+def claims(grid: dict[tuple[str, str], Group]) -> list[dict[str, str]]:
+    """The chapter's two claims about accuracy, as differences seed by seed."""
+    rows = []
+
+    def compare(claim: str, name: str, a: Group, b: Group, yes: str, no: str) -> None:
+        difference = Summary.of([x - y for x, y in zip(a.final, b.final, strict=True)])
+        rows.append({"claim": claim, "comparison": name, "difference": difference.__dict__,
+                     "verdict": difference.verdict(yes, no)})
+
+    for output in OUTPUT:
+        compare("tanh beats sigmoid in the hidden layer", f"{output} output: tanh - sigmoid",
+                grid["tanh", output], grid["sigmoid", output], "held", "reversed")
+    for hidden in HIDDEN:
+        compare("softmax beats sigmoid at the output", f"{hidden} hidden: softmax - sigmoid",
+                grid[hidden, "softmax"], grid[hidden, "sigmoid"], "held", "reversed")
+    return rows
+
+
+def table(groups: list[tuple[str, Group]], alphas: list[float]) -> list[str]:
+    """One row per named group: its settings and its final test accuracy across seeds."""
+    lines = ["| setting | mode | alpha | init (0_1, 1_2) | mean | std | 95% interval "
+             "| diverged | s / model |", "|---|---|---|---|---|---|---|---|---|"]
+    for name, group in groups:
+        c = group.configs[0]
+        edge = " (grid's edge)" if len(alphas) > 1 and c.alpha in (alphas[0], alphas[-1]) else ""
+        lines.append(f"| {name} | {c.mode} | {c.alpha}{edge} | {c.init_0_1}, {c.init_1_2} "
+                     f"| {Summary.of(group.final).cells()} | {sum(group.diverged)} "
+                     f"| {group.seconds_per_model:.2f} |")
+    return lines
+
+
+def speed_rows(speed: dict[str, dict[str, dict[str, float]]]) -> list[str]:
+    lines = []
+    for library, passes in speed.items():
+        timings = "; ".join(f"{step}: " + ", ".join(f"{name} {1e6 * t:.0f} us"
+                                                     for name, t in seconds.items())
+                            for step, seconds in passes.items())
+        verdicts = ", ".join(
+            f"{step}: {'held' if min(s, key=s.__getitem__) == 'relu' else 'not held'}"
+            for step, s in passes.items())
+        lines.append(f"| ReLU is popular because it is cheap to compute | {library}, "
+                     f"(100, 1000): {timings} | | {verdicts} (a timing) |")
+    return lines
+
+
+def selection_table(grid: dict[tuple[str, str], Group],
+                    selection: dict[tuple[str, str], dict[str, float]]) -> list[str]:
+    """Every grid point's validation score for every combination; the chosen ones in bold."""
+    lines = ["| alpha, init | " + " | ".join(f"{h}/{o}" for h, o in grid) + " |",
+             "|---|" + "---|" * len(grid)]
+    for point in next(iter(selection.values())):
+        cells = []
+        for key, group in grid.items():
+            score = selection[key][point]
+            text = "diverged" if score == -math.inf else f"{100 * score:.1f}"
+            c = group.configs[0]
+            chosen = point == f"alpha {c.alpha}, init {init_name(c)}"
+            cells.append(f"**{text}**" if chosen else text)
+        lines.append(f"| {point} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def report(grid: dict[tuple[str, str], Group],
+           selection: dict[tuple[str, str], dict[str, float]],
+           presets: dict[tuple[str, str], Group], speed: dict[str, dict[str, dict[str, float]]],
+           settings: dict) -> tuple[str, dict]:
+    """The Markdown report and the JSON document."""
+    found = claims(grid)
+    quirk = []
+    for preset in PRESETS:
+        book, exact = presets[preset, "book"], presets[preset, "exact"]
+        d = Summary.of([x - y for x, y in zip(exact.final, book.final, strict=True)])
+        quirk.append({"preset": preset, "difference": d.__dict__,
+                      "verdict": d.verdict("the quirk costs accuracy", "the quirk gains")})
+
+    lines = [f"Test accuracy (%) on the 10000 test images after {settings['iterations']} "
+             f"iterations, {settings['seeds']} seeds; mean, standard deviation, 95% interval "
+             "of the mean.", "",
+             *table([(f"{h}/{o}", g) for (h, o), g in grid.items()], settings["alphas"]), "",
+             "| the chapter says | comparison | difference (points), 95% interval | verdict |",
+             "|---|---|---|---|"]
+    for row in found:
+        d = Summary(**row["difference"])
+        lines.append(f"| {row['claim']} | {row['comparison']} | {100 * d.mean:+.2f} "
+                     f"[{100 * d.low:+.2f}, {100 * d.high:+.2f}] | {row['verdict']} |")
+    lines += [*speed_rows(speed), "",
+              "Book mode vs exact mode on the chapter's presets, at their own settings:", "",
+              *table([(f"{p} preset", g) for (p, _), g in presets.items()], [])]
+    for row in quirk:
+        d = Summary(**row["difference"])
+        lines.append(f"\n{row['preset']}: exact - book = {100 * d.mean:+.2f} points, 95% "
+                     f"interval [{100 * d.low:+.2f}, {100 * d.high:+.2f}]: {row['verdict']}.")
+    lines += ["", f"Selection: late validation accuracy (%) of each grid point (the mean of "
+              f"its last {LATE} logged points), averaged over {settings['folds']} folds of 200 "
+              "training images (never the test set); the chosen point in bold.", "",
+              *selection_table(grid, selection)]
+
+    def entry(group: Group) -> dict:
+        c = group.configs[0]
+        return {"mode": c.mode, "alpha": c.alpha, "init": [c.init_0_1, c.init_1_2],
+                "seeds": [c.seed for c in group.configs],
+                "test_accuracy": Summary.of(group.final).__dict__, "final": group.final,
+                "iterations": group.iterations, "curves": group.curves,
+                "diverged": group.diverged, "seconds_per_model": group.seconds_per_model}
+
+    document = {
+        "settings": settings,
+        "combinations": [{"hidden": h, "output": o, **entry(g),
+                          "validation": {point: None if score == -math.inf else score
+                                         for point, score in selection[h, o].items()}}
+                         for (h, o), g in grid.items()],
+        "claims": found,
+        "presets": [{"preset": p, **entry(g)} for (p, _), g in presets.items()],
+        "quirk": quirk,
+        "activation_seconds": speed,
+    }
+    return "\n".join(lines) + "\n", document
+
+
+def init_name(config: Config) -> str:
+    return next(name for name, scales in INITS.items()
+                if scales == (config.init_0_1, config.init_1_2))
+
+
+def bands(groups: dict[str, Group]) -> dict[str, figures.Band]:
+    """Each group's mean curve and its 95% interval at every logged iteration."""
+    result = {}
+    for name, group in groups.items():
+        at = [Summary.of(list(values)) for values in zip(*group.curves, strict=True)]
+        result[name] = figures.Band(group.iterations, [s.mean for s in at], [s.low for s in at],
+                                    [s.high for s in at])
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="scripts/study.py",
+                                     description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true",
+                        help="30 iterations, 3 seeds, a 2-point grid: a smoke test")
+    parser.add_argument("--seeds", type=int, help="seeds 1..N per setting (default: 10; "
+                        "--quick: 3)")
+    parser.add_argument("--folds", type=int, help="cross-validation folds of the selection, "
+                        "1 to 5 (default: 3; --quick: 1)")
+    parser.add_argument("--out", type=Path, default=Path("study"),
+                        help="folder for study.md, study.json, study.png (default: study)")
+    parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    parser.add_argument("--dtype", default="float32", choices=("float32", "float64"))
+    args = parser.parse_args(argv)
+    seeds = args.seeds or (3 if args.quick else 10)
+    folds = args.folds or (1 if args.quick else 3)
+    if seeds < 2:
+        parser.error(f"--seeds must be at least 2 (a spread needs two), got {seeds}")
+    if not 1 <= folds <= 5:
+        parser.error(f"--folds must be from 1 to 5 (1000 training images, 200 a fold), "
+                     f"got {folds}")
+    try:
+        from torch_impl.train import resolve_device
+    except ImportError:
+        print("scripts/study.py: error: the study trains with torch: "
+              "pip install -e '.[torch]'", file=sys.stderr)
+        return 2
+
+    start = time.perf_counter()
+    iterations = 30 if args.quick else 300
+    alphas = (0.5, 2.0) if args.quick else ALPHAS
+    inits = {"listing 2": INITS["listing 2"]} if args.quick else INITS
+    base = Config(mode="exact", divisor="batch*classes", dtype=args.dtype,
+                  iterations=iterations)
+    seed_list = list(range(1, seeds + 1))
+    try:
+        data = load()
+        grid, selection = {}, {}
+        for hidden in HIDDEN:
+            for output in OUTPUT:
+                chosen, selection[hidden, output] = select(
+                    base.replace(hidden=hidden, output=output), data,
+                    folds, alphas, inits, args.device)
+                grid[hidden, output] = train_group(
+                    f"{hidden}/{output}", [chosen.replace(seed=s) for s in seed_list], data,
+                    args.device)
+        presets = {}
+        for preset, config in PRESETS.items():
+            for mode in ("book", "exact"):
+                config = config.replace(mode=mode, dtype=args.dtype,
+                                        iterations=min(config.iterations, iterations))
+                presets[preset, mode] = train_group(
+                    f"{preset} preset, {mode}", [config.replace(seed=s) for s in seed_list],
+                    data, args.device)
+    except (ConfigError, DataError) as e:
+        print(f"scripts/study.py: error: {e}", file=sys.stderr)
+        return 2
+
+    settings = {"seeds": seeds, "folds": folds, "iterations": iterations,
+                "alphas": list(alphas), "inits": inits, "dtype": args.dtype,
+                "validation": VALIDATION, "quick": args.quick,
+                "device": str(resolve_device(args.device))}
+    speed = activation_seconds(30 if args.quick else 300)
+    markdown, document = report(grid, selection, presets, speed, settings)
+    document["seconds"] = time.perf_counter() - start
+    markdown += (f"\nThe whole study: {document['seconds']:.0f} s on {settings['device']} "
+                 f"({os.cpu_count()} CPU cores), `scripts/study.py"
+                 f"{' --quick' if args.quick else ''}`.\n")
+    args.out.mkdir(parents=True, exist_ok=True)
+    write_atomically(args.out / "study.md", lambda f: f.write(markdown.encode()))
+    text = json.dumps(document, indent=1)
+    write_atomically(args.out / "study.json", lambda f: f.write(text.encode()))
+    try:
+        figures.accuracy_bands(
+            {"hidden x output (exact mode)": bands({f"{h}/{o}": g for (h, o), g in grid.items()}),
+             "book vs exact (the presets)": bands({f"{p} {m}": g
+                                                   for (p, m), g in presets.items()})},
+            args.out / "study.png", f"test accuracy, mean and 95% band over {seeds} seeds")
+    except ImportError:
+        print("scripts/study.py: no matplotlib, so no study.png: pip install -e '.[plot]'",
+              file=sys.stderr)
+    print(markdown)
+    print(f"wrote {args.out}/study.md, study.json, study.png in "
+          f"{document['seconds']:.0f} s", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
