@@ -148,6 +148,15 @@ def test_study_refuses_bad_counts(args, message):
     assert message in result.stderr and "Traceback" not in result.stderr
 
 
+def test_study_checks_its_output_folder_before_it_trains(tmp_path):
+    taken = tmp_path / "a file"
+    taken.write_text("")
+    result = run(["scripts/study.py", "--out", str(taken)])
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert f"cannot write to --out {taken}" in result.stderr
+    assert "select" not in result.stderr  # nothing trained
+
+
 @pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a GPU")
 def test_study_on_cuda_without_a_gpu_is_one_clear_line():
     result = run(["scripts/study.py", "--quick", "--device", "cuda"])

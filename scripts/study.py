@@ -353,6 +353,12 @@ def main(argv: list[str] | None = None) -> int:
               "pip install -e '.[torch]'", file=sys.stderr)
         return 2
 
+    try:  # before minutes of training, not after
+        args.out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        print(f"scripts/study.py: error: cannot write to --out {args.out}: {e.strerror}",
+              file=sys.stderr)
+        return 2
     start = time.perf_counter()
     iterations = 30 if args.quick else 300
     alphas = (0.5, 2.0) if args.quick else ALPHAS
@@ -393,7 +399,6 @@ def main(argv: list[str] | None = None) -> int:
     markdown += (f"\nThe whole study: {document['seconds']:.0f} s on {settings['device']} "
                  f"({os.cpu_count()} CPU cores), `scripts/study.py"
                  f"{' --quick' if args.quick else ''}`.\n")
-    args.out.mkdir(parents=True, exist_ok=True)
     write_atomically(args.out / "study.md", lambda f: f.write(markdown.encode()))
     text = json.dumps(document, indent=1)
     write_atomically(args.out / "study.json", lambda f: f.write(text.encode()))
