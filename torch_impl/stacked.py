@@ -4,13 +4,15 @@ The models of a stack share the data, the activations, the mode and the schedule
 its own alpha, initial scales and seed. Their first layers sit side by side as the columns
 of one matrix, so the first layer of all M is one matmul; the second layers are a batch:
 
-    layer_1 (B, M, H) = hidden(layer_0 (B, P) @ weights_0_1 (P, M*H)) * dropout_mask * 2
+    layer_1 (B, M, H) = hidden(layer_0 (B, 784) @ weights_0_1 (784, M*H)) * dropout_mask * 2
     layer_2 (M, B, C) = output(layer_1 as (M, B, H) @ weights_1_2 (M, H, C))
 
 The backward pass is numpy_impl/network.py's, written by hand, with each model's own
 alpha (book mode's slope is not a gradient, so autograd is no help here). Model m of a
 stack is the network `scripts/train.py` trains with m's config: the same initial weights,
-the same dropout masks, the same arithmetic (the tests check its log in float64).
+the same dropout masks, the same arithmetic up to rounding (the tests check its log in
+float64). Unlike numpy_impl, a stack keeps all 784 pixels: gathering the nonzero pixels'
+rows of a matrix M times as wide costs more than the matmul saves.
 """
 
 from __future__ import annotations
@@ -21,10 +23,11 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
-from numpy_impl.config import PIXELS, Config, ConfigError
+from numpy_impl.config import CLASSES, PIXELS, Config, ConfigError
 from numpy_impl.data import Dataset
-from numpy_impl.train import LogRecord, dropout_masks, initial_weights, make_batches
+from numpy_impl.train import LogRecord, dropout_masks, initial_weights
 from torch_impl import activations as act
 from torch_impl.train import resolve_device
 
@@ -88,11 +91,10 @@ class Stack:
         self.alpha = torch.tensor([c.alpha for c in configs], dtype=dtype,
                                   device=device).view(-1, 1, 1)
 
-    def forward(self, layer_0: Tensor, dropout_mask: Tensor, pixels: Tensor
-                ) -> tuple[Tensor, Tensor]:
+    def forward(self, layer_0: Tensor, dropout_mask: Tensor) -> tuple[Tensor, Tensor]:
         """layer_1 (B, M, H), dropped out, and layer_2 (M, B, C)."""
         batch = len(layer_0)
-        layer_1 = self.hidden(layer_0 @ self.weights_0_1[pixels])
+        layer_1 = self.hidden(layer_0 @ self.weights_0_1)
         layer_1 = (layer_1 * (dropout_mask * 2)).view(batch, self.models, self.hidden_size)
         layer_2 = output(torch.bmm(layer_1.transpose(0, 1), self.weights_1_2), self.config)
         return layer_1, layer_2
@@ -113,29 +115,31 @@ class Stack:
             layer_1_delta = back * self.hidden2deriv(layer_1 / 2) * (dropout_mask * 2)
         return layer_2_delta, layer_1_delta
 
-    def train_step(self, layer_0: Tensor, labels: Tensor, dropout_mask: Tensor, pixels: Tensor
-                   ) -> Tensor:
-        """One SGD step of every model; returns layer_2 (M, B, C)."""
-        layer_1, layer_2 = self.forward(layer_0, dropout_mask, pixels)
+    def train_step(self, layer_0: Tensor, labels: Tensor, dropout_mask: Tensor) -> Tensor:
+        """One SGD step of every model; returns layer_2 (M, B, C).
+
+        weights_0_1 -= layer_0.T @ (alpha * layer_1_delta), each model's columns with its own
+        alpha, accumulated in place (`addmm_`) instead of through a (784, M*H) temporary."""
+        layer_1, layer_2 = self.forward(layer_0, dropout_mask)
         layer_2_delta, layer_1_delta = self.backward(layer_1, layer_2, labels, dropout_mask)
         self.weights_1_2 -= self.alpha * torch.bmm(layer_1.permute(1, 2, 0), layer_2_delta)
-        step_0_1 = (layer_0.T @ layer_1_delta).view(len(pixels), self.models, -1)
-        self.weights_0_1[pixels] -= (self.alpha.view(1, -1, 1) * step_0_1).flatten(1)
+        alpha_delta = self.alpha.view(1, -1, 1) * layer_1_delta.view(len(layer_0), self.models, -1)
+        self.weights_0_1.addmm_(layer_0.T, alpha_delta.flatten(1), alpha=-1)
         return layer_2
 
     @torch.no_grad()
-    def predict(self, layer_0: Tensor, pixels: Tensor, rows: int = 2000) -> Tensor:
+    def predict(self, layer_0: Tensor, rows: int = 2000) -> Tensor:
         """Every model's logits of a test pass (M, N, C), no dropout, `rows` images at a time."""
         logits = []
         for start in range(0, len(layer_0), rows):
-            layer_1 = self.hidden(layer_0[start:start + rows] @ self.weights_0_1[pixels])
+            layer_1 = self.hidden(layer_0[start:start + rows] @ self.weights_0_1)
             layer_1 = layer_1.view(len(layer_1), self.models, -1).transpose(0, 1)
             logits.append(torch.bmm(layer_1, self.weights_1_2))
         return torch.cat(logits, dim=1)
 
-    def correct(self, layer_0: Tensor, pixels: Tensor, digits: Tensor) -> list[int]:
+    def correct(self, layer_0: Tensor, digits: Tensor) -> list[int]:
         """How many of a test set's images each model gets right."""
-        return (self.predict(layer_0, pixels).argmax(dim=2) == digits).sum(dim=1).tolist()
+        return (self.predict(layer_0).argmax(dim=2) == digits).sum(dim=1).tolist()
 
     def finite(self) -> Tensor:
         """(M,) bool: which models' weights are all finite numbers."""
@@ -155,12 +159,12 @@ def train_stack(configs: list[Config], data: Dataset, device: str = "auto") -> S
     def to(array: np.ndarray, kind: torch.dtype = dtype) -> Tensor:
         return torch.as_tensor(array).to(device=device, dtype=kind)
 
-    batches = [(to(b.layer_0), to(b.labels), to(b.pixels, torch.long), to(b.digits, torch.long))
-               for b in make_batches(data.train_images, data.train_labels, config)]
-    train_size = len(batches) * config.batch_size
-    test_pixels = np.flatnonzero(data.test_images.any(axis=0))
-    test_layer_0 = to(data.test_images[:, test_pixels] / 255)
-    test_digits, test_pixels = to(data.test_labels, torch.long), to(test_pixels, torch.long)
+    batches, size = config.train_size // config.batch_size, config.batch_size
+    train_size = batches * size
+    images = to(data.train_images[:train_size] / 255).view(batches, size, PIXELS)
+    digits = to(data.train_labels[:train_size], torch.long).view(batches, size)
+    labels = F.one_hot(digits, CLASSES).to(dtype)
+    test_layer_0, test_digits = to(data.test_images / 255), to(data.test_labels, torch.long)
 
     # One RandomState per seed, past its initial draws: models of one seed share its masks.
     seeds = sorted({c.seed for c in configs})
@@ -176,18 +180,19 @@ def train_stack(configs: list[Config], data: Dataset, device: str = "auto") -> S
             masks = torch.from_numpy(np.stack([dropout_masks(rng, config) for rng in rngs]))
             masks = to(masks[which].permute(1, 2, 0, 3).flatten(2))  # (batches, B, M*H)
             train_correct = torch.zeros(len(configs), dtype=torch.long, device=device)
-            for (layer_0, labels, pixels, digits), dropout_mask in zip(batches, masks,
-                                                                       strict=True):
-                layer_2 = stack.train_step(layer_0, labels, dropout_mask, pixels)
-                train_correct += (layer_2.argmax(dim=2) == digits).sum(dim=1)
+            for layer_0, batch_labels, batch_digits, dropout_mask in zip(
+                images, labels, digits, masks, strict=True
+            ):
+                layer_2 = stack.train_step(layer_0, batch_labels, dropout_mask)
+                train_correct += (layer_2.argmax(dim=2) == batch_digits).sum(dim=1)
             if iteration % config.log_every:
                 continue
-            test_correct = stack.correct(test_layer_0, test_pixels, test_digits)
+            test_correct = stack.correct(test_layer_0, test_digits)
             for m, (test, train) in enumerate(zip(test_correct, train_correct.tolist(),
                                                   strict=True)):
                 logs[m].append(LogRecord(iteration, test, len(test_digits), train, train_size))
             mark_diverged(stack, diverged, iteration)
-        final = stack.correct(test_layer_0, test_pixels, test_digits)
+        final = stack.correct(test_layer_0, test_digits)
     mark_diverged(stack, diverged, config.iterations)
     return StackRun(configs, logs, final, diverged, stack, time.perf_counter() - start)
 
