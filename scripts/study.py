@@ -105,7 +105,6 @@ def t_975(dof: int) -> float:
 class Group:
     """Models trained as one stack: their test curves, which diverged, and the time."""
 
-    name: str
     configs: list[Config]
     curves: list[list[float]]  # test accuracy at each logged iteration and at the end, per seed
     iterations: list[int]  # how many iterations each point comes after
@@ -115,6 +114,10 @@ class Group:
     @property
     def final(self) -> list[float]:
         return [curve[-1] for curve in self.curves]
+
+    def minus(self, other: Group) -> Summary:
+        """This group's final accuracy minus the other's, seed by seed (paired)."""
+        return Summary.of([a - b for a, b in zip(self.final, other.final, strict=True)])
 
 
 def train_group(name: str, configs: list[Config], data: Dataset, device: str) -> Group:
@@ -126,7 +129,7 @@ def train_group(name: str, configs: list[Config], data: Dataset, device: str) ->
               for log, final in zip(run.logs, run.final, strict=True)]
     iterations = [r.iteration + 1 for r in run.logs[0]] + [configs[0].iterations]
     print(f"  {name}: {run.seconds:.1f} s for {len(configs)} models", file=sys.stderr)
-    return Group(name, configs, curves, iterations, [d is not None for d in run.diverged],
+    return Group(configs, curves, iterations, [d is not None for d in run.diverged],
                  run.seconds / len(configs))
 
 
@@ -191,12 +194,12 @@ def activation_seconds(repeats: int) -> dict[str, dict[str, dict[str, float]]]:
     return result
 
 
-def claims(grid: dict[tuple[str, str], Group]) -> list[dict[str, str]]:
+def claims(grid: dict[tuple[str, str], Group]) -> list[dict[str, object]]:
     """The chapter's two claims about accuracy, as differences seed by seed."""
     rows = []
 
     def compare(claim: str, name: str, a: Group, b: Group, yes: str, no: str) -> None:
-        difference = Summary.of([x - y for x, y in zip(a.final, b.final, strict=True)])
+        difference = a.minus(b)
         rows.append({"claim": claim, "comparison": name, "difference": difference.__dict__,
                      "verdict": difference.verdict(yes, no)})
 
@@ -262,7 +265,7 @@ def report(grid: dict[tuple[str, str], Group],
     quirk = []
     for preset in PRESETS:
         book, exact = presets[preset, "book"], presets[preset, "exact"]
-        d = Summary.of([x - y for x, y in zip(exact.final, book.final, strict=True)])
+        d = exact.minus(book)
         quirk.append({"preset": preset, "difference": d.__dict__,
                       "verdict": d.verdict("the quirk costs accuracy", "the quirk gains")})
 
