@@ -1,6 +1,6 @@
 """The chapter's claims, measured across seeds: hidden x output activations, book vs exact.
 
-    python scripts/study.py                  # 10 seeds: about 7 minutes on 2 CPU cores
+    python scripts/study.py                  # 10 seeds: 5 to 7 minutes on 2 CPU cores
     python scripts/study.py --quick          # a smoke test: 3 seeds, 30 iterations, < 1 minute
     python scripts/study.py --out docs/study # redraw the results the README quotes
 
