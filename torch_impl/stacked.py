@@ -23,13 +23,12 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
-from numpy_impl.config import CLASSES, PIXELS, Config, ConfigError
+from numpy_impl.config import PIXELS, Config, ConfigError
 from numpy_impl.data import Dataset
 from numpy_impl.train import LogRecord, dropout_masks, initial_weights
 from torch_impl import activations as act
-from torch_impl.train import resolve_device
+from torch_impl.train import on_device, resolve_device
 
 Tensor = torch.Tensor
 
@@ -156,15 +155,8 @@ def train_stack(configs: list[Config], data: Dataset, device: str = "auto") -> S
     stack = Stack(configs, device)
     config, dtype = stack.config, stack.weights_0_1.dtype
 
-    def to(array: np.ndarray, kind: torch.dtype = dtype) -> Tensor:
-        return torch.as_tensor(array).to(device=device, dtype=kind)
-
-    batches, size = config.train_size // config.batch_size, config.batch_size
-    train_size = batches * size
-    images = to(data.train_images[:train_size] / 255).view(batches, size, PIXELS)
-    digits = to(data.train_labels[:train_size], torch.long).view(batches, size)
-    labels = F.one_hot(digits, CLASSES).to(dtype)
-    test_layer_0, test_digits = to(data.test_images / 255), to(data.test_labels, torch.long)
+    images, labels, digits, test_layer_0, _, test_digits = on_device(data, config, dtype, device)
+    train_size = digits.numel()
 
     # One RandomState per seed, past its initial draws: models of one seed share its masks.
     seeds = sorted({c.seed for c in configs})
@@ -178,7 +170,8 @@ def train_stack(configs: list[Config], data: Dataset, device: str = "auto") -> S
     with torch.no_grad():
         for iteration in range(config.iterations):
             masks = torch.from_numpy(np.stack([dropout_masks(rng, config) for rng in rngs]))
-            masks = to(masks[which].permute(1, 2, 0, 3).flatten(2))  # (batches, B, M*H)
+            masks = masks[which].permute(1, 2, 0, 3).flatten(2)  # (batches, B, M*H)
+            masks = masks.to(device, dtype)
             train_correct = torch.zeros(len(configs), dtype=torch.long, device=device)
             for layer_0, batch_labels, batch_digits, dropout_mask in zip(
                 images, labels, digits, masks, strict=True

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import time
 from collections.abc import Callable
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -33,6 +34,32 @@ def resolve_device(name: str) -> torch.device:
         raise ConfigError("--device cuda, but torch sees no CUDA GPU here: use --device cpu "
                           "(or auto)")
     return torch.device(name)
+
+
+class OnDevice(NamedTuple):
+    """A dataset as the loops use it, on the device: the fixed batches, then the test set."""
+
+    images: torch.Tensor  # (batches, B, 784) pixel values / 255
+    labels: torch.Tensor  # (batches, B, classes) one-hot
+    digits: torch.Tensor  # (batches, B) the labels as digits
+    test_images: torch.Tensor
+    test_labels: torch.Tensor
+    test_digits: torch.Tensor
+
+
+def on_device(data: Dataset, config: Config, dtype: torch.dtype, device: torch.device
+              ) -> OnDevice:
+    """The train_size // batch_size batches (a remainder is left out, as in the listings)
+    and the test set, moved to `device` once."""
+    batches, size = config.train_size // config.batch_size, config.batch_size
+    images = torch.as_tensor(data.train_images[:batches * size] / 255, dtype=dtype,
+                             device=device).view(batches, size, PIXELS)
+    digits = torch.as_tensor(data.train_labels[:batches * size], dtype=torch.int64,
+                             device=device).view(batches, size)
+    test_images = torch.as_tensor(data.test_images / 255, dtype=dtype, device=device)
+    test_digits = torch.as_tensor(data.test_labels, dtype=torch.int64, device=device)
+    return OnDevice(images, F.one_hot(digits, CLASSES).to(dtype), digits, test_images,
+                    F.one_hot(test_digits, CLASSES).to(dtype), test_digits)
 
 
 def train(
@@ -68,16 +95,10 @@ def train(
     network = Network.from_numpy(config, weights_0_1, weights_1_2, device)
     optimizer = torch.optim.SGD(network.parameters(), lr=config.alpha)
 
-    batches, size = config.train_size // config.batch_size, config.batch_size
+    images, labels, digits, test_images, test_labels, test_digits = on_device(
+        data, config, dtype, device)
+    batches, size = digits.shape
     train_size = batches * size
-    images = torch.as_tensor(data.train_images[:train_size] / 255, dtype=dtype, device=device)
-    images = images.view(batches, size, PIXELS)
-    digits = torch.as_tensor(data.train_labels[:train_size], dtype=torch.int64, device=device)
-    digits = digits.view(batches, size)
-    labels = F.one_hot(digits, CLASSES).to(dtype)
-    test_images = torch.as_tensor(data.test_images / 255, dtype=dtype, device=device)
-    test_digits = torch.as_tensor(data.test_labels, dtype=torch.int64, device=device)
-    test_labels = F.one_hot(test_digits, CLASSES).to(dtype)
     loss = LOSSES[config.output]
 
     for iteration in range(0 if resume is None else resume.iteration, config.iterations):
