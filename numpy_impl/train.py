@@ -80,9 +80,11 @@ def dropout_masks(rng: np.random.RandomState, config: Config) -> np.ndarray:
     """One iteration's dropout masks, (batches, B, H), each entry 0 or 1 with probability 1/2.
 
     The same numbers as the listings' one `randint(2, size=(B, H))` per batch, drawn at once.
+    As int32: each entry still takes one 32-bit draw (the same stream as the listings'
+    int64), in half the memory, and turns into floats about twice as fast.
     """
     batches = config.train_size // config.batch_size
-    return rng.randint(2, size=(batches, config.batch_size, config.hidden_size))
+    return rng.randint(2, size=(batches, config.batch_size, config.hidden_size), dtype=np.int32)
 
 
 def make_batches(images: np.ndarray, digits: np.ndarray, config: Config) -> list[Batch]:

@@ -8,7 +8,7 @@ import pytest
 from numpy_impl import listing as book
 from numpy_impl.config import PRESETS
 from numpy_impl.network import Network
-from numpy_impl.train import initial_weights, make_batches, train
+from numpy_impl.train import dropout_masks, initial_weights, make_batches, train
 from parity_tests.conftest import REFERENCE_LOG, run
 
 
@@ -49,6 +49,18 @@ def test_the_oracle_itself_prints_the_published_log_start(dataset):
     got = [f"I:{j} Test-Acc:{test} Train-Acc:{train}"
            for j, test, train in listing("tanh", 1, dataset, 11)]
     assert got == expected
+
+
+def test_dropout_masks_are_the_listings_draws_and_leave_the_stream_where_they_do():
+    """One iteration's int32 masks: the listings' int64 `randint(2, size=(B, H))`, batch by
+    batch, value for value, and the generator left in the same state."""
+    config = PRESETS["tanh"].replace(seed=7)
+    ours, theirs = np.random.RandomState(7), np.random.RandomState(7)
+    masks = dropout_masks(ours, config)
+    listings = [theirs.randint(2, size=(100, 100)) for _ in range(10)]
+    assert masks.shape == (10, 100, 100) and set(np.unique(masks)) == {0, 1}
+    np.testing.assert_array_equal(masks, np.stack(listings))
+    assert ours.random_sample() == theirs.random_sample()
 
 
 @pytest.mark.parametrize("preset", ["tanh", "relu"])

@@ -1,28 +1,33 @@
 """Benchmark the chapter run, side by side, in one process.
 
-    python scripts/bench.py                    # about 3 minutes on 2 cores
+    python scripts/bench.py                    # about 2 minutes on 2 cores
     python scripts/bench.py --quick            # a short pass, about 30 s
     python scripts/bench.py --data-dir ../shared/data/mnist --json bench.json
 
-Measures the machine's dense GEMM rate (large square matmuls), then each run: the median
-of --repeats runs, its FLOPs (the dense arithmetic: every matmul of the chapter over all
-784 pixels), GFLOP/s, the fraction of the roofline (FLOPs / GEMM rate: 100% would be
-the run at the speed of one big matmul), peak memory (the process's peak resident
-memory during the run) and the speed-up over a baseline in the book program's own
-structure. Prints a Markdown table; --json writes the rows too.
+Measures the machine's dense GEMM rate (large square matmuls) and each run, round-robin
+(every row once a round, --repeats rounds, so that a slow minute on a shared machine slows
+every row alike). For each run: the median seconds, its FLOPs (the dense arithmetic: every
+matmul of the chapter over all 784 pixels, its test passes included), GFLOP/s, the
+fraction of the roofline (FLOPs / GEMM rate: 100% would be the run at the speed of one big
+matmul), its peak memory (scripts/train.py making the same run in a process of its
+own, after the rounds) and the speed-up over a baseline in the book program's own structure.
+Every run keeps its log, unprinted, so that it makes the test passes a learner's run
+makes. Prints a Markdown table; --json writes the rows too.
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import platform
 import statistics
+import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -30,43 +35,44 @@ from numpy_impl.config import CLASSES, PIXELS, PRESETS, Config
 from numpy_impl.data import DataError, Dataset, load
 from numpy_impl.files import write_atomically
 from numpy_impl.listing import run_listing
+from numpy_impl.train import LogRecord
 from numpy_impl.train import train as numpy_train
 
-
-def peak_memory_reset() -> None:
-    """Start a new peak-memory window (Linux: reset VmHWM); elsewhere a no-op."""
-    with contextlib.suppress(OSError):
-        Path("/proc/self/clear_refs").write_text("5")
-
-
-def peak_memory_mb() -> float | None:
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return None
+PEAK_OF_CHILD = """import resource, subprocess, sys
+subprocess.run(sys.argv[1:], check=True, stdout=subprocess.DEVNULL)
+print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)"""
+"""Run a command, then print its peak resident memory. A go-between, because on Linux a
+child's peak counts its parent's memory at the fork, and the bench holds torch and data."""
 
 
-def timed(run: Callable[[], object], repeats: int) -> tuple[float, float | None]:
-    """Median seconds over `repeats` runs, and the peak memory over all of them."""
-    seconds = []
-    peak_memory_reset()
-    for _ in range(repeats):
-        start = time.perf_counter()
-        run()
-        seconds.append(time.perf_counter() - start)
-    return statistics.median(seconds), peak_memory_mb()
+def peak_mb(argv: Sequence[str]) -> float | None:
+    """The peak resident memory of `scripts/train.py argv` in a process of its own, as a
+    learner runs it: Python, the libraries, the data and the run (None off Unix)."""
+    if sys.platform == "win32":
+        return None
+    train_py = str(Path(__file__).with_name("train.py"))
+    peak = subprocess.run([sys.executable, "-c", PEAK_OF_CHILD, sys.executable, train_py,
+                           "--quiet", *argv], capture_output=True, text=True, check=True)
+    return int(peak.stdout) / (1024**2 if sys.platform == "darwin" else 1024)
 
 
-def gemm_rate(dtype: str, n: int, repeats: int) -> float:
-    """GFLOP/s of an n x n matmul: the machine's dense roofline."""
+def logged(train: Callable[..., object], config: Config, data: Dataset,
+           **options: object) -> Callable[[], int]:
+    """A run as scripts/train.py makes it, its log kept but not printed; returns its number
+    of test passes (one per log line)."""
+    def run() -> int:
+        records: list[LogRecord] = []
+        train(config, data, log=records.append, **options)
+        return len(records)
+    return run
+
+
+def gemm(dtype: str, n: int) -> Callable[[], object]:
+    """One n x n matmul: the machine's dense rate is its 2 n**3 FLOPs over its seconds."""
     rng = np.random.default_rng(0)
     a, b = rng.random((n, n)).astype(dtype), rng.random((n, n)).astype(dtype)
     a @ b
-    seconds, _ = timed(lambda: a @ b, repeats)
-    return 2 * n**3 / seconds / 1e9
+    return lambda: a @ b
 
 
 def dense_flops(config: Config, evaluations: int) -> float:
@@ -80,66 +86,116 @@ def dense_flops(config: Config, evaluations: int) -> float:
     return batches * per_batch + evaluations * per_test
 
 
-def logged_iterations(config: Config) -> int:
-    return len(range(0, config.iterations, config.log_every))
+class Row(NamedTuple):
+    """One line of the table. `run` makes the run and returns its number of test passes;
+    `scale` stretches a run made on part of the work to all of it; `argv`, the flags of
+    scripts/train.py that make the same run (for its peak memory in a process of its own)."""
+
+    name: str
+    config: Config
+    run: Callable[[], int]
+    argv: tuple[str, ...] | None = None
+    scale: float = 1.0
+    images_per_second: bool = False
 
 
-class Bench:
-    def __init__(self, repeats: int, rates: dict[str, float]):
-        self.repeats, self.rates, self.rows = repeats, rates, []
-        self.baseline_seconds: float | None = None
+@dataclass
+class Timing:
+    """One contender's runs: the seconds of each, and what the last one returned."""
 
-    def add(self, name: str, config: Config, run: Callable[[], object],
-            evaluations: int | None = None, scale: float = 1.0, repeats: int | None = None,
-            images_per_second: bool = False) -> None:
-        """Time `run`; `scale` stretches a run timed on part of the work to all of it."""
-        seconds, peak = timed(run, repeats or self.repeats)
-        seconds *= scale
-        evaluations = logged_iterations(config) if evaluations is None else evaluations
-        flops = dense_flops(config, evaluations)
-        roofline = flops / (self.rates[config.dtype] * 1e9)
+    seconds: list[float] = field(default_factory=list)
+    result: object = None
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.seconds)
+
+
+def round_robin(runs: list[Callable[[], object]], rounds: int) -> list[Timing]:
+    """Every run once a round, `rounds` times over: a slow minute on a shared machine then
+    slows every contender alike, not just the one that happened to be running."""
+    timings = [Timing() for _ in runs]
+    for done in range(rounds):
+        start_round = time.perf_counter()
+        for run, timing in zip(runs, timings, strict=True):
+            start = time.perf_counter()
+            timing.result = run()
+            timing.seconds.append(time.perf_counter() - start)
+        print(f"  round {done + 1} of {rounds}: {time.perf_counter() - start_round:.0f} s",
+              file=sys.stderr)
+    return timings
+
+
+def results(rows: list[Row], timings: list[Timing], rates: dict[str, float]) -> list[dict]:
+    """The table's rows as dicts; speed-ups are over the first row, the baseline."""
+    baseline = timings[0].median * rows[0].scale
+    out = []
+    for row, timing in zip(rows, timings, strict=True):
+        config, seconds = row.config, timing.median * row.scale
+        test_passes = round(int(timing.result) * row.scale)
+        flops = dense_flops(config, test_passes)
+        roofline = flops / (rates[config.dtype] * 1e9)
         chapter = (config.iterations, config.train_size) == (300, 1000)
-        if self.baseline_seconds is None:
-            self.baseline_seconds = seconds
-        row = {
-            "run": name, "dtype": config.dtype, "iterations": config.iterations,
-            "train_size": config.train_size, "seconds": seconds, "gflop": flops / 1e9,
+        out.append({
+            "run": row.name, "dtype": config.dtype, "iterations": config.iterations,
+            "train_size": config.train_size, "test_passes": test_passes,
+            "seconds": seconds, "gflop": flops / 1e9,
             "gflop_per_s": flops / seconds / 1e9, "roofline_fraction": roofline / seconds,
-            "peak_mb": peak,
-            "speedup": self.baseline_seconds / seconds if chapter else None,
+            "peak_mb": peak_mb(row.argv) if row.argv is not None else None,
+            "speedup": baseline / seconds if chapter else None,
             "images_per_s": (config.iterations * config.train_size / seconds
-                             if images_per_second else None),
-        }
-        self.rows.append(row)
-        print(f"  {name}: {seconds:.2f} s", file=sys.stderr)
-
-    def table(self) -> str:
-        lines = ["| run | dtype | iterations x images | median s | GFLOP | GFLOP/s | of roofline "
-                 "| peak MB | speed-up |", "|---|---|---|---|---|---|---|---|---|"]
-        for r in self.rows:
-            speedup = f"{r['speedup']:.1f}x" if r["speedup"] else ""
-            if r["images_per_s"]:
-                speedup = f"{r['images_per_s'] / 1e6:.2f} M images/s"
-            peak = f"{r['peak_mb']:.0f}" if r["peak_mb"] else "?"
-            lines.append(f"| {r['run']} | {r['dtype']} | {r['iterations']} x {r['train_size']} "
-                         f"| {r['seconds']:.2f} | {r['gflop']:.1f} | {r['gflop_per_s']:.1f} "
-                         f"| {100 * r['roofline_fraction']:.0f}% | {peak} | {speedup} |")
-        return "\n".join(lines)
+                             if row.images_per_second else None),
+        })
+    return out
 
 
-def numpy_rows(bench: Bench, data: Dataset, quick: bool) -> None:
+def table(rows: list[dict]) -> str:
+    lines = ["| run | dtype | iterations x images | median s | GFLOP | GFLOP/s | of roofline "
+             "| peak MB | speed-up |", "|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        speedup = f"{r['speedup']:.1f}x" if r["speedup"] else ""
+        if r["images_per_s"]:
+            speedup = f"{r['images_per_s'] / 1e6:.2f} M images/s"
+        peak = "" if r["peak_mb"] is None else f"{r['peak_mb']:.0f}"
+        lines.append(f"| {r['run']} | {r['dtype']} | {r['iterations']} x {r['train_size']} "
+                     f"| {r['seconds']:.2f} | {r['gflop']:.1f} | {r['gflop_per_s']:.1f} "
+                     f"| {100 * r['roofline_fraction']:.0f}% | {peak} | {speedup} |")
+    return "\n".join(lines)
+
+
+def numpy_rows(data: Dataset, quick: bool) -> list[Row]:
     chapter = PRESETS["tanh"]
     part = 3 if quick else 30  # the baseline is timed on part of the run, then scaled
-    bench.add(f"book-structured baseline (timed on {part} iterations, scaled)", chapter,
-              lambda: run_listing("tanh", 1, data.train_images, data.train_labels,
-                                  data.test_images, data.test_labels, part, log_every=1),
-              evaluations=chapter.iterations, scale=chapter.iterations / part, repeats=1)
-    bench.add("numpy, book mode", chapter, lambda: numpy_train(chapter, data))
     exact32 = chapter.replace(mode="exact", dtype="float32")
-    bench.add("numpy, exact mode", exact32, lambda: numpy_train(exact32, data))
+    return [
+        Row(f"book-structured baseline (timed on {part} iterations, scaled)", chapter,
+            lambda: len(run_listing("tanh", 1, data.train_images, data.train_labels,
+                                    data.test_images, data.test_labels, part, log_every=1)),
+            scale=chapter.iterations / part),
+        Row("numpy, book mode", chapter, logged(numpy_train, chapter, data), ()),
+        Row("numpy, exact mode", exact32, logged(numpy_train, exact32, data),
+            ("--mode", "exact", "--dtype", "float32")),
+    ]
 
 
-def torch_rows(bench: Bench, data: Dataset, full: Dataset | None, quick: bool) -> None:
+def scaling_rows(data: Dataset, full: Dataset | None, data_dir: Path | None) -> list[Row]:
+    """One epoch of book mode at growing train sizes: how the cost grows with the work."""
+    rows = []
+    for size in (1000, 10000, 60000):
+        if full is None and size > 1000:
+            print(f"  train size {size}: needs --data-dir with the full MNIST", file=sys.stderr)
+            continue
+        config = PRESETS["tanh"].replace(iterations=1, train_size=size)
+        flags = ("--iterations", "1", "--train-size", str(size))
+        if full is not None:
+            flags += ("--data-dir", str(data_dir))
+        rows.append(Row(f"numpy, book mode, one epoch of {size}", config,
+                        logged(numpy_train, config, data if full is None else full), flags))
+    return rows
+
+
+def torch_rows(data: Dataset, full: Dataset | None, data_dir: Path | None, quick: bool
+               ) -> list[Row]:
     import torch
 
     from torch_impl.train import train as torch_train
@@ -147,47 +203,47 @@ def torch_rows(bench: Bench, data: Dataset, full: Dataset | None, quick: bool) -
     chapter = PRESETS["tanh"]
     native = chapter.replace(dtype="float32")
     torch_train(chapter.replace(iterations=1), data, device="cpu")  # first-call costs
-    bench.add("torch cpu, book mode, NumPy masks", chapter,
-              lambda: torch_train(chapter, data, device="cpu"))
-    bench.add("torch cpu, book mode, torch masks", native,
-              lambda: torch_train(native, data, device="cpu", rng="torch"))
+    rows = [
+        Row("torch cpu, book mode, NumPy masks", chapter,
+            logged(torch_train, chapter, data, device="cpu"),
+            ("--impl", "torch", "--device", "cpu")),
+        Row("torch cpu, book mode, torch masks", native,
+            logged(torch_train, native, data, device="cpu", rng="torch"),
+            ("--impl", "torch", "--device", "cpu", "--dtype", "float32", "--rng", "torch")),
+    ]
     if not torch.cuda.is_available():
         print("  no CUDA GPU: the GPU rows are left out", file=sys.stderr)
-        return
+        return rows
 
-    def on_gpu(config: Config, dataset: Dataset) -> Callable[[], None]:
-        def run() -> None:
-            torch_train(config, dataset, device="cuda", rng="torch")
+    def on_gpu(config: Config, dataset: Dataset) -> Callable[[], int]:
+        run = logged(torch_train, config, dataset, device="cuda", rng="torch")
+
+        def synchronized() -> int:
+            test_passes = run()
             torch.cuda.synchronize()
-        return run
+            return test_passes
+        return synchronized
 
     on_gpu(native.replace(iterations=2), data)()
-    bench.add("torch cuda, book mode, torch masks", native, on_gpu(native, data))
+    gpu = ("--impl", "torch", "--device", "cuda", "--dtype", "float32", "--rng", "torch")
+    rows.append(Row("torch cuda, book mode, torch masks", native, on_gpu(native, data), gpu))
     if full is not None:
         epochs = 2 if quick else 5
         mnist = native.replace(train_size=len(full.train_labels), iterations=epochs,
                                log_every=epochs)
-        bench.add(f"torch cuda, full MNIST, {epochs} epochs", mnist, on_gpu(mnist, full),
-                  images_per_second=True)
-
-
-def scaling_rows(bench: Bench, full: Dataset | None) -> None:
-    """One epoch of book mode at growing train sizes: how the cost grows with the work."""
-    for size in (1000, 10000, 60000):
-        if full is None and size > 1000:
-            print(f"  train size {size}: needs --data-dir with the full MNIST", file=sys.stderr)
-            continue
-        config = PRESETS["tanh"].replace(iterations=1, train_size=size)
-        data = full if full is not None else load()
-        bench.add(f"numpy, book mode, one epoch of {size}", config,
-                  lambda c=config, d=data: numpy_train(c, d))
+        flags = (*gpu, "--data-dir", str(data_dir), "--train-size", str(mnist.train_size),
+                 "--iterations", str(epochs), "--log-every", str(epochs))
+        rows.append(Row(f"torch cuda, full MNIST, {epochs} epochs", mnist, on_gpu(mnist, full),
+                        flags, images_per_second=True))
+    return rows
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="scripts/bench.py",
                                      description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="one run each, a short baseline")
-    parser.add_argument("--repeats", type=int, default=5, help="runs per row (default: 5)")
+    parser.add_argument("--quick", action="store_true", help="one round, a short baseline")
+    parser.add_argument("--repeats", type=int, default=5,
+                        help="rounds: every row runs once a round (default: 5)")
     parser.add_argument("--data-dir", type=Path, help="the full MNIST, for the scaling rows "
                         "and the GPU's full-MNIST row")
     parser.add_argument("--json", type=Path, help="write the rows and the machine here")
@@ -195,7 +251,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.repeats < 1:
         parser.error("--repeats must be at least 1")
-    repeats = 1 if args.quick else args.repeats
+    rounds = 1 if args.quick else args.repeats
     try:
         data = load()
         full = load(args.data_dir, 60000, 10000) if args.data_dir else None
@@ -203,25 +259,26 @@ def main(argv: list[str] | None = None) -> int:
         print(f"scripts/bench.py: error: {e}", file=sys.stderr)
         return 2
 
-    n = 1000 if args.quick else 2000
-    rates = {dtype: gemm_rate(dtype, n, 3 if args.quick else 5) for dtype in ("float64",
-                                                                             "float32")}
-    print(f"dense GEMM ({n}x{n}): " + ", ".join(f"{d} {r:.0f} GFLOP/s" for d, r in rates.items()),
-          file=sys.stderr)
-    bench = Bench(repeats, rates)
-    numpy_rows(bench, data, args.quick)
-    scaling_rows(bench, full)
+    rows = numpy_rows(data, args.quick) + scaling_rows(data, full, args.data_dir)
     if not args.no_torch:
-        torch_rows(bench, data, full, args.quick)
+        rows += torch_rows(data, full, args.data_dir, args.quick)
+    n = 1000 if args.quick else 2000
+    dtypes = ("float64", "float32")
+    timings = round_robin([gemm(dtype, n) for dtype in dtypes] + [row.run for row in rows],
+                          rounds)
+    rates = {dtype: 2 * n**3 / timing.median / 1e9
+             for dtype, timing in zip(dtypes, timings, strict=False)}
+    rows_out = results(rows, timings[len(dtypes):], rates)
 
     machine = {"machine": platform.machine(), "processor": platform.processor(),
                "python": platform.python_version(), "numpy": np.__version__,
-               "gemm_gflop_per_s": rates, "repeats": repeats, "quick": args.quick}
-    print(f"dense GEMM: float64 {rates['float64']:.0f} GFLOP/s, float32 "
-          f"{rates['float32']:.0f} GFLOP/s; median of {repeats} run(s) per row\n")
-    print(bench.table())
+               "gemm_gflop_per_s": rates, "gemm_n": n, "rounds": rounds, "quick": args.quick}
+    print(f"dense GEMM ({n}x{n}): float64 {rates['float64']:.0f} GFLOP/s, float32 "
+          f"{rates['float32']:.0f} GFLOP/s; median of {rounds} round(s), every row once a "
+          "round\n")
+    print(table(rows_out))
     if args.json:
-        text = json.dumps({"machine": machine, "rows": bench.rows}, indent=2)
+        text = json.dumps({"machine": machine, "rows": rows_out}, indent=2)
         write_atomically(args.json, lambda f: f.write(text.encode()))
     return 0
 
