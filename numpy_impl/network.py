@@ -82,15 +82,13 @@ class Network:
         )
 
     def forward(
-        self, layer_0: np.ndarray, dropout_mask: np.ndarray, pixels: Pixels = slice(None)
+        self, layer_0: np.ndarray, dropout_mask: np.ndarray, weights_0_1: np.ndarray | None = None
     ) -> tuple[np.ndarray, np.ndarray]:
-        """layer_1 (dropped out) and layer_2.
-
-        `pixels` lists the columns of the 784 that layer_0 holds: a pixel that is zero in
-        every image of a batch adds nothing forward and gets a zero gradient, so a batch
-        may leave it out (about 280 of 784 for MNIST batches of 100).
-        """
-        layer_1 = self.hidden(layer_0 @ self.weights_0_1[pixels])
+        """layer_1 (dropped out) and layer_2. `weights_0_1` is the whole matrix unless
+        given: `train_step` passes the rows of the pixels its batch holds."""
+        if weights_0_1 is None:
+            weights_0_1 = self.weights_0_1
+        layer_1 = self.hidden(layer_0 @ weights_0_1)
         layer_1 *= dropout_mask * 2
         layer_2 = self.activate(layer_1 @ self.weights_1_2, stable=self.config.mode == "exact")
         return layer_1, layer_2
@@ -127,12 +125,20 @@ class Network:
         dropout_mask: np.ndarray,
         pixels: Pixels = slice(None),
     ) -> Step:
-        """One step of mini-batch SGD on a batch with one-hot labels (see `forward` for pixels)."""
-        layer_1, layer_2 = self.forward(layer_0, dropout_mask, pixels)
+        """One step of mini-batch SGD on a batch with one-hot labels.
+
+        `pixels` lists the columns of the 784 that layer_0 holds: a pixel that is zero in
+        every image of a batch adds nothing forward and gets a zero gradient, so a batch
+        may leave it out (about 280 of 784 for MNIST batches of 100). The step works on a
+        copy of those rows of weights_0_1 and writes them back.
+        """
+        weights_0_1 = self.weights_0_1[pixels]
+        layer_1, layer_2 = self.forward(layer_0, dropout_mask, weights_0_1)
         layer_2_delta, layer_1_delta = self.backward(layer_1, layer_2, labels, dropout_mask)
         alpha = self.config.alpha
         self.weights_1_2 -= alpha * (layer_1.T @ layer_2_delta)
-        self.weights_0_1[pixels] -= alpha * (layer_0.T @ layer_1_delta)
+        weights_0_1 -= alpha * (layer_0.T @ layer_1_delta)
+        self.weights_0_1[pixels] = weights_0_1
         return Step(layer_1, layer_2, layer_2_delta, layer_1_delta)
 
     def gradients(
