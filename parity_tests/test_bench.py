@@ -6,7 +6,7 @@ import json
 
 from numpy_impl.config import PRESETS
 from parity_tests.conftest import run
-from scripts.bench import dense_flops
+from scripts.bench import dense_flops, round_robin
 
 
 def test_dense_flops_of_the_chapter():
@@ -31,5 +31,21 @@ def test_quick_numpy_pass_writes_table_and_json(tmp_path):
     # peak memory: scripts/train.py's own process, not the bench's (which holds more)
     assert rows[0]["peak_mb"] is None and all(30 < r["peak_mb"] < 500 for r in rows[1:])
     assert all(r["seconds"] > 0 and r["roofline_fraction"] > 0 for r in rows)
+    assert all(r["seconds_each_round"] == [r["seconds"]] for r in rows)  # one round
     assert "| numpy, book mode | float64 | 300 x 1000 |" in result.stdout
     assert not list(tmp_path.glob(".*.tmp"))
+
+
+def test_rows_run_round_robin_so_drift_slows_them_alike():
+    calls = []
+
+    def contender(name: str, result: int):
+        def run() -> int:
+            calls.append(name)
+            return result
+        return run
+
+    timings = round_robin([contender("a", 1), contender("b", 2)], rounds=3)
+    assert calls == ["a", "b"] * 3
+    assert [len(t.seconds) for t in timings] == [3, 3]
+    assert [t.result for t in timings] == [1, 2]

@@ -139,7 +139,8 @@ def results(rows: list[Row], timings: list[Timing], rates: dict[str, float]) -> 
         out.append({
             "run": row.name, "dtype": config.dtype, "iterations": config.iterations,
             "train_size": config.train_size, "test_passes": test_passes,
-            "seconds": seconds, "gflop": flops / 1e9,
+            "seconds": seconds, "seconds_each_round": [t * row.scale for t in timing.seconds],
+            "gflop": flops / 1e9,
             "gflop_per_s": flops / seconds / 1e9, "roofline_fraction": roofline / seconds,
             "peak_mb": peak_mb(row.argv) if row.argv is not None else None,
             "speedup": baseline / seconds if chapter else None,
