@@ -35,7 +35,7 @@ from numpy_impl.config import CLASSES, PIXELS, PRESETS, Config
 from numpy_impl.data import DataError, Dataset, load
 from numpy_impl.files import write_atomically
 from numpy_impl.listing import run_listing
-from numpy_impl.train import LogRecord
+from numpy_impl.train import LogRecord, make_batches
 from numpy_impl.train import train as numpy_train
 
 PEAK_OF_CHILD = """import resource, subprocess, sys
@@ -73,6 +73,30 @@ def gemm(dtype: str, n: int) -> Callable[[], object]:
     a, b = rng.random((n, n)).astype(dtype), rng.random((n, n)).astype(dtype)
     a @ b
     return lambda: a @ b
+
+
+def big_matmuls(config: Config, data: Dataset) -> Callable[[], int]:
+    """The chapter run's big matmuls and nothing else, at their shapes in numpy_impl.train
+    (each batch's zero pixels dropped, the test pass at logged iterations): the floor under
+    any NumPy run of this arithmetic on this machine. Returns its number of test passes."""
+    batches = make_batches(data.train_images, data.train_labels, config)
+    rng = np.random.default_rng(0)
+    weights_0_1 = rng.random((PIXELS, config.hidden_size))
+    layer_1_delta = rng.random((config.batch_size, config.hidden_size))
+    pixels = np.flatnonzero(data.test_images.any(axis=0))
+    test_layer_0 = np.ascontiguousarray(data.test_images[:, pixels].T / 255)
+
+    def run() -> int:
+        test_passes = 0
+        for iteration in range(config.iterations):
+            for batch in batches:
+                batch.layer_0 @ weights_0_1[batch.pixels]
+                batch.layer_0.T @ layer_1_delta
+            if iteration % config.log_every == 0:
+                weights_0_1[pixels].T @ test_layer_0
+                test_passes += 1
+        return test_passes
+    return run
 
 
 def dense_flops(config: Config, evaluations: int) -> float:
@@ -174,6 +198,7 @@ def numpy_rows(data: Dataset, quick: bool) -> list[Row]:
                                     data.test_images, data.test_labels, part, log_every=1)),
             scale=chapter.iterations / part),
         Row("numpy, book mode", chapter, logged(numpy_train, chapter, data), ()),
+        Row("numpy, its big matmuls alone (the floor)", chapter, big_matmuls(chapter, data)),
         Row("numpy, exact mode", exact32, logged(numpy_train, exact32, data),
             ("--mode", "exact", "--dtype", "float32")),
     ]
