@@ -1,6 +1,6 @@
 """Benchmark the chapter run, side by side, in one process.
 
-    python scripts/bench.py                    # about 2 minutes on 2 cores
+    python scripts/bench.py                    # about 3 minutes on 2 cores
     python scripts/bench.py --quick            # a short pass, about 30 s
     python scripts/bench.py --data-dir ../shared/data/mnist --json bench.json
 
