@@ -151,7 +151,8 @@ def round_robin(runs: list[Callable[[], object]], rounds: int) -> list[Timing]:
 
 
 def results(rows: list[Row], timings: list[Timing], rates: dict[str, float]) -> list[dict]:
-    """The table's rows as dicts; speed-ups are over the first row, the baseline."""
+    """The table's rows as dicts; speed-ups are over the first row, the baseline. Each row's
+    peak memory is measured here, after the rounds, in a process of its own."""
     baseline = timings[0].median * rows[0].scale
     out = []
     for row, timing in zip(rows, timings, strict=True):
