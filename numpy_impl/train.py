@@ -101,6 +101,13 @@ def make_batches(images: np.ndarray, digits: np.ndarray, config: Config) -> list
     return batches
 
 
+def as_test_layer_0(images: np.ndarray, dtype: np.dtype) -> tuple[np.ndarray, np.ndarray]:
+    """The test set as the test pass takes it: the pixels that are not zero in every image,
+    and those columns / 255, stored transposed (`predict` runs fastest on that layout)."""
+    pixels = np.flatnonzero(images.any(axis=0))
+    return pixels, np.ascontiguousarray(images[:, pixels].T / 255, dtype).T
+
+
 def due(done: int, iterations: int, every: int | None) -> bool:
     """Is a checkpoint due after `done` iterations? Every `every`, and at the end."""
     return done == iterations or (every is not None and done % every == 0)
@@ -135,8 +142,7 @@ def train(
 
     batches = make_batches(data.train_images, data.train_labels, config)
     train_size = len(batches) * config.batch_size
-    test_pixels = np.flatnonzero(data.test_images.any(axis=0))
-    test_layer_0 = np.ascontiguousarray(data.test_images[:, test_pixels].T / 255, dtype).T
+    test_pixels, test_layer_0 = as_test_layer_0(data.test_images, dtype)
     test_labels = np.eye(CLASSES, dtype=dtype)[data.test_labels]
 
     # Overflow is caught below, at the first value that stops being finite.

@@ -35,7 +35,7 @@ from numpy_impl.config import CLASSES, PIXELS, PRESETS, Config
 from numpy_impl.data import DataError, Dataset, load
 from numpy_impl.files import write_atomically
 from numpy_impl.listing import run_listing
-from numpy_impl.train import LogRecord, make_batches
+from numpy_impl.train import LogRecord, as_test_layer_0, make_batches
 from numpy_impl.train import train as numpy_train
 
 PEAK_OF_CHILD = """import resource, subprocess, sys
@@ -83,8 +83,7 @@ def big_matmuls(config: Config, data: Dataset) -> Callable[[], int]:
     rng = np.random.default_rng(0)
     weights_0_1 = rng.random((PIXELS, config.hidden_size))
     layer_1_delta = rng.random((config.batch_size, config.hidden_size))
-    pixels = np.flatnonzero(data.test_images.any(axis=0))
-    test_layer_0 = np.ascontiguousarray(data.test_images[:, pixels].T / 255)
+    pixels, test_layer_0 = as_test_layer_0(data.test_images, np.dtype(config.dtype))
 
     def run() -> int:
         test_passes = 0
@@ -93,7 +92,7 @@ def big_matmuls(config: Config, data: Dataset) -> Callable[[], int]:
                 batch.layer_0 @ weights_0_1[batch.pixels]
                 batch.layer_0.T @ layer_1_delta
             if iteration % config.log_every == 0:
-                weights_0_1[pixels].T @ test_layer_0
+                weights_0_1[pixels].T @ test_layer_0.T
                 test_passes += 1
         return test_passes
     return run
