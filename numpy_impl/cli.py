@@ -23,6 +23,7 @@ import numpy as np
 from numpy_impl import data
 from numpy_impl.checkpoint import Checkpoint, CheckpointError, check_shapes, load_npz, save_npz
 from numpy_impl.config import (
+    DIVISOR_CHOICES,
     DTYPE_CHOICES,
     HIDDEN_CHOICES,
     MODE_CHOICES,
@@ -31,7 +32,8 @@ from numpy_impl.config import (
     Config,
     ConfigError,
 )
-from numpy_impl.files import write_atomically
+from numpy_impl.files import OutputError, writable_file, writable_folder, write_atomically
+from numpy_impl.network import book_slope_flips_at_start
 from numpy_impl.train import Diverged, LogRecord, train
 
 Log = Callable[[LogRecord], None]
@@ -56,7 +58,8 @@ DEFAULT_CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) /
 
 # Flags that override a field of the preset's Config, in the order --help lists them.
 OVERRIDES = ("iterations", "batch_size", "alpha", "hidden_size", "hidden", "output",
-             "softmax_base", "train_size", "test_size", "dtype", "log_every")
+             "softmax_base", "init_0_1", "init_1_2", "divisor", "train_size", "test_size",
+             "dtype", "log_every")
 
 
 class CliError(Exception):
@@ -95,15 +98,8 @@ def integer_in(low: int, high: int | None = None) -> Callable[[str], int]:
 positive_int = integer_in(1)
 
 
-def build_parser(prog: str, default_impl: str = "numpy") -> argparse.ArgumentParser:
-    p = _Parser(
-        prog=prog,
-        description="Grokking Deep Learning, chapter 9: an MNIST MLP with tanh/relu, softmax, "
-        "dropout and mini-batch SGD. Prints the book's log on standard output.",
-        epilog="Defaults reproduce the book's published log (preset tanh, book mode, seed 1).",
-    )
-    p.add_argument("--impl", choices=("numpy", "torch"), default=default_impl,
-                   help="which implementation trains (default: %(default)s)")
+def add_run_flags(p: argparse.ArgumentParser) -> None:
+    """--preset, --mode, --seed and the hyperparameters: what makes a run's Config."""
     p.add_argument("--preset", choices=tuple(PRESETS), default="tanh",
                    help="tanh: the book's listing; relu: the seed's ReLU listing "
                    "(default: %(default)s)")
@@ -120,10 +116,20 @@ def build_parser(prog: str, default_impl: str = "numpy") -> argparse.ArgumentPar
     g.add_argument("--hidden", choices=HIDDEN_CHOICES, help="hidden activation")
     g.add_argument("--output", choices=OUTPUT_CHOICES, help="output layer and its loss")
     g.add_argument("--softmax-base", type=positive_float, help="softmax's base (e by default)")
+    g.add_argument("--init-0-1", type=positive_float, metavar="S",
+                   help="weights_0_1 starts uniform in [-S, S) (0.01)")
+    g.add_argument("--init-1-2", type=positive_float, metavar="S",
+                   help="weights_1_2 starts uniform in [-S, S) (tanh: 0.1, relu: 0.01)")
+    g.add_argument("--divisor", choices=DIVISOR_CHOICES,
+                   help="D of the output delta (layer_2 - labels) / D (tanh: batch*batch, "
+                   "relu: batch*classes)")
     g.add_argument("--train-size", type=positive_int, help="first N training images (1000)")
     g.add_argument("--test-size", type=positive_int, help="first N test images (10000)")
     g.add_argument("--dtype", choices=DTYPE_CHOICES, help="float64 (default) or float32")
     g.add_argument("--log-every", type=positive_int, help="log every N-th iteration (10)")
+
+
+def add_data_flags(p: argparse.ArgumentParser) -> None:
     d = p.add_argument_group("data (default: the chapter's MNIST slice shipped in the package)")
     d.add_argument("--data-dir", type=Path,
                    help="a folder of IDX files (.gz or not), flat or in NAME/raw/")
@@ -133,6 +139,25 @@ def build_parser(prog: str, default_impl: str = "numpy") -> argparse.ArgumentPar
                    help="fetch --dataset into the cache with torchvision (checks its checksums)")
     d.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE,
                    help="where --dataset lives (default: %(default)s)")
+
+
+def add_device_flag(p: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
+    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
+                   help="torch's device: auto takes CUDA when torch sees a GPU "
+                   "(default: %(default)s)")
+
+
+def build_parser(prog: str, default_impl: str = "numpy") -> argparse.ArgumentParser:
+    p = _Parser(
+        prog=prog,
+        description="Grokking Deep Learning, chapter 9: an MNIST MLP with tanh/relu, softmax, "
+        "dropout and mini-batch SGD. Prints the book's log on standard output.",
+        epilog="Defaults reproduce the book's published log (preset tanh, book mode, seed 1).",
+    )
+    p.add_argument("--impl", choices=("numpy", "torch"), default=default_impl,
+                   help="which implementation trains (default: %(default)s)")
+    add_run_flags(p)
+    add_data_flags(p)
     o = p.add_argument_group("output (standard output always carries just the log)")
     o.add_argument("--plot", type=Path, metavar="DIR",
                    help="write the run's figures (PNG) to DIR: curves, weight templates, class "
@@ -148,10 +173,9 @@ def build_parser(prog: str, default_impl: str = "numpy") -> argparse.ArgumentPar
                    help="go on from a checkpoint (pass the original run's flags; --iterations "
                    "may grow)")
     o.add_argument("--quiet", action="store_true",
-                   help="no progress bar and no summary on standard error")
+                   help="no progress bar, no notes and no summary on standard error")
     t = p.add_argument_group("torch only")
-    t.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
-                   help="auto takes CUDA when torch sees a GPU (default: %(default)s)")
+    add_device_flag(t)
     t.add_argument("--rng", choices=("numpy", "torch"), default="numpy",
                    help="dropout masks from NumPy's RandomState stream (the same numbers as "
                    "--impl numpy) or from a torch.Generator on the device (faster, another "
@@ -242,6 +266,19 @@ def write_figures(directory: Path, records: list[LogRecord], impl: str, config: 
                            f"{config.hidden}/{config.output}, seed {config.seed}")
 
 
+def check_outputs(args: argparse.Namespace) -> None:
+    """Every output path, before anything trains: a file can be written where a file is
+    asked for, a folder made where a folder is; matplotlib is there for --plot."""
+    for flag, path in (("--metrics", args.metrics), ("--save", args.save)):
+        if path is not None:
+            writable_file(flag, path)
+    if args.save_every is not None and args.save is None:
+        raise CliError("--save-every needs --save PATH")
+    if args.plot is not None:
+        writable_folder("--plot", args.plot)
+        need_matplotlib()
+
+
 def main(
     argv: list[str] | None,
     *,
@@ -250,24 +287,20 @@ def main(
     fetch: Fetcher | None = None,
     default_impl: str = "numpy",
 ) -> int:
-    """Parse, load, train with `trainers[--impl]`, print the log; return the exit status."""
+    """Parse, check, load, train with `trainers[--impl]`, print the log; return the exit
+    status. The metrics of the logged iterations are written even when a run stops early."""
     args = build_parser(prog, default_impl).parse_args(argv)
     records: list[LogRecord] = []
+    status = 0
     try:
         if args.impl not in trainers:
             raise CliError(f"{prog} runs only --impl {', '.join(trainers)}")
         config = config_from_args(args)
-        for flag, path in (("--metrics", args.metrics), ("--save", args.save)):
-            if path is not None and not path.parent.is_dir():
-                raise CliError(f"{flag} {path}: the folder {path.parent} does not exist")
-        if args.save_every is not None and args.save is None:
-            raise CliError("--save-every needs --save PATH")
-        if args.plot is not None:
-            need_matplotlib()
+        check_outputs(args)
         dataset = data.load(data_folder(args, fetch), config.train_size, config.test_size)
-        if config.train_size % config.batch_size and not args.quiet:
-            print(f"{prog}: note: the last {config.train_size % config.batch_size} training "
-                  "images do not fill a batch and are left out, as in the book", file=sys.stderr)
+        if not args.quiet:
+            for note in notes(config):
+                print(f"{prog}: note: {note}", file=sys.stderr)
         with progress_bar(config.iterations, show=not args.quiet) as bar:
             def log(record: LogRecord) -> None:
                 records.append(record)
@@ -281,21 +314,39 @@ def main(
             write_figures(args.plot, records, args.impl, config, trained, dataset)
     except BrokenPipeError:  # the reader left (`| head`): stop quietly, as Unix tools do
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 141
-    except (CliError, ConfigError, data.DataError, Diverged, CheckpointError, OSError) as e:
+        status = 141
+    except (CliError, ConfigError, OutputError, data.DataError, Diverged, CheckpointError,
+            OSError) as e:
         print(f"{prog}: error: {e}", file=sys.stderr)
-        return 2
+        status = 2
     except KeyboardInterrupt:
         print(f"{prog}: interrupted", file=sys.stderr)
-        return 130
-    finally:
-        if args.metrics is not None and records:
+        status = 130
+    if args.metrics is not None and records:
+        try:
             write_metrics(args.metrics, records, args.impl, config)
-    if not args.quiet:
+        except OSError as e:
+            print(f"{prog}: error: --metrics {args.metrics}: {e}", file=sys.stderr)
+            return status or 2
+    if status == 0 and not args.quiet:
         print(f"{prog}: {args.impl} on {trained.where}, {config.mode} mode, "
               f"{config.hidden}/{config.output}, {config.dtype}, {config.iterations} iterations "
               f"in {seconds:.2f} s", file=sys.stderr)
-    return 0
+    return status
+
+
+def notes(config: Config) -> list[str]:
+    """What a learner should know before this run starts."""
+    found = []
+    if config.train_size % config.batch_size:
+        found.append(f"the last {config.train_size % config.batch_size} training images do "
+                     "not fill a batch and are left out, as in the book")
+    if config.mode == "book" and book_slope_flips_at_start(config.hidden):
+        found.append(f"in book mode a {config.hidden} hidden layer takes each unit's slope at "
+                     f"2t, which has the wrong sign where its units start (t = "
+                     f"{config.hidden}(0)): they learn in the wrong direction and the run may "
+                     "not learn; --mode exact follows the true gradient")
+    return found
 
 
 def progress_bar(total: int, show: bool):

@@ -1,4 +1,4 @@
-"""Writing files whole or not at all."""
+"""Writing files whole or not at all, and finding out before a run that they can be written."""
 
 from __future__ import annotations
 
@@ -7,6 +7,10 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import IO
+
+
+class OutputError(ValueError):
+    """An output path that cannot be written; the message names it and says why."""
 
 
 def write_atomically(path: Path, write: Callable[[IO[bytes]], object]) -> None:
@@ -21,3 +25,41 @@ def write_atomically(path: Path, write: Callable[[IO[bytes]], object]) -> None:
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+def _can_write_in(folder: Path, flag: str, path: Path) -> None:
+    """Create and remove a scratch file in `folder`: the one test that permissions, a
+    read-only disk and the like cannot fool."""
+    try:
+        fd, scratch = tempfile.mkstemp(dir=folder, prefix=".write-test.")
+        os.close(fd)
+        os.unlink(scratch)
+    except OSError as e:
+        raise OutputError(f"{flag} {path}: cannot write in {folder} ({e.strerror})") from None
+
+
+def writable_file(flag: str, path: Path) -> Path:
+    """`path` if a file can be written there; OutputError otherwise. Writes nothing."""
+    if path.is_dir():
+        raise OutputError(f"{flag} {path}: that is a folder; give a file name")
+    folder = path.parent
+    if not folder.exists():
+        raise OutputError(f"{flag} {path}: the folder {folder} does not exist")
+    if not folder.is_dir():
+        raise OutputError(f"{flag} {path}: {folder} is a file, not a folder")
+    _can_write_in(folder, flag, path)
+    return path
+
+
+def writable_folder(flag: str, path: Path) -> Path:
+    """`path` if it is a folder, or can become one, that files can be written in;
+    OutputError otherwise. Creates nothing: a run makes its folder when it writes to it."""
+    if path.exists() and not path.is_dir():
+        raise OutputError(f"{flag} {path}: that is a file; give a folder")
+    existing = path
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir():
+        raise OutputError(f"{flag} {path}: {existing} is a file, not a folder")
+    _can_write_in(existing, flag, path)
+    return path

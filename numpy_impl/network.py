@@ -13,7 +13,7 @@ The two modes differ only in the hidden slope:
     exact:  hidden2deriv(layer_1 / 2) * dropout_mask * 2    the true gradient
 
 The listings take the slope at `layer_1` *after* dropout doubled it, and scale by the mask
-but not by its 2, so book mode does not follow the gradient of any loss (see DESIGN.md).
+but not by its 2, so book mode does not follow the gradient of any loss (see docs/design.md).
 """
 
 from __future__ import annotations
@@ -55,6 +55,16 @@ def book_slope_error(hidden: str, t: np.ndarray) -> np.ndarray:
     if hidden == "sigmoid":
         return -2 * t**2
     return -(t > 0).astype(t.dtype)
+
+
+def book_slope_flips_at_start(hidden: str) -> bool:
+    """Does book mode push units the wrong way where they start? Units start near t =
+    hidden(0) (small initial weights); the book's slope of a kept unit, hidden2deriv(2t),
+    has the true slope's sign there for tanh and relu, and not for sigmoid: 2t (1 - 2t)
+    is negative for every t above 1/2, where half of sigmoid's units sit from the start."""
+    forward, hidden2deriv = act.HIDDEN[hidden]
+    t = forward(np.array([-1e-3, 1e-3]))
+    return bool((np.sign(hidden2deriv(2 * t)) != np.sign(2 * hidden2deriv(t))).any())
 
 
 @dataclass

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from numpy_impl import listing as book
+from numpy_impl.close import STEP_DEPTH, assert_close
 from numpy_impl.config import PRESETS
 from numpy_impl.network import Network
 from numpy_impl.train import dropout_masks, initial_weights, make_batches, train
@@ -87,10 +88,11 @@ def test_one_book_step_is_the_listings_arithmetic_tensor_by_tensor(preset, datas
     weights_1_2 += 2 * layer_1.T.dot(layer_2_delta)
     weights_0_1 += 2 * layer_0.T.dot(layer_1_delta)
 
-    close = dict(rtol=1e-12, atol=1e-15)
-    np.testing.assert_allclose(step.layer_1, layer_1, **close)
-    np.testing.assert_allclose(step.layer_2, layer_2, **close)
-    np.testing.assert_allclose(step.layer_2_delta, -layer_2_delta, **close)
-    np.testing.assert_allclose(step.layer_1_delta, -layer_1_delta, **close)
-    np.testing.assert_allclose(network.weights_1_2, weights_1_2, **close)
-    np.testing.assert_allclose(network.weights_0_1, weights_0_1, **close)
+    for name, ours, theirs in [
+        ("layer_1", step.layer_1, layer_1), ("layer_2", step.layer_2, layer_2),
+        ("layer_2_delta", step.layer_2_delta, -layer_2_delta),
+        ("layer_1_delta", step.layer_1_delta, -layer_1_delta),
+        ("weights_1_2", network.weights_1_2, weights_1_2),
+        ("weights_0_1", network.weights_0_1, weights_0_1),
+    ]:
+        assert_close(ours, theirs, name, STEP_DEPTH)

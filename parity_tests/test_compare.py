@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from numpy_impl import activations as numpy_act
@@ -21,7 +22,7 @@ def test_report_lists_every_tensor_and_exits_0():
         assert name in result.stdout
     header = next(line for line in result.stdout.splitlines() if line.startswith("tensor"))
     assert header.split() == ["tensor", "shape", "exact", "close", "max", "abs", "diff", "max",
-                              "rel", "diff"]
+                              "rel", "diff", "of", "tolerance"]
 
 
 def test_a_broken_torch_derivative_makes_it_fail(monkeypatch, capsys):
@@ -42,3 +43,22 @@ def test_bad_input_is_one_line():
     result = run(["scripts/compare.py", "--train-size", "5000"])
     assert result.returncode == 2 and result.stdout == ""
     assert result.stderr.count("\n") == 1 and "there are 1000" in result.stderr
+
+
+@pytest.mark.parametrize("flag", ["--plot", "--metrics", "--save", "--save-every", "--resume",
+                                  "--quiet", "--impl", "--rng"])
+def test_flags_it_would_ignore_are_refused(flag, capsys):
+    with pytest.raises(SystemExit) as stop:
+        compare.main([flag, "x"])
+    assert stop.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "unrecognized arguments" in err and flag in err
+
+
+def test_it_takes_the_flags_that_make_a_run():
+    args = compare.build_parser().parse_args(
+        ["--preset", "relu", "--mode", "exact", "--seed", "3", "--init-1-2", "0.2",
+         "--divisor", "batch*batch", "--dtype", "float32", "--device", "cpu"])
+    config = compare.config_from_args(args)
+    assert (config.hidden, config.mode, config.seed, config.init_1_2, config.D,
+            config.dtype) == ("relu", "exact", 3, 0.2, 10000, "float32")

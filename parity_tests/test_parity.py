@@ -1,5 +1,6 @@
 """NumPy by hand against torch autograd, tensor by tensor: activations, derivatives from the
-output, one whole update, and the book's quirk accounted for by its formula."""
+output, one whole update, and the book's quirk accounted for by its formula. Every
+comparison is numpy_impl/close.py's, scaled to the tensor and to its dtype."""
 
 from __future__ import annotations
 
@@ -14,12 +15,12 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from numpy_impl import activations as act
+from numpy_impl.close import STEP_DEPTH, assert_close, compare
 from numpy_impl.config import CLASSES, PRESETS
 from numpy_impl.network import book_slope_error
-from scripts.compare import FirstStep, first_step
 from torch_impl import activations as torch_act
+from torch_impl.parity import FirstStep, first_step, step_rows
 
-FLOAT64 = {"rtol": 1e-13, "atol": 1e-300}  # a few ulps: numpy and torch use different libms
 HIDDEN = ["relu", "sigmoid", "tanh"]
 OUTPUTS = ["softmax", "sigmoid", "identity"]
 BASES = [math.e, 2.0, 5.0]
@@ -39,19 +40,10 @@ EXTREMES = np.array([-1e308, -1e4, -750.0, -710.0, -40.0, -1.0, -1e-300, -0.0, 0
                      1e-8, 0.5, 1.0, 20.0, 40.0, 709.0, 710.0, 750.0, 1e4, 1e308])
 
 
-SLOPE64 = {"rtol": 1e-13, "atol": 1e-15}
-"""A slope from the output, like 1 - t**2, cancels where t -> 1: both sides take it from
-their own t, which may differ in the last bit, so they agree to a few eps absolutely."""
-
-
-def close(numpy_value: np.ndarray, torch_value: torch.Tensor, dtype: str,
-          float64: dict[str, float] = FLOAT64) -> None:
-    expected = torch.from_numpy(np.asarray(numpy_value))
-    actual = torch_value.detach().cpu()
-    if dtype == "float64":
-        torch.testing.assert_close(actual, expected, **float64)
-    else:
-        torch.testing.assert_close(actual, expected)
+def close(numpy_value: np.ndarray, torch_value: torch.Tensor, depth: float = 1) -> None:
+    """torch's value against the NumPy side's, under the project's tolerance (numpy and
+    torch use different libms, so even elementwise functions differ in the last bits)."""
+    assert_close(torch_value, numpy_value, depth=depth)
 
 
 # 1. Activations, forward --------------------------------------------------------------------
@@ -59,8 +51,11 @@ def close(numpy_value: np.ndarray, torch_value: torch.Tensor, dtype: str,
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 @pytest.mark.parametrize("name", list(NUMPY_FORWARD))
 def test_activation_forward_on_extremes(name, dtype):
+    """Entry by entry: each extreme is judged against its own size."""
     x = EXTREMES[np.abs(EXTREMES) < np.finfo(dtype).max].astype(dtype)
-    close(NUMPY_FORWARD[name](x), TORCH_FORWARD[name](torch.from_numpy(x)), dtype)
+    expected, actual = NUMPY_FORWARD[name](x), TORCH_FORWARD[name](torch.from_numpy(x))
+    for i in range(len(x)):
+        close(expected[i:i + 1], actual[i:i + 1])
 
 
 @settings(max_examples=60, deadline=None, derandomize=True)
@@ -72,7 +67,7 @@ def test_activation_forward_on_extremes(name, dtype):
 )
 def test_activation_forward_property(name, dtype, x):
     x = x.astype(dtype)
-    close(NUMPY_FORWARD[name](x), TORCH_FORWARD[name](torch.from_numpy(x)), dtype)
+    close(NUMPY_FORWARD[name](x), TORCH_FORWARD[name](torch.from_numpy(x)))
 
 
 @settings(max_examples=60, deadline=None, derandomize=True)
@@ -83,17 +78,13 @@ def test_activation_forward_property(name, dtype, x):
                  elements=st.floats(-300, 300)),
 )
 def test_softmax_forward_property(base, dtype, x):
-    """Shifted by each row's max (which softmax ignores), as torch does internally.
-
-    exp(z) turns the last-bit rounding of z into a relative error of about |z| eps, so
-    probabilities below 1e-200 (z < -460) are compared with an absolute tolerance."""
+    """Shifted by each row's max (which softmax ignores), as torch does internally. exp(z)
+    turns the last-bit rounding of z into a relative error of about |z| eps: a tiny
+    probability is judged against the tensor's scale, not its own size."""
     x = x.astype(dtype)
     expected = act.softmax(x - x.max(axis=1, keepdims=True), base)
     actual = torch.softmax(torch.from_numpy(x) * math.log(base), dim=1)
-    if dtype == "float64":
-        torch.testing.assert_close(actual, torch.from_numpy(expected), rtol=1e-13, atol=1e-200)
-    else:
-        close(expected, actual, dtype)
+    close(expected, actual, depth=4)
 
 
 def test_book_softmax_overflows_where_torch_does_not():
@@ -104,8 +95,7 @@ def test_book_softmax_overflows_where_torch_does_not():
     with np.errstate(over="ignore", invalid="ignore"):
         assert np.isnan(act.softmax(x)).any()
     shifted = act.softmax(x - x.max(axis=1, keepdims=True))
-    torch.testing.assert_close(torch.softmax(torch.from_numpy(x), dim=1),
-                               torch.from_numpy(shifted), **FLOAT64)
+    close(shifted, torch.softmax(torch.from_numpy(x), dim=1), depth=4)
 
 
 # 2. Derivatives from the output ------------------------------------------------------------
@@ -124,7 +114,7 @@ def test_derivative_from_output_equals_autograd_and_finite_differences(name, dty
     x[0, :3] = [0.0, -40.0, 40.0]  # the relu kink, and sigmoid/tanh saturating
     x = x.astype(dtype)
     from_output = NUMPY_DERIV[name](NUMPY_FORWARD[name](x))
-    close(from_output, autograd_slope(name, x), dtype, SLOPE64)
+    close(from_output, autograd_slope(name, x), depth=2)
     if dtype == "float64":  # a third opinion, away from the kink
         x64, eps = x[1:], 1e-6
         numeric = (NUMPY_FORWARD[name](x64 + eps) - NUMPY_FORWARD[name](x64 - eps)) / (2 * eps)
@@ -136,7 +126,7 @@ def test_torch_side_derivatives_equal_the_numpy_ones(dtype):
     """torch_impl's table, used by BookHidden, is the NumPy table."""
     out = np.random.default_rng(4).uniform(-1, 1, size=(5, 6)).astype(dtype)
     for name, (_, deriv) in torch_act.HIDDEN.items():
-        close(NUMPY_DERIV[name](out), deriv(torch.from_numpy(out)), dtype, SLOPE64)
+        close(NUMPY_DERIV[name](out), deriv(torch.from_numpy(out)))
 
 
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
@@ -151,26 +141,20 @@ def test_softmax_vjp_and_fused_delta_equal_autograd(base, dtype):
     x_t = torch.from_numpy(x).requires_grad_()
     out_t = torch.softmax(x_t * math.log(base), dim=1)
     (vjp_t,) = torch.autograd.grad(out_t, x_t, grad_outputs=torch.from_numpy(grad_output))
-    close(act.softmax_vjp(out, grad_output, base), vjp_t, dtype)
+    close(act.softmax_vjp(out, grad_output, base), vjp_t, depth=4)
 
     loss = torch.nn.functional.cross_entropy(x_t * math.log(base), torch.from_numpy(labels),
                                              reduction="sum") / 40
     (delta_t,) = torch.autograd.grad(loss, x_t)
-    close(act.softmax_cross_entropy_delta(out, labels, 40, base), delta_t, dtype)
+    close(act.softmax_cross_entropy_delta(out, labels, 40, base), delta_t, depth=4)
 
 
 # 3. One update, every tensor ----------------------------------------------------------------
 
-def assert_same_update(first: FirstStep, **tolerance: float) -> None:
+def assert_same_update(first: FirstStep) -> None:
     """Every tensor of the step, by hand and by autograd, and both updated matrices."""
-    for name in ("layer_1", "layer_2", "layer_2_delta", "layer_1_delta"):
-        expected = torch.from_numpy(getattr(first.step, name))
-        actual = getattr(first.torch_step, name).cpu()
-        torch.testing.assert_close(actual, expected, msg=name, **tolerance)
-    for name in ("weights_0_1", "weights_1_2"):
-        actual = getattr(first.model, name).weight.detach().cpu().T
-        torch.testing.assert_close(actual, torch.from_numpy(getattr(first.network, name)),
-                                   msg=name, **tolerance)
+    rows = step_rows(first)
+    assert all(row.close for row in rows), "\n".join(map(str, rows))
 
 
 CASES = [*itertools.product(HIDDEN, OUTPUTS, ["book", "exact"])]
@@ -181,14 +165,13 @@ CASES = [*itertools.product(HIDDEN, OUTPUTS, ["book", "exact"])]
 def test_one_update_every_tensor(hidden, output, mode, dtype, dataset):
     config = PRESETS["relu" if hidden == "relu" else "tanh"].replace(
         hidden=hidden, output=output, mode=mode, dtype=dtype, seed=7)
-    tolerance = {"rtol": 1e-12, "atol": 1e-12} if dtype == "float64" else {}
-    assert_same_update(first_step(config, dataset), **tolerance)
+    assert_same_update(first_step(config, dataset))
 
 
 @pytest.mark.parametrize("mode", ["book", "exact"])
 def test_one_update_with_another_softmax_base(mode, dataset):
     config = PRESETS["tanh"].replace(mode=mode, softmax_base=2.0, seed=8)
-    assert_same_update(first_step(config, dataset), rtol=1e-12, atol=1e-12)
+    assert_same_update(first_step(config, dataset))
 
 
 # 5. The quirk, explained -------------------------------------------------------------------
@@ -201,21 +184,21 @@ def test_book_and_exact_differ_exactly_as_the_formula_predicts(hidden, dataset):
     book = first_step(config, dataset)
     exact = first_step(config.replace(mode="exact"), dataset)
     assert torch.equal(book.model.weights_1_2.weight, exact.model.weights_1_2.weight)
-    np.testing.assert_allclose(book.network.weights_1_2, exact.network.weights_1_2, rtol=1e-14)
-    assert not np.allclose(book.network.weights_0_1, exact.network.weights_0_1, rtol=1e-6,
-                           atol=0)
+    assert_close(book.network.weights_1_2, exact.network.weights_1_2, "weights_1_2", STEP_DEPTH)
+    assert not compare("weights_0_1", book.network.weights_0_1, exact.network.weights_0_1,
+                       STEP_DEPTH).close
 
     t = book.step.layer_1 / 2  # each kept unit's output before dropout doubled it
     predicted = ((book.step.layer_2_delta @ book.weights_1_2.T) * book.dropout_mask
                  * book_slope_error(hidden, t))
-    np.testing.assert_allclose(book.step.layer_1_delta - exact.step.layer_1_delta, predicted,
-                               rtol=1e-9, atol=1e-20)
-    torch.testing.assert_close(book.torch_step.layer_1_delta - exact.torch_step.layer_1_delta,
-                               torch.from_numpy(predicted), rtol=1e-9, atol=1e-20)
+    assert_close(book.step.layer_1_delta - exact.step.layer_1_delta, predicted,
+                 "numpy book - exact", STEP_DEPTH)
+    assert_close(book.torch_step.layer_1_delta - exact.torch_step.layer_1_delta, predicted,
+                 "torch book - exact", STEP_DEPTH)
 
 
 def test_book_tanh_slope_has_the_wrong_sign_beyond_one_half():
-    """DESIGN.md's claim: for a kept tanh unit the book's slope 1 - (2t)**2 is about half the
+    """docs/design.md's claim: for a kept tanh unit the book's slope 1 - (2t)**2 is about half the
     true 2 (1 - t**2) near 0, and of the opposite sign exactly where |t| > 0.5."""
     t = (np.arange(-999, 999) + 0.5) / 1000  # -0.9985 ... 0.9985, never exactly 0.5
     book, true = act.tanh2deriv(2 * t), 2 * act.tanh2deriv(t)
@@ -231,4 +214,4 @@ def test_book_tanh_slope_has_the_wrong_sign_beyond_one_half():
 @pytest.mark.parametrize(("hidden", "output", "mode"), CASES)
 def test_one_update_on_the_gpu(hidden, output, mode, dataset):
     config = PRESETS["tanh"].replace(hidden=hidden, output=output, mode=mode, seed=7)
-    assert_same_update(first_step(config, dataset, "cuda"), rtol=1e-10, atol=1e-10)
+    assert_same_update(first_step(config, dataset, "cuda"))

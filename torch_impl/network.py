@@ -150,3 +150,8 @@ class Network(nn.Module):
     def predict(self, layer_0: torch.Tensor) -> torch.Tensor:
         """Logits of the test pass: no dropout, and no output activation (argmax is the same)."""
         return self.weights_1_2(self.hidden(self.weights_0_1(layer_0)))
+
+
+def sgd(network: Network) -> torch.optim.SGD:
+    """Plain SGD at the chapter's learning rate: `weight -= alpha * weight.grad`."""
+    return torch.optim.SGD(network.parameters(), lr=network.config.alpha)

@@ -23,7 +23,7 @@ from numpy_impl.config import CLASSES, PIXELS, Config, ConfigError
 from numpy_impl.data import Dataset
 from numpy_impl.train import Diverged, LogRecord, dropout_masks, due, initial_weights
 from torch_impl.checkpoint import load_any, save_pt
-from torch_impl.network import LOSSES, Network
+from torch_impl.network import LOSSES, Network, sgd
 
 
 def resolve_device(name: str) -> torch.device:
@@ -93,7 +93,7 @@ def train(
         if generator is not None:
             generator.set_state(torch.from_numpy(resume.torch_rng))
     network = Network.from_numpy(config, weights_0_1, weights_1_2, device)
-    optimizer = torch.optim.SGD(network.parameters(), lr=config.alpha)
+    optimizer = sgd(network)
 
     images, labels, digits, test_images, test_labels, test_digits = on_device(
         data, config, dtype, device)

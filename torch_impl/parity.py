@@ -1,0 +1,111 @@
+"""The parity checks: the NumPy side by hand against the torch side by autograd, tensor by
+tensor, under numpy_impl/close.py's one notion of "close".
+
+    first_step(config, data)   both sides take the run's first step from the same weights,
+                               batch and dropout mask
+    step_rows(first)           every tensor of that step, side by side
+    run_rows(config, data)     a whole run on both sides: the final weights, and the logs
+    quirk_rows(book, exact)    the same step in book and exact mode, and the difference that
+                               book_slope_error's formula predicts
+
+scripts/compare.py prints these rows; the tests assert them; parity_tests/test_mutants.py
+puts wrong factors into either side and checks that these rows catch every one.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+import torch
+
+from numpy_impl.close import STEP_DEPTH, Comparison, compare, run_depth
+from numpy_impl.config import Config
+from numpy_impl.data import Dataset
+from numpy_impl.network import Network, Step, book_slope_error
+from numpy_impl.train import dropout_masks, initial_weights, make_batches
+from numpy_impl.train import train as numpy_train
+from torch_impl import network as torch_network
+from torch_impl.network import Network as TorchNetwork
+from torch_impl.network import Step as TorchStep
+from torch_impl.train import train as torch_train
+
+STEP_TENSORS = ("layer_1", "layer_2", "layer_2_delta", "layer_1_delta")
+
+
+class FirstStep(NamedTuple):
+    """The run's first step, taken by both sides from the same weights, batch and mask."""
+
+    network: Network
+    step: Step
+    model: TorchNetwork
+    torch_step: TorchStep
+    weights_1_2: np.ndarray  # as it was before the step
+    dropout_mask: np.ndarray
+
+
+def first_step(config: Config, dataset: Dataset, device: torch.device | str = "cpu") -> FirstStep:
+    rng = np.random.RandomState(config.seed)
+    weights_0_1, weights_1_2 = initial_weights(rng, config)
+    batch = make_batches(dataset.train_images, dataset.train_labels, config)[0]
+    dropout_mask = dropout_masks(rng, config)[0].astype(config.dtype)
+    dtype = np.dtype(config.dtype)
+
+    network = Network(config, weights_0_1.astype(dtype), weights_1_2.astype(dtype))
+    step = network.train_step(batch.layer_0, batch.labels, dropout_mask, batch.pixels)
+
+    model = TorchNetwork.from_numpy(config, weights_0_1, weights_1_2, device)
+    layer_0 = np.zeros((config.batch_size, network.weights_0_1.shape[0]), dtype)
+    layer_0[:, batch.pixels] = batch.layer_0
+    inputs = (torch.from_numpy(a).to(device) for a in (layer_0, batch.labels, dropout_mask))
+    torch_step = model.train_step(*inputs, torch_network.sgd(model))
+    return FirstStep(network, step, model, torch_step, weights_1_2, dropout_mask)
+
+
+def weights(model: TorchNetwork, name: str) -> np.ndarray:
+    """A torch network's matrix in the NumPy layout (nn.Linear keeps it transposed)."""
+    return getattr(model, name).weight.detach().cpu().numpy().T
+
+
+def step_rows(first: FirstStep) -> list[Comparison]:
+    """Every tensor of the step: autograd's (actual) against the hand-made (expected)."""
+    rows = [compare(name, getattr(first.torch_step, name), getattr(first.step, name),
+                    STEP_DEPTH) for name in STEP_TENSORS]
+    rows += [compare(f"{name} (updated)", weights(first.model, name),
+                     getattr(first.network, name), STEP_DEPTH)
+             for name in ("weights_1_2", "weights_0_1")]
+    return rows
+
+
+def run_rows(config: Config, dataset: Dataset, device: torch.device | str = "cpu"
+             ) -> tuple[list[Comparison], bool]:
+    """The whole run on both sides: its final weights, and whether the logs are the same."""
+    numpy_log: list[str] = []
+    torch_log: list[str] = []
+    network = numpy_train(config, dataset, lambda r: numpy_log.append(str(r)))
+    model = torch_train(config, dataset, lambda r: torch_log.append(str(r)), device=str(device))
+    depth = run_depth(config.iterations * (config.train_size // config.batch_size))
+    rows = [compare(f"{name} (final)", weights(model, name), getattr(network, name), depth)
+            for name in ("weights_0_1", "weights_1_2")]
+    return rows, numpy_log == torch_log
+
+
+def quirk_rows(config: Config, book: FirstStep, exact: FirstStep) -> list[Comparison]:
+    """The same first step in book and in exact mode, on the NumPy side: what differs, and
+    that the difference is book_slope_error's formula, to rounding."""
+    rows = [compare(name, getattr(book.step, name), getattr(exact.step, name), STEP_DEPTH)
+            for name in ("layer_2_delta", "layer_1_delta")]
+    rows += [compare(f"{name} (updated)", getattr(book.network, name),
+                     getattr(exact.network, name), STEP_DEPTH)
+             for name in ("weights_1_2", "weights_0_1")]
+    t = book.step.layer_1 / 2  # each kept unit's output before dropout doubled it
+    predicted = ((book.step.layer_2_delta @ book.weights_1_2.T) * book.dropout_mask
+                 * book_slope_error(config.hidden, t))
+    rows.append(compare("layer_1_delta book-exact vs formula",
+                        book.step.layer_1_delta - exact.step.layer_1_delta, predicted,
+                        STEP_DEPTH))
+    return rows
+
+
+def all_close(rows: list[Comparison]) -> bool:
+    return all(row.close for row in rows)
