@@ -1,0 +1,262 @@
+"""The exercises that check themselves: the solutions pass, the blanks are not done, and
+typical wrong answers are caught, each with one line that names the tensor and what is off."""
+
+from __future__ import annotations
+
+import shlex
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from numpy_impl import exercises, grading, solutions
+from numpy_impl.activations import sigmoid, tanh2deriv
+from parity_tests.conftest import BLOCK_TORCH, REPO
+from scripts import check_exercises
+
+DTYPES = ["float64", "float32"]
+DERIVATIVES = [name for name in grading.EXERCISES if grading.EXERCISE[name].numeric is not None]
+
+
+def one_line(result: grading.Result) -> str:
+    line = str(result)
+    assert "\n" not in line and line.startswith(f"{result.name}: ")
+    return line
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("name", grading.EXERCISES)
+def test_the_solutions_pass(name, dtype):
+    result = grading.check(getattr(solutions, name), dtype)
+    assert result.status == "passed", str(result)
+    assert "max abs diff" in one_line(result)
+    assert ("finite differences agree" in str(result)) == (name in DERIVATIVES)
+
+
+def test_the_blank_exercises_are_not_done():
+    results = grading.check_module(exercises)
+    assert [r.name for r in results] == list(grading.EXERCISES)
+    assert {r.status for r in results} == {"not done"}
+    assert all(one_line(r).endswith("not done yet") for r in results)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("name", grading.EXERCISES)
+def test_one_percent_off_is_caught(name, dtype):
+    """Every check holds the answer to a few ulps of its dtype: 1% off fails in both dtypes."""
+    solution = getattr(solutions, name)
+    if grading.EXERCISE[name].weights is None:
+        def mutant(*args):
+            return solution(*args) * 1.01
+    else:  # a step 1% too long: what a wrong alpha or delta would do
+        def mutant(weights, *args):
+            return weights - 1.01 * (weights - solution(weights, *args))
+    result = grading.check(mutant, dtype, name=name)
+    assert result.status == "wrong"
+    assert "off by a factor of about 1.01" in one_line(result)
+
+
+WRONG = [  # (exercise, a wrong answer, words its message must hold)
+    ("relu2deriv", lambda output: output >= 0, ["relu2deriv(output)", "output > 0, not >= 0"]),
+    ("relu2deriv", lambda output: (output > 0) * 2.0, ["relu2deriv(output)", "factor", "2"]),
+    ("sigmoid2deriv", lambda output: sigmoid(output) * (1 - sigmoid(output)),
+     ["sigmoid2deriv(output)", "from the input"]),
+    ("sigmoid2deriv", lambda output: 1 - output**2, ["sigmoid2deriv(output)", "tanh's slope"]),
+    ("tanh2deriv", lambda output: 1 - np.tanh(output) ** 2, ["tanh2deriv(output)", "input"]),
+    ("tanh2deriv", lambda output: 1 - output, ["tanh2deriv(output)", "square"]),
+    ("tanh2deriv", lambda output: (1 - output**2)[:, :10],
+     ["tanh2deriv(output)", "shape (100, 10), expected (100, 100)"]),
+    ("softmax_cross_entropy_delta", lambda layer_2, labels, D: (labels - layer_2) / D,
+     ["layer_2_delta", "wrong sign"]),
+    ("softmax_cross_entropy_delta", lambda layer_2, labels, D: layer_2 - labels,
+     ["layer_2_delta", "divide by D"]),
+    ("softmax_cross_entropy_delta", lambda layer_2, labels, D: (layer_2 - labels) / 1000,
+     ["layer_2_delta", "factor of about 10"]),
+    ("dropout", lambda layer_1, dropout_mask: layer_1 * dropout_mask,
+     ["layer_1 (after dropout)", "does not double"]),
+    ("dropout", lambda layer_1, dropout_mask: layer_1 * 2,
+     ["layer_1 (after dropout)", "drops none"]),
+    ("dropout", lambda layer_1, dropout_mask:
+        layer_1 * np.random.default_rng(5).integers(2, size=layer_1.shape) * 2,
+     ["layer_1 (after dropout)", "is not 0 at", "entries where dropout dropped a unit"]),
+    ("dropout_backward", lambda grad_layer_1, dropout_mask: grad_layer_1 * dropout_mask,
+     ["gradient before dropout", "leaves out the 2"]),
+    ("dropout_backward", lambda grad_layer_1, dropout_mask: grad_layer_1 * 2,
+     ["gradient before dropout", "dropped units"]),
+    ("dropout_backward", lambda grad_layer_1, dropout_mask: -2 * grad_layer_1 * dropout_mask,
+     ["gradient before dropout", "wrong sign"]),
+    ("layer_1_delta", lambda layer_2_delta, weights_1_2, layer_1, dropout_mask:
+        layer_2_delta @ weights_1_2.T * tanh2deriv(layer_1) * dropout_mask,
+     ["layer_1_delta", "factor of about 0.5 wherever a unit is kept", "the book's line"]),
+    ("layer_1_delta", lambda layer_2_delta, weights_1_2, layer_1, dropout_mask:
+        layer_2_delta @ weights_1_2.T * tanh2deriv(layer_1 / 2) * dropout_mask,
+     ["layer_1_delta", "factor of 0.5 wherever a unit is kept", "mask's 2"]),
+    ("layer_1_delta", lambda layer_2_delta, weights_1_2, layer_1, dropout_mask:
+        layer_2_delta @ weights_1_2.T * tanh2deriv(layer_1 / 2) * dropout_mask * 4,
+     ["layer_1_delta", "factor of about 2"]),
+    ("weights_1_2_update", lambda weights_1_2, layer_1, layer_2_delta, alpha:
+        weights_1_2 + alpha * layer_1.T @ layer_2_delta, ["new weights_1_2", "+="]),
+    ("weights_1_2_update", lambda weights_1_2, layer_1, layer_2_delta, alpha:
+        weights_1_2 - alpha * layer_1 @ layer_2_delta, ["new weights_1_2", "layer_1.T"]),
+    ("weights_1_2_update", lambda weights_1_2, layer_1, layer_2_delta, alpha:
+        weights_1_2.T - alpha * layer_2_delta.T @ layer_1,
+     ["new weights_1_2", "shape (10, 100), expected (100, 10): a transposed product?"]),
+    ("weights_0_1_update", lambda weights_0_1, layer_0, layer_1_delta, alpha:
+        weights_0_1 - layer_0.T @ layer_1_delta, ["new weights_0_1", "alpha"]),
+    ("weights_0_1_update", lambda weights_0_1, layer_0, layer_1_delta, alpha:
+        weights_0_1 - alpha * (layer_0.T @ layer_1_delta) * 0.75,
+     ["step (weights_0_1 - the new weights_0_1)", "factor of about 0.75"]),
+]
+
+
+@pytest.mark.parametrize("name, answer, words", WRONG,
+                         ids=[f"{name}-{i}" for i, (name, _, _) in enumerate(WRONG)])
+def test_a_wrong_answer_says_what_is_off(name, answer, words):
+    result = grading.check(answer, name=name)
+    line = one_line(result)
+    assert result.status == "wrong" and line.startswith(f"{name}: wrong: ")
+    for word in words:
+        assert word in line
+
+
+def test_each_exercise_has_two_wrong_answers_here():
+    counts = {name: sum(n == name for n, _, _ in WRONG) for name in grading.EXERCISES}
+    assert min(counts.values()) >= 2, counts
+
+
+def test_an_answer_that_raises_or_is_no_array_is_one_line():
+    def layer_1_delta(layer_2_delta, weights_1_2, layer_1, dropout_mask):
+        return layer_2_delta @ weights_1_2 * tanh2deriv(layer_1 / 2) * dropout_mask * 2
+    result = grading.check(layer_1_delta)
+    assert result.status == "wrong"
+    assert one_line(result).startswith("layer_1_delta: wrong: it raised ValueError: matmul")
+
+    def dropout(layer_1):
+        return layer_1 * 2
+    line = one_line(grading.check(dropout))
+    assert line.startswith("dropout: wrong: it raised TypeError: ")
+    assert line.endswith("dropout() takes 1 positional argument but 2 were given")
+
+    def tanh2deriv(output):
+        return [[1.0], [1.0, 2.0]]
+    assert str(grading.check(tanh2deriv)) == (
+        "tanh2deriv: wrong: it returned a list, not an array of numbers")
+
+
+def test_in_place_answers_in_the_books_style():
+    """`weights -= ...` (the book's way) passes when it returns the weights, and is told to
+    return them when it does not; the chapter's tensors are not touched either way."""
+    def weights_0_1_update(weights_0_1, layer_0, layer_1_delta, alpha):
+        weights_0_1 -= alpha * layer_0.T @ layer_1_delta
+        return weights_0_1
+
+    def dropout(layer_1, dropout_mask):
+        layer_1 *= dropout_mask * 2
+    before = grading.chapter().weights_0_1.copy()
+    assert grading.check(weights_0_1_update).passed
+    assert np.array_equal(grading.chapter().weights_0_1, before)
+    result = grading.check(dropout)
+    assert result.status == "wrong"
+    assert "returned None after changing layer_1 in place: return layer_1" in one_line(result)
+
+
+def test_not_done_and_missing():
+    def tanh2deriv(output):
+        pass
+    assert str(grading.check(tanh2deriv)) == "tanh2deriv: not done yet (it returns None)"
+
+    class Answers:
+        relu2deriv = staticmethod(solutions.relu2deriv)
+    results = {r.name: r for r in grading.check_module(Answers)}
+    assert results["relu2deriv"].passed
+    assert str(results["dropout"]) == "dropout: not done yet (no function dropout)"
+    with pytest.raises(ValueError, match="no exercise is called 'relu'"):
+        grading.check(lambda x: x, name="relu")
+
+
+def test_finite_differences_catch_a_reference_that_is_not_the_gradient(monkeypatch):
+    """In book mode, numpy_impl's own hidden delta is the book's line: the book's answer
+    matches it, and only the finite differences see that it is not the gradient."""
+    monkeypatch.setattr(grading, "CONFIG", grading.CONFIG.replace(mode="book"))
+
+    def layer_1_delta(layer_2_delta, weights_1_2, layer_1, dropout_mask):
+        return layer_2_delta @ weights_1_2.T * tanh2deriv(layer_1) * dropout_mask
+    for dtype in DTYPES:
+        result = grading.check(layer_1_delta, dtype)
+        assert result.status == "wrong"
+        assert "layer_1_delta matches numpy_impl's reference but not finite differences" in (
+            one_line(result))
+    assert grading.check(solutions.weights_1_2_update).passed  # the output side is exact
+    assert "not finite differences" in str(grading.check(solutions.weights_0_1_update))
+
+
+def test_a_notebook_cell_shows_the_one_line():
+    pretty = pytest.importorskip("IPython.lib.pretty")
+    result = grading.check(solutions.tanh2deriv)
+    assert pretty.pretty(result) == str(result)
+    assert pretty.pretty([result]) == f"[{result}]"
+
+
+def test_the_script_grades_a_file(tmp_path, capsys):
+    assert check_exercises.main([str(REPO / "numpy_impl" / "solutions.py")]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split(":")[0] for line in lines[:-1]] == list(grading.EXERCISES)
+    assert all(": passed (" in line for line in lines[:-1])
+    assert lines[-1].endswith("solutions.py: 9 of 9 passed")
+
+    answers = tmp_path / "alice.py"
+    answers.write_text("from numpy_impl.solutions import tanh2deriv\n\n"
+                       "def relu2deriv(output):\n    return output >= 0\n")
+    assert check_exercises.main([str(answers)]) == 1
+    out = capsys.readouterr().out
+    assert "tanh2deriv: passed" in out and "relu2deriv: wrong: relu2deriv(output)" in out
+    assert "dropout: not done yet" in out and out.endswith("alice.py: 1 of 9 passed\n")
+
+    assert check_exercises.main([]) == 1  # the blank exercises
+    assert capsys.readouterr().out.count("not done yet") == len(grading.EXERCISES)
+
+
+BAD_FILES = {  # file name, its text (None: not written), words of the one line
+    "missing": ("nobody.py", None, "no such file"),
+    "folder": ("answers", "", "is a folder"),
+    "not python": ("answers.txt", "x = 1\n", "not a Python file"),
+    "syntax error": ("bob.py", "def relu2deriv(output)\n    return output\n",
+                     "cannot be imported: SyntaxError"),
+    "import error": ("carol.py", "import numpy_impl.nothing_here\n",
+                     "cannot be imported: ModuleNotFoundError"),
+    "raises at import": ("dave.py", "x = 1 / 0\n", "cannot be imported: ZeroDivisionError"),
+    "exits at import": ("erin.py", "import sys\nsys.exit(3)\n", "cannot be imported: SystemExit"),
+}
+
+
+@pytest.mark.parametrize("case", BAD_FILES)
+def test_the_script_on_a_file_it_cannot_load(case, tmp_path, capsys):
+    name, text, words = BAD_FILES[case]
+    path = tmp_path / name
+    if case == "folder":
+        path.mkdir()
+    elif text is not None:
+        path.write_text(text)
+    assert check_exercises.main([str(path)]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err.startswith(f"scripts/check_exercises.py: error: {path}: {words}")
+    assert captured.err.count("\n") == 1 and "Traceback" not in captured.err
+
+
+def test_the_command_line_with_numpy_alone(tmp_path):
+    """A teacher's loop over a class's files, where torch cannot be imported."""
+    (tmp_path / "good.py").write_text("from numpy_impl.solutions import *\n")
+    (tmp_path / "bad.py").write_text("def relu2deriv(output)\n")
+    code = (BLOCK_TORCH + "import runpy; sys.argv = ['x', sys.argv[1]]; "
+            "runpy.run_path('scripts/check_exercises.py', run_name='__main__')")
+    shell = " ".join(f"{shlex.quote(sys.executable)} -c {shlex.quote(code)} "
+                     f"{shlex.quote(str(tmp_path / f))}; echo exit $?;"
+                     for f in ("good.py", "bad.py"))
+    result = subprocess.run(["bash", "-c", shell], cwd=REPO, capture_output=True, text=True,
+                            timeout=120)
+    assert "good.py: 9 of 9 passed\nexit 0\n" in result.stdout, result.stderr
+    assert result.stdout.endswith("exit 2\n")
+    assert result.stderr.count("\n") == 1 and "bad.py: cannot be imported: SyntaxError" in (
+        result.stderr)
