@@ -12,6 +12,7 @@ import functools
 import json
 import math
 import os
+import shlex
 import sys
 import time
 from collections.abc import Callable, Mapping
@@ -187,6 +188,17 @@ def config_from_args(args: argparse.Namespace) -> Config:
     """The preset's Config with the flags given on the command line."""
     changes = {name: getattr(args, name) for name in OVERRIDES if getattr(args, name) is not None}
     return PRESETS[args.preset].replace(mode=args.mode, seed=args.seed, **changes)
+
+
+def command_line(config: Config, prog: str = "scripts/train.py") -> str:
+    """The command that trains `config`: a flag for each field that differs from the
+    default preset (the inverse of config_from_args)."""
+    default = PRESETS["tanh"]
+    flags = [prog]
+    for name in ("mode", "seed", *OVERRIDES):
+        if getattr(config, name) != getattr(default, name):
+            flags += [f"--{name.replace('_', '-')}", str(getattr(config, name))]
+    return shlex.join(flags)
 
 
 def data_folder(args: argparse.Namespace, fetch: Fetcher | None) -> Path | None:

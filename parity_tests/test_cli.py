@@ -4,12 +4,20 @@ from __future__ import annotations
 
 import ast
 import re
+import shlex
 import shutil
 
 import numpy as np
 import pytest
 
-from numpy_impl.cli import OVERRIDES, build_parser
+from numpy_impl.cli import (
+    OVERRIDES,
+    build_parser,
+    command_line,
+    config_from_args,
+    main,
+    numpy_trainer,
+)
 from numpy_impl.config import PRESETS, Config, ConfigError
 from numpy_impl.train import train
 from parity_tests.conftest import REPO, run
@@ -72,6 +80,9 @@ def test_stdout_is_exactly_the_log_and_both_entry_points_agree():
     (["--download"], "needs --dataset"),
     (["--device", "cuda"], "are for --impl torch"),
     (["--rng", "torch"], "are for --impl torch"),
+    (["--save-every", "5"], "--save-every needs --save"),
+    (["--init-0-1", "0"], "above 0"),
+    (["--divisor", "batch"], "invalid choice"),
 ])
 def test_bad_input_is_one_line_and_exit_2(args, message):
     result = run(["scripts/train.py", *args])
@@ -79,6 +90,43 @@ def test_bad_input_is_one_line_and_exit_2(args, message):
     assert result.stdout == ""
     assert len(result.stderr.splitlines()) == 1, result.stderr
     assert message in result.stderr and "Traceback" not in result.stderr
+
+
+def test_init_and_divisor_flags_set_the_config():
+    args = build_parser("x").parse_args(["--init-0-1", "0.05", "--init-1-2", "0.2", "--divisor",
+                                         "batch*classes", "--preset", "relu"])
+    config = config_from_args(args)
+    assert (config.init_0_1, config.init_1_2, config.D, config.hidden) == (0.05, 0.2, 1000,
+                                                                           "relu")
+    assert config_from_args(build_parser("x").parse_args([])) == PRESETS["tanh"]
+
+
+@pytest.mark.parametrize("config", [
+    PRESETS["tanh"], PRESETS["relu"].replace(seed=7, dtype="float32"),
+    Config(hidden="sigmoid", output="identity", mode="exact", alpha=0.5, init_0_1=0.02,
+           init_1_2=0.3, divisor="batch*classes", softmax_base=2.0, train_size=800,
+           test_size=200, batch_size=50, hidden_size=40, iterations=7, log_every=3),
+])
+def test_command_line_is_the_inverse_of_the_flags(config):
+    line = shlex.split(command_line(config))
+    assert line[0] == "scripts/train.py"
+    assert config_from_args(build_parser("x").parse_args(line[1:])) == config
+
+
+@pytest.mark.parametrize(("hidden", "noted"), [("sigmoid", True), ("tanh", False),
+                                               ("relu", False)])
+def test_book_mode_notes_a_hidden_layer_it_pushes_the_wrong_way(hidden, noted, capsys):
+    """In book mode a sigmoid unit's slope is taken at 2t, negative where units start (t =
+    1/2): the run says so on stderr, once, and suggests --mode exact."""
+    for mode in ("book", "exact"):
+        assert main(["--hidden", hidden, "--mode", mode, *SHORT], prog="p",
+                    trainers={"numpy": numpy_trainer}) == 0
+        notes = [line for line in capsys.readouterr().err.splitlines() if "note:" in line]
+        assert notes == ([f"p: note: in book mode a {hidden} hidden layer takes each unit's "
+                          f"slope at 2t, which has the wrong sign where its units start (t = "
+                          f"{hidden}(0)): they learn in the wrong direction and the run may not "
+                          "learn; --mode exact follows the true gradient"]
+                         if noted and mode == "book" else [])
 
 
 def test_divergence_stops_with_the_iteration_named():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import json
 import os
@@ -13,6 +14,9 @@ import sys
 import termios
 import threading
 
+import pytest
+
+from numpy_impl.cli import main, numpy_trainer
 from parity_tests.conftest import REFERENCE_LOG, REPO, run
 
 SHORT = ["--iterations", "21", "--test-size", "1000"]
@@ -96,6 +100,21 @@ def test_progress_bar_on_a_terminal_leaves_stdout_as_the_log():
     assert stdout == REFERENCE_LOG.read_text()
     shown = b"".join(chunks)
     assert b"it/s" in shown and b"/300 [" in shown
+
+
+@pytest.mark.parametrize("flag", ["--metrics", "--save", "--plot"])
+def test_a_write_that_fails_during_or_after_the_run_is_one_line(flag, tmp_path, monkeypatch,
+                                                                capsys):
+    """The folder was fine when the run started; the disk filled up before the write."""
+    def disk_full(*args: object) -> None:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(os, "replace", disk_full)
+    status = main([*SHORT, "--iterations", "3", flag, str(tmp_path / "out"), "--quiet"],
+                  prog="p", trainers={"numpy": numpy_trainer})
+    err = capsys.readouterr().err
+    assert status == 2 and err.count("\n") == 1 and "No space left on device" in err, err
+    assert not [p for p in tmp_path.rglob("*") if p.is_file()]  # no half-written file
 
 
 def test_quiet_keeps_stderr_empty():

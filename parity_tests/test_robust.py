@@ -89,16 +89,32 @@ CASES = {
 }
 if not torch.cuda.is_available():
     CASES["cuda without a GPU"] = (lambda p: ["--impl", "torch", "--device", "cuda"], "no CUDA")
+FILE = REPO / "README.md"
+OUTPUT_CASES = {  # a folder where a file is expected, a file where a folder is, no way to write
+    "--metrics is a folder": (lambda p: ["--metrics", str(p)], "that is a folder"),
+    "--save is a folder": (lambda p: ["--save", str(p)], "that is a folder"),
+    "--plot is a file": (lambda p: ["--plot", str(FILE)], "that is a file"),
+    "--metrics in a missing folder": (lambda p: ["--metrics", str(p / "no" / "m.jsonl")],
+                                      "does not exist"),
+    "--save under a file": (lambda p: ["--save", str(FILE / "run.npz")], "is a file, not a"),
+    "--plot under a file": (lambda p: ["--plot", str(FILE / "figures")], "is a file, not a"),
+    "--metrics where nothing can be written": (lambda p: ["--metrics", "/proc/m.jsonl"],
+                                               "cannot write in /proc"),
+    "--plot where nothing can be written": (lambda p: ["--plot", "/sys/figures"],
+                                            "cannot write in /sys"),
+}
+CASES.update(OUTPUT_CASES)
 
 
 @pytest.mark.parametrize("case", list(CASES))
 def test_bad_input_is_one_line_exit_2_and_no_file(case, tmp_path):
+    """Found before training (outputs: the case's flag comes last, so it is the one used)."""
     flags, message = CASES[case]
     outputs = tmp_path / "out"
     outputs.mkdir()
-    result = run(["scripts/train.py", *SHORT, *flags(tmp_path), "--save",
-                  str(outputs / "run.npz"), "--metrics", str(outputs / "metrics.jsonl"),
-                  "--plot", str(outputs / "figures")])
+    result = run(["scripts/train.py", *SHORT, "--save", str(outputs / "run.npz"),
+                  "--metrics", str(outputs / "metrics.jsonl"), "--plot",
+                  str(outputs / "figures"), *flags(tmp_path)])
     assert result.returncode == 2
     assert result.stdout == ""
     assert result.stderr.count("\n") == 1 and message in result.stderr, result.stderr

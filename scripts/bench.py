@@ -2,7 +2,7 @@
 
     python scripts/bench.py                    # about 3 minutes on 2 cores
     python scripts/bench.py --quick            # a short pass, about 30 s
-    python scripts/bench.py --data-dir ../shared/data/mnist --json bench.json
+    python scripts/bench.py --data-dir ~/mnist --json bench.json   # with a full MNIST
 
 Measures the machine's dense GEMM rate (large square matmuls) and each run, round-robin
 (every row once a round, --repeats rounds, so that a slow minute on a shared machine slows
@@ -33,7 +33,7 @@ import numpy as np
 
 from numpy_impl.config import CLASSES, PIXELS, PRESETS, Config
 from numpy_impl.data import DataError, Dataset, load
-from numpy_impl.files import write_atomically
+from numpy_impl.files import OutputError, writable_file, write_atomically
 from numpy_impl.listing import run_listing
 from numpy_impl.train import LogRecord, as_test_layer_0, make_batches
 from numpy_impl.train import train as numpy_train
@@ -279,9 +279,11 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--repeats must be at least 1")
     rounds = 1 if args.quick else args.repeats
     try:
+        if args.json is not None:
+            writable_file("--json", args.json)
         data = load()
         full = load(args.data_dir, 60000, 10000) if args.data_dir else None
-    except DataError as e:
+    except (DataError, OutputError) as e:
         print(f"scripts/bench.py: error: {e}", file=sys.stderr)
         return 2
 

@@ -16,6 +16,7 @@ from pathlib import Path
 from numpy_impl import figures
 from numpy_impl.config import PRESETS
 from numpy_impl.data import load
+from numpy_impl.files import OutputError, writable_folder
 from numpy_impl.train import LogRecord
 from numpy_impl.train import train as numpy_train
 from torch_impl.train import train as torch_train
@@ -28,6 +29,11 @@ def main(argv: list[str] | None = None) -> int:
                                      description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, default=OUT, help="folder (default: docs/images)")
     args = parser.parse_args(argv)
+    try:
+        writable_folder("--out", args.out)
+    except OutputError as e:
+        print(f"scripts/figures.py: error: {e}", file=sys.stderr)
+        return 2
     data = load()
     book, exact = PRESETS["tanh"], PRESETS["tanh"].replace(mode="exact")
     runs: dict[str, list[LogRecord]] = {"numpy book": [], "numpy exact": [], "torch book": []}

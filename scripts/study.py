@@ -10,18 +10,20 @@
    validation); the best mean of the last few validation scores wins.
 2. Test: each combination, at its chosen alpha and init, trains on all 1000 training images
    once per seed and is scored on the 10000 test images.
-3. Book vs exact: the chapter's two presets, at their own settings, in both modes.
+3. Book vs exact: each hidden activation {relu, sigmoid, tanh} at each listing's own
+   settings (alpha, initial scales, D, iterations), in both modes.
 
 Models train many at once (torch_impl/stacked.py), on the GPU when there is one. Seeds pair
 the runs: seed s gives every model the same uniform draws for its initial weights and the
-same dropout masks, so comparisons are made seed by seed. Writes study.md (the tables and
-which claims held), study.json (every model's curve) and study.png (curves, 95% bands).
+same dropout masks, so comparisons are made seed by seed. Writes study.md (the tables, which
+claims held, and the scripts/train.py command that trains each model), study.json (every
+model's curves) and study.png (curves, 95% bands). --quick is a smoke test of the machinery:
+its tables say so, and it states no verdicts.
 """
 
 from __future__ import annotations
 
 import argparse
-import functools
 import json
 import math
 import os
@@ -32,12 +34,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import scipy.stats
 
 from numpy_impl import activations as numpy_act
 from numpy_impl import figures
+from numpy_impl.cli import command_line
 from numpy_impl.config import PRESETS, Config, ConfigError
 from numpy_impl.data import DataError, Dataset, load
-from numpy_impl.files import write_atomically
+from numpy_impl.files import OutputError, writable_folder, write_atomically
 
 HIDDEN = ("sigmoid", "tanh", "relu")
 OUTPUT = ("sigmoid", "softmax")
@@ -82,23 +86,9 @@ class Summary:
                 f"| [{scale * self.low:.2f}, {scale * self.high:.2f}]")
 
 
-@functools.cache
 def t_975(dof: int) -> float:
-    """The 0.975 quantile of Student's t with `dof` degrees of freedom: its density,
-    integrated by Simpson's rule from 0, then bisection for where the area reaches 0.475."""
-    density = math.exp(math.lgamma((dof + 1) / 2) - math.lgamma(dof / 2)) / math.sqrt(
-        dof * math.pi)
-
-    def area(x: float, steps: int = 2000) -> float:
-        h = x / steps
-        f = [density * (1 + (i * h) ** 2 / dof) ** (-(dof + 1) / 2) for i in range(steps + 1)]
-        return h / 3 * (f[0] + f[-1] + 4 * sum(f[1:-1:2]) + 2 * sum(f[2:-1:2]))
-
-    low, high = 0.0, 20.0
-    for _ in range(50):
-        middle = (low + high) / 2
-        low, high = (middle, high) if area(middle) < 0.475 else (low, middle)
-    return (low + high) / 2
+    """The 0.975 quantile of Student's t with `dof` degrees of freedom (scipy.stats)."""
+    return float(scipy.stats.t.ppf(0.975, dof))
 
 
 @dataclass
@@ -107,6 +97,7 @@ class Group:
 
     configs: list[Config]
     curves: list[list[float]]  # test accuracy at each logged iteration and at the end, per seed
+    train_curves: list[list[float]]  # train accuracy at each logged iteration, per seed
     iterations: list[int]  # how many iterations each point comes after
     diverged: list[bool]
     seconds_per_model: float
@@ -127,10 +118,11 @@ def train_group(name: str, configs: list[Config], data: Dataset, device: str) ->
     size = len(data.test_labels)
     curves = [[r.test_correct / size for r in log] + [final / size]
               for log, final in zip(run.logs, run.final, strict=True)]
+    train_curves = [[r.train_correct / r.train_size for r in log] for log in run.logs]
     iterations = [r.iteration + 1 for r in run.logs[0]] + [configs[0].iterations]
     print(f"  {name}: {run.seconds:.1f} s for {len(configs)} models", file=sys.stderr)
-    return Group(configs, curves, iterations, [d is not None for d in run.diverged],
-                 run.seconds / len(configs))
+    return Group(configs, curves, train_curves, iterations,
+                 [d is not None for d in run.diverged], run.seconds / len(configs))
 
 
 def split(data: Dataset, fold: int) -> Dataset:
@@ -194,14 +186,18 @@ def activation_seconds(repeats: int) -> dict[str, dict[str, dict[str, float]]]:
     return result
 
 
-def claims(grid: dict[tuple[str, str], Group]) -> list[dict[str, object]]:
+NOT_A_FINDING = "not a finding"
+"""The verdict of every comparison of a --quick run: it tests the machinery, not the claims."""
+
+
+def claims(grid: dict[tuple[str, str], Group], finding: bool) -> list[dict[str, object]]:
     """The chapter's two claims about accuracy, as differences seed by seed."""
     rows = []
 
     def compare(claim: str, name: str, a: Group, b: Group, yes: str, no: str) -> None:
         difference = a.minus(b)
         rows.append({"claim": claim, "comparison": name, "difference": difference.__dict__,
-                     "verdict": difference.verdict(yes, no)})
+                     "verdict": difference.verdict(yes, no) if finding else NOT_A_FINDING})
 
     for output in OUTPUT:
         compare("tanh beats sigmoid in the hidden layer", f"{output} output: tanh - sigmoid",
@@ -225,7 +221,7 @@ def table(groups: list[tuple[str, Group]], alphas: list[float]) -> list[str]:
     return lines
 
 
-def speed_rows(speed: dict[str, dict[str, dict[str, float]]]) -> list[str]:
+def speed_rows(speed: dict[str, dict[str, dict[str, float]]], finding: bool) -> list[str]:
     lines = []
     for library, passes in speed.items():
         timings = "; ".join(f"{step}: " + ", ".join(f"{name} {1e6 * t:.0f} us"
@@ -233,7 +229,7 @@ def speed_rows(speed: dict[str, dict[str, dict[str, float]]]) -> list[str]:
                             for step, seconds in passes.items())
         verdicts = ", ".join(
             f"{step}: {'held' if min(s, key=s.__getitem__) == 'relu' else 'not held'}"
-            for step, s in passes.items())
+            for step, s in passes.items()) if finding else NOT_A_FINDING
         lines.append(f"| ReLU is popular because it is cheap to compute | {library}, "
                      f"(100, 1000): {timings} | | {verdicts} (a timing) |")
     return lines
@@ -256,47 +252,72 @@ def selection_table(grid: dict[tuple[str, str], Group],
     return lines
 
 
+def quirk_rows(quirk: dict[tuple[str, str, str], Group], finding: bool) -> list[dict]:
+    """What book mode's quirk does to each hidden activation at each listing's settings:
+    exact minus book, seed by seed."""
+    rows = []
+    for preset, hidden, mode in quirk:
+        if mode == "book":
+            d = quirk[preset, hidden, "exact"].minus(quirk[preset, hidden, "book"])
+            rows.append({"listing": preset, "hidden": hidden, "difference": d.__dict__,
+                         "verdict": d.verdict("the quirk costs accuracy", "the quirk gains")
+                         if finding else NOT_A_FINDING})
+    return rows
+
+
+def commands(groups: list[tuple[str, Group]]) -> list[str]:
+    """The scripts/train.py command that trains each group's model for seed 1."""
+    return ["| setting | seed 1 (change --seed for the others) |", "|---|---|",
+            *[f"| {name} | `{command_line(group.configs[0])}` |" for name, group in groups]]
+
+
 def report(grid: dict[tuple[str, str], Group],
            selection: dict[tuple[str, str], dict[str, float]],
-           presets: dict[tuple[str, str], Group], speed: dict[str, dict[str, dict[str, float]]],
-           settings: dict) -> tuple[str, dict]:
+           quirk: dict[tuple[str, str, str], Group],
+           speed: dict[str, dict[str, dict[str, float]]], settings: dict) -> tuple[str, dict]:
     """The Markdown report and the JSON document."""
-    found = claims(grid)
-    quirk = []
-    for preset in PRESETS:
-        book, exact = presets[preset, "book"], presets[preset, "exact"]
-        d = exact.minus(book)
-        quirk.append({"preset": preset, "difference": d.__dict__,
-                      "verdict": d.verdict("the quirk costs accuracy", "the quirk gains")})
-
-    lines = [f"Test accuracy (%) on the 10000 test images after {settings['iterations']} "
-             f"iterations, {settings['seeds']} seeds; mean, standard deviation, 95% interval "
-             "of the mean.", "",
-             *table([(f"{h}/{o}", g) for (h, o), g in grid.items()], settings["alphas"]), "",
+    finding = not settings["quick"]
+    found, quirk_found = claims(grid, finding), quirk_rows(quirk, finding)
+    smoke = ([f"**A smoke test (`--quick`): {settings['iterations']} iterations, "
+              f"{settings['seeds']} seeds, a {len(settings['alphas'])}-point grid. Not a "
+              "finding.**", ""] if not finding else [])
+    named_grid = [(f"{h}/{o}", g) for (h, o), g in grid.items()]
+    named_quirk = [(f"{p} listing, {h} hidden", g) for (p, h, _), g in quirk.items()]
+    lines = [*smoke, f"Test accuracy (%) on the 10000 test images after "
+             f"{settings['iterations']} iterations, {settings['seeds']} seeds; mean, standard "
+             "deviation, 95% interval of the mean.", "",
+             *table(named_grid, settings["alphas"]), "", *smoke,
              "| the chapter says | comparison | difference (points), 95% interval | verdict |",
              "|---|---|---|---|"]
     for row in found:
         d = Summary(**row["difference"])
         lines.append(f"| {row['claim']} | {row['comparison']} | {100 * d.mean:+.2f} "
                      f"[{100 * d.low:+.2f}, {100 * d.high:+.2f}] | {row['verdict']} |")
-    lines += [*speed_rows(speed), "",
-              "Book mode vs exact mode on the chapter's presets, at their own settings:", "",
-              *table([(f"{p} preset", g) for (p, _), g in presets.items()], [])]
-    for row in quirk:
+    lines += [*speed_rows(speed, finding), "", *smoke,
+              "Book mode vs exact mode: each hidden activation at each listing's own settings "
+              "(alpha, initial scales, D, iterations):", "", *table(named_quirk, []), "",
+              "| listing | hidden | exact - book (points), 95% interval | verdict |",
+              "|---|---|---|---|"]
+    for row in quirk_found:
         d = Summary(**row["difference"])
-        lines.append(f"\n{row['preset']}: exact - book = {100 * d.mean:+.2f} points, 95% "
-                     f"interval [{100 * d.low:+.2f}, {100 * d.high:+.2f}]: {row['verdict']}.")
-    lines += ["", f"Selection: late validation accuracy (%) of each grid point (the mean of "
-              f"its last {LATE} logged points), averaged over {settings['folds']} folds of 200 "
-              "training images (never the test set); the chosen point in bold.", "",
-              *selection_table(grid, selection)]
+        lines.append(f"| {row['listing']} | {row['hidden']} | {100 * d.mean:+.2f} "
+                     f"[{100 * d.low:+.2f}, {100 * d.high:+.2f}] | {row['verdict']} |")
+    lines += ["", *smoke, f"Selection: late validation accuracy (%) of each grid point (the mean "
+              f"of its last {LATE} logged points), averaged over {settings['folds']} folds of "
+              "200 training images (never the test set); the chosen point in bold.", "",
+              *selection_table(grid, selection), "",
+              "Every model above, again: `scripts/train.py` trains the same network with the "
+              "same initial weights and dropout masks, and prints its log.", "",
+              *commands(named_grid + [(f"{name}, {g.configs[0].mode}", g)
+                                      for name, g in named_quirk])]
 
     def entry(group: Group) -> dict:
         c = group.configs[0]
         return {"mode": c.mode, "alpha": c.alpha, "init": [c.init_0_1, c.init_1_2],
-                "seeds": [c.seed for c in group.configs],
+                "seeds": [c.seed for c in group.configs], "command": command_line(c),
                 "test_accuracy": Summary.of(group.final).__dict__, "final": group.final,
                 "iterations": group.iterations, "curves": group.curves,
+                "train_curves": group.train_curves,
                 "diverged": group.diverged, "seconds_per_model": group.seconds_per_model}
 
     document = {
@@ -306,8 +327,9 @@ def report(grid: dict[tuple[str, str], Group],
                                          for point, score in selection[h, o].items()}}
                          for (h, o), g in grid.items()],
         "claims": found,
-        "presets": [{"preset": p, **entry(g)} for (p, _), g in presets.items()],
-        "quirk": quirk,
+        "quirk_groups": [{"listing": p, "hidden": h, **entry(g)}
+                         for (p, h, _), g in quirk.items()],
+        "quirk": quirk_found,
         "activation_seconds": speed,
     }
     return "\n".join(lines) + "\n", document
@@ -357,10 +379,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
     try:  # before minutes of training, not after
-        args.out.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        print(f"scripts/study.py: error: cannot write to --out {args.out}: {e.strerror}",
-              file=sys.stderr)
+        writable_folder("--out", args.out)
+    except OutputError as e:
+        print(f"scripts/study.py: error: {e}", file=sys.stderr)
         return 2
     start = time.perf_counter()
     iterations = 30 if args.quick else 300
@@ -380,14 +401,15 @@ def main(argv: list[str] | None = None) -> int:
                 grid[hidden, output] = train_group(
                     f"{hidden}/{output}", [chosen.replace(seed=s) for s in seed_list], data,
                     args.device)
-        presets = {}
-        for preset, config in PRESETS.items():
-            for mode in ("book", "exact"):
-                config = config.replace(mode=mode, dtype=args.dtype,
-                                        iterations=min(config.iterations, iterations))
-                presets[preset, mode] = train_group(
-                    f"{preset} preset, {mode}", [config.replace(seed=s) for s in seed_list],
-                    data, args.device)
+        quirk = {}
+        for preset, listing in PRESETS.items():
+            for hidden in HIDDEN:
+                for mode in ("book", "exact"):
+                    config = listing.replace(hidden=hidden, mode=mode, dtype=args.dtype,
+                                             iterations=min(listing.iterations, iterations))
+                    quirk[preset, hidden, mode] = train_group(
+                        f"{preset} listing, {hidden} hidden, {mode}",
+                        [config.replace(seed=s) for s in seed_list], data, args.device)
     except (ConfigError, DataError) as e:
         print(f"scripts/study.py: error: {e}", file=sys.stderr)
         return 2
@@ -397,19 +419,21 @@ def main(argv: list[str] | None = None) -> int:
                 "validation": VALIDATION, "quick": args.quick,
                 "device": str(resolve_device(args.device))}
     speed = activation_seconds(30 if args.quick else 300)
-    markdown, document = report(grid, selection, presets, speed, settings)
+    markdown, document = report(grid, selection, quirk, speed, settings)
     document["seconds"] = time.perf_counter() - start
     markdown += (f"\nThe whole study: {document['seconds']:.0f} s on {settings['device']} "
                  f"({os.cpu_count()} CPU cores), `scripts/study.py"
                  f"{' --quick' if args.quick else ''}`.\n")
+    args.out.mkdir(parents=True, exist_ok=True)
     write_atomically(args.out / "study.md", lambda f: f.write(markdown.encode()))
     text = json.dumps(document, indent=1)
     write_atomically(args.out / "study.json", lambda f: f.write(text.encode()))
     try:
         figures.accuracy_bands(
             {"hidden x output (exact mode)": bands({f"{h}/{o}": g for (h, o), g in grid.items()}),
-             "book vs exact (the presets)": bands({f"{p} {m}": g
-                                                   for (p, m), g in presets.items()})},
+             "book vs exact, each listing's own hidden and sigmoid": bands(
+                 {f"{p} listing, {h}, {m}": g for (p, h, m), g in quirk.items()
+                  if h in (p, "sigmoid")})},
             args.out / "study.png", f"test accuracy, mean and 95% band over {seeds} seeds")
     except ImportError:
         print("scripts/study.py: no matplotlib, so no study.png: pip install -e '.[plot]'",

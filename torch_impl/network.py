@@ -10,7 +10,7 @@ dL/d logits is the NumPy side's `layer_2_delta = (layer_2 - labels) / D`.
 
 exact mode: nothing written by hand; `loss.backward()` and `torch.optim.SGD(lr=alpha)`.
 book mode: the same, except that the hidden layer is `BookHidden`, an autograd Function whose
-backward is the listings' line, quirk included (see numpy_impl/network.py and DESIGN.md).
+backward is the listings' line, quirk included (see numpy_impl/network.py and docs/design.md).
 """
 
 from __future__ import annotations
