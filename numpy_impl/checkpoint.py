@@ -90,7 +90,7 @@ def load_npz(path: Path) -> Checkpoint:
         with np.load(path, allow_pickle=False) as f:
             if "format" not in f.files or str(f["format"]) != FORMAT:
                 raise CheckpointError(f"{path}: not a NumPy checkpoint of this project (a torch "
-                                      "checkpoint resumes with --impl torch)")
+                                      "checkpoint resumes with --impl torch or idiomatic)")
             return Checkpoint(
                 f["weights_0_1"], f["weights_1_2"], int(f["iteration"]),
                 numpy_rng_state(f["rng_key"], int(f["rng_pos"]), int(f["rng_has_gauss"]),
@@ -101,7 +101,7 @@ def load_npz(path: Path) -> Checkpoint:
         if isinstance(e, CheckpointError):
             raise
         raise CheckpointError(f"{path}: not a readable NumPy checkpoint ({e}); a torch "
-                              "checkpoint resumes with --impl torch") from None
+                              "checkpoint resumes with --impl torch or idiomatic") from None
 
 
 def check_shapes(checkpoint: Checkpoint, path: Path) -> None:

@@ -55,6 +55,10 @@ logged iteration and `progress` after each iteration."""
 Fetcher = Callable[[str, Path], Path]
 """fetch(dataset, cache_dir) -> the folder of IDX files, downloaded if need be."""
 
+IMPL_DEFAULTS = {"numpy": ("book", "numpy"), "torch": ("book", "numpy"),
+                 "idiomatic": ("exact", "torch")}
+"""Each implementation's --mode and --rng when they are not given."""
+
 DEFAULT_CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "grokking-ch9"
 
 # Flags that override a field of the preset's Config, in the order --help lists them.
@@ -104,9 +108,9 @@ def add_run_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--preset", choices=tuple(PRESETS), default="tanh",
                    help="tanh: the book's listing; relu: the seed's ReLU listing "
                    "(default: %(default)s)")
-    p.add_argument("--mode", choices=MODE_CHOICES, default="book",
+    p.add_argument("--mode", choices=MODE_CHOICES,
                    help="book: the listings' backward, quirk included; exact: the true gradient "
-                   "(default: %(default)s)")
+                   "(default: book; --impl idiomatic: exact, its only mode)")
     p.add_argument("--seed", type=integer_in(0, 2**32), default=1,
                    help="RandomState seed (default: 1)")
     g = p.add_argument_group("hyperparameters (default: the preset's)")
@@ -155,8 +159,10 @@ def build_parser(prog: str, default_impl: str = "numpy") -> argparse.ArgumentPar
         "dropout and mini-batch SGD. Prints the book's log on standard output.",
         epilog="Defaults reproduce the book's published log (preset tanh, book mode, seed 1).",
     )
-    p.add_argument("--impl", choices=("numpy", "torch"), default=default_impl,
-                   help="which implementation trains (default: %(default)s)")
+    p.add_argument("--impl", choices=tuple(IMPL_DEFAULTS), default=default_impl,
+                   help="which implementation trains: numpy by hand, torch (autograd, "
+                   "hand-built for parity) or idiomatic (nn.Sequential, nn.Dropout, a "
+                   "DataLoader) (default: %(default)s)")
     add_run_flags(p)
     add_data_flags(p)
     o = p.add_argument_group("output (standard output always carries just the log)")
@@ -175,19 +181,32 @@ def build_parser(prog: str, default_impl: str = "numpy") -> argparse.ArgumentPar
                    "may grow)")
     o.add_argument("--quiet", action="store_true",
                    help="no progress bar, no notes and no summary on standard error")
-    t = p.add_argument_group("torch only")
+    t = p.add_argument_group("torch and idiomatic only")
     add_device_flag(t)
-    t.add_argument("--rng", choices=("numpy", "torch"), default="numpy",
+    t.add_argument("--rng", choices=("numpy", "torch"),
                    help="dropout masks from NumPy's RandomState stream (the same numbers as "
                    "--impl numpy) or from a torch.Generator on the device (faster, another "
-                   "stream) (default: %(default)s)")
+                   "stream) (default: numpy; --impl idiomatic: torch, its only one)")
     return p
 
 
+def resolve_impl_flags(args: argparse.Namespace) -> None:
+    """Fill in --mode and --rng by --impl; refuse what the idiomatic model cannot do."""
+    mode, rng = IMPL_DEFAULTS[args.impl]
+    if args.impl == "idiomatic" and args.mode == "book":
+        raise CliError("--impl idiomatic has no book mode: autograd follows the true gradient, "
+                       "and the book's quirk needs BookHidden: use --impl torch --mode book")
+    if args.impl == "idiomatic" and args.rng == "numpy":
+        raise CliError("--impl idiomatic has no --rng numpy: nn.Dropout draws its own masks "
+                       "from torch's generator: use --impl torch --rng numpy")
+    args.mode = args.mode or mode
+    args.rng = args.rng or rng
+
+
 def config_from_args(args: argparse.Namespace) -> Config:
-    """The preset's Config with the flags given on the command line."""
+    """The preset's Config with the flags given on the command line (no --mode: book)."""
     changes = {name: getattr(args, name) for name in OVERRIDES if getattr(args, name) is not None}
-    return PRESETS[args.preset].replace(mode=args.mode, seed=args.seed, **changes)
+    return PRESETS[args.preset].replace(mode=args.mode or "book", seed=args.seed, **changes)
 
 
 def command_line(config: Config, prog: str = "scripts/train.py") -> str:
@@ -226,7 +245,7 @@ def numpy_trainer(
 ) -> Trained:
     """The CLI's entry to the NumPy side: --device and --rng are the torch side's."""
     if args.device == "cuda" or args.rng == "torch":
-        raise CliError("--device cuda and --rng torch are for --impl torch; "
+        raise CliError("--device cuda and --rng torch are for --impl torch or idiomatic; "
                        "the NumPy side runs on the CPU with NumPy's RandomState")
     resume, save = checkpointing(args, config, "numpy", load_npz, save_npz)
     network = train(config, dataset, log, progress, resume, save, args.save_every)
@@ -307,6 +326,7 @@ def main(
     try:
         if args.impl not in trainers:
             raise CliError(f"{prog} runs only --impl {', '.join(trainers)}")
+        resolve_impl_flags(args)
         config = config_from_args(args)
         check_outputs(args)
         dataset = data.load(data_folder(args, fetch), config.train_size, config.test_size)

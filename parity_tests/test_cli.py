@@ -12,11 +12,13 @@ import pytest
 
 from numpy_impl.cli import (
     OVERRIDES,
+    CliError,
     build_parser,
     command_line,
     config_from_args,
     main,
     numpy_trainer,
+    resolve_impl_flags,
 )
 from numpy_impl.config import PRESETS, Config, ConfigError
 from numpy_impl.train import train
@@ -28,11 +30,32 @@ SHORT = ["--iterations", "3", "--log-every", "2", "--test-size", "500"]
 
 def test_every_flag_of_the_issue_is_there_with_its_default():
     args = build_parser("x").parse_args([])
-    assert (args.impl, args.preset, args.mode, args.seed, args.device) == (
-        "numpy", "tanh", "book", 1, "auto")
+    assert (args.impl, args.preset, args.mode, args.rng, args.seed, args.device) == (
+        "numpy", "tanh", None, None, 1, "auto")  # --mode and --rng: by --impl, below
+    resolve_impl_flags(args)
+    assert (args.mode, args.rng) == ("book", "numpy")
     for name in [*OVERRIDES, "data_dir", "dataset", "download"]:
         assert hasattr(args, name)
     assert set(PRESETS) == {"tanh", "relu"}
+
+
+@pytest.mark.parametrize(("flags", "mode", "rng"), [
+    (["--impl", "numpy"], "book", "numpy"),
+    (["--impl", "torch"], "book", "numpy"),
+    (["--impl", "torch", "--mode", "exact", "--rng", "torch"], "exact", "torch"),
+    (["--impl", "idiomatic"], "exact", "torch"),
+    (["--impl", "idiomatic", "--mode", "exact", "--rng", "torch"], "exact", "torch"),
+])
+def test_mode_and_rng_default_by_impl(flags, mode, rng):
+    args = build_parser("x").parse_args(flags)
+    resolve_impl_flags(args)
+    assert (args.mode, args.rng, config_from_args(args).mode) == (mode, rng, mode)
+
+
+@pytest.mark.parametrize("flags", [["--mode", "book"], ["--rng", "numpy"]])
+def test_idiomatic_refuses_book_mode_and_numpy_masks(flags):
+    with pytest.raises(CliError, match="use --impl torch"):
+        resolve_impl_flags(build_parser("x").parse_args(["--impl", "idiomatic", *flags]))
 
 
 def test_presets_carry_the_design_table():

@@ -30,8 +30,9 @@ def stands_in(lines: list[str], source: str) -> bool:
 BLOCKS = quoted_blocks(WALKTHROUGH.read_text())
 
 
-def test_the_walkthrough_quotes_both_sides():
-    assert {path for path, _ in BLOCKS} == {"numpy_impl/network.py", "torch_impl/network.py"}
+def test_the_walkthrough_quotes_both_sides_and_the_idiomatic_model():
+    assert {path for path, _ in BLOCKS} == {"numpy_impl/network.py", "torch_impl/network.py",
+                                            "torch_impl/idiomatic.py"}
     assert len(BLOCKS) >= 6
 
 

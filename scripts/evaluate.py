@@ -1,8 +1,9 @@
-"""Evaluate a checkpoint of either implementation, with either: test accuracy and the
-confusion matrix.
+"""Evaluate a checkpoint of any implementation, with any: test accuracy and the confusion
+matrix.
 
     python scripts/evaluate.py run.npz                  # a NumPy checkpoint, on NumPy
-    python scripts/evaluate.py run.pt --impl numpy      # a torch checkpoint, on NumPy
+    python scripts/evaluate.py run.pt --impl numpy      # a torch (or idiomatic) checkpoint
+    python scripts/evaluate.py run.pt --impl idiomatic  # on nn.Sequential, in model.eval()
 
 Rows of the confusion matrix are the true digits, columns the predicted ones.
 """
@@ -41,10 +42,16 @@ def predictions(checkpoint: Checkpoint, images: np.ndarray, impl: str, device: s
     from torch_impl.train import resolve_device
 
     config = checkpoint.config.replace(dtype=str(checkpoint.weights_0_1.dtype))
-    model = TorchNetwork.from_numpy(config, checkpoint.weights_0_1, checkpoint.weights_1_2,
-                                    resolve_device(device))
-    layer_0_t = torch.as_tensor(layer_0, dtype=model.weights_0_1.weight.dtype,
-                                device=model.weights_0_1.weight.device)
+    on = resolve_device(device)
+    layer_0_t = torch.as_tensor(layer_0, dtype=getattr(torch, config.dtype), device=on)
+    if impl == "idiomatic":
+        from torch_impl.idiomatic import from_numpy
+
+        sequential = from_numpy(config, checkpoint.weights_0_1, checkpoint.weights_1_2, on)
+        sequential.eval()  # dropout off
+        with torch.no_grad():
+            return sequential(layer_0_t).argmax(1).cpu().numpy()
+    model = TorchNetwork.from_numpy(config, checkpoint.weights_0_1, checkpoint.weights_1_2, on)
     return model.predict(layer_0_t).argmax(1).cpu().numpy()
 
 
@@ -58,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="scripts/evaluate.py",
                                      description=__doc__.split("\n\n")[0])
     parser.add_argument("checkpoint", type=Path)
-    parser.add_argument("--impl", choices=("numpy", "torch"), default="numpy",
+    parser.add_argument("--impl", choices=("numpy", "torch", "idiomatic"), default="numpy",
                         help="which implementation evaluates (default: %(default)s)")
     parser.add_argument("--data-dir", type=Path, help="an IDX dataset folder (default: shipped)")
     parser.add_argument("--test-size", type=int, default=10000)

@@ -1,8 +1,8 @@
 """Train chapter 9's network and print the book's log: `python scripts/train.py --help`.
 
 With no flags it reproduces the book's published log (preset tanh, book mode, seed 1)
-on the MNIST slice that ships with the package. torch is imported only for --impl torch
-and --download, so the NumPy side runs where torch is not installed.
+on the MNIST slice that ships with the package. torch is imported only for --impl torch,
+--impl idiomatic and --download, so the NumPy side runs where torch is not installed.
 """
 
 from __future__ import annotations
@@ -11,7 +11,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from numpy_impl.cli import CliError, Log, Progress, Trained, main, numpy_trainer
+from numpy_impl import cli
+from numpy_impl.cli import CliError, Log, Progress, Trained, numpy_trainer
 from numpy_impl.config import Config
 from numpy_impl.data import Dataset
 
@@ -22,9 +23,12 @@ def torch_trainer(
     config: Config, dataset: Dataset, log: Log, progress: Progress, args: argparse.Namespace
 ) -> Trained:
     try:
-        from torch_impl.train import torch_trainer as trainer
+        if args.impl == "idiomatic":
+            from torch_impl.idiomatic import idiomatic_trainer as trainer
+        else:
+            from torch_impl.train import torch_trainer as trainer
     except ImportError as e:
-        raise CliError("--impl torch " + NEEDS_TORCH.format(e)) from None
+        raise CliError(f"--impl {args.impl} " + NEEDS_TORCH.format(e)) from None
     return trainer(config, dataset, log, progress, args)
 
 
@@ -36,6 +40,12 @@ def fetch(dataset: str, cache_dir: Path) -> Path:
     return torchvision_fetch(dataset, cache_dir)
 
 
+TRAINERS = {"numpy": numpy_trainer, "torch": torch_trainer, "idiomatic": torch_trainer}
+
+
+def main(argv: list[str] | None = None) -> int:
+    return cli.main(argv, prog="scripts/train.py", trainers=TRAINERS, fetch=fetch)
+
+
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:], prog="scripts/train.py",
-                  trainers={"numpy": numpy_trainer, "torch": torch_trainer}, fetch=fetch))
+    sys.exit(main(sys.argv[1:]))

@@ -2,8 +2,11 @@
 
 Seeded like the NumPy side: the initial weights come from the same `RandomState` stream,
 and so do the dropout masks (`rng="numpy"`, bit-comparable), unless `rng="torch"` draws
-them with a `torch.Generator` on the device (faster, a different stream). The data goes to
-the device once; correct answers are counted on the device and read only at log time.
+them with a `torch.Generator` on the device (faster, a different stream): one
+`bernoulli_(0.5)` a batch, the draws `nn.Dropout(0.5)` makes on the CPU from a default
+generator seeded alike, so that the idiomatic model (torch_impl/idiomatic.py) sees the
+same masks there. The data goes to the device once; correct answers are counted on the
+device and read only at log time.
 """
 
 from __future__ import annotations
@@ -105,9 +108,9 @@ def train(
         logged = log is not None and iteration % config.log_every == 0
         if generator is None:
             masks = torch.as_tensor(dropout_masks(numpy_rng, config), dtype=dtype, device=device)
-        else:
-            masks = torch.randint(2, (batches, size, config.hidden_size), generator=generator,
-                                  device=device).to(dtype)
+        else:  # one mask a batch, drawn as nn.Dropout draws it (torch_impl/idiomatic.py)
+            masks = (torch.empty((size, config.hidden_size), dtype=dtype, device=device)
+                     .bernoulli_(0.5, generator=generator) for _ in range(batches))
         train_correct = torch.zeros((), dtype=torch.int64, device=device)
         train_loss = torch.zeros((), dtype=dtype, device=device)
         for layer_0, batch_labels, batch_digits, dropout_mask in zip(

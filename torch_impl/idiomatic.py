@@ -1,0 +1,232 @@
+"""The chapter's network as idiomatic PyTorch: where a learner of the hand-built one lands.
+
+    model = nn.Sequential(nn.Linear(784, H, bias=False), nn.Tanh(), nn.Dropout(0.5),
+                          nn.Linear(H, 10, bias=False))
+
+trained the way pytorch/examples' mnist trains: a DataLoader, a loss module, torch.optim.SGD,
+`model.train()` for an epoch and `model.eval()` with `torch.no_grad()` for the test pass.
+It is the hand-built network (torch_impl/network.py) in exact mode, nothing written by hand:
+
+- `nn.Dropout(0.5)` keeps each unit with probability 1/2 and scales the kept ones by
+  1 / (1 - 0.5) = 2, the book's `dropout_mask * 2`; it draws its masks from torch's default
+  generator (seeded with `torch.manual_seed`), and only in `model.train()` mode.
+- the loss modules average (their default reduction="mean") where the book divides by D:
+  `learning_rate` turns the book's alpha into SGD's lr.
+- autograd follows the true gradient, so there is no book mode: the book's update is not the
+  gradient of any loss (see numpy_impl/network.py), and needs `BookHidden`.
+
+The initial weights are the same `RandomState` draws as on every other side, copied in
+transposed. On the CPU, `--impl torch --mode exact --rng torch` draws the same dropout
+masks, and the two agree to rounding (parity_tests/test_idiomatic.py).
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import time
+from collections.abc import Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+
+from numpy_impl.checkpoint import Checkpoint, CheckpointError
+from numpy_impl.cli import Log, Progress, Trained, checkpointing
+from numpy_impl.config import CLASSES, PIXELS, Config, ConfigError
+from numpy_impl.data import Dataset
+from numpy_impl.train import Diverged, LogRecord, due, initial_weights
+from torch_impl.checkpoint import load_any, save_pt
+from torch_impl.train import resolve_device
+
+HIDDEN: dict[str, type[nn.Module]] = {"relu": nn.ReLU, "sigmoid": nn.Sigmoid, "tanh": nn.Tanh}
+LOSSES: dict[str, type[nn.Module]] = {
+    "softmax": nn.CrossEntropyLoss,  # takes the logits and the digits
+    "sigmoid": nn.BCEWithLogitsLoss,  # the logits and one-hot rows
+    "identity": nn.MSELoss,  # the outputs and one-hot rows: the squared error, not half of it
+}
+"""Each output layer's canonical loss as a module, averaged over its N terms: its gradient with
+respect to the logits is (layer_2 - labels) / N (MSELoss: twice that)."""
+
+
+def check(config: Config) -> None:
+    """Raise ConfigError for what the idiomatic model cannot do."""
+    if config.mode != "exact":
+        raise ConfigError("the idiomatic model follows the true gradient (mode exact); the "
+                          "book's quirk needs BookHidden: use --impl torch --mode book")
+    if config.softmax_base != math.e:
+        raise ConfigError(f"--softmax-base {config.softmax_base:g} is not for the idiomatic "
+                          "model: nn.CrossEntropyLoss's softmax has base e; for another base "
+                          "use --impl torch")
+
+
+def make_model(config: Config) -> nn.Sequential:
+    """784 -> H -> 10, no biases, dropout 1/2 on the hidden layer."""
+    return nn.Sequential(
+        nn.Linear(PIXELS, config.hidden_size, bias=False),
+        HIDDEN[config.hidden](),
+        nn.Dropout(0.5),
+        nn.Linear(config.hidden_size, CLASSES, bias=False),
+    )
+
+
+def from_numpy(config: Config, weights_0_1: np.ndarray, weights_1_2: np.ndarray,
+               device: torch.device | str = "cpu") -> nn.Sequential:
+    """The model holding the NumPy side's matrices, in config.dtype on `device`
+    (nn.Linear keeps its weight as (out, in): the NumPy matrices transposed)."""
+    model = make_model(config).to(device, getattr(torch, config.dtype))
+    with torch.no_grad():
+        model[0].weight.copy_(torch.from_numpy(weights_0_1.T))
+        model[3].weight.copy_(torch.from_numpy(weights_1_2.T))
+    return model
+
+
+def weights(model: nn.Sequential) -> tuple[np.ndarray, np.ndarray]:
+    """weights_0_1 and weights_1_2 in the NumPy layout."""
+    return (model[0].weight.detach().cpu().numpy().T.copy(),
+            model[3].weight.detach().cpu().numpy().T.copy())
+
+
+def learning_rate(config: Config) -> float:
+    """SGD's lr on the loss module's mean that takes the book's step, alpha * dL / D.
+
+    L is the output layer's canonical loss summed over the batch (dL/d logits = layer_2 -
+    labels), and the book divides it by D. The loss modules keep their default
+    reduction="mean": they divide by N, the number of terms (B for cross-entropy, one an
+    image; B * classes for BCE and MSE, one an output), and MSELoss is the squared error,
+    twice the canonical half of it. SGD steps lr * dL / N (MSE: lr * 2 dL / N), so
+
+        lr = alpha * N / D        (MSE: alpha * N / (2 D))
+
+    tanh preset, cross-entropy: N = B = 100, D = B * B = 10000: lr = 2 * 100 / 10000 = 0.02
+    relu preset, cross-entropy: N = B = 100, D = B * 10 = 1000:  lr = 2 * 100 / 1000 = 0.2
+    """
+    terms = config.batch_size if config.output == "softmax" else config.batch_size * CLASSES
+    lr = config.alpha * terms / config.D
+    return lr / 2 if config.output == "identity" else lr
+
+
+def loss_target(criterion: nn.Module, digits: torch.Tensor, output: torch.Tensor
+                ) -> torch.Tensor:
+    """What the loss module takes: nn.CrossEntropyLoss the digits, BCE and MSE one-hot rows
+    in the output's dtype."""
+    if isinstance(criterion, nn.CrossEntropyLoss):
+        return digits
+    return F.one_hot(digits, CLASSES).to(output.dtype)
+
+
+def dropout_generator(device: torch.device) -> torch.Generator:
+    """The generator nn.Dropout draws from: the device's default generator."""
+    if device.type == "cuda":
+        index = torch.cuda.current_device() if device.index is None else device.index
+        return torch.cuda.default_generators[index]
+    return torch.default_generator
+
+
+def train_epoch(model: nn.Module, device: torch.device, train_loader: DataLoader,
+                criterion: nn.Module, optimizer: torch.optim.Optimizer
+                ) -> tuple[torch.Tensor, torch.Tensor]:
+    """One pass over the training set: the correct answers and the sum of the batches' mean
+    losses, both of the dropped-out forward pass before each update (as the book counts)."""
+    model.train()
+    correct = torch.zeros((), dtype=torch.int64, device=device)
+    loss_sum = torch.zeros((), dtype=next(model.parameters()).dtype, device=device)
+    for data, target in train_loader:
+        data, target = data.to(device), target.to(device)
+        optimizer.zero_grad()
+        output = model(data)
+        loss = criterion(output, loss_target(criterion, target, output))
+        loss.backward()
+        optimizer.step()
+        correct += (output.argmax(1) == target).sum()
+        loss_sum += loss.detach()
+    return correct, loss_sum
+
+
+@torch.no_grad()
+def test(model: nn.Module, images: torch.Tensor, digits: torch.Tensor, criterion: nn.Module
+         ) -> tuple[int, float]:
+    """The test pass over the whole test set: no dropout (model.eval()), no graph
+    (torch.no_grad()). The correct answers, and the loss module's mean."""
+    model.eval()
+    output = model(images)
+    loss = criterion(output, loss_target(criterion, digits, output))
+    return int((output.argmax(1) == digits).sum()), float(loss)
+
+
+def train(
+    config: Config,
+    data: Dataset,
+    log: Callable[[LogRecord], None] | None = None,
+    progress: Callable[[int], None] | None = None,
+    resume: Checkpoint | None = None,
+    save: Callable[[Checkpoint], None] | None = None,
+    save_every: int | None = None,
+    *,
+    device: str = "auto",
+) -> nn.Sequential:
+    """Train from scratch, or on from `resume`; call `log` at every `log_every`-th iteration,
+    `progress` after every iteration, and `save` every `save_every` iterations and at the end.
+    Dropout draws from the default generator, seeded with torch.manual_seed(config.seed)."""
+    start = time.perf_counter()
+    check(config)
+    device = resolve_device(device)
+    dtype = getattr(torch, config.dtype)
+    numpy_rng = np.random.RandomState(config.seed)
+    if resume is None:
+        weights_0_1, weights_1_2 = initial_weights(numpy_rng, config)
+    else:
+        weights_0_1, weights_1_2 = resume.weights_0_1, resume.weights_1_2
+        numpy_rng.set_state(resume.numpy_rng)
+    model = from_numpy(config, weights_0_1, weights_1_2, device)
+    torch.manual_seed(config.seed)  # after nn.Linear drew the initial weights it threw away
+    generator = dropout_generator(device)
+    if resume is not None:
+        try:
+            generator.set_state(torch.from_numpy(resume.torch_rng))
+        except (RuntimeError, TypeError):
+            raise CheckpointError(f"the checkpoint's dropout generator is not a {device.type} "
+                                  "generator: resume on the device it was made on") from None
+    lr = learning_rate(config)
+    criterion = LOSSES[config.output]()
+    optimizer = torch.optim.SGD(model.parameters(), lr=lr)
+    # the canonical loss per image (L / B, what the log's metrics hold) is a mean times this
+    per_image = lr * config.D / (config.alpha * config.batch_size)
+
+    train_set = TensorDataset(
+        torch.as_tensor(data.train_images[:config.train_size] / 255, dtype=dtype),
+        torch.as_tensor(data.train_labels[:config.train_size], dtype=torch.int64))
+    train_loader = DataLoader(train_set, batch_size=config.batch_size, shuffle=False,
+                              drop_last=True, generator=torch.Generator())
+    test_images = torch.as_tensor(data.test_images / 255, dtype=dtype, device=device)
+    test_digits = torch.as_tensor(data.test_labels, dtype=torch.int64, device=device)
+
+    for iteration in range(0 if resume is None else resume.iteration, config.iterations):
+        correct, loss_sum = train_epoch(model, device, train_loader, criterion, optimizer)
+        if not all(p.isfinite().all() for p in model.parameters()):
+            raise Diverged(iteration, config.alpha)
+        if progress is not None:
+            progress(iteration)
+        if log is not None and iteration % config.log_every == 0:
+            test_correct, test_loss = test(model, test_images, test_digits, criterion)
+            log(LogRecord(iteration, test_correct, len(test_digits), int(correct),
+                          len(train_loader) * config.batch_size,
+                          float(loss_sum) * per_image / len(train_loader), test_loss * per_image,
+                          time.perf_counter() - start))
+        if save is not None and due(iteration + 1, config.iterations, save_every):
+            save(Checkpoint(*weights(model), iteration + 1, numpy_rng.get_state(legacy=False),
+                            generator.get_state().numpy(), config, "idiomatic"))
+    return model
+
+
+def idiomatic_trainer(
+    config: Config, dataset: Dataset, log: Log, progress: Progress, args: argparse.Namespace
+) -> Trained:
+    """The CLI's entry: train with --device (and the checkpoint flags)."""
+    resume, save = checkpointing(args, config, "idiomatic", load_any, save_pt)
+    model = train(config, dataset, log, progress, resume, save, args.save_every,
+                  device=args.device)
+    return Trained(f"{model[0].weight.device} (SGD lr {learning_rate(config):g})",
+                   *weights(model))
