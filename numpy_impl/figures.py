@@ -110,6 +110,31 @@ def activation_table(path: Path) -> Path:
     return _save(figure, path)
 
 
+def book_slopes(path: Path) -> Path:
+    """Book mode's slope of a kept unit, hidden2deriv(2t), beside the true one, 2
+    hidden2deriv(t), over each activation's range of t (its output before dropout); shaded
+    where the two have opposite signs, a dot where units start (t = hidden(0))."""
+    plt = _pyplot()
+    ranges = {"relu": (0, 1.5), "sigmoid": (0, 1), "tanh": (-1, 1)}
+    figure, grid = plt.subplots(1, 3, figsize=(10, 3.2))
+    for axes, (name, (forward, deriv)) in zip(grid, act.HIDDEN.items(), strict=True):
+        t = np.linspace(*ranges[name], 601)[1:-1]
+        book, true = deriv(2 * t), 2 * deriv(t)
+        axes.plot(t, true, label="true: 2 hidden2deriv(t)")
+        axes.plot(t, book, "--", label="book: hidden2deriv(2t)")
+        axes.fill_between(t, -2, 2.5, where=np.sign(book) * np.sign(true) < 0, color="red",
+                          alpha=0.12, label="opposite signs")
+        start = float(forward(np.zeros(1))[0])
+        axes.plot([start], [2 * float(deriv(np.array([start]))[0])], "ko",
+                  label="where units start")
+        axes.axhline(0, color="gray", linewidth=0.8)
+        axes.set(title=name, xlabel="t (the unit's output before dropout)", ylim=(-2, 2.5))
+        axes.grid(alpha=0.3)
+    grid[0].legend(fontsize="small", loc="lower left")
+    figure.tight_layout()
+    return _save(figure, path)
+
+
 def chapter_figures(directory: Path, runs: Mapping[str, Sequence[LogRecord]],
                     weights_0_1: np.ndarray, weights_1_2: np.ndarray,
                     images: np.ndarray, digits: np.ndarray, title: str) -> list[Path]:

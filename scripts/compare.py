@@ -16,6 +16,7 @@ hyperparameters, the data flags) and --device; it writes no files.
 
 from __future__ import annotations
 
+import os
 import sys
 
 from numpy_impl.cli import (
@@ -27,26 +28,12 @@ from numpy_impl.cli import (
     config_from_args,
     data_folder,
 )
-from numpy_impl.close import STEP_DEPTH, Comparison, run_depth, tolerance
+from numpy_impl.close import STEP_DEPTH, run_depth, tolerance
 from numpy_impl.config import ConfigError
 from numpy_impl.data import DataError, load
 from torch_impl.datasets import fetch
-from torch_impl.parity import all_close, first_step, quirk_rows, run_rows, step_rows
+from torch_impl.parity import all_close, first_step, quirk_rows, run_rows, step_rows, table
 from torch_impl.train import resolve_device
-
-HEADER = ("tensor", "shape", "exact", "close", "max abs diff", "max rel diff", "of tolerance")
-
-
-def table(title: str, rows: list[Comparison]) -> str:
-    """The rows as aligned columns under a title."""
-    cells = [HEADER] + [(r.name, "x".join(map(str, r.shape)), str(r.exact), str(r.close),
-                         f"{r.max_abs:.2e}", f"{r.max_rel:.2e}",
-                         f"{100 * r.used:.0f}%" if r.used < 10 else ">999%")
-                        for r in rows]
-    widths = [max(len(row[i]) for row in cells) for i in range(len(HEADER))]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
-             for row in cells]
-    return "\n".join([title, *lines])
 
 
 def build_parser():
@@ -92,4 +79,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except BrokenPipeError:  # the reader left (`| head`): stop quietly, as Unix tools do
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(141)

@@ -7,6 +7,7 @@ tensor, under numpy_impl/close.py's one notion of "close".
     run_rows(config, data)     a whole run on both sides: the final weights, and the logs
     quirk_rows(book, exact)    the same step in book and exact mode, and the difference that
                                book_slope_error's formula predicts
+    table(title, rows)         the rows as a backprop checker prints them
 
 scripts/compare.py prints these rows; the tests assert them; parity_tests/test_mutants.py
 puts wrong factors into either side and checks that these rows catch every one.
@@ -109,3 +110,17 @@ def quirk_rows(config: Config, book: FirstStep, exact: FirstStep) -> list[Compar
 
 def all_close(rows: list[Comparison]) -> bool:
     return all(row.close for row in rows)
+
+
+HEADER = ("tensor", "shape", "exact", "close", "max abs diff", "max rel diff", "of tolerance")
+
+
+def table(title: str, rows: list[Comparison]) -> str:
+    """The rows as aligned columns under a title, as a backprop checker prints them."""
+    cells = [HEADER] + [(r.name, "x".join(map(str, r.shape)), str(r.exact), str(r.close),
+                         f"{r.max_abs:.2e}", f"{r.max_rel:.2e}",
+                         f"{100 * r.used:.0f}%" if r.used < 10 else ">999%") for r in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(HEADER))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
+             for row in cells]
+    return "\n".join([title, *lines])
