@@ -7,6 +7,8 @@ One `np.random.RandomState(seed)` per run, drawn exactly as the listings draw fr
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import math
 import time
 from collections.abc import Callable
@@ -18,6 +20,7 @@ from numpy_impl.checkpoint import Checkpoint
 from numpy_impl.config import CLASSES, PIXELS, Config
 from numpy_impl.data import Dataset
 from numpy_impl.network import LOSSES, Network
+from numpy_impl.threads import Background, one_blas_thread
 
 
 class Diverged(ArithmeticError):
@@ -117,6 +120,18 @@ def count_correct(scores: np.ndarray, digits: np.ndarray) -> int:
     return int(np.count_nonzero(scores.argmax(axis=1) == digits))
 
 
+def test_pass(network: Network, test_layer_0: np.ndarray, test_labels: np.ndarray,
+              digits: np.ndarray, record: LogRecord, start: float) -> LogRecord:
+    """`record` completed with the test pass of `network` (no dropout): its correct answers,
+    its loss, and the seconds since `start`."""
+    with np.errstate(all="ignore"):
+        logits = network.predict(test_layer_0)
+        test_loss = LOSSES[network.config.output](network.activate(logits), test_labels,
+                                                  len(test_labels))
+    return dataclasses.replace(record, test_correct=count_correct(logits, digits),
+                               test_loss=test_loss, seconds=time.perf_counter() - start)
+
+
 def train(
     config: Config,
     data: Dataset,
@@ -128,6 +143,8 @@ def train(
 ) -> Network:
     """Train from scratch, or on from `resume`; call `log` at every `log_every`-th iteration,
     `progress` after every iteration, and `save` every `save_every` iterations and at the end.
+    Each logged test pass runs on a second thread (numpy_impl/threads.py); `log` is called
+    on this one, in order, and before any checkpoint of a later iteration is saved.
     """
     start = time.perf_counter()
     dtype = np.dtype(config.dtype)
@@ -146,7 +163,7 @@ def train(
     test_labels = np.eye(CLASSES, dtype=dtype)[data.test_labels]
 
     # Overflow is caught below, at the first value that stops being finite.
-    with np.errstate(all="ignore"):
+    with np.errstate(all="ignore"), one_blas_thread(), Background(log) as tests:
         for iteration in range(0 if resume is None else resume.iteration, config.iterations):
             logged = log is not None and iteration % config.log_every == 0
             train_correct, train_loss = 0, 0.0
@@ -163,13 +180,15 @@ def train(
                 raise Diverged(iteration, config.alpha)
             if progress is not None:
                 progress(iteration)
-            if logged:
-                logits = network.predict(test_layer_0, test_pixels)
-                test_loss = loss(network.activate(logits), test_labels, len(test_labels))
-                log(LogRecord(iteration, count_correct(logits, data.test_labels),
-                              len(test_labels), train_correct, train_size, train_loss, test_loss,
-                              time.perf_counter() - start))
+            if logged:  # on a copy of the weights, on the other thread, while training goes on
+                snapshot = Network(config, network.weights_0_1[test_pixels],
+                                   network.weights_1_2.copy())
+                tests.submit(functools.partial(
+                    test_pass, snapshot, test_layer_0, test_labels, data.test_labels,
+                    LogRecord(iteration, 0, len(test_labels), train_correct, train_size,
+                              train_loss), start))
             if save is not None and due(iteration + 1, config.iterations, save_every):
+                tests.flush()  # the log is whole up to the checkpoint
                 save(Checkpoint(network.weights_0_1.copy(), network.weights_1_2.copy(),
                                 iteration + 1, rng.get_state(legacy=False), None, config,
                                 "numpy"))

@@ -1,0 +1,80 @@
+"""The thread policy of a run: one BLAS thread for training, the test pass on a second thread.
+
+A chapter run is 3000 small matrix products (100 x ~500 x 100) and 30 wide ones, the test
+passes (100 x 668 x 10000). A thread pool gains little on the small products and, on a
+machine that is busy with anything else, loses a lot: a BLAS or OpenMP worker that waits
+for a core it does not get spins. So training runs its products on one thread, and each
+logged test pass, which needs only a copy of the weights, runs on a second Python thread
+while training goes on (NumPy and torch release the GIL inside their products). The log
+is the same to the digit; docs/performance.md has the measurements behind the policy.
+
+The environment variables OMP_NUM_THREADS, OPENBLAS_NUM_THREADS and MKL_NUM_THREADS, when
+set, override the single BLAS thread: the run then uses what they say.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections import deque
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Generic, TypeVar
+
+from threadpoolctl import threadpool_limits
+
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+
+T = TypeVar("T")
+
+
+def threads_set_by_user() -> bool:
+    return any(os.environ.get(name) for name in THREAD_VARIABLES)
+
+
+@contextlib.contextmanager
+def one_blas_thread() -> Iterator[None]:
+    """NumPy's BLAS on one thread inside the block (threadpoolctl), unless the user set the
+    number of threads in the environment; the pool's size comes back after."""
+    if threads_set_by_user():
+        yield
+        return
+    with threadpool_limits(limits=1, user_api="blas"):
+        yield
+
+
+class Background(Generic[T]):
+    """Jobs on one worker thread, their results handed on in order, on the caller's thread.
+
+        with Background(log) as tests:
+            tests.submit(lambda: test_pass(copy_of_the_weights))  # returns at once
+            tests.flush()  # wait for every job submitted, and hand its result on
+
+    Leaving the block hands on what is pending (also when the block raises Diverged: its log
+    lines came before the divergence), except on KeyboardInterrupt, BrokenPipeError and the
+    like, which cancel what has not started. Either way no thread is left running.
+    """
+
+    def __init__(self, hand_on: Callable[[T], object]):
+        self.hand_on = hand_on
+        self.pending: deque[Future[T]] = deque()
+        self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="test-pass")
+
+    def submit(self, job: Callable[[], T]) -> None:
+        self.pending.append(self.pool.submit(job))
+        while self.pending and self.pending[0].done():
+            self.hand_on(self.pending.popleft().result())
+
+    def flush(self) -> None:
+        while self.pending:
+            self.hand_on(self.pending.popleft().result())
+
+    def __enter__(self) -> Background[T]:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, error: object, tb: object) -> None:
+        try:
+            if kind is None or issubclass(kind, ArithmeticError):
+                self.flush()
+        finally:
+            self.pool.shutdown(wait=True, cancel_futures=True)
