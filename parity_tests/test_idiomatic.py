@@ -33,7 +33,7 @@ from scripts import evaluate
 from scripts import train as train_script
 from torch_impl import idiomatic
 from torch_impl.checkpoint import load_pt
-from torch_impl.network import Network, sgd
+from torch_impl.network import Network
 from torch_impl.train import on_device
 from torch_impl.train import train as torch_train
 
@@ -254,7 +254,7 @@ def test_any_device_the_hand_built_steps_fed_the_masks_nn_dropout_drew(device, s
         hook.remove()
     network = Network.from_numpy(config, *initial_weights(np.random.RandomState(5), config),
                                  device)
-    optimizer = sgd(network)
+    optimizer = network.sgd()
     batches = on_device(small, config, torch.float64, torch.device(device))
     assert len(masks) == config.iterations * len(batches.images)
     recorded = iter(masks)

@@ -20,7 +20,7 @@ from numpy_impl import network as numpy_network
 from numpy_impl.config import PRESETS
 from torch_impl import activations as torch_act
 from torch_impl import network as torch_network
-from torch_impl.parity import all_close, first_step, step_rows
+from torch_impl.parity import all_close, first_step, run_rows, step_rows
 
 
 def mutated(function, old: str, new: str):
@@ -115,8 +115,8 @@ MUTANTS = [
              *SLOPES[hidden], modes=("book",), hidden=hidden) for hidden in SLOPES],
     Mutant(T, "BookHidden: hidden delta, mask x1.01", BookHidden, "backward",
            "* dropout_mask, None, None", "* dropout_mask * 1.01, None, None", modes=("book",)),
-    Mutant(T, "SGD: learning rate x1.01", torch_network, "sgd",
-           "lr=network.config.alpha", "lr=1.01 * network.config.alpha"),
+    Mutant(T, "SGD: learning rate x1.01", TorchNetwork, "sgd",
+           "lr=self.config.alpha", "lr=1.01 * self.config.alpha"),
 ]
 CASES = [(mutant, mode) for mutant in MUTANTS for mode in mutant.modes]
 
@@ -149,3 +149,19 @@ def test_every_mutant_is_undone_after_its_test():
     for mutant in MUTANTS:
         source = inspect.getsource(mutant.current())
         assert mutant.old in source and mutant.new not in source
+
+
+RUN_MUTANTS = [m for m in MUTANTS if m.what in ("SGD: learning rate x1.01",
+                                                  "weights_0_1 update x1.01")]
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("mutant", RUN_MUTANTS, ids=[f"{m.side}: {m.what}" for m in RUN_MUTANTS])
+def test_the_whole_run_check_catches_it_too(mutant, dtype, dataset, monkeypatch):
+    """The whole-run tolerance grows with the steps, but not so far that 1% gets through."""
+    config = PRESETS["tanh"].replace(iterations=20, dtype=dtype)
+    rows, same_log = run_rows(config, dataset)
+    assert same_log and all_close(rows)
+    mutant.apply(monkeypatch)
+    rows, _ = run_rows(config, dataset)
+    assert not all_close(rows), "\n".join(map(str, rows))

@@ -1,4 +1,4 @@
-"""Run the learner's notebooks end to end, as a fresh kernel would: `python scripts/run_notebooks.py`.
+"""Run the learner's notebooks end to end, as a fresh kernel would: scripts/run_notebooks.py.
 
 Executes each notebook of notebooks/ (or those named) top to bottom with nbclient, in the
 notebooks/ folder, without writing its outputs back (the notebooks are stored without

@@ -146,12 +146,11 @@ class Network(nn.Module):
             return torch.softmax(logits * math.log(self.config.softmax_base), dim=1)
         return torch.sigmoid(logits) if self.config.output == "sigmoid" else logits
 
+    def sgd(self) -> torch.optim.SGD:
+        """Plain SGD at the chapter's learning rate: `weight -= alpha * weight.grad`."""
+        return torch.optim.SGD(self.parameters(), lr=self.config.alpha)
+
     @torch.no_grad()
     def predict(self, layer_0: torch.Tensor) -> torch.Tensor:
         """Logits of the test pass: no dropout, and no output activation (argmax is the same)."""
         return self.weights_1_2(self.hidden(self.weights_0_1(layer_0)))
-
-
-def sgd(network: Network) -> torch.optim.SGD:
-    """Plain SGD at the chapter's learning rate: `weight -= alpha * weight.grad`."""
-    return torch.optim.SGD(network.parameters(), lr=network.config.alpha)

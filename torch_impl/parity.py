@@ -26,7 +26,6 @@ from numpy_impl.data import Dataset
 from numpy_impl.network import Network, Step, book_slope_error
 from numpy_impl.train import dropout_masks, initial_weights, make_batches
 from numpy_impl.train import train as numpy_train
-from torch_impl import network as torch_network
 from torch_impl.network import Network as TorchNetwork
 from torch_impl.network import Step as TorchStep
 from torch_impl.train import train as torch_train
@@ -59,7 +58,7 @@ def first_step(config: Config, dataset: Dataset, device: torch.device | str = "c
     layer_0 = np.zeros((config.batch_size, network.weights_0_1.shape[0]), dtype)
     layer_0[:, batch.pixels] = batch.layer_0
     inputs = (torch.from_numpy(a).to(device) for a in (layer_0, batch.labels, dropout_mask))
-    torch_step = model.train_step(*inputs, torch_network.sgd(model))
+    torch_step = model.train_step(*inputs, model.sgd())
     return FirstStep(network, step, model, torch_step, weights_1_2, dropout_mask)
 
 
@@ -119,7 +118,7 @@ def table(title: str, rows: list[Comparison]) -> str:
     """The rows as aligned columns under a title, as a backprop checker prints them."""
     cells = [HEADER] + [(r.name, "x".join(map(str, r.shape)), str(r.exact), str(r.close),
                          f"{r.max_abs:.2e}", f"{r.max_rel:.2e}",
-                         f"{100 * r.used:.0f}%" if r.used < 10 else ">999%") for r in rows]
+                         f"{100 * r.used:.2g}%" if r.used < 10 else ">999%") for r in rows]
     widths = [max(len(row[i]) for row in cells) for i in range(len(HEADER))]
     lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
              for row in cells]

@@ -26,7 +26,7 @@ from numpy_impl.config import CLASSES, PIXELS, Config, ConfigError
 from numpy_impl.data import Dataset
 from numpy_impl.train import Diverged, LogRecord, dropout_masks, due, initial_weights
 from torch_impl.checkpoint import load_any, save_pt
-from torch_impl.network import LOSSES, Network, sgd
+from torch_impl.network import LOSSES, Network
 
 
 def resolve_device(name: str) -> torch.device:
@@ -96,7 +96,7 @@ def train(
         if generator is not None:
             generator.set_state(torch.from_numpy(resume.torch_rng))
     network = Network.from_numpy(config, weights_0_1, weights_1_2, device)
-    optimizer = sgd(network)
+    optimizer = network.sgd()
 
     images, labels, digits, test_images, test_labels, test_digits = on_device(
         data, config, dtype, device)
