@@ -180,6 +180,7 @@ def build_parser(prog: str, default_impl: str = "numpy") -> argparse.ArgumentPar
                    help="dropout masks from NumPy's RandomState stream (the same numbers as "
                    "--impl numpy) or from a torch.Generator on the device (faster, another "
                    "stream) (default: %(default)s)")
+    p.set_defaults(prog=prog)  # for a trainer's notes: "PROG: note: ..."
     return p
 
 

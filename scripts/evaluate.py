@@ -37,15 +37,16 @@ def predictions(checkpoint: Checkpoint, images: np.ndarray, impl: str, device: s
         return network.predict(layer_0).argmax(axis=1)
     import torch
 
+    from torch_impl.device import full_precision, resolve_device
     from torch_impl.network import Network as TorchNetwork
-    from torch_impl.train import resolve_device
 
     config = checkpoint.config.replace(dtype=str(checkpoint.weights_0_1.dtype))
-    model = TorchNetwork.from_numpy(config, checkpoint.weights_0_1, checkpoint.weights_1_2,
-                                    resolve_device(device))
-    layer_0_t = torch.as_tensor(layer_0, dtype=model.weights_0_1.weight.dtype,
-                                device=model.weights_0_1.weight.device)
-    return model.predict(layer_0_t).argmax(1).cpu().numpy()
+    where = resolve_device(device)
+    model = TorchNetwork.from_numpy(config, checkpoint.weights_0_1, checkpoint.weights_1_2, where)
+    dtype = model.weights_0_1.weight.dtype
+    with full_precision(where, dtype):
+        logits = model.predict(torch.as_tensor(layer_0, dtype=dtype, device=where))
+    return logits.argmax(1).cpu().numpy()
 
 
 def confusion_matrix(digits: np.ndarray, predicted: np.ndarray) -> np.ndarray:
