@@ -55,6 +55,10 @@ train() {  # scripts/train.py --impl torch, quiet, on ARGS
 }
 
 versions() {
+    if command -v nvidia-smi > /dev/null; then
+        echo "nvidia-smi: $(nvidia-smi --query-gpu=name,driver_version,memory.total \
+            --format=csv,noheader | head -1)"
+    fi
     "$python" - "$device" <<'EOF'
 import os, platform, sys
 
