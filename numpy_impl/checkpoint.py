@@ -2,7 +2,8 @@
 
 A checkpoint holds both weight matrices (in the NumPy layout, (784, H) and (H, classes)),
 the number of iterations done, the state of the run's `RandomState` (and of the torch
-generator, for `--rng torch`), the run's config and the implementation that wrote it.
+generator, for `--rng torch`, with the kind of device it ran on), the run's config and the
+implementation that wrote it.
 The NumPy side writes it as `.npz` (read back with `allow_pickle=False`); the torch side
 as a `torch.save` dict of tensors and plain values (read back with `weights_only=True`).
 Both are written beside their path and renamed, so a checkpoint is whole or absent.
@@ -37,6 +38,7 @@ class Checkpoint:
     torch_rng: np.ndarray | None  # uint8 state of the torch.Generator, or None
     config: Config
     impl: str
+    torch_rng_device: str = "cpu"  # where the torch.Generator ran: "cpu" or "cuda"
 
     def check_resumes(self, config: Config, impl: str, path: Path) -> None:
         """Raise CheckpointError unless a run of `impl` with `config` can go on from here."""
@@ -73,7 +75,19 @@ def save_npz(path: Path, checkpoint: Checkpoint) -> None:
     }
     if checkpoint.torch_rng is not None:
         arrays["torch_rng"] = checkpoint.torch_rng
+        arrays["torch_rng_device"] = np.array(checkpoint.torch_rng_device)
     write_atomically(path, lambda f: np.savez(f, **arrays))
+
+
+def generator_device(name: object, path: Path) -> str:
+    """The checkpoint's torch.Generator device, checked; "cpu" where none was saved (a
+    checkpoint older than the field)."""
+    if name is None:
+        return "cpu"
+    if str(name) not in ("cpu", "cuda"):
+        raise CheckpointError(f"{path}: its torch generator ran on {str(name)!r}, not cpu or "
+                              "cuda")
+    return str(name)
 
 
 def numpy_rng_state(key: np.ndarray, pos: int, has_gauss: int, gauss: float) -> dict:
@@ -96,7 +110,9 @@ def load_npz(path: Path) -> Checkpoint:
                 numpy_rng_state(f["rng_key"], int(f["rng_pos"]), int(f["rng_has_gauss"]),
                                 float(f["rng_gauss"])),
                 f["torch_rng"] if "torch_rng" in f.files else None,
-                config_from_json(str(f["config"])), str(f["impl"]))
+                config_from_json(str(f["config"])), str(f["impl"]),
+                generator_device(f["torch_rng_device"] if "torch_rng_device" in f.files
+                                 else None, path))
     except (OSError, ValueError, KeyError, zipfile.BadZipFile, ConfigError, TypeError) as e:
         if isinstance(e, CheckpointError):
             raise

@@ -187,6 +187,7 @@ def build_parser(prog: str, default_impl: str = "numpy") -> argparse.ArgumentPar
                    help="dropout masks from NumPy's RandomState stream (the same numbers as "
                    "--impl numpy) or from a torch.Generator on the device (faster, another "
                    "stream) (default: numpy; --impl idiomatic: torch, its only one)")
+    p.set_defaults(prog=prog)  # for a trainer's notes: "PROG: note: ..."
     return p
 
 

@@ -1,4 +1,4 @@
-"""Shared fixtures: the shipped data, the repository's paths, and a CLI runner."""
+"""Shared fixtures: the shipped data, the repository's paths, a CLI runner, and DEVICES."""
 
 from __future__ import annotations
 
@@ -7,12 +7,19 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 from numpy_impl.data import Dataset, load
 
 REPO = Path(__file__).resolve().parent.parent
 REFERENCE_LOG = Path(__file__).parent / "reference" / "book_ch9_seed1.log"
 SHARED_MNIST = REPO.parent / "shared" / "data" / "mnist"
+
+DEVICES = ["cpu", pytest.param("cuda", marks=[
+    pytest.mark.cuda,
+    pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA GPU here")])]
+"""Parametrize a test over these: the CPU runs the body of every CUDA test, and only the
+CUDA parameter skips where torch sees no GPU (`pytest -m cuda` runs just those)."""
 
 BLOCK_TORCH = "import sys; sys.modules.update(torch=None, torchvision=None); "
 """Prefix for `python -c`: any later `import torch` raises ImportError."""

@@ -10,7 +10,7 @@ from parity_tests.conftest import run
 from scripts import compare
 from torch_impl import activations as torch_act
 
-SHORT = ["--iterations", "3", "--test-size", "500"]
+SHORT = ["--iterations", "3", "--test-size", "500", "--device", "cpu"]
 
 
 def test_report_lists_every_tensor_and_exits_0():

@@ -46,7 +46,8 @@ def test_plot_without_matplotlib_is_one_line_before_training(tmp_path):
 def test_metrics_has_one_json_line_per_logged_iteration(tmp_path):
     path = tmp_path / "metrics.jsonl"
     for impl in ("numpy", "torch"):
-        result = run(["scripts/train.py", "--impl", impl, *SHORT, "--metrics", str(path)])
+        result = run(["scripts/train.py", "--impl", impl, "--device", "cpu", *SHORT,
+                      "--metrics", str(path)])
         assert result.returncode == 0, result.stderr
         lines = [json.loads(line) for line in path.read_text().splitlines()]
         logged = result.stdout.splitlines()
@@ -81,7 +82,8 @@ def test_progress_bar_on_a_terminal_leaves_stdout_as_the_log():
     and stdout stays exactly the log."""
     controller, terminal = pty.openpty()
     fcntl.ioctl(terminal, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))
-    process = subprocess.Popen([sys.executable, "scripts/train.py", "--impl", "torch"],
+    process = subprocess.Popen([sys.executable, "scripts/train.py", "--impl", "torch",
+                                "--device", "cpu"],
                                cwd=REPO, stdout=subprocess.PIPE, stderr=terminal, text=True)
     os.close(terminal)
     chunks: list[bytes] = []

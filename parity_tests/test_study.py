@@ -17,11 +17,9 @@ from numpy_impl.close import assert_close, run_depth
 from numpy_impl.config import PRESETS, Config, ConfigError
 from numpy_impl.data import Dataset
 from numpy_impl.train import train as numpy_train
-from parity_tests.conftest import REFERENCE_LOG, run
+from parity_tests.conftest import DEVICES, REFERENCE_LOG, run
 from scripts import study
 from torch_impl.stacked import train_stack
-
-needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA GPU here")
 
 
 def own_weights(stack_run, m: int) -> tuple[np.ndarray, np.ndarray]:
@@ -49,8 +47,9 @@ def test_each_model_of_a_stack_is_the_numpy_run_of_its_config(hidden, output, mo
         assert_close(weights_1_2, network.weights_1_2, "weights_1_2", depth)
 
 
-def test_a_stacked_book_run_prints_the_books_log(dataset):
-    stacked = train_stack([PRESETS["tanh"]], dataset, "cpu")
+@pytest.mark.parametrize("device", DEVICES)
+def test_a_stacked_book_run_prints_the_books_log(device, dataset):
+    stacked = train_stack([PRESETS["tanh"]], dataset, device)
     assert [str(r) for r in stacked.logs[0]] == REFERENCE_LOG.read_text().splitlines()
 
 
@@ -67,13 +66,6 @@ def test_a_diverging_model_leaves_the_others_alone(dataset):
 def test_the_models_of_a_stack_share_all_but_alpha_init_and_seed(dataset):
     with pytest.raises(ConfigError, match="share hidden: 'tanh' and 'relu'"):
         train_stack([Config(), Config(hidden="relu")], dataset, "cpu")
-
-
-@pytest.mark.cuda
-@needs_cuda
-def test_cuda_stack_prints_the_books_log(dataset):
-    stacked = train_stack([PRESETS["tanh"]], dataset, "cuda")
-    assert [str(r) for r in stacked.logs[0]] == REFERENCE_LOG.read_text().splitlines()
 
 
 @pytest.mark.parametrize("dof, quantile", [(1, 12.7062), (2, 4.3027), (9, 2.2622),
@@ -133,7 +125,8 @@ def quick_studies(tmp_path_factory) -> list[Path]:
     """The quick study, run twice, each into a folder of its own."""
     folders = [tmp_path_factory.mktemp(name) for name in ("a", "b")]
     for folder in folders:
-        assert study.main(["--quick", "--seeds", "2", "--out", str(folder)]) == 0
+        assert study.main(["--quick", "--seeds", "2", "--device", "cpu", "--out",
+                           str(folder)]) == 0
     return folders
 
 

@@ -6,15 +6,17 @@ import pytest
 import torch
 
 from numpy_impl.config import PRESETS
-from parity_tests.conftest import REFERENCE_LOG, run
+from parity_tests.conftest import DEVICES, REFERENCE_LOG, run
 from torch_impl.parity import all_close, run_rows
 from torch_impl.train import train as torch_train
 
 needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA GPU here")
 
 
-def test_train_py_impl_torch_prints_the_books_log_exactly():
-    result = run(["scripts/train.py", "--impl", "torch", "--device", "cpu"])
+@pytest.mark.parametrize("device", DEVICES)
+def test_train_py_impl_torch_prints_the_books_log_exactly(device):
+    """The full run, float64, masks from NumPy: the book's log on the CPU and on a GPU."""
+    result = run(["scripts/train.py", "--impl", "torch", "--device", device])
     assert result.returncode == 0, result.stderr
     assert result.stdout == REFERENCE_LOG.read_text()
 
@@ -32,8 +34,9 @@ def test_whole_run_numpy_and_torch_agree(preset, mode, seed, dataset):
 
 def test_entry_points_agree_and_masks_from_numpy_are_the_default():
     args = ["--preset", "relu", "--iterations", "3", "--log-every", "2", "--test-size", "500"]
-    module = run(["-m", "torch_impl", *args])
-    script = run(["scripts/train.py", "--impl", "torch", "--rng", "numpy", *args])
+    module = run(["-m", "torch_impl", "--device", "cpu", *args])
+    script = run(["scripts/train.py", "--impl", "torch", "--device", "cpu", "--rng", "numpy",
+                  *args])
     numpy = run(["scripts/train.py", *args])
     assert module.returncode == script.returncode == numpy.returncode == 0, module.stderr
     assert module.stdout == script.stdout == numpy.stdout
@@ -67,12 +70,11 @@ def test_device_cuda_without_a_gpu_is_one_clear_line():
     assert result.stderr.count("\n") == 1 and "no CUDA GPU" in result.stderr
 
 
-@pytest.mark.cuda
-@needs_cuda
+@pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("mode", ["book", "exact"])
-def test_cuda_short_run_agrees_with_numpy(mode, dataset):
+def test_short_run_on_the_device_agrees_with_numpy(mode, device, dataset):
     config = PRESETS["tanh"].replace(mode=mode, iterations=5, log_every=2)
-    rows, same_log = run_rows(config, dataset, "cuda")
+    rows, same_log = run_rows(config, dataset, device)
     assert same_log
     assert all_close(rows), "\n".join(map(str, rows))
 

@@ -3,6 +3,7 @@
     python scripts/bench.py                    # about 3 minutes on 2 cores
     python scripts/bench.py --quick            # a short pass, about 30 s
     python scripts/bench.py --data-dir ~/mnist --json bench.json   # with a full MNIST
+    python scripts/bench.py --quick --device-rows cuda   # the GPU's rows alone
 
 Measures the machine's dense GEMM rate (large square matmuls) and each run, round-robin
 (every row once a round, --repeats rounds, so that a slow minute on a shared machine slows
@@ -11,6 +12,9 @@ matmul of the chapter over all 784 pixels, its test passes included), GFLOP/s, t
 fraction of the roofline (FLOPs / GEMM rate: 100% would be the run at the speed of one big
 matmul), its peak memory (scripts/train.py making the same run in a process of its
 own, after the rounds) and the speed-up over a baseline in the book program's own structure.
+With a CUDA GPU, the GPU's rows take their roofline from a GEMM on the GPU (float32 at full
+precision, timed in the same rounds) and add the GPU's peak memory (torch.cuda's
+max_memory_allocated, the JSON's "gpu_peak_mb").
 Every run keeps its log, unprinted, so that it makes the test passes a learner's run
 makes. Prints a Markdown table; --json writes the rows too.
 """
@@ -31,7 +35,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from numpy_impl.config import CLASSES, PIXELS, PRESETS, Config
+from numpy_impl.config import CLASSES, PIXELS, PRESETS, Config, ConfigError
 from numpy_impl.data import DataError, Dataset, load
 from numpy_impl.files import OutputError, writable_file, write_atomically
 from numpy_impl.listing import run_listing
@@ -112,7 +116,8 @@ def dense_flops(config: Config, evaluations: int) -> float:
 class Row(NamedTuple):
     """One line of the table. `run` makes the run and returns its number of test passes;
     `scale` stretches a run made on part of the work to all of it; `argv`, the flags of
-    scripts/train.py that make the same run (for its peak memory in a process of its own)."""
+    scripts/train.py that make the same run (for its peak memory in a process of its own);
+    `roofline`, "numpy" for the CPU's rows, the device for a device row ("cuda")."""
 
     name: str
     config: Config
@@ -120,6 +125,8 @@ class Row(NamedTuple):
     argv: tuple[str, ...] | None = None
     scale: float = 1.0
     images_per_second: bool = False
+    roofline: str = "numpy"  # whose dense GEMM is its roofline: NumPy's, or a torch device's
+    device_peaks: list[float] | None = None  # a device row's peak MB on the GPU, run by run
 
 
 @dataclass
@@ -149,16 +156,19 @@ def round_robin(runs: list[Callable[[], object]], rounds: int) -> list[Timing]:
     return timings
 
 
-def results(rows: list[Row], timings: list[Timing], rates: dict[str, float]) -> list[dict]:
+def results(rows: list[Row], timings: list[Timing], rates: dict[str, dict[str, float]],
+            speedups: bool = True) -> list[dict]:
     """The table's rows as dicts; speed-ups are over the first row, the baseline. Each row's
-    peak memory is measured here, after the rounds, in a process of its own."""
+    roofline is the dense GEMM rate of its own device (`rates[row.roofline][dtype]`). Each
+    row's peak memory in the host is measured here, after the rounds, in a process of its
+    own; a GPU row's peak on the GPU was measured in its rounds."""
     baseline = timings[0].median * rows[0].scale
     out = []
     for row, timing in zip(rows, timings, strict=True):
         config, seconds = row.config, timing.median * row.scale
         test_passes = round(int(timing.result) * row.scale)
         flops = dense_flops(config, test_passes)
-        roofline = flops / (rates[config.dtype] * 1e9)
+        roofline = flops / (rates[row.roofline][config.dtype] * 1e9)
         chapter = (config.iterations, config.train_size) == (300, 1000)
         out.append({
             "run": row.name, "dtype": config.dtype, "iterations": config.iterations,
@@ -166,8 +176,10 @@ def results(rows: list[Row], timings: list[Timing], rates: dict[str, float]) -> 
             "seconds": seconds, "seconds_each_round": [t * row.scale for t in timing.seconds],
             "gflop": flops / 1e9,
             "gflop_per_s": flops / seconds / 1e9, "roofline_fraction": roofline / seconds,
+            "roofline": row.roofline,
             "peak_mb": peak_mb(row.argv) if row.argv is not None else None,
-            "speedup": baseline / seconds if chapter else None,
+            "gpu_peak_mb": max(row.device_peaks) if row.device_peaks else None,
+            "speedup": baseline / seconds if chapter and speedups else None,
             "images_per_s": (config.iterations * config.train_size / seconds
                              if row.images_per_second else None),
         })
@@ -182,6 +194,8 @@ def table(rows: list[dict]) -> str:
         if r["images_per_s"]:
             speedup = f"{r['images_per_s'] / 1e6:.2f} M images/s"
         peak = "" if r["peak_mb"] is None else f"{r['peak_mb']:.0f}"
+        if r["gpu_peak_mb"] is not None:
+            peak += f" (GPU {r['gpu_peak_mb']:.0f})"
         lines.append(f"| {r['run']} | {r['dtype']} | {r['iterations']} x {r['train_size']} "
                      f"| {r['seconds']:.2f} | {r['gflop']:.1f} | {r['gflop_per_s']:.1f} "
                      f"| {100 * r['roofline_fraction']:.0f}% | {peak} | {speedup} |")
@@ -220,16 +234,14 @@ def scaling_rows(data: Dataset, full: Dataset | None, data_dir: Path | None) -> 
     return rows
 
 
-def torch_rows(data: Dataset, full: Dataset | None, data_dir: Path | None, quick: bool
-               ) -> list[Row]:
-    import torch
-
+def torch_rows(data: Dataset) -> list[Row]:
+    """The chapter with torch on the CPU, both mask streams (roofline: NumPy's GEMM)."""
     from torch_impl.train import train as torch_train
 
     chapter = PRESETS["tanh"]
     native = chapter.replace(dtype="float32")
     torch_train(chapter.replace(iterations=1), data, device="cpu")  # first-call costs
-    rows = [
+    return [
         Row("torch cpu, book mode, NumPy masks", chapter,
             logged(torch_train, chapter, data, device="cpu"),
             ("--impl", "torch", "--device", "cpu")),
@@ -237,31 +249,87 @@ def torch_rows(data: Dataset, full: Dataset | None, data_dir: Path | None, quick
             logged(torch_train, native, data, device="cpu", rng="torch"),
             ("--impl", "torch", "--device", "cpu", "--dtype", "float32", "--rng", "torch")),
     ]
-    if not torch.cuda.is_available():
-        print("  no CUDA GPU: the GPU rows are left out", file=sys.stderr)
-        return rows
 
-    def on_gpu(config: Config, dataset: Dataset) -> Callable[[], int]:
-        run = logged(torch_train, config, dataset, device="cuda", rng="torch")
+
+DEVICE_CHAPTER = PRESETS["tanh"].replace(dtype="float32")
+"""The chapter as the device rows run it: float32, masks from a torch.Generator."""
+
+
+def device_gemm(dtype: str, n: int, device: str) -> Callable[[], object]:
+    """One n x n matmul on a torch device at full float32 precision, waited for: the
+    device's dense rate, the roofline of its rows."""
+    import torch
+
+    from torch_impl.device import full_precision, synchronize
+
+    where, torch_dtype = torch.device(device), getattr(torch, dtype)
+    generator = torch.Generator(where).manual_seed(0)
+    a, b = (torch.rand((n, n), generator=generator, dtype=torch_dtype, device=where)
+            for _ in range(2))
+
+    def run() -> None:
+        with full_precision(where, torch_dtype):
+            a @ b
+            synchronize(where)
+    run()
+    return run
+
+
+def device_rows(device: str, data: Dataset, full: Dataset | None = None,
+                data_dir: Path | None = None, quick: bool = False,
+                chapter: Config = DEVICE_CHAPTER) -> list[Row]:
+    """The rows of a torch device, "cuda" on a GPU ("cpu" runs the same code without one):
+    the chapter with torch masks and, given the full MNIST, epochs of it in images per
+    second. Each run is waited for (synchronized) before its time is taken, and keeps the
+    GPU's peak allocated memory; its roofline is the device's own GEMM (device_gemm)."""
+    import torch
+
+    from torch_impl.device import is_cuda, synchronize
+    from torch_impl.train import train as torch_train
+
+    where = torch.device(device)
+
+    def on_device(config: Config, dataset: Dataset, peaks: list[float]) -> Callable[[], int]:
+        run = logged(torch_train, config, dataset, device=where, rng="torch")
 
         def synchronized() -> int:
+            if is_cuda(where):
+                torch.cuda.reset_peak_memory_stats(where)
             test_passes = run()
-            torch.cuda.synchronize()
+            synchronize(where)
+            if is_cuda(where):
+                peaks.append(torch.cuda.max_memory_allocated(where) / 2**20)
             return test_passes
         return synchronized
 
-    on_gpu(native.replace(iterations=2), data)()
-    gpu = ("--impl", "torch", "--device", "cuda", "--dtype", "float32", "--rng", "torch")
-    rows.append(Row("torch cuda, book mode, torch masks", native, on_gpu(native, data), gpu))
+    on_device(chapter.replace(iterations=2), data, [])()  # first-call costs
+    flags = ("--impl", "torch", "--device", device, "--dtype", chapter.dtype, "--rng", "torch")
+    peaks: list[float] = []
+    rows = [Row(f"torch {device}, book mode, torch masks", chapter,
+                on_device(chapter, data, peaks), (*flags, "--iterations", str(chapter.iterations)),
+                roofline=device, device_peaks=peaks)]
     if full is not None:
         epochs = 2 if quick else 5
-        mnist = native.replace(train_size=len(full.train_labels), iterations=epochs,
-                               log_every=epochs)
-        flags = (*gpu, "--data-dir", str(data_dir), "--train-size", str(mnist.train_size),
-                 "--iterations", str(epochs), "--log-every", str(epochs))
-        rows.append(Row(f"torch cuda, full MNIST, {epochs} epochs", mnist, on_gpu(mnist, full),
-                        flags, images_per_second=True))
+        mnist = chapter.replace(train_size=len(full.train_labels), iterations=epochs,
+                                log_every=epochs)
+        peaks = []
+        rows.append(Row(f"torch {device}, full MNIST, {epochs} epochs", mnist,
+                        on_device(mnist, full, peaks),
+                        (*flags, "--data-dir", str(data_dir), "--train-size",
+                         str(mnist.train_size), "--iterations", str(epochs), "--log-every",
+                         str(epochs)),
+                        images_per_second=True, roofline=device, device_peaks=peaks))
     return rows
+
+
+def gemm_line(rates: dict[str, dict[str, float]], sizes: dict[str, int]) -> str:
+    """dense GEMM (2000x2000): float64 107 GFLOP/s, float32 205 GFLOP/s; cuda (8192x8192): ..."""
+    parts = []
+    for who, by_dtype in rates.items():
+        where = "" if who == "numpy" else f"{who} "
+        parts.append(f"{where}({sizes[who]}x{sizes[who]}): " + ", ".join(
+            f"{dtype} {rate:.0f} GFLOP/s" for dtype, rate in by_dtype.items()))
+    return "dense GEMM " + "; ".join(parts)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -274,36 +342,69 @@ def main(argv: list[str] | None = None) -> int:
                         "and the GPU's full-MNIST row")
     parser.add_argument("--json", type=Path, help="write the rows and the machine here")
     parser.add_argument("--no-torch", action="store_true", help="NumPy rows only")
+    parser.add_argument("--device-rows", choices=("cuda", "cpu"),
+                        help="only the rows of this torch device and its GEMM (the GPU's "
+                        "rows: cuda; cpu runs the same code on the CPU)")
     args = parser.parse_args(argv)
     if args.repeats < 1:
         parser.error("--repeats must be at least 1")
+    if args.no_torch and args.device_rows:
+        parser.error("--device-rows runs torch: leave out --no-torch")
     rounds = 1 if args.quick else args.repeats
     try:
         if args.json is not None:
             writable_file("--json", args.json)
         data = load()
         full = load(args.data_dir, 60000, 10000) if args.data_dir else None
-    except (DataError, OutputError) as e:
+        device = args.device_rows
+        if not args.no_torch:
+            import torch
+
+            if device == "cuda" and not torch.cuda.is_available():
+                raise ConfigError("--device-rows cuda, but torch sees no CUDA GPU here "
+                                  "(--device-rows cpu runs the same rows on the CPU)")
+            if device is None and torch.cuda.is_available():
+                device = "cuda"
+            elif device is None:
+                print("  no CUDA GPU: the GPU rows are left out", file=sys.stderr)
+    except (DataError, ConfigError, OutputError) as e:
         print(f"scripts/bench.py: error: {e}", file=sys.stderr)
         return 2
 
-    rows = numpy_rows(data, args.quick) + scaling_rows(data, full, args.data_dir)
-    if not args.no_torch:
-        rows += torch_rows(data, full, args.data_dir, args.quick)
-    n = 1000 if args.quick else 2000
-    dtypes = ("float64", "float32")
-    timings = round_robin([gemm(dtype, n) for dtype in dtypes] + [row.run for row in rows],
-                          rounds)
-    rates = {dtype: 2 * n**3 / timing.median / 1e9
-             for dtype, timing in zip(dtypes, timings, strict=False)}
-    rows_out = results(rows, timings[len(dtypes):], rates)
+    gemms: dict[tuple[str, str], Callable[[], object]] = {}
+    sizes: dict[str, int] = {}
+    rows: list[Row] = []
+    if args.device_rows is None:
+        sizes["numpy"] = n = 1000 if args.quick else 2000
+        gemms = {("numpy", dtype): gemm(dtype, n) for dtype in ("float64", "float32")}
+        rows = numpy_rows(data, args.quick) + scaling_rows(data, full, args.data_dir)
+        if not args.no_torch:
+            rows += torch_rows(data)
+    if device is not None:
+        sizes[device] = n = (4096 if args.quick else 8192) if device == "cuda" else 1000
+        on_device = device_rows(device, data, full, args.data_dir, args.quick)
+        gemms.update({(device, dtype): device_gemm(dtype, n, device)
+                      for dtype in sorted({row.config.dtype for row in on_device})})
+        rows += on_device
+    timings = round_robin([*gemms.values()] + [row.run for row in rows], rounds)
+    rates: dict[str, dict[str, float]] = {}
+    for (who, dtype), timing in zip(gemms, timings, strict=False):
+        rates.setdefault(who, {})[dtype] = 2 * sizes[who]**3 / timing.median / 1e9
+    rows_out = results(rows, timings[len(gemms):], rates, speedups=args.device_rows is None)
 
     machine = {"machine": platform.machine(), "processor": platform.processor(),
                "python": platform.python_version(), "numpy": np.__version__,
-               "gemm_gflop_per_s": rates, "gemm_n": n, "rounds": rounds, "quick": args.quick}
-    print(f"dense GEMM ({n}x{n}): float64 {rates['float64']:.0f} GFLOP/s, float32 "
-          f"{rates['float32']:.0f} GFLOP/s; median of {rounds} round(s), every row once a "
-          "round\n")
+               "gemm_gflop_per_s": rates.get("numpy"), "gemm_n": sizes.get("numpy"),
+               "rounds": rounds, "quick": args.quick}
+    if device is not None:
+        import torch
+
+        machine.update({"torch": torch.__version__, "device": device,
+                        "device_name": (torch.cuda.get_device_name() if device == "cuda"
+                                        else platform.processor()),
+                        "device_gemm_gflop_per_s": rates[device],
+                        "device_gemm_n": sizes[device]})
+    print(f"{gemm_line(rates, sizes)}; median of {rounds} round(s), every row once a round\n")
     print(table(rows_out))
     if args.json:
         text = json.dumps({"machine": machine, "rows": rows_out}, indent=2)

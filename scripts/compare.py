@@ -32,8 +32,8 @@ from numpy_impl.close import STEP_DEPTH, run_depth, tolerance
 from numpy_impl.config import ConfigError
 from numpy_impl.data import DataError, load
 from torch_impl.datasets import fetch
+from torch_impl.device import resolve_device
 from torch_impl.parity import all_close, first_step, quirk_rows, run_rows, step_rows, table
-from torch_impl.train import resolve_device
 
 
 def build_parser():

@@ -38,21 +38,25 @@ def predictions(checkpoint: Checkpoint, images: np.ndarray, impl: str, device: s
         return network.predict(layer_0).argmax(axis=1)
     import torch
 
+    from torch_impl.device import full_precision, resolve_device
     from torch_impl.network import Network as TorchNetwork
-    from torch_impl.train import resolve_device
 
     config = checkpoint.config.replace(dtype=str(checkpoint.weights_0_1.dtype))
-    on = resolve_device(device)
-    layer_0_t = torch.as_tensor(layer_0, dtype=getattr(torch, config.dtype), device=on)
-    if impl == "idiomatic":
-        from torch_impl.idiomatic import from_numpy
+    where = resolve_device(device)
+    dtype = getattr(torch, config.dtype)
+    layer_0_t = torch.as_tensor(layer_0, dtype=dtype, device=where)
+    with full_precision(where, dtype), torch.no_grad():
+        if impl == "idiomatic":
+            from torch_impl.idiomatic import from_numpy
 
-        sequential = from_numpy(config, checkpoint.weights_0_1, checkpoint.weights_1_2, on)
-        sequential.eval()  # dropout off
-        with torch.no_grad():
-            return sequential(layer_0_t).argmax(1).cpu().numpy()
-    model = TorchNetwork.from_numpy(config, checkpoint.weights_0_1, checkpoint.weights_1_2, on)
-    return model.predict(layer_0_t).argmax(1).cpu().numpy()
+            sequential = from_numpy(config, checkpoint.weights_0_1, checkpoint.weights_1_2, where)
+            sequential.eval()  # dropout off
+            logits = sequential(layer_0_t)
+        else:
+            model = TorchNetwork.from_numpy(config, checkpoint.weights_0_1,
+                                            checkpoint.weights_1_2, where)
+            logits = model.predict(layer_0_t)
+    return logits.argmax(1).cpu().numpy()
 
 
 def confusion_matrix(digits: np.ndarray, predicted: np.ndarray) -> np.ndarray:

@@ -158,26 +158,34 @@ def select(base: Config, data: Dataset, folds: int, alphas: tuple[float, ...],
     return base.replace(**points[best]), scores
 
 
-def activation_seconds(repeats: int) -> dict[str, dict[str, dict[str, float]]]:
+def activation_seconds(repeats: int, device: str = "cpu"
+                       ) -> dict[str, dict[str, dict[str, float]]]:
     """Seconds for the forward pass and for the derivative (from the output) of each hidden
-    activation on a (100, 1000) array: the chapter's NumPy functions and torch's, in both
-    dtypes. Keyed by "library dtype", then "forward" or "derivative", then activation."""
+    activation on a (100, 1000) array: the chapter's NumPy functions and torch's (on the
+    study's device, synchronized around the timing), in both dtypes. Keyed by "library
+    dtype", then "forward" or "derivative", then activation."""
     import torch
 
     from torch_impl import activations as torch_act
+    from torch_impl.device import resolve_device, synchronize
+
+    device = resolve_device(device)
 
     def seconds(function, array) -> float:
         function(array)
+        synchronize(device)
         start = time.perf_counter()
         for _ in range(repeats):
             function(array)
+        synchronize(device)
         return (time.perf_counter() - start) / repeats
 
     result: dict[str, dict[str, dict[str, float]]] = {}
     for dtype in ("float64", "float32"):
         x = np.random.default_rng(0).standard_normal((100, 1000)).astype(dtype)
         for library, table, array in (("NumPy", numpy_act.HIDDEN, x),
-                                      ("torch", torch_act.HIDDEN, torch.from_numpy(x))):
+                                      ("torch", torch_act.HIDDEN,
+                                       torch.from_numpy(x).to(device))):
             passes = result[f"{library} {dtype}"] = {"forward": {}, "derivative": {}}
             for name in HIDDEN:
                 forward, derivative = table[name]
@@ -418,7 +426,7 @@ def main(argv: list[str] | None = None) -> int:
                 "alphas": list(alphas), "inits": inits, "dtype": args.dtype,
                 "validation": VALIDATION, "quick": args.quick,
                 "device": str(resolve_device(args.device))}
-    speed = activation_seconds(30 if args.quick else 300)
+    speed = activation_seconds(30 if args.quick else 300, args.device)
     markdown, document = report(grid, selection, quirk, speed, settings)
     document["seconds"] = time.perf_counter() - start
     markdown += (f"\nThe whole study: {document['seconds']:.0f} s on {settings['device']} "

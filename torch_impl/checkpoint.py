@@ -1,6 +1,7 @@
 """The torch side's checkpoints: a `torch.save` dict of tensors and plain values, loadable
 with `weights_only=True`. Same content as numpy_impl/checkpoint.py, weights as state_dict
-tensors (nn.Linear's (out, in) layout)."""
+tensors (nn.Linear's (out, in) layout). A checkpoint written before the generator's device
+was saved has none: it is read as "cpu"."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from numpy_impl.checkpoint import (
     CheckpointError,
     config_from_json,
     config_json,
+    generator_device,
     numpy_rng_state,
 )
 from numpy_impl.config import ConfigError
@@ -35,6 +37,7 @@ def save_pt(path: Path, checkpoint: Checkpoint) -> None:
         "rng_gauss": rng["gauss"],
         "torch_rng": (None if checkpoint.torch_rng is None
                       else torch.from_numpy(checkpoint.torch_rng)),
+        "torch_rng_device": checkpoint.torch_rng_device,
     }
     write_atomically(path, lambda f: torch.save(state, f))
 
@@ -51,7 +54,8 @@ def load_pt(path: Path) -> Checkpoint:
             numpy_rng_state(state["rng_key"].numpy(), int(state["rng_pos"]),
                             int(state["rng_has_gauss"]), float(state["rng_gauss"])),
             None if torch_rng is None else torch_rng.numpy(),
-            config_from_json(state["config"]), state["impl"])
+            config_from_json(state["config"]), state["impl"],
+            generator_device(state.get("torch_rng_device"), path))
     except CheckpointError:
         raise
     except (OSError, RuntimeError, KeyError, ValueError, TypeError, AttributeError,

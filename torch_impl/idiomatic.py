@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import sys
 import time
 from collections.abc import Callable
 
@@ -33,13 +34,14 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from numpy_impl.checkpoint import Checkpoint, CheckpointError
+from numpy_impl.checkpoint import Checkpoint
 from numpy_impl.cli import Log, Progress, Trained, checkpointing
 from numpy_impl.config import CLASSES, PIXELS, Config, ConfigError
 from numpy_impl.data import Dataset
 from numpy_impl.train import Diverged, LogRecord, due, initial_weights
 from torch_impl.checkpoint import load_any, save_pt
-from torch_impl.train import resolve_device
+from torch_impl.device import full_precision, notes, resolve_device
+from torch_impl.train import set_generator_state
 
 HIDDEN: dict[str, type[nn.Module]] = {"relu": nn.ReLU, "sigmoid": nn.Sigmoid, "tanh": nn.Tanh}
 LOSSES: dict[str, type[nn.Module]] = {
@@ -184,11 +186,7 @@ def train(
     torch.manual_seed(config.seed)  # after nn.Linear drew the initial weights it threw away
     generator = dropout_generator(device)
     if resume is not None:
-        try:
-            generator.set_state(torch.from_numpy(resume.torch_rng))
-        except (RuntimeError, TypeError):
-            raise CheckpointError(f"the checkpoint's dropout generator is not a {device.type} "
-                                  "generator: resume on the device it was made on") from None
+        set_generator_state(generator, resume)
     lr = learning_rate(config)
     criterion = LOSSES[config.output]()
     optimizer = torch.optim.SGD(model.parameters(), lr=lr)
@@ -203,21 +201,23 @@ def train(
     test_images = torch.as_tensor(data.test_images / 255, dtype=dtype, device=device)
     test_digits = torch.as_tensor(data.test_labels, dtype=torch.int64, device=device)
 
-    for iteration in range(0 if resume is None else resume.iteration, config.iterations):
-        correct, loss_sum = train_epoch(model, device, train_loader, criterion, optimizer)
-        if not all(p.isfinite().all() for p in model.parameters()):
-            raise Diverged(iteration, config.alpha)
-        if progress is not None:
-            progress(iteration)
-        if log is not None and iteration % config.log_every == 0:
-            test_correct, test_loss = test(model, test_images, test_digits, criterion)
-            log(LogRecord(iteration, test_correct, len(test_digits), int(correct),
-                          len(train_loader) * config.batch_size,
-                          float(loss_sum) * per_image / len(train_loader), test_loss * per_image,
-                          time.perf_counter() - start))
-        if save is not None and due(iteration + 1, config.iterations, save_every):
-            save(Checkpoint(*weights(model), iteration + 1, numpy_rng.get_state(legacy=False),
-                            generator.get_state().numpy(), config, "idiomatic"))
+    with full_precision(device, dtype):
+        for iteration in range(0 if resume is None else resume.iteration, config.iterations):
+            correct, loss_sum = train_epoch(model, device, train_loader, criterion, optimizer)
+            if not all(p.isfinite().all() for p in model.parameters()):
+                raise Diverged(iteration, config.alpha)
+            if progress is not None:
+                progress(iteration)
+            if log is not None and iteration % config.log_every == 0:
+                test_correct, test_loss = test(model, test_images, test_digits, criterion)
+                log(LogRecord(iteration, test_correct, len(test_digits), int(correct),
+                              len(train_loader) * config.batch_size,
+                              float(loss_sum) * per_image / len(train_loader),
+                              test_loss * per_image, time.perf_counter() - start))
+            if save is not None and due(iteration + 1, config.iterations, save_every):
+                save(Checkpoint(*weights(model), iteration + 1,
+                                numpy_rng.get_state(legacy=False), generator.get_state().numpy(),
+                                config, "idiomatic", device.type))
     return model
 
 
@@ -226,7 +226,10 @@ def idiomatic_trainer(
 ) -> Trained:
     """The CLI's entry: train with --device (and the checkpoint flags)."""
     resume, save = checkpointing(args, config, "idiomatic", load_any, save_pt)
-    model = train(config, dataset, log, progress, resume, save, args.save_every,
-                  device=args.device)
+    device = resolve_device(args.device)
+    if not args.quiet:
+        for note in notes(device, getattr(torch, config.dtype)):
+            print(f"{args.prog}: note: {note}", file=sys.stderr)
+    model = train(config, dataset, log, progress, resume, save, args.save_every, device=device)
     return Trained(f"{model[0].weight.device} (SGD lr {learning_rate(config):g})",
                    *weights(model))

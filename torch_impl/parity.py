@@ -2,7 +2,7 @@
 tensor, under numpy_impl/close.py's one notion of "close".
 
     first_step(config, data)   both sides take the run's first step from the same weights,
-                               batch and dropout mask
+                               batch and dropout mask (torch's on any device)
     step_rows(first)           every tensor of that step, side by side
     run_rows(config, data)     a whole run on both sides: the final weights, and the logs
     quirk_rows(book, exact)    the same step in book and exact mode, and the difference that
@@ -26,6 +26,7 @@ from numpy_impl.data import Dataset
 from numpy_impl.network import Network, Step, book_slope_error
 from numpy_impl.train import dropout_masks, initial_weights, make_batches
 from numpy_impl.train import train as numpy_train
+from torch_impl.device import full_precision
 from torch_impl.network import Network as TorchNetwork
 from torch_impl.network import Step as TorchStep
 from torch_impl.train import train as torch_train
@@ -45,6 +46,7 @@ class FirstStep(NamedTuple):
 
 
 def first_step(config: Config, dataset: Dataset, device: torch.device | str = "cpu") -> FirstStep:
+    """Both sides' first step; torch's on `device`, its float32 matmuls at full precision."""
     rng = np.random.RandomState(config.seed)
     weights_0_1, weights_1_2 = initial_weights(rng, config)
     batch = make_batches(dataset.train_images, dataset.train_labels, config)[0]
@@ -54,11 +56,13 @@ def first_step(config: Config, dataset: Dataset, device: torch.device | str = "c
     network = Network(config, weights_0_1.astype(dtype), weights_1_2.astype(dtype))
     step = network.train_step(batch.layer_0, batch.labels, dropout_mask, batch.pixels)
 
+    device = torch.device(device)
     model = TorchNetwork.from_numpy(config, weights_0_1, weights_1_2, device)
     layer_0 = np.zeros((config.batch_size, network.weights_0_1.shape[0]), dtype)
     layer_0[:, batch.pixels] = batch.layer_0
     inputs = (torch.from_numpy(a).to(device) for a in (layer_0, batch.labels, dropout_mask))
-    torch_step = model.train_step(*inputs, model.sgd())
+    with full_precision(device, getattr(torch, config.dtype)):
+        torch_step = model.train_step(*inputs, model.sgd())
     return FirstStep(network, step, model, torch_step, weights_1_2, dropout_mask)
 
 

@@ -28,7 +28,8 @@ from numpy_impl.config import PIXELS, Config, ConfigError
 from numpy_impl.data import Dataset
 from numpy_impl.train import LogRecord, dropout_masks, initial_weights
 from torch_impl import activations as act
-from torch_impl.train import on_device, resolve_device
+from torch_impl.device import full_precision, resolve_device
+from torch_impl.train import on_device
 
 Tensor = torch.Tensor
 
@@ -149,7 +150,7 @@ class Stack:
 
 def train_stack(configs: list[Config], data: Dataset, device: str = "auto") -> StackRun:
     """Train every model of `configs` on `data`, logging each at every `log_every`-th
-    iteration, as numpy_impl.train does for one."""
+    iteration, as numpy_impl.train does for one; float32 matmuls at full precision."""
     start = time.perf_counter()
     device = resolve_device(device)
     stack = Stack(configs, device)
@@ -167,7 +168,7 @@ def train_stack(configs: list[Config], data: Dataset, device: str = "auto") -> S
 
     logs: list[list[LogRecord]] = [[] for _ in configs]
     diverged: list[int | None] = [None] * len(configs)
-    with torch.no_grad():
+    with torch.no_grad(), full_precision(device, dtype):
         for iteration in range(config.iterations):
             masks = torch.from_numpy(np.stack([dropout_masks(rng, config) for rng in rngs]))
             masks = masks[which].permute(1, 2, 0, 3).flatten(2)  # (batches, B, M*H)

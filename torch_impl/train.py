@@ -12,6 +12,7 @@ device and read only at log time.
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from collections.abc import Callable
 from typing import NamedTuple
@@ -22,21 +23,12 @@ import torch.nn.functional as F
 
 from numpy_impl.checkpoint import Checkpoint, CheckpointError
 from numpy_impl.cli import Log, Progress, Trained, checkpointing
-from numpy_impl.config import CLASSES, PIXELS, Config, ConfigError
+from numpy_impl.config import CLASSES, PIXELS, Config
 from numpy_impl.data import Dataset
 from numpy_impl.train import Diverged, LogRecord, dropout_masks, due, initial_weights
 from torch_impl.checkpoint import load_any, save_pt
+from torch_impl.device import full_precision, notes, resolve_device
 from torch_impl.network import LOSSES, Network
-
-
-def resolve_device(name: str) -> torch.device:
-    """auto: CUDA when torch sees a GPU, else the CPU."""
-    if name == "auto":
-        name = "cuda" if torch.cuda.is_available() else "cpu"
-    if name == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("--device cuda, but torch sees no CUDA GPU here: use --device cpu "
-                          "(or auto)")
-    return torch.device(name)
 
 
 class OnDevice(NamedTuple):
@@ -74,11 +66,12 @@ def train(
     save: Callable[[Checkpoint], None] | None = None,
     save_every: int | None = None,
     *,
-    device: str = "auto",
+    device: str | torch.device = "auto",
     rng: str = "numpy",
 ) -> Network:
     """Train from scratch, or on from `resume`; call `log` at every `log_every`-th iteration,
     `progress` after every iteration, and `save` every `save_every` iterations and at the end.
+    Float32 matmuls run at full precision (device.full_precision), whatever the caller set.
     """
     start = time.perf_counter()
     device = resolve_device(device)
@@ -94,7 +87,7 @@ def train(
         if made_with != rng:
             raise CheckpointError(f"the checkpoint was made with --rng {made_with}, not {rng}")
         if generator is not None:
-            generator.set_state(torch.from_numpy(resume.torch_rng))
+            set_generator_state(generator, resume)
     network = Network.from_numpy(config, weights_0_1, weights_1_2, device)
     optimizer = network.sgd()
 
@@ -104,41 +97,62 @@ def train(
     train_size = batches * size
     loss = LOSSES[config.output]
 
-    for iteration in range(0 if resume is None else resume.iteration, config.iterations):
-        logged = log is not None and iteration % config.log_every == 0
-        if generator is None:
-            masks = torch.as_tensor(dropout_masks(numpy_rng, config), dtype=dtype, device=device)
-        else:  # one mask a batch, drawn as nn.Dropout draws it (torch_impl/idiomatic.py)
-            masks = (torch.empty((size, config.hidden_size), dtype=dtype, device=device)
-                     .bernoulli_(0.5, generator=generator) for _ in range(batches))
-        train_correct = torch.zeros((), dtype=torch.int64, device=device)
-        train_loss = torch.zeros((), dtype=dtype, device=device)
-        for layer_0, batch_labels, batch_digits, dropout_mask in zip(
-            images, labels, digits, masks, strict=True
-        ):
-            step = network.train_step(layer_0, batch_labels, dropout_mask, optimizer)
-            train_correct += (step.layer_2.argmax(1) == batch_digits).sum()
+    with full_precision(device, dtype):
+        for iteration in range(0 if resume is None else resume.iteration, config.iterations):
+            logged = log is not None and iteration % config.log_every == 0
+            if generator is None:
+                masks = torch.as_tensor(dropout_masks(numpy_rng, config), dtype=dtype,
+                                        device=device)
+            else:  # one mask a batch, drawn as nn.Dropout draws it (torch_impl/idiomatic.py)
+                masks = (torch.empty((size, config.hidden_size), dtype=dtype, device=device)
+                         .bernoulli_(0.5, generator=generator) for _ in range(batches))
+            train_correct = torch.zeros((), dtype=torch.int64, device=device)
+            train_loss = torch.zeros((), dtype=dtype, device=device)
+            for layer_0, batch_labels, batch_digits, dropout_mask in zip(
+                images, labels, digits, masks, strict=True
+            ):
+                step = network.train_step(layer_0, batch_labels, dropout_mask, optimizer)
+                train_correct += (step.layer_2.argmax(1) == batch_digits).sum()
+                if logged:
+                    train_loss += step.loss * config.D
+            # checked once an iteration, not once a batch: reading a GPU value waits for it
+            if not all(p.isfinite().all() for p in network.parameters()):
+                raise Diverged(iteration, config.alpha)
+            if progress is not None:
+                progress(iteration)
             if logged:
-                train_loss += step.loss * config.D
-        # checked once an iteration, not once a batch: reading a GPU value waits for the GPU
-        if not all(p.isfinite().all() for p in network.parameters()):
-            raise Diverged(iteration, config.alpha)
-        if progress is not None:
-            progress(iteration)
-        if logged:
-            logits = network.predict(test_images)
-            test_loss = loss(logits, test_labels, config.softmax_base) / len(test_labels)
-            log(LogRecord(iteration, int((logits.argmax(1) == test_digits).sum()),
-                          len(test_labels), int(train_correct), train_size,
-                          float(train_loss) / train_size, float(test_loss),
-                          time.perf_counter() - start))
-        if save is not None and due(iteration + 1, config.iterations, save_every):
-            save(Checkpoint(
-                network.weights_0_1.weight.detach().cpu().numpy().T.copy(),
-                network.weights_1_2.weight.detach().cpu().numpy().T.copy(),
-                iteration + 1, numpy_rng.get_state(legacy=False),
-                None if generator is None else generator.get_state().numpy(), config, "torch"))
+                logits = network.predict(test_images)
+                test_loss = loss(logits, test_labels, config.softmax_base) / len(test_labels)
+                log(LogRecord(iteration, int((logits.argmax(1) == test_digits).sum()),
+                              len(test_labels), int(train_correct), train_size,
+                              float(train_loss) / train_size, float(test_loss),
+                              time.perf_counter() - start))
+            if save is not None and due(iteration + 1, config.iterations, save_every):
+                save(Checkpoint(
+                    network.weights_0_1.weight.detach().cpu().numpy().T.copy(),
+                    network.weights_1_2.weight.detach().cpu().numpy().T.copy(),
+                    iteration + 1, numpy_rng.get_state(legacy=False),
+                    None if generator is None else generator.get_state().numpy(), config,
+                    "torch", device.type))
     return network
+
+
+def set_generator_state(generator: torch.Generator, resume: Checkpoint) -> None:
+    """Go on with the checkpoint's mask stream. A generator's state belongs to its kind of
+    device (the CPU's Mersenne Twister: 5056 bytes; CUDA's Philox: 16), and no state turns
+    into the other's, so a checkpoint of --rng torch resumes on the device that made it."""
+    made_on, here = resume.torch_rng_device, generator.device.type
+    if made_on != here:
+        raise CheckpointError(f"the checkpoint's dropout masks come from a torch.Generator on "
+                              f"{made_on}, which cannot go on on {here}: resume it with "
+                              f"--device {made_on}")
+    try:
+        generator.set_state(torch.from_numpy(resume.torch_rng))
+    except RuntimeError:  # a checkpoint older than the device field, made on the other device
+        other = "cuda" if here == "cpu" else "cpu"
+        raise CheckpointError(f"the checkpoint's torch.Generator state ({resume.torch_rng.size} "
+                              f"bytes) is not a {here} generator's: resume it with --device "
+                              f"{other}") from None
 
 
 def torch_trainer(
@@ -146,8 +160,12 @@ def torch_trainer(
 ) -> Trained:
     """The CLI's entry: train with --device and --rng (and the checkpoint flags)."""
     resume, save = checkpointing(args, config, "torch", load_any, save_pt)
+    device = resolve_device(args.device)
+    if not args.quiet:
+        for note in notes(device, getattr(torch, config.dtype)):
+            print(f"{args.prog}: note: {note}", file=sys.stderr)
     network = train(config, dataset, log, progress, resume, save, args.save_every,
-                    device=args.device, rng=args.rng)
+                    device=device, rng=args.rng)
     return Trained(f"{network.weights_0_1.weight.device} (masks from {args.rng})",
                    network.weights_0_1.weight.detach().cpu().numpy().T,
                    network.weights_1_2.weight.detach().cpu().numpy().T)
