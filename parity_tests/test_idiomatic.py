@@ -387,5 +387,10 @@ def test_a_checkpoint_of_another_device_is_one_clear_error(tmp_path, dataset):
     saved = []
     idiomatic.train(config, dataset, save=saved.append, device="cpu")
     checkpoint = dataclasses.replace(saved[0], torch_rng=np.zeros(16, np.uint8))  # CUDA's size
-    with pytest.raises(CheckpointError, match="resume on the device it was made on"):
+    with pytest.raises(CheckpointError, match="not a cpu generator's: resume it with --device "
+                                              "cuda"):
         idiomatic.train(config.replace(iterations=2), dataset, resume=checkpoint, device="cpu")
+    made_on_cuda = dataclasses.replace(checkpoint, torch_rng_device="cuda")
+    with pytest.raises(CheckpointError, match="on cuda, which cannot go on on cpu: resume it "
+                                              "with --device cuda"):
+        idiomatic.train(config.replace(iterations=2), dataset, resume=made_on_cuda, device="cpu")

@@ -16,7 +16,6 @@ TOP = ("numpy_impl", "torch_impl", "scripts", "parity_tests", "docs", "notebooks
        ".github")
 LINK = re.compile(r"!?\[[^\]]*\]\(([^)\s]+)\)")
 PROJECT_PATH = re.compile(rf"(?<![\w./-])((?:{'|'.join(map(re.escape, TOP))})/[\w./-]*[\w/])")
-BARE_NAME = re.compile(r"(?<![\w./-])([\w-]+\.(?:py|md|ipynb))\b")
 CAPS_DOC = re.compile(r"(?<![\w./-])([A-Z][A-Z_]+\.md)\b")
 
 
@@ -63,12 +62,21 @@ def broken_links(path: Path) -> list[str]:
     return broken
 
 
+def ignored(paths: list[str]) -> set[str]:
+    """Those of `paths` that git ignores: what runs write (a venv, an install folder)."""
+    found = subprocess.run(["git", "check-ignore", "--stdin"], cwd=REPO, input="\n".join(paths),
+                           capture_output=True, text=True).stdout.split()
+    return set(found)
+
+
 def missing_names(path: Path) -> list[str]:
+    """Project paths (numpy_impl/..., docs/...) and documents (DESIGN.md) that are not in the
+    repository."""
     text = text_of(path)
-    missing = [p for p in PROJECT_PATH.findall(text) if not (REPO / p.rstrip("/")).exists()]
+    paths = [p.rstrip("/") for p in PROJECT_PATH.findall(text)]
+    outputs = ignored(paths)
+    missing = [p for p in paths if not (REPO / p).exists() and p not in outputs]
     missing += [n for n in CAPS_DOC.findall(text) if n not in NAMES]
-    if path.suffix in (".md", ".ipynb"):
-        missing += [n for n in BARE_NAME.findall(text) if n not in NAMES]
     return list(dict.fromkeys(missing))
 
 
@@ -102,5 +110,5 @@ def test_the_checks_find_what_is_broken(tmp_path):
     page.write_text("# A heading\n[ok](#a-heading) [gone](#no-such) [file](nowhere.md) "
                     "see DESIGN.md and numpy_impl/nowhere.py, numpy_impl/network.py\n")
     assert broken_links(page) == ["#no-such (no heading #no-such)", "nowhere.md (no such file)"]
-    assert missing_names(page) == ["numpy_impl/nowhere.py", "DESIGN.md", "nowhere.md"]
+    assert missing_names(page) == ["numpy_impl/nowhere.py", "DESIGN.md"]
     assert slug("The book's quirk: `book` and `exact`") == "the-books-quirk-book-and-exact"
