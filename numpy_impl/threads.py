@@ -52,15 +52,19 @@ class Background(Generic[T]):
 
     Leaving the block hands on what is pending (also when the block raises Diverged: its log
     lines came before the divergence), except on KeyboardInterrupt, BrokenPipeError and the
-    like, which cancel what has not started. Either way no thread is left running.
+    like, which cancel what has not started. Either way no thread is left running. With
+    `inline`, each job runs at once on the caller's thread (a GPU queues its work anyway).
     """
 
-    def __init__(self, hand_on: Callable[[T], object]):
-        self.hand_on = hand_on
+    def __init__(self, hand_on: Callable[[T], object], inline: bool = False):
+        self.hand_on, self.inline = hand_on, inline
         self.pending: deque[Future[T]] = deque()
         self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="test-pass")
 
     def submit(self, job: Callable[[], T]) -> None:
+        if self.inline:
+            self.hand_on(job())
+            return
         self.pending.append(self.pool.submit(job))
         while self.pending and self.pending[0].done():
             self.hand_on(self.pending.popleft().result())

@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
+import sys
+from pathlib import Path
+
+import pytest
 
 from numpy_impl.config import PRESETS
 from parity_tests.conftest import run
@@ -34,6 +39,9 @@ def test_quick_numpy_pass_writes_table_and_json(tmp_path):
     assert all(30 < r["peak_mb"] < 500 for r in rows[1:2] + rows[3:])
     assert all(r["seconds"] > 0 and r["roofline_fraction"] > 0 for r in rows)
     assert all(r["seconds_each_round"] == [r["seconds"]] for r in rows)  # one round
+    # the chapter's runs again with one core busy, the others not
+    assert [r["busy_seconds"] is not None for r in rows] == [False, True, False, True, False]
+    assert rows[1]["busy_over_idle"] == rows[1]["busy_seconds"] / rows[1]["seconds"]
     assert "| numpy, book mode | float64 | 300 x 1000 |" in result.stdout
     assert not list(tmp_path.glob(".*.tmp"))
 
@@ -47,7 +55,27 @@ def test_rows_run_round_robin_so_drift_slows_them_alike():
             return result
         return run
 
-    timings = round_robin([contender("a", 1), contender("b", 2)], rounds=3)
-    assert calls == ["a", "b"] * 3
-    assert [len(t.seconds) for t in timings] == [3, 3]
-    assert [t.result for t in timings] == [1, 2]
+    timings, busy = round_robin([contender("a", 1), contender("b", 2)], rounds=3,
+                                busy=[contender("a busy", 3)])
+    assert calls == ["a", "b", "a busy"] * 3
+    assert [len(t.seconds) for t in timings + busy] == [3, 3, 3]
+    assert [t.result for t in timings + busy] == [1, 2, 3]
+
+
+def children() -> list[str]:
+    """The command lines of this process's children (Linux)."""
+    pid = os.getpid()
+    found = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    return [Path(f"/proc/{child}/cmdline").read_text().replace("\0", " ") for child in found]
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_a_busy_run_runs_beside_a_process_that_keeps_one_core_busy():
+    seen = []
+    round_robin([lambda: seen.append(("idle", children()))], rounds=2,
+                busy=[lambda: seen.append(("busy", children()))])
+    assert [kind for kind, _ in seen] == ["idle", "busy"] * 2
+    for kind, running in seen:
+        spinning = [c for c in running if "while True: pass" in c]
+        assert len(spinning) == (1 if kind == "busy" else 0)
+    assert not [c for c in children() if "while True" in c]  # stopped after each round

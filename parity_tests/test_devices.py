@@ -198,9 +198,9 @@ def test_the_bench_rows_of_a_device_run_there_against_its_own_gemm(device, datas
     chapter = bench.DEVICE_CHAPTER.replace(iterations=3)
     rows = bench.device_rows(device, dataset, chapter=chapter)
     gemm = bench.device_gemm("float32", 256, device)
-    timings = bench.round_robin([gemm, *(row.run for row in rows)], rounds=2)
+    timings, _ = bench.round_robin([gemm, *(row.run for row in rows)], rounds=2)
     rates = {device: {"float32": 2 * 256**3 / timings[0].median / 1e9}}
-    [row] = bench.results(rows, timings[1:], rates, speedups=False)
+    [row] = bench.results(rows, timings[1:], rates, {}, speedups=False)
     assert row["run"] == f"torch {device}, book mode, torch masks"
     assert row["roofline"] == device and row["test_passes"] == 1
     flops = bench.dense_flops(chapter, 1)

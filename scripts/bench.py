@@ -22,13 +22,14 @@ makes. Prints a Markdown table; --json writes the rows too.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import platform
 import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple
@@ -127,6 +128,7 @@ class Row(NamedTuple):
     images_per_second: bool = False
     roofline: str = "numpy"  # whose dense GEMM is its roofline: NumPy's, or a torch device's
     device_peaks: list[float] | None = None  # a device row's peak MB on the GPU, run by run
+    busy: bool = False  # a chapter run: timed again with one core busy
 
 
 @dataclass
@@ -141,30 +143,54 @@ class Timing:
         return statistics.median(self.seconds)
 
 
-def round_robin(runs: list[Callable[[], object]], rounds: int) -> list[Timing]:
+@contextlib.contextmanager
+def one_core_busy() -> Iterator[None]:
+    """Another process keeps one core busy inside the block, as a browser or an editor does
+    on a learner's machine: a run's thread pools then get one core less than they expect."""
+    spinner = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        time.sleep(0.5)  # until it spins
+        yield
+    finally:
+        spinner.kill()
+        spinner.wait()
+
+
+def round_robin(runs: list[Callable[[], object]], rounds: int,
+                busy: list[Callable[[], object]] = ()) -> tuple[list[Timing], list[Timing]]:
     """Every run once a round, `rounds` times over: a slow minute on a shared machine then
-    slows every contender alike, not just the one that happened to be running."""
-    timings = [Timing() for _ in runs]
-    for done in range(rounds):
-        start_round = time.perf_counter()
-        for run, timing in zip(runs, timings, strict=True):
+    slows every contender alike, not just the one that happened to be running. In each
+    round the `busy` runs then run again with one core busy (one_core_busy)."""
+    timings, busy_timings = [Timing() for _ in runs], [Timing() for _ in busy]
+
+    def time_each(contenders: list[Callable[[], object]], into: list[Timing]) -> None:
+        for run, timing in zip(contenders, into, strict=True):
             start = time.perf_counter()
             timing.result = run()
             timing.seconds.append(time.perf_counter() - start)
+
+    for done in range(rounds):
+        start_round = time.perf_counter()
+        time_each(runs, timings)
+        if busy:
+            with one_core_busy():
+                time_each(busy, busy_timings)
         print(f"  round {done + 1} of {rounds}: {time.perf_counter() - start_round:.0f} s",
               file=sys.stderr)
-    return timings
+    return timings, busy_timings
 
 
 def results(rows: list[Row], timings: list[Timing], rates: dict[str, dict[str, float]],
-            speedups: bool = True) -> list[dict]:
+            busy: dict[str, Timing], speedups: bool = True) -> list[dict]:
     """The table's rows as dicts; speed-ups are over the first row, the baseline. Each row's
-    roofline is the dense GEMM rate of its own device (`rates[row.roofline][dtype]`). Each
-    row's peak memory in the host is measured here, after the rounds, in a process of its
-    own; a GPU row's peak on the GPU was measured in its rounds."""
+    roofline is the dense GEMM rate of its own device (`rates[row.roofline][dtype]`); `busy`
+    has the busy timings of the rows timed busy too, by name. Each row's peak memory in the
+    host is measured here, after the rounds, in a process of its own; a GPU row's peak on
+    the GPU was measured in its rounds."""
     baseline = timings[0].median * rows[0].scale
     out = []
     for row, timing in zip(rows, timings, strict=True):
+        busy_seconds = busy[row.name].median * row.scale if row.name in busy else None
         config, seconds = row.config, timing.median * row.scale
         test_passes = round(int(timing.result) * row.scale)
         flops = dense_flops(config, test_passes)
@@ -180,6 +206,10 @@ def results(rows: list[Row], timings: list[Timing], rates: dict[str, dict[str, f
             "peak_mb": peak_mb(row.argv) if row.argv is not None else None,
             "gpu_peak_mb": max(row.device_peaks) if row.device_peaks else None,
             "speedup": baseline / seconds if chapter and speedups else None,
+            "busy_seconds": busy_seconds,
+            "busy_seconds_each_round": ([t * row.scale for t in busy[row.name].seconds]
+                                        if row.name in busy else None),
+            "busy_over_idle": None if busy_seconds is None else busy_seconds / seconds,
             "images_per_s": (config.iterations * config.train_size / seconds
                              if row.images_per_second else None),
         })
@@ -187,8 +217,9 @@ def results(rows: list[Row], timings: list[Timing], rates: dict[str, dict[str, f
 
 
 def table(rows: list[dict]) -> str:
-    lines = ["| run | dtype | iterations x images | median s | GFLOP | GFLOP/s | of roofline "
-             "| peak MB | speed-up |", "|---|---|---|---|---|---|---|---|---|"]
+    lines = ["| run | dtype | iterations x images | median s | one core busy: s | GFLOP "
+             "| GFLOP/s | of roofline | peak MB | speed-up |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         speedup = f"{r['speedup']:.1f}x" if r["speedup"] else ""
         if r["images_per_s"]:
@@ -196,8 +227,10 @@ def table(rows: list[dict]) -> str:
         peak = "" if r["peak_mb"] is None else f"{r['peak_mb']:.0f}"
         if r["gpu_peak_mb"] is not None:
             peak += f" (GPU {r['gpu_peak_mb']:.0f})"
+        busy = ("" if r["busy_seconds"] is None
+                else f"{r['busy_seconds']:.2f} ({r['busy_over_idle']:.2f}x)")
         lines.append(f"| {r['run']} | {r['dtype']} | {r['iterations']} x {r['train_size']} "
-                     f"| {r['seconds']:.2f} | {r['gflop']:.1f} | {r['gflop_per_s']:.1f} "
+                     f"| {r['seconds']:.2f} | {busy} | {r['gflop']:.1f} | {r['gflop_per_s']:.1f} "
                      f"| {100 * r['roofline_fraction']:.0f}% | {peak} | {speedup} |")
     return "\n".join(lines)
 
@@ -211,10 +244,10 @@ def numpy_rows(data: Dataset, quick: bool) -> list[Row]:
             lambda: len(run_listing("tanh", 1, data.train_images, data.train_labels,
                                     data.test_images, data.test_labels, part, log_every=1)),
             scale=chapter.iterations / part),
-        Row("numpy, book mode", chapter, logged(numpy_train, chapter, data), ()),
+        Row("numpy, book mode", chapter, logged(numpy_train, chapter, data), (), busy=True),
         Row("numpy, its big matmuls alone (the floor)", chapter, big_matmuls(chapter, data)),
         Row("numpy, exact mode", exact32, logged(numpy_train, exact32, data),
-            ("--mode", "exact", "--dtype", "float32")),
+            ("--mode", "exact", "--dtype", "float32"), busy=True),
     ]
 
 
@@ -244,10 +277,11 @@ def torch_rows(data: Dataset) -> list[Row]:
     return [
         Row("torch cpu, book mode, NumPy masks", chapter,
             logged(torch_train, chapter, data, device="cpu"),
-            ("--impl", "torch", "--device", "cpu")),
+            ("--impl", "torch", "--device", "cpu"), busy=True),
         Row("torch cpu, book mode, torch masks", native,
             logged(torch_train, native, data, device="cpu", rng="torch"),
-            ("--impl", "torch", "--device", "cpu", "--dtype", "float32", "--rng", "torch")),
+            ("--impl", "torch", "--device", "cpu", "--dtype", "float32", "--rng", "torch"),
+            busy=True),
     ]
 
 
@@ -342,6 +376,8 @@ def main(argv: list[str] | None = None) -> int:
                         "and the GPU's full-MNIST row")
     parser.add_argument("--json", type=Path, help="write the rows and the machine here")
     parser.add_argument("--no-torch", action="store_true", help="NumPy rows only")
+    parser.add_argument("--idle-only", action="store_true",
+                        help="leave out the timings with one core busy")
     parser.add_argument("--device-rows", choices=("cuda", "cpu"),
                         help="only the rows of this torch device and its GEMM (the GPU's "
                         "rows: cuda; cpu runs the same code on the CPU)")
@@ -386,11 +422,15 @@ def main(argv: list[str] | None = None) -> int:
         gemms.update({(device, dtype): device_gemm(dtype, n, device)
                       for dtype in sorted({row.config.dtype for row in on_device})})
         rows += on_device
-    timings = round_robin([*gemms.values()] + [row.run for row in rows], rounds)
+    busy_rows = [row for row in rows if row.busy and not args.idle_only]
+    timings, busy_timings = round_robin([*gemms.values()] + [row.run for row in rows], rounds,
+                                        [row.run for row in busy_rows])
     rates: dict[str, dict[str, float]] = {}
     for (who, dtype), timing in zip(gemms, timings, strict=False):
         rates.setdefault(who, {})[dtype] = 2 * sizes[who]**3 / timing.median / 1e9
-    rows_out = results(rows, timings[len(gemms):], rates, speedups=args.device_rows is None)
+    busy = {row.name: timing for row, timing in zip(busy_rows, busy_timings, strict=True)}
+    rows_out = results(rows, timings[len(gemms):], rates, busy,
+                       speedups=args.device_rows is None)
 
     machine = {"machine": platform.machine(), "processor": platform.processor(),
                "python": platform.python_version(), "numpy": np.__version__,

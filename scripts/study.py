@@ -370,7 +370,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=Path("study"),
                         help="folder for study.md, study.json, study.png (default: study)")
     parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
-    parser.add_argument("--dtype", default="float32", choices=("float32", "float64"))
+    parser.add_argument("--dtype", default="float64", choices=("float64", "float32"),
+                        help="float64 (default): every model is exactly the one its "
+                        "scripts/train.py command trains; float32: about twice as fast, the "
+                        "same models up to rounding, which chaotic runs at large learning "
+                        "rates amplify")
     args = parser.parse_args(argv)
     seeds = args.seeds or (3 if args.quick else 10)
     folds = args.folds or (1 if args.quick else 3)

@@ -12,6 +12,9 @@ device and read only at log time.
 from __future__ import annotations
 
 import argparse
+import copy
+import dataclasses
+import functools
 import sys
 import time
 from collections.abc import Callable
@@ -25,9 +28,10 @@ from numpy_impl.checkpoint import Checkpoint, CheckpointError
 from numpy_impl.cli import Log, Progress, Trained, checkpointing
 from numpy_impl.config import CLASSES, PIXELS, Config
 from numpy_impl.data import Dataset
+from numpy_impl.threads import Background
 from numpy_impl.train import Diverged, LogRecord, dropout_masks, due, initial_weights
 from torch_impl.checkpoint import load_any, save_pt
-from torch_impl.device import full_precision, notes, resolve_device
+from torch_impl.device import full_precision, is_cuda, notes, one_thread, resolve_device
 from torch_impl.network import LOSSES, Network
 
 
@@ -95,9 +99,11 @@ def train(
         data, config, dtype, device)
     batches, size = digits.shape
     train_size = batches * size
-    loss = LOSSES[config.output]
 
-    with full_precision(device, dtype):
+    # each logged test pass on a copy of the network: on the CPU, on a second thread while
+    # training goes on (numpy_impl/threads.py); on a GPU, queued in order (it is async anyway)
+    with full_precision(device, dtype), one_thread(device), \
+            Background(log, inline=is_cuda(device)) as tests:
         for iteration in range(0 if resume is None else resume.iteration, config.iterations):
             logged = log is not None and iteration % config.log_every == 0
             if generator is None:
@@ -121,13 +127,12 @@ def train(
             if progress is not None:
                 progress(iteration)
             if logged:
-                logits = network.predict(test_images)
-                test_loss = loss(logits, test_labels, config.softmax_base) / len(test_labels)
-                log(LogRecord(iteration, int((logits.argmax(1) == test_digits).sum()),
-                              len(test_labels), int(train_correct), train_size,
-                              float(train_loss) / train_size, float(test_loss),
-                              time.perf_counter() - start))
+                record = LogRecord(iteration, 0, len(test_labels), int(train_correct),
+                                   train_size, float(train_loss) / train_size)
+                tests.submit(functools.partial(test_pass, copy.deepcopy(network), test_images,
+                                               test_labels, test_digits, record, start))
             if save is not None and due(iteration + 1, config.iterations, save_every):
+                tests.flush()  # the log is whole up to the checkpoint
                 save(Checkpoint(
                     network.weights_0_1.weight.detach().cpu().numpy().T.copy(),
                     network.weights_1_2.weight.detach().cpu().numpy().T.copy(),
@@ -135,6 +140,17 @@ def train(
                     None if generator is None else generator.get_state().numpy(), config,
                     "torch", device.type))
     return network
+
+
+def test_pass(network: Network, test_images: torch.Tensor, test_labels: torch.Tensor,
+              test_digits: torch.Tensor, record: LogRecord, start: float) -> LogRecord:
+    """`record` completed with the test pass of `network` (no dropout): its correct answers,
+    its loss, and the seconds since `start`."""
+    logits = network.predict(test_images)
+    config = network.config
+    test_loss = LOSSES[config.output](logits, test_labels, config.softmax_base) / len(logits)
+    return dataclasses.replace(record, test_correct=int((logits.argmax(1) == test_digits).sum()),
+                               test_loss=float(test_loss), seconds=time.perf_counter() - start)
 
 
 def set_generator_state(generator: torch.Generator, resume: Checkpoint) -> None:
