@@ -106,7 +106,7 @@ positive_int = integer_in(1)
 def add_run_flags(p: argparse.ArgumentParser) -> None:
     """--preset, --mode, --seed and the hyperparameters: what makes a run's Config."""
     p.add_argument("--preset", choices=tuple(PRESETS), default="tanh",
-                   help="tanh: the book's listing; relu: the seed's ReLU listing "
+                   help="tanh: the book's listing; relu: the chapter's ReLU listing "
                    "(default: %(default)s)")
     p.add_argument("--mode", choices=MODE_CHOICES,
                    help="book: the listings' backward, quirk included; exact: the true gradient "

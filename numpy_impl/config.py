@@ -1,6 +1,6 @@
 """One flat, typed, validated config for a run, and the chapter's two presets.
 
-`tanh` is the book's listing; `relu` is the seed's second listing (its ReLU rewrite).
+`tanh` is the book's listing; `relu` is the chapter's second listing (its ReLU rewrite).
 They differ in four places: the hidden activation, the scale of `weights_1_2`'s
 initial values, the divisor D of the output delta, and the number of iterations.
 """

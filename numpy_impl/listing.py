@@ -41,7 +41,7 @@ def run_listing(
     log_every: int = 10,
 ) -> list[tuple[int, float, float]]:
     """(iteration, test accuracy, train accuracy) at each logged iteration of listing
-    "tanh" (the book's) or "relu" (the seed's second). Images are uint8 rows of 784."""
+    "tanh" (the book's) or "relu" (the chapter's second). Images are uint8 rows of 784."""
     rng = np.random.RandomState(seed)
     images, test_images = images / 255, test_images / 255
     labels = np.zeros((len(digits), 10))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -31,10 +32,44 @@ def dataset() -> Dataset:
 
 
 @pytest.fixture(scope="session")
+def book_run() -> subprocess.CompletedProcess[str]:
+    """`python scripts/train.py`, the chapter as a learner first runs it, in a process of
+    its own: run once, for every test of what it prints."""
+    return run(["scripts/train.py"])
+
+
+@pytest.fixture(scope="session")
 def shared_mnist() -> Path:
     if not (SHARED_MNIST / "MNIST" / "raw" / "train-images-idx3-ubyte").is_file():
         pytest.skip(f"the full MNIST is not at {SHARED_MNIST}")
     return SHARED_MNIST
+
+
+@dataclass
+class Ran:
+    """What a command did: its exit status and its two streams."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+@pytest.fixture
+def script(capsys):
+    """Run a script's `main` in this process, as `python SCRIPT ARGS` would: for tests of
+    what a command says and does, where a process of its own adds nothing but seconds."""
+    import importlib
+
+    def call(name: str, args: list[str]) -> Ran:
+        main = importlib.import_module(f"scripts.{Path(name).stem}").main
+        capsys.readouterr()
+        try:
+            status = main(args)
+        except SystemExit as stop:  # argparse's errors
+            status = stop.code
+        out, err = capsys.readouterr()
+        return Ran(status, out, err)
+    return call
 
 
 def run(args: list[str], block_torch: bool = False) -> subprocess.CompletedProcess[str]:

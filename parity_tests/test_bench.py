@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 
 from numpy_impl.config import PRESETS
-from parity_tests.conftest import run
 from scripts.bench import dense_flops, round_robin
 
 
@@ -21,9 +20,9 @@ def test_dense_flops_of_the_chapter():
     assert dense_flops(config, 30) == 3000 * per_batch + 30 * per_test
 
 
-def test_quick_numpy_pass_writes_table_and_json(tmp_path):
+def test_quick_numpy_pass_writes_table_and_json(tmp_path, script):
     out = tmp_path / "bench.json"
-    result = run(["scripts/bench.py", "--quick", "--no-torch", "--json", str(out)])
+    result = script("scripts/bench.py", ["--quick", "--no-torch", "--json", str(out)])
     assert result.returncode == 0, result.stderr
     rows = json.loads(out.read_text())["rows"]
     assert [r["run"].split(" (")[0] for r in rows[:4]] == [

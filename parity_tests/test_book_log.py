@@ -10,11 +10,11 @@ from numpy_impl.close import STEP_DEPTH, assert_close
 from numpy_impl.config import PRESETS
 from numpy_impl.network import Network
 from numpy_impl.train import dropout_masks, initial_weights, make_batches, train
-from parity_tests.conftest import REFERENCE_LOG, run
+from parity_tests.conftest import REFERENCE_LOG
 
 
-def test_train_py_defaults_print_the_books_log_exactly():
-    result = run(["scripts/train.py"])
+def test_train_py_defaults_print_the_books_log_exactly(book_run):
+    result = book_run
     assert result.returncode == 0, result.stderr
     assert result.stdout == REFERENCE_LOG.read_text()
     assert "I:" not in result.stderr  # the summary goes to stderr, the log only to stdout

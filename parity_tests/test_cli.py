@@ -107,8 +107,8 @@ def test_stdout_is_exactly_the_log_and_both_entry_points_agree():
     (["--init-0-1", "0"], "above 0"),
     (["--divisor", "batch"], "invalid choice"),
 ])
-def test_bad_input_is_one_line_and_exit_2(args, message):
-    result = run(["scripts/train.py", *args])
+def test_bad_input_is_one_line_and_exit_2(args, message, script):
+    result = script("scripts/train.py", args)
     assert result.returncode == 2
     assert result.stdout == ""
     assert len(result.stderr.splitlines()) == 1, result.stderr
@@ -152,9 +152,9 @@ def test_book_mode_notes_a_hidden_layer_it_pushes_the_wrong_way(hidden, noted, c
                          if noted and mode == "book" else [])
 
 
-def test_divergence_stops_with_the_iteration_named():
-    result = run(["scripts/train.py", "--mode", "exact", "--output", "identity", "--alpha", "1e6",
-                  "--iterations", "5"])
+def test_divergence_stops_with_the_iteration_named(script):
+    result = script("scripts/train.py", ["--mode", "exact", "--output", "identity", "--alpha",
+                                         "1e6", "--iterations", "5"])
     assert result.returncode == 2
     assert re.search(r"iteration \d+: .*lower --alpha", result.stderr)
 
@@ -200,7 +200,8 @@ def test_float32_trains_in_float32(dataset):
     assert network.weights_0_1.dtype == network.weights_1_2.dtype == np.float32
 
 
-def test_dataset_flags_read_the_cache_and_download_through_torchvision(tmp_path, shared_mnist):
+def test_dataset_flags_read_the_cache_and_download_through_torchvision(tmp_path, shared_mnist,
+                                                                      script):
     """With the files already in the cache torchvision checks them and downloads nothing."""
     raw = tmp_path / "MNIST" / "raw"
     raw.mkdir(parents=True)
@@ -208,13 +209,15 @@ def test_dataset_flags_read_the_cache_and_download_through_torchvision(tmp_path,
         if not path.name.endswith(".gz"):
             (raw / path.name).symlink_to(path)
     args = ["--train-size", "2000", "--iterations", "1", "--test-size", "1000"]
-    direct = run(["scripts/train.py", "--data-dir", str(shared_mnist), *args])
-    cached = run(["scripts/train.py", "--dataset", "mnist", "--cache-dir", str(tmp_path), *args])
-    fetched = run(["scripts/train.py", "--dataset", "mnist", "--download",
-                   "--cache-dir", str(tmp_path), *args])
+    direct = script("scripts/train.py", ["--data-dir", str(shared_mnist), *args])
+    cached = script("scripts/train.py", ["--dataset", "mnist", "--cache-dir", str(tmp_path),
+                                         *args])
+    fetched = script("scripts/train.py", ["--dataset", "mnist", "--download", "--cache-dir",
+                                          str(tmp_path), *args])
     assert direct.returncode == cached.returncode == fetched.returncode == 0, fetched.stderr
     assert direct.stdout == cached.stdout == fetched.stdout
     assert LOG_LINE.fullmatch(direct.stdout.strip())
     shutil.rmtree(tmp_path / "MNIST")
-    missing = run(["scripts/train.py", "--dataset", "mnist", "--cache-dir", str(tmp_path), *args])
+    missing = script("scripts/train.py", ["--dataset", "mnist", "--cache-dir", str(tmp_path),
+                                          *args])
     assert missing.returncode == 2 and "--download" in missing.stderr

@@ -6,15 +6,14 @@ import pytest
 import torch
 
 from numpy_impl import activations as numpy_act
-from parity_tests.conftest import run
 from scripts import compare
 from torch_impl import activations as torch_act
 
 SHORT = ["--iterations", "3", "--test-size", "500", "--device", "cpu"]
 
 
-def test_report_lists_every_tensor_and_exits_0():
-    result = run(["scripts/compare.py", *SHORT])
+def test_report_lists_every_tensor_and_exits_0(script):
+    result = script("scripts/compare.py", SHORT)
     assert result.returncode == 0, result.stderr
     for name in ("layer_1 ", "layer_2 ", "layer_2_delta", "layer_1_delta", "weights_1_2 (updated)",
                  "weights_0_1 (updated)", "weights_0_1 (final)", "logs identical: True",
@@ -39,8 +38,8 @@ def test_a_broken_numpy_derivative_makes_it_fail(monkeypatch, capsys):
     assert "OUT OF TOLERANCE" in capsys.readouterr().out
 
 
-def test_bad_input_is_one_line():
-    result = run(["scripts/compare.py", "--train-size", "5000"])
+def test_bad_input_is_one_line(script):
+    result = script("scripts/compare.py", ["--train-size", "5000"])
     assert result.returncode == 2 and result.stdout == ""
     assert result.stderr.count("\n") == 1 and "there are 1000" in result.stderr
 

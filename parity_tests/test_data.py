@@ -11,7 +11,6 @@ import numpy as np
 import pytest
 
 from numpy_impl.data import FILES, SHIPPED, DataError, load, read_idx
-from parity_tests.conftest import run
 from scripts.build_data import MD5, build
 
 
@@ -76,13 +75,14 @@ def corrupt(folder: Path, how: str) -> str:
 
 
 @pytest.mark.parametrize("how", ["magic", "truncated", "count"])
-def test_rejects_bad_files_with_one_clear_line(tmp_path, how):
+def test_rejects_bad_files_with_one_clear_line(tmp_path, how, script):
     write_dataset(tmp_path)
     expected = corrupt(tmp_path, how)
     with pytest.raises(DataError, match=expected):
         load(tmp_path, train_size=20, test_size=20)
-    result = run(["scripts/train.py", "--data-dir", str(tmp_path), "--train-size", "20",
-                  "--batch-size", "10", "--test-size", "20", "--iterations", "1"])
+    result = script("scripts/train.py", ["--data-dir", str(tmp_path), "--train-size", "20",
+                                         "--batch-size", "10", "--test-size", "20",
+                                         "--iterations", "1"])
     assert result.returncode == 2
     assert result.stdout == ""
     lines = result.stderr.splitlines()

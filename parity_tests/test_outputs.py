@@ -17,13 +17,13 @@ import threading
 import pytest
 
 from numpy_impl.cli import main, numpy_trainer
-from parity_tests.conftest import REFERENCE_LOG, REPO, run
+from parity_tests.conftest import REFERENCE_LOG, REPO
 
 SHORT = ["--iterations", "21", "--test-size", "1000"]
 
 
-def test_plot_writes_the_four_figures(tmp_path):
-    result = run(["scripts/train.py", *SHORT, "--plot", str(tmp_path / "figs")])
+def test_plot_writes_the_four_figures(tmp_path, script):
+    result = script("scripts/train.py", [*SHORT, "--plot", str(tmp_path / "figs")])
     assert result.returncode == 0, result.stderr
     names = sorted(p.name for p in (tmp_path / "figs").iterdir())
     assert names == ["activations.png", "class_averages.png", "curves.png",
@@ -43,11 +43,11 @@ def test_plot_without_matplotlib_is_one_line_before_training(tmp_path):
     assert result.stderr.count("\n") == 1 and "pip install -e '.[plot]'" in result.stderr
 
 
-def test_metrics_has_one_json_line_per_logged_iteration(tmp_path):
+def test_metrics_has_one_json_line_per_logged_iteration(tmp_path, script):
     path = tmp_path / "metrics.jsonl"
     for impl in ("numpy", "torch"):
-        result = run(["scripts/train.py", "--impl", impl, "--device", "cpu", *SHORT,
-                      "--metrics", str(path)])
+        result = script("scripts/train.py", ["--impl", impl, "--device", "cpu", *SHORT,
+                                             "--metrics", str(path)])
         assert result.returncode == 0, result.stderr
         lines = [json.loads(line) for line in path.read_text().splitlines()]
         logged = result.stdout.splitlines()
@@ -60,18 +60,19 @@ def test_metrics_has_one_json_line_per_logged_iteration(tmp_path):
     assert not list(tmp_path.glob(".*"))
 
 
-def test_metrics_of_a_diverged_run_keep_the_finite_lines(tmp_path):
+def test_metrics_of_a_diverged_run_keep_the_finite_lines(tmp_path, script):
     path = tmp_path / "metrics.jsonl"
-    result = run(["scripts/train.py", "--mode", "exact", "--output", "identity", "--alpha", "1e6",
-                  "--iterations", "5", "--log-every", "1", "--metrics", str(path)])
+    result = script("scripts/train.py", ["--mode", "exact", "--output", "identity", "--alpha",
+                                         "1e6", "--iterations", "5", "--log-every", "1",
+                                         "--metrics", str(path)])
     assert result.returncode == 2
     lines = path.read_text().splitlines()
     assert len(lines) == len(result.stdout.splitlines()) >= 1
     assert "NaN" not in path.read_text() and "Infinity" not in path.read_text()
 
 
-def test_no_progress_bar_characters_when_stderr_is_not_a_terminal():
-    result = run(["scripts/train.py"])
+def test_no_progress_bar_characters_when_stderr_is_not_a_terminal(book_run):
+    result = book_run
     assert result.stdout == REFERENCE_LOG.read_text()
     for stream in (result.stdout, result.stderr):
         assert "\r" not in stream and "\x1b" not in stream
@@ -119,7 +120,7 @@ def test_a_write_that_fails_during_or_after_the_run_is_one_line(flag, tmp_path, 
     assert not [p for p in tmp_path.rglob("*") if p.is_file()]  # no half-written file
 
 
-def test_quiet_keeps_stderr_empty():
-    result = run(["scripts/train.py", *SHORT, "--quiet"])
+def test_quiet_keeps_stderr_empty(script):
+    result = script("scripts/train.py", [*SHORT, "--quiet"])
     assert result.returncode == 0 and result.stderr == ""
     assert len(result.stdout.splitlines()) == 3

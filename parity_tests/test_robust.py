@@ -24,6 +24,7 @@ from numpy_impl.checkpoint import load_npz
 from numpy_impl.data import FILES, DataError, read_idx
 from parity_tests.conftest import REPO, run
 from parity_tests.test_data import idx_bytes, write_dataset
+from scripts import train as train_py
 from torch_impl.checkpoint import load_pt
 
 SHORT = ["--preset", "relu", "--iterations", "12", "--test-size", "500"]
@@ -53,8 +54,8 @@ def bad_data(tmp_path: Path, how: str) -> list[str]:
 
 def checkpoint(tmp_path: Path, *flags: str) -> Path:
     path = tmp_path / "made.npz"
-    result = run(["scripts/train.py", *SHORT, "--iterations", "2", "--save", str(path), *flags])
-    assert result.returncode == 0, result.stderr
+    assert train_py.main([*SHORT, "--iterations", "2", "--save", str(path), "--quiet",
+                          *flags]) == 0
     return path
 
 
@@ -106,14 +107,14 @@ CASES.update(OUTPUT_CASES)
 
 
 @pytest.mark.parametrize("case", list(CASES))
-def test_bad_input_is_one_line_exit_2_and_no_file(case, tmp_path):
+def test_bad_input_is_one_line_exit_2_and_no_file(case, tmp_path, script):
     """Found before training (outputs: the case's flag comes last, so it is the one used)."""
     flags, message = CASES[case]
     outputs = tmp_path / "out"
     outputs.mkdir()
-    result = run(["scripts/train.py", *SHORT, "--save", str(outputs / "run.npz"),
-                  "--metrics", str(outputs / "metrics.jsonl"), "--plot",
-                  str(outputs / "figures"), *flags(tmp_path)])
+    result = script("scripts/train.py", [*SHORT, "--save", str(outputs / "run.npz"),
+                                         "--metrics", str(outputs / "metrics.jsonl"), "--plot",
+                                         str(outputs / "figures"), *flags(tmp_path)])
     assert result.returncode == 2
     assert result.stdout == ""
     assert result.stderr.count("\n") == 1 and message in result.stderr, result.stderr
@@ -126,13 +127,13 @@ def test_bad_input_is_one_line_exit_2_and_no_file(case, tmp_path):
     ("numpy", ["--mode", "exact", "--output", "identity", "--alpha", "1e6"]),
     ("torch", ["--mode", "exact", "--output", "identity", "--alpha", "1e6"]),
 ])
-def test_divergence_stops_at_the_iteration_and_saves_no_nan(impl, flags, tmp_path):
+def test_divergence_stops_at_the_iteration_and_saves_no_nan(impl, flags, tmp_path, script):
     """The run names the iteration, in one line, and its files hold only what came before."""
     save, metrics = tmp_path / "run.ckpt", tmp_path / "metrics.jsonl"
-    result = run(["scripts/train.py", "--impl", impl, "--device", "cpu", *flags, "--iterations",
-                  "8",
-                  "--log-every", "1", "--save", str(save), "--save-every", "1",
-                  "--metrics", str(metrics)])
+    result = script("scripts/train.py", ["--impl", impl, "--device", "cpu", *flags,
+                                         "--iterations", "8", "--log-every", "1", "--save",
+                                         str(save), "--save-every", "1", "--metrics",
+                                         str(metrics)])
     assert result.returncode == 2
     assert result.stderr.count("\n") == 1, result.stderr  # no RuntimeWarning lines either
     assert re.search(r"error: iteration \d+: .* lower --alpha", result.stderr)
@@ -190,23 +191,23 @@ def test_same_seed_same_log_same_weight_hash(impl, suffix, tmp_path):
     assert weights_hash(tmp_path / f"0{suffix}") == weights_hash(tmp_path / f"1{suffix}")
 
 
-def test_evaluate_reads_either_checkpoint_with_either_implementation(tmp_path):
+def test_evaluate_reads_either_checkpoint_with_either_implementation(tmp_path, script):
     for impl, suffix in (("numpy", ".npz"), ("torch", ".pt")):
-        made = run(["scripts/train.py", "--impl", impl, "--device", "cpu", *SHORT, "--save",
-                    str(tmp_path / f"run{suffix}")])
+        made = script("scripts/train.py", ["--impl", impl, "--device", "cpu", *SHORT, "--save",
+                                           str(tmp_path / f"run{suffix}")])
         assert made.returncode == 0, made.stderr
     outputs = {}
     for suffix in (".npz", ".pt"):
         for impl in ("numpy", "torch"):
-            result = run(["scripts/evaluate.py", str(tmp_path / f"run{suffix}"), "--impl", impl,
-                          "--device", "cpu"])
+            result = script("scripts/evaluate.py", [str(tmp_path / f"run{suffix}"), "--impl",
+                                                    impl, "--device", "cpu"])
             assert result.returncode == 0, result.stderr
             outputs[suffix, impl] = result.stdout.split("\n", 1)[1]  # after the header line
             rows = [line.split()[1:] for line in result.stdout.splitlines()[-10:]]
             assert sum(int(n) for row in rows for n in row) == 10000
     assert outputs[".npz", "numpy"] == outputs[".npz", "torch"]
     assert outputs[".pt", "numpy"] == outputs[".pt", "torch"]
-    bad = run(["scripts/evaluate.py", str(REPO / "README.md")])
+    bad = script("scripts/evaluate.py", [str(REPO / "README.md")])
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1
 
 
@@ -253,14 +254,13 @@ def test_idx_reader_raises_only_its_error_and_stays_within_the_file(
             array.nbytes
 
 
-def test_resume_refuses_a_checkpoint_of_the_other_mask_stream(tmp_path):
+def test_resume_refuses_a_checkpoint_of_the_other_mask_stream(tmp_path, script):
     path = tmp_path / "torch-masks.pt"
-    made = run(["scripts/train.py", "--impl", "torch", "--device", "cpu", "--rng", "torch", *SHORT,
-                "--iterations", "2", "--save", str(path)])
+    made = script("scripts/train.py", ["--impl", "torch", "--device", "cpu", "--rng", "torch",
+                                       *SHORT, "--iterations", "2", "--save", str(path)])
     assert made.returncode == 0, made.stderr
-    result = run(["scripts/train.py", "--impl", "torch", "--device", "cpu", *SHORT, "--resume",
-                  str(path),
-                  "--quiet"])
+    result = script("scripts/train.py", ["--impl", "torch", "--device", "cpu", *SHORT,
+                                         "--resume", str(path), "--quiet"])
     assert result.returncode == 2 and result.stdout == ""
     assert result.stderr == "scripts/train.py: error: the checkpoint was made with --rng " \
                             "torch, not numpy\n"

@@ -17,7 +17,7 @@ from numpy_impl.close import assert_close, run_depth
 from numpy_impl.config import PRESETS, Config, ConfigError
 from numpy_impl.data import Dataset
 from numpy_impl.train import train as numpy_train
-from parity_tests.conftest import DEVICES, REFERENCE_LOG, run
+from parity_tests.conftest import DEVICES, REFERENCE_LOG
 from scripts import study
 from torch_impl.stacked import train_stack
 
@@ -173,8 +173,8 @@ def test_a_study_command_prints_that_models_log(quick_studies, capsys):
     (["--seeds", "1"], "--seeds must be at least 2"),
     (["--folds", "6"], "--folds must be from 1 to 5"),
 ])
-def test_study_refuses_bad_counts(args, message):
-    result = run(["scripts/study.py", *args])
+def test_study_refuses_bad_counts(args, message, script):
+    result = script("scripts/study.py", args)
     assert result.returncode == 2
     assert message in result.stderr and "Traceback" not in result.stderr
 

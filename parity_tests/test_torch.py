@@ -14,9 +14,9 @@ needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA G
 
 
 @pytest.mark.parametrize("device", DEVICES)
-def test_train_py_impl_torch_prints_the_books_log_exactly(device):
+def test_train_py_impl_torch_prints_the_books_log_exactly(device, script):
     """The full run, float64, masks from NumPy: the book's log on the CPU and on a GPU."""
-    result = run(["scripts/train.py", "--impl", "torch", "--device", device])
+    result = script("scripts/train.py", ["--impl", "torch", "--device", device])
     assert result.returncode == 0, result.stderr
     assert result.stdout == REFERENCE_LOG.read_text()
 
@@ -64,8 +64,8 @@ def test_torch_rng_is_deterministic_and_differs_from_numpy_masks(dataset):
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a GPU")
-def test_device_cuda_without_a_gpu_is_one_clear_line():
-    result = run(["scripts/train.py", "--impl", "torch", "--device", "cuda"])
+def test_device_cuda_without_a_gpu_is_one_clear_line(script):
+    result = script("scripts/train.py", ["--impl", "torch", "--device", "cuda"])
     assert result.returncode == 2 and result.stdout == ""
     assert result.stderr.count("\n") == 1 and "no CUDA GPU" in result.stderr
 

@@ -4,7 +4,7 @@
 
 Trains the chapter three times (NumPy book mode, NumPy exact mode, torch book mode; about
 15 s) and draws: book vs exact mode, NumPy vs torch, the weight templates and class
-averages of the book's run, and the activation table.
+averages of the book's run, the activation table, and the book's slope beside the gradient's.
 """
 
 from __future__ import annotations
@@ -54,6 +54,7 @@ def main(argv: list[str] | None = None) -> int:
         figures.class_averages(data.train_images, data.train_labels,
                                args.out / "class_averages.png"),
         figures.activation_table(args.out / "activations.png"),
+        figures.book_slopes(args.out / "book_slopes.png"),
     ]
     for path in written:
         print(f"wrote {path} ({path.stat().st_size // 1024} KB)", file=sys.stderr)
