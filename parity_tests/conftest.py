@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -9,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from threadpoolctl import threadpool_limits
 
 from numpy_impl.data import Dataset, load
 
@@ -24,6 +26,16 @@ CUDA parameter skips where torch sees no GPU (`pytest -m cuda` runs just those).
 
 BLOCK_TORCH = "import sys; sys.modules.update(torch=None, torchvision=None); "
 """Prefix for `python -c`: any later `import torch` raises ImportError."""
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Each pytest-xdist worker computes on one thread (torch, and NumPy's BLAS). Two
+    workers whose thread pools each want both of two cores spin while they wait for each
+    other: the quick study took 200 s so, and 29 s alone. Runs started as processes of
+    their own keep the project's thread policy."""
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        torch.set_num_threads(1)
+        threadpool_limits(limits=1)
 
 
 @pytest.fixture(scope="session")

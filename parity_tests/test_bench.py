@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from numpy_impl.config import PRESETS
-from scripts.bench import dense_flops, round_robin
+from scripts.bench import Row, Timing, dense_flops, results, round_robin, table
 
 
 def test_dense_flops_of_the_chapter():
@@ -22,7 +22,8 @@ def test_dense_flops_of_the_chapter():
 
 def test_quick_numpy_pass_writes_table_and_json(tmp_path, script):
     out = tmp_path / "bench.json"
-    result = script("scripts/bench.py", ["--quick", "--no-torch", "--json", str(out)])
+    result = script("scripts/bench.py", ["--quick", "--no-torch", "--idle-only", "--json",
+                                         str(out)])
     assert result.returncode == 0, result.stderr
     rows = json.loads(out.read_text())["rows"]
     assert [r["run"].split(" (")[0] for r in rows[:4]] == [
@@ -38,9 +39,7 @@ def test_quick_numpy_pass_writes_table_and_json(tmp_path, script):
     assert all(30 < r["peak_mb"] < 500 for r in rows[1:2] + rows[3:])
     assert all(r["seconds"] > 0 and r["roofline_fraction"] > 0 for r in rows)
     assert all(r["seconds_each_round"] == [r["seconds"]] for r in rows)  # one round
-    # the chapter's runs again with one core busy, the others not
-    assert [r["busy_seconds"] is not None for r in rows] == [False, True, False, True, False]
-    assert rows[1]["busy_over_idle"] == rows[1]["busy_seconds"] / rows[1]["seconds"]
+    assert all(r["busy_seconds"] is None for r in rows)  # --idle-only
     assert "| numpy, book mode | float64 | 300 x 1000 |" in result.stdout
     assert not list(tmp_path.glob(".*.tmp"))
 
@@ -59,6 +58,18 @@ def test_rows_run_round_robin_so_drift_slows_them_alike():
     assert calls == ["a", "b", "a busy"] * 3
     assert [len(t.seconds) for t in timings + busy] == [3, 3, 3]
     assert [t.result for t in timings + busy] == [1, 2, 3]
+
+
+def test_a_row_timed_busy_too_gets_both_columns():
+    config = PRESETS["tanh"]
+    rows = [Row("baseline", config, lambda: 300), Row("ours", config, lambda: 30, busy=True)]
+    timings = [Timing([10.0], 300), Timing([2.0, 3.0, 4.0], 30)]
+    [baseline, ours] = results(rows, timings, {"numpy": {"float64": 100.0}},
+                               {"ours": Timing([4.5, 3.0, 6.0], 30)})
+    assert baseline["busy_seconds"] is None and baseline["busy_over_idle"] is None
+    assert ours["busy_seconds"] == 4.5 and ours["busy_over_idle"] == 1.5
+    assert ours["busy_seconds_each_round"] == [4.5, 3.0, 6.0]
+    assert "| ours | float64 | 300 x 1000 | 3.00 | 4.50 (1.50x) |" in table([baseline, ours])
 
 
 def children() -> list[str]:

@@ -197,9 +197,10 @@ class CliRun(NamedTuple):
     checkpoint: Path
 
 
-@pytest.fixture(scope="module", params=["tanh", "relu"])
+@pytest.fixture(scope="session", params=["tanh", "relu"])
 def cli_run(request, tmp_path_factory) -> CliRun:
-    """A whole run of `scripts/train.py --impl idiomatic` for the preset, with --save."""
+    """A whole run of `scripts/train.py --impl idiomatic` for the preset, with --save: run
+    once for the tests of what it prints and saves (one pytest-xdist group, so one worker)."""
     path = tmp_path_factory.mktemp("idiomatic") / "run.pt"
     status, out, err = main(train_script, ["--impl", "idiomatic", "--preset", request.param,
                                            "--test-size", "500", "--device", "cpu",
@@ -207,6 +208,7 @@ def cli_run(request, tmp_path_factory) -> CliRun:
     return CliRun(request.param, status, out, err, path)
 
 
+@pytest.mark.xdist_group("idiomatic_cli")
 def test_a_whole_run_is_the_hand_built_run(cli_run, small):
     """The same log, line for line, and the same final weights to rounding."""
     config = PRESETS[cli_run.preset].replace(mode="exact", test_size=500)
@@ -301,6 +303,7 @@ def test_the_parity_check_catches_a_mutant(mutant, dtype, monkeypatch, small):
 
 # 3. The command line, checkpoints, evaluation -------------------------------------------
 
+@pytest.mark.xdist_group("idiomatic_cli")
 def test_train_py_impl_idiomatic_prints_the_books_log_and_learns(cli_run):
     assert cli_run.status == 0, cli_run.stderr
     lines = cli_run.stdout.splitlines()

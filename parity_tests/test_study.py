@@ -12,12 +12,12 @@ import numpy as np
 import pytest
 import torch
 
-from numpy_impl.cli import main, numpy_trainer
+from numpy_impl.cli import build_parser, config_from_args, main, numpy_trainer
 from numpy_impl.close import assert_close, run_depth
 from numpy_impl.config import PRESETS, Config, ConfigError
 from numpy_impl.data import Dataset
 from numpy_impl.train import train as numpy_train
-from parity_tests.conftest import DEVICES, REFERENCE_LOG
+from parity_tests.conftest import DEVICES, REFERENCE_LOG, REPO
 from scripts import study
 from torch_impl.stacked import train_stack
 
@@ -111,62 +111,69 @@ def test_selection_never_looks_at_the_test_set(dataset):
     assert (chosen.train_size, chosen.test_size) == (1000, 10000)
 
 
-def without_timings(document: object) -> object:
-    if isinstance(document, dict):
-        return {k: without_timings(v) for k, v in document.items()
-                if "seconds" not in k}
-    if isinstance(document, list):
-        return [without_timings(v) for v in document]
-    return document
+@pytest.fixture(scope="session")
+def quick_study(tmp_path_factory) -> Path:
+    """The quick study, run once for every test of what it writes (a session's fixture: a
+    module's would run again whenever pytest-xdist gives the worker another module between
+    two of them)."""
+    folder = tmp_path_factory.mktemp("study")
+    assert study.main(["--quick", "--seeds", "2", "--device", "cpu", "--out", str(folder)]) == 0
+    return folder
 
 
-@pytest.fixture(scope="module")
-def quick_studies(tmp_path_factory) -> list[Path]:
-    """The quick study, run twice, each into a folder of its own."""
-    folders = [tmp_path_factory.mktemp(name) for name in ("a", "b")]
-    for folder in folders:
-        assert study.main(["--quick", "--seeds", "2", "--device", "cpu", "--out",
-                           str(folder)]) == 0
-    return folders
-
-
-def test_quick_study_repeats_itself_and_writes_its_three_files(quick_studies):
-    first, second = (json.loads((out / "study.json").read_text()) for out in quick_studies)
-    assert without_timings(first) == without_timings(second)
-    assert len(first["combinations"]) == 6 and len(first["quirk_groups"]) == 12
-    assert all(len(c["final"]) == 2 for c in first["combinations"])
-    markdown = (quick_studies[0] / "study.md").read_text()
+@pytest.mark.xdist_group("quick_study")
+def test_quick_study_writes_its_three_files(quick_study):
+    document = json.loads((quick_study / "study.json").read_text())
+    assert len(document["combinations"]) == 6 and len(document["quirk_groups"]) == 12
+    assert all(len(c["final"]) == 2 for c in document["combinations"])
+    markdown = (quick_study / "study.md").read_text()
     assert markdown.count("| tanh beats sigmoid in the hidden layer |") == 2
     assert "| tanh | sigmoid |" in markdown and "| relu | relu |" in markdown
-    assert (quick_studies[0] / "study.png").read_bytes()[:4] == b"\x89PNG"
+    assert (quick_study / "study.png").read_bytes()[:4] == b"\x89PNG"
 
 
-def test_quick_study_states_no_verdicts(quick_studies):
+@pytest.mark.xdist_group("quick_study")
+@pytest.mark.parametrize("part", ["combinations", "quirk_groups"])
+def test_quick_study_repeats_itself(part, quick_study, dataset):
+    """Trained again, a group of the study gives the same numbers to the last digit: its
+    curves in study.json are what its models learn, not what they happened to learn once."""
+    document = json.loads((quick_study / "study.json").read_text())
+    entry = document[part][1]
+    config = config_from_args(build_parser("x").parse_args(shlex.split(entry["command"])[1:]))
+    again = study.train_group("again", [config.replace(seed=s) for s in entry["seeds"]],
+                              dataset, "cpu")
+    assert (again.curves, again.train_curves) == (entry["curves"], entry["train_curves"])
+
+
+@pytest.mark.xdist_group("quick_study")
+def test_quick_study_states_no_verdicts(quick_study):
     """30 iterations and 2 seeds test the machinery, not the chapter: every table says so,
     and every verdict is "not a finding"."""
-    document = json.loads((quick_studies[0] / "study.json").read_text())
+    document = json.loads((quick_study / "study.json").read_text())
     verdicts = [row["verdict"] for row in document["claims"] + document["quirk"]]
     assert verdicts and set(verdicts) == {"not a finding"}
-    markdown = (quick_studies[0] / "study.md").read_text()
+    markdown = (quick_study / "study.md").read_text()
     for word in ("held", "reversed", "not resolved", "the quirk costs", "the quirk gains"):
         assert f"| {word}" not in markdown
     assert markdown.startswith("**A smoke test (`--quick`)")
     assert markdown.count("Not a finding.") == 4  # above each of the study's four parts
 
 
-def test_a_study_command_prints_that_models_log(quick_studies, capsys):
+@pytest.mark.xdist_group("quick_study")
+def test_a_study_command_prints_that_models_log(quick_study, capsys):
     """study.md gives each model's scripts/train.py command; run one, get its log."""
-    document = json.loads((quick_studies[0] / "study.json").read_text())
+    document = json.loads((quick_study / "study.json").read_text())
     for group in (document["combinations"][1], document["quirk_groups"][2]):
         command = shlex.split(group["command"])
         assert command[0] == "scripts/train.py" and "--seed" not in command  # seed 1
-        assert f"`{group['command']}`" in (quick_studies[0] / "study.md").read_text()
+        assert f"`{group['command']}`" in (quick_study / "study.md").read_text()
         assert main([*command[1:], "--quiet"], prog="scripts/train.py",
                     trainers={"numpy": numpy_trainer}) == 0
         iterations = [i - 1 for i in group["iterations"][:-1]]
         expected = [f"I:{i} Test-Acc:{test} Train-Acc:{train}" for i, test, train in
                     zip(iterations, group["curves"][0], group["train_curves"][0], strict=False)]
         assert capsys.readouterr().out.splitlines() == expected
+        assert group["rerun"] == "the same log"  # the study ran the command too, and says so
 
 
 @pytest.mark.parametrize("args, message", [
@@ -192,3 +199,21 @@ def test_study_checks_its_output_folder_before_it_trains(tmp_path, capsys):
 def test_study_on_cuda_without_a_gpu_is_one_clear_line(tmp_path, capsys):
     assert study.main(["--quick", "--device", "cuda", "--out", str(tmp_path)]) == 2
     assert "torch sees no CUDA GPU" in capsys.readouterr().err
+
+
+def test_the_docs_quote_the_study_they_link():
+    """What README.md, docs/walkthrough.md and docs/claims.md say the quirk does, and what
+    claims.md says of the chapter's claims, is what the study in docs/study found, digit for
+    digit: redrawing the study without updating the docs fails here."""
+    document = json.loads((REPO / "docs" / "study" / "study.json").read_text())
+    assert not document["settings"]["quick"]
+    docs = {name: (REPO / name).read_text()
+            for name in ("README.md", "docs/walkthrough.md", "docs/claims.md")}
+    for row in document["quirk"]:
+        difference = study.Summary(**row["difference"]).difference()
+        for name, text in docs.items():
+            assert difference in text, f"{name}: {row['listing']} listing, {row['hidden']}"
+    for row in document["claims"]:
+        assert study.Summary(**row["difference"]).difference() in docs["docs/claims.md"]
+    for row in document["combinations"]:
+        assert study.Summary(**row["test_accuracy"]).cells() in docs["docs/claims.md"]

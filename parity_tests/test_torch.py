@@ -32,14 +32,16 @@ def test_whole_run_numpy_and_torch_agree(preset, mode, seed, dataset):
     assert all_close(rows), "\n".join(map(str, rows))
 
 
-def test_entry_points_agree_and_masks_from_numpy_are_the_default():
+def test_entry_points_agree_and_masks_from_numpy_are_the_default(script):
+    """`python -m torch_impl` in a process of its own (the entry point is the subject), the
+    two scripts/train.py runs in this one."""
     args = ["--preset", "relu", "--iterations", "3", "--log-every", "2", "--test-size", "500"]
     module = run(["-m", "torch_impl", "--device", "cpu", *args])
-    script = run(["scripts/train.py", "--impl", "torch", "--device", "cpu", "--rng", "numpy",
-                  *args])
-    numpy = run(["scripts/train.py", *args])
-    assert module.returncode == script.returncode == numpy.returncode == 0, module.stderr
-    assert module.stdout == script.stdout == numpy.stdout
+    torch_run = script("scripts/train.py", ["--impl", "torch", "--device", "cpu", "--rng",
+                                            "numpy", *args])
+    numpy_run = script("scripts/train.py", args)
+    assert module.returncode == torch_run.returncode == numpy_run.returncode == 0, module.stderr
+    assert module.stdout == torch_run.stdout == numpy_run.stdout
     assert "torch on cpu" in module.stderr
 
 

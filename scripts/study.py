@@ -42,6 +42,8 @@ from numpy_impl.cli import command_line
 from numpy_impl.config import PRESETS, Config, ConfigError
 from numpy_impl.data import DataError, Dataset, load
 from numpy_impl.files import OutputError, writable_folder, write_atomically
+from numpy_impl.train import LogRecord
+from numpy_impl.train import train as numpy_train
 
 HIDDEN = ("sigmoid", "tanh", "relu")
 OUTPUT = ("sigmoid", "softmax")
@@ -81,6 +83,10 @@ class Summary:
             return no
         return "not resolved at 95%"
 
+    def difference(self) -> str:
+        """A difference of accuracies in points, with its interval: "+1.16 [+0.89, +1.44]"."""
+        return f"{100 * self.mean:+.2f} [{100 * self.low:+.2f}, {100 * self.high:+.2f}]"
+
     def cells(self, scale: float = 100) -> str:
         return (f"{scale * self.mean:.2f} | {scale * self.std:.2f} "
                 f"| [{scale * self.low:.2f}, {scale * self.high:.2f}]")
@@ -98,6 +104,7 @@ class Group:
     configs: list[Config]
     curves: list[list[float]]  # test accuracy at each logged iteration and at the end, per seed
     train_curves: list[list[float]]  # train accuracy at each logged iteration, per seed
+    logs: list[list[str]]  # each model's log, as scripts/train.py prints it
     iterations: list[int]  # how many iterations each point comes after
     diverged: list[bool]
     seconds_per_model: float
@@ -121,8 +128,22 @@ def train_group(name: str, configs: list[Config], data: Dataset, device: str) ->
     train_curves = [[r.train_correct / r.train_size for r in log] for log in run.logs]
     iterations = [r.iteration + 1 for r in run.logs[0]] + [configs[0].iterations]
     print(f"  {name}: {run.seconds:.1f} s for {len(configs)} models", file=sys.stderr)
-    return Group(configs, curves, train_curves, iterations,
-                 [d is not None for d in run.diverged], run.seconds / len(configs))
+    return Group(configs, curves, train_curves, [[str(r) for r in log] for log in run.logs],
+                 iterations, [d is not None for d in run.diverged], run.seconds / len(configs))
+
+
+def rerun(group: Group, data: Dataset) -> str:
+    """Seed 1's model again, trained as its scripts/train.py command trains it
+    (numpy_impl.train, summing in another order than the stack): the same log, or how far
+    rounding took a chaotic run."""
+    records: list[LogRecord] = []
+    numpy_train(group.configs[0], data, records.append)
+    lines = [str(r) for r in records]
+    if lines == group.logs[0]:
+        return "the same log"
+    differ = sum(a != b for a, b in zip(lines, group.logs[0], strict=True))
+    return (f"{differ} of {len(lines)} lines differ: a chaotic run, where rounding decides "
+            f"(its last line {lines[-1]}; the stack's {group.logs[0][-1]})")
 
 
 def split(data: Dataset, fold: int) -> Dataset:
@@ -273,16 +294,27 @@ def quirk_rows(quirk: dict[tuple[str, str, str], Group], finding: bool) -> list[
     return rows
 
 
-def commands(groups: list[tuple[str, Group]]) -> list[str]:
-    """The scripts/train.py command that trains each group's model for seed 1."""
-    return ["| setting | seed 1 (change --seed for the others) |", "|---|---|",
-            *[f"| {name} | `{command_line(group.configs[0])}` |" for name, group in groups]]
+def commands(groups: list[tuple[str, Group]], reruns: dict[str, str]) -> list[str]:
+    """The scripts/train.py command that trains each group's model for seed 1, and what it
+    printed when the study ran it."""
+    return ["| setting | seed 1 (change --seed for the others) | run by the study |",
+            "|---|---|---|",
+            *[f"| {name} | `{command_line(group.configs[0])}` | {reruns[name]} |"
+              for name, group in groups]]
+
+
+def named(grid: dict[tuple[str, str], Group], quirk: dict[tuple[str, str, str], Group]
+          ) -> list[tuple[str, Group]]:
+    """Every group of the study under its name in the tables."""
+    return ([(f"{h}/{o}", g) for (h, o), g in grid.items()]
+            + [(f"{p} listing, {h} hidden, {m}", g) for (p, h, m), g in quirk.items()])
 
 
 def report(grid: dict[tuple[str, str], Group],
            selection: dict[tuple[str, str], dict[str, float]],
            quirk: dict[tuple[str, str, str], Group],
-           speed: dict[str, dict[str, dict[str, float]]], settings: dict) -> tuple[str, dict]:
+           speed: dict[str, dict[str, dict[str, float]]], reruns: dict[str, str],
+           settings: dict) -> tuple[str, dict]:
     """The Markdown report and the JSON document."""
     finding = not settings["quick"]
     found, quirk_found = claims(grid, finding), quirk_rows(quirk, finding)
@@ -298,31 +330,31 @@ def report(grid: dict[tuple[str, str], Group],
              "| the chapter says | comparison | difference (points), 95% interval | verdict |",
              "|---|---|---|---|"]
     for row in found:
-        d = Summary(**row["difference"])
-        lines.append(f"| {row['claim']} | {row['comparison']} | {100 * d.mean:+.2f} "
-                     f"[{100 * d.low:+.2f}, {100 * d.high:+.2f}] | {row['verdict']} |")
+        lines.append(f"| {row['claim']} | {row['comparison']} "
+                     f"| {Summary(**row['difference']).difference()} | {row['verdict']} |")
     lines += [*speed_rows(speed, finding), "", *smoke,
               "Book mode vs exact mode: each hidden activation at each listing's own settings "
               "(alpha, initial scales, D, iterations):", "", *table(named_quirk, []), "",
               "| listing | hidden | exact - book (points), 95% interval | verdict |",
               "|---|---|---|---|"]
     for row in quirk_found:
-        d = Summary(**row["difference"])
-        lines.append(f"| {row['listing']} | {row['hidden']} | {100 * d.mean:+.2f} "
-                     f"[{100 * d.low:+.2f}, {100 * d.high:+.2f}] | {row['verdict']} |")
+        lines.append(f"| {row['listing']} | {row['hidden']} "
+                     f"| {Summary(**row['difference']).difference()} | {row['verdict']} |")
     lines += ["", *smoke, f"Selection: late validation accuracy (%) of each grid point (the mean "
               f"of its last {LATE} logged points), averaged over {settings['folds']} folds of "
               "200 training images (never the test set); the chosen point in bold.", "",
               *selection_table(grid, selection), "",
               "Every model above, again: `scripts/train.py` trains the same network with the "
-              "same initial weights and dropout masks, and prints its log.", "",
-              *commands(named_grid + [(f"{name}, {g.configs[0].mode}", g)
-                                      for name, g in named_quirk])]
+              "same initial weights and dropout masks. The study runs each seed-1 command and "
+              "says whether it printed the model's log: it adds in another order than the "
+              "stack, so a chaotic run (a large learning rate) may stray in its last digits.",
+              "", *commands(named(grid, quirk), reruns)]
 
-    def entry(group: Group) -> dict:
+    def entry(name: str, group: Group) -> dict:
         c = group.configs[0]
         return {"mode": c.mode, "alpha": c.alpha, "init": [c.init_0_1, c.init_1_2],
                 "seeds": [c.seed for c in group.configs], "command": command_line(c),
+                "rerun": reruns[name],
                 "test_accuracy": Summary.of(group.final).__dict__, "final": group.final,
                 "iterations": group.iterations, "curves": group.curves,
                 "train_curves": group.train_curves,
@@ -330,13 +362,13 @@ def report(grid: dict[tuple[str, str], Group],
 
     document = {
         "settings": settings,
-        "combinations": [{"hidden": h, "output": o, **entry(g),
+        "combinations": [{"hidden": h, "output": o, **entry(f"{h}/{o}", g),
                           "validation": {point: None if score == -math.inf else score
                                          for point, score in selection[h, o].items()}}
                          for (h, o), g in grid.items()],
         "claims": found,
-        "quirk_groups": [{"listing": p, "hidden": h, **entry(g)}
-                         for (p, h, _), g in quirk.items()],
+        "quirk_groups": [{"listing": p, "hidden": h, **entry(f"{p} listing, {h} hidden, {m}", g)}
+                         for (p, h, m), g in quirk.items()],
         "quirk": quirk_found,
         "activation_seconds": speed,
     }
@@ -431,7 +463,8 @@ def main(argv: list[str] | None = None) -> int:
                 "validation": VALIDATION, "quick": args.quick,
                 "device": str(resolve_device(args.device))}
     speed = activation_seconds(30 if args.quick else 300, args.device)
-    markdown, document = report(grid, selection, quirk, speed, settings)
+    reruns = {name: rerun(group, data) for name, group in named(grid, quirk)}
+    markdown, document = report(grid, selection, quirk, speed, reruns, settings)
     document["seconds"] = time.perf_counter() - start
     markdown += (f"\nThe whole study: {document['seconds']:.0f} s on {settings['device']} "
                  f"({os.cpu_count()} CPU cores), `scripts/study.py"

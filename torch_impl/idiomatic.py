@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import sys
 import time
 from collections.abc import Callable
 
@@ -40,8 +39,8 @@ from numpy_impl.config import CLASSES, PIXELS, Config, ConfigError
 from numpy_impl.data import Dataset
 from numpy_impl.train import Diverged, LogRecord, due, initial_weights
 from torch_impl.checkpoint import load_any, save_pt
-from torch_impl.device import full_precision, notes, resolve_device
-from torch_impl.train import set_generator_state
+from torch_impl.device import full_precision, resolve_device
+from torch_impl.train import cli_device, set_generator_state
 
 HIDDEN: dict[str, type[nn.Module]] = {"relu": nn.ReLU, "sigmoid": nn.Sigmoid, "tanh": nn.Tanh}
 LOSSES: dict[str, type[nn.Module]] = {
@@ -226,10 +225,7 @@ def idiomatic_trainer(
 ) -> Trained:
     """The CLI's entry: train with --device (and the checkpoint flags)."""
     resume, save = checkpointing(args, config, "idiomatic", load_any, save_pt)
-    device = resolve_device(args.device)
-    if not args.quiet:
-        for note in notes(device, getattr(torch, config.dtype)):
-            print(f"{args.prog}: note: {note}", file=sys.stderr)
+    device = cli_device(args, config)
     model = train(config, dataset, log, progress, resume, save, args.save_every, device=device)
     return Trained(f"{model[0].weight.device} (SGD lr {learning_rate(config):g})",
                    *weights(model))

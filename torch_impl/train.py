@@ -171,15 +171,22 @@ def set_generator_state(generator: torch.Generator, resume: Checkpoint) -> None:
                               f"{other}") from None
 
 
+def cli_device(args: argparse.Namespace, config: Config) -> torch.device:
+    """The device --device names, and its notes on standard error (unless --quiet): float64
+    on a GPU, for one."""
+    device = resolve_device(args.device)
+    if not args.quiet:
+        for note in notes(device, getattr(torch, config.dtype)):
+            print(f"{args.prog}: note: {note}", file=sys.stderr)
+    return device
+
+
 def torch_trainer(
     config: Config, dataset: Dataset, log: Log, progress: Progress, args: argparse.Namespace
 ) -> Trained:
     """The CLI's entry: train with --device and --rng (and the checkpoint flags)."""
     resume, save = checkpointing(args, config, "torch", load_any, save_pt)
-    device = resolve_device(args.device)
-    if not args.quiet:
-        for note in notes(device, getattr(torch, config.dtype)):
-            print(f"{args.prog}: note: {note}", file=sys.stderr)
+    device = cli_device(args, config)
     network = train(config, dataset, log, progress, resume, save, args.save_every,
                     device=device, rng=args.rng)
     return Trained(f"{network.weights_0_1.weight.device} (masks from {args.rng})",
