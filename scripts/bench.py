@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import json
 import platform
 import statistics
@@ -40,6 +41,7 @@ from numpy_impl.config import CLASSES, PIXELS, PRESETS, Config, ConfigError
 from numpy_impl.data import DataError, Dataset, load
 from numpy_impl.files import OutputError, writable_file, write_atomically
 from numpy_impl.listing import run_listing
+from numpy_impl.threads import Background, one_blas_thread
 from numpy_impl.train import LogRecord, as_test_layer_0, make_batches
 from numpy_impl.train import train as numpy_train
 
@@ -80,25 +82,32 @@ def gemm(dtype: str, n: int) -> Callable[[], object]:
     return lambda: a @ b
 
 
-def big_matmuls(config: Config, data: Dataset) -> Callable[[], int]:
+def big_matmuls(config: Config, data: Dataset, policy: bool = False) -> Callable[[], int]:
     """The chapter run's big matmuls and nothing else, at their shapes in numpy_impl.train
     (each batch's zero pixels dropped, the test pass at logged iterations): the floor under
-    any NumPy run of this arithmetic on this machine. Returns its number of test passes."""
+    any NumPy run of this arithmetic on this machine. With `policy`, on the run's threads:
+    training's products on one BLAS thread, each test pass on a second thread, on a copy
+    of the weights (numpy_impl/threads.py). Returns its number of test passes."""
     batches = make_batches(data.train_images, data.train_labels, config)
     rng = np.random.default_rng(0)
     weights_0_1 = rng.random((PIXELS, config.hidden_size))
     layer_1_delta = rng.random((config.batch_size, config.hidden_size))
     pixels, test_layer_0 = as_test_layer_0(data.test_images, np.dtype(config.dtype))
 
+    def test_pass(snapshot: np.ndarray) -> None:
+        snapshot.T @ test_layer_0.T
+
     def run() -> int:
         test_passes = 0
-        for iteration in range(config.iterations):
-            for batch in batches:
-                batch.layer_0 @ weights_0_1[batch.pixels]
-                batch.layer_0.T @ layer_1_delta
-            if iteration % config.log_every == 0:
-                weights_0_1[pixels].T @ test_layer_0.T
-                test_passes += 1
+        threads = one_blas_thread() if policy else contextlib.nullcontext()
+        with threads, Background(lambda _: None, inline=not policy) as tests:
+            for iteration in range(config.iterations):
+                for batch in batches:
+                    batch.layer_0 @ weights_0_1[batch.pixels]
+                    batch.layer_0.T @ layer_1_delta
+                if iteration % config.log_every == 0:
+                    tests.submit(functools.partial(test_pass, weights_0_1[pixels]))
+                    test_passes += 1
         return test_passes
     return run
 
@@ -246,6 +255,8 @@ def numpy_rows(data: Dataset, quick: bool) -> list[Row]:
             scale=chapter.iterations / part),
         Row("numpy, book mode", chapter, logged(numpy_train, chapter, data), (), busy=True),
         Row("numpy, its big matmuls alone (the floor)", chapter, big_matmuls(chapter, data)),
+        Row("numpy, its big matmuls alone, on the run's threads", chapter,
+            big_matmuls(chapter, data, policy=True)),
         Row("numpy, exact mode", exact32, logged(numpy_train, exact32, data),
             ("--mode", "exact", "--dtype", "float32"), busy=True),
     ]
