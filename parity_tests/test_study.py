@@ -176,6 +176,24 @@ def test_a_study_command_prints_that_models_log(quick_study, capsys):
         assert group["rerun"] == "the same log"  # the study ran the command too, and says so
 
 
+def test_a_rerun_says_same_log_how_many_lines_differ_or_that_it_diverged(dataset):
+    data = Dataset(dataset.train_images, dataset.train_labels, dataset.test_images[:500],
+                   dataset.test_labels[:500])
+    config = PRESETS["relu"].replace(iterations=20)
+    records = []
+    numpy_train(config, data, records.append)
+    logs = [str(r) for r in records]
+    group = study.Group([config], [], [], [logs], [], [False], 0.0)
+    assert study.rerun(group, data) == "the same log"
+    group.logs[0] = [logs[0], logs[1].replace("Test-Acc:", "Test-Acc:1")]
+    assert study.rerun(group, data).startswith("1 of 2 lines differ: a chaotic run")
+    group.logs[0] = logs[:1]
+    assert study.rerun(group, data).startswith("1 of 2 lines differ")
+    diverging = study.Group([config.replace(alpha=1e4)], [], [], [logs], [], [True], 0.0)
+    assert study.rerun(diverging, data).endswith("lower --alpha (now 10000.0) (as the stack's "
+                                                 "model)")
+
+
 @pytest.mark.parametrize("args, message", [
     (["--seeds", "1"], "--seeds must be at least 2"),
     (["--folds", "6"], "--folds must be from 1 to 5"),

@@ -42,7 +42,7 @@ from numpy_impl.cli import command_line
 from numpy_impl.config import PRESETS, Config, ConfigError
 from numpy_impl.data import DataError, Dataset, load
 from numpy_impl.files import OutputError, writable_folder, write_atomically
-from numpy_impl.train import LogRecord
+from numpy_impl.train import Diverged, LogRecord
 from numpy_impl.train import train as numpy_train
 
 HIDDEN = ("sigmoid", "tanh", "relu")
@@ -137,13 +137,17 @@ def rerun(group: Group, data: Dataset) -> str:
     (numpy_impl.train, summing in another order than the stack): the same log, or how far
     rounding took a chaotic run."""
     records: list[LogRecord] = []
-    numpy_train(group.configs[0], data, records.append)
-    lines = [str(r) for r in records]
-    if lines == group.logs[0]:
+    try:
+        numpy_train(group.configs[0], data, records.append)
+    except Diverged as e:
+        return f"{e} ({'as' if group.diverged[0] else 'unlike'} the stack's model)"
+    lines, stacks = [str(r) for r in records], group.logs[0]
+    if lines == stacks:
         return "the same log"
-    differ = sum(a != b for a, b in zip(lines, group.logs[0], strict=True))
-    return (f"{differ} of {len(lines)} lines differ: a chaotic run, where rounding decides "
-            f"(its last line {lines[-1]}; the stack's {group.logs[0][-1]})")
+    differ = (sum(a != b for a, b in zip(lines, stacks, strict=False))
+              + abs(len(lines) - len(stacks)))
+    return (f"{differ} of {max(len(lines), len(stacks))} lines differ: a chaotic run, where "
+            f"rounding decides (its last line {lines[-1]}; the stack's {stacks[-1]})")
 
 
 def split(data: Dataset, fold: int) -> Dataset:
