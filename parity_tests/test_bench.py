@@ -30,6 +30,9 @@ def test_quick_numpy_pass_writes_table_and_json(tmp_path, script):
         "book-structured baseline", "numpy, book mode", "numpy, its big matmuls alone",
         "numpy, its big matmuls alone, on the run's threads", "numpy, exact mode"]
     assert rows[0]["speedup"] == 1.0 and rows[1]["speedup"] > 1
+    # --quick times the chapter rows on 30 iterations (3 test passes) and scales them
+    assert all(r["run"].endswith("(timed on 30 iterations, scaled)") for r in rows[1:5])
+    assert all(r["iterations"] == 300 for r in rows[:5])
     # each run makes the test passes it counts: every iteration for the book's structure,
     # every 10th (the logged ones) for ours, one for an epoch of the scaling rows
     assert [r["test_passes"] for r in rows] == [300, 30, 30, 30, 30, 1]
@@ -40,7 +43,8 @@ def test_quick_numpy_pass_writes_table_and_json(tmp_path, script):
     assert all(r["seconds"] > 0 and r["roofline_fraction"] > 0 for r in rows)
     assert all(r["seconds_each_round"] == [r["seconds"]] for r in rows)  # one round
     assert all(r["busy_seconds"] is None for r in rows)  # --idle-only
-    assert "| numpy, book mode | float64 | 300 x 1000 |" in result.stdout
+    assert ("| numpy, book mode (timed on 30 iterations, scaled) | float64 | 300 x 1000 |"
+            in result.stdout)
     assert not list(tmp_path.glob(".*.tmp"))
 
 

@@ -140,8 +140,11 @@ def test_quick_study_repeats_itself(part, quick_study, dataset):
     document = json.loads((quick_study / "study.json").read_text())
     entry = document[part][1]
     config = config_from_args(build_parser("x").parse_args(shlex.split(entry["command"])[1:]))
+    assert config.test_size == document["settings"]["test_size"] == study.QUICK_TEST_SIZE
+    data = Dataset(dataset.train_images, dataset.train_labels,
+                   dataset.test_images[:config.test_size], dataset.test_labels[:config.test_size])
     again = study.train_group("again", [config.replace(seed=s) for s in entry["seeds"]],
-                              dataset, "cpu")
+                              data, "cpu")
     assert (again.curves, again.train_curves) == (entry["curves"], entry["train_curves"])
 
 

@@ -1,7 +1,7 @@
 """Benchmark the chapter run, side by side, in one process.
 
     python scripts/bench.py                    # about 3 minutes on 2 cores
-    python scripts/bench.py --quick            # a short pass, about 30 s
+    python scripts/bench.py --quick            # one round, a tenth of each run: about 20 s
     python scripts/bench.py --data-dir ~/mnist --json bench.json   # with a full MNIST
     python scripts/bench.py --quick --device-rows cuda   # the GPU's rows alone
 
@@ -244,21 +244,48 @@ def table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+QUICK_ITERATIONS = 30
+"""--quick times each chapter row on its first 30 iterations (3 test passes) and scales by
+10, as the baseline is always timed on part of the run: the same rows, in a tenth of the time."""
+
+
+class Part(NamedTuple):
+    """What a chapter row times: all of the run, or with --quick its first 30 iterations."""
+
+    config: Config
+    scale: float  # from the part to the whole run
+    flags: tuple[str, ...]  # scripts/train.py's flags for the part (for its peak memory)
+    label: str  # added to the row's name
+
+
+def timed_part(config: Config, quick: bool) -> Part:
+    if not quick:
+        return Part(config, 1.0, (), "")
+    part = config.replace(iterations=QUICK_ITERATIONS)
+    return Part(part, config.iterations / part.iterations, ("--iterations", str(part.iterations)),
+                f" (timed on {part.iterations} iterations, scaled)")
+
+
 def numpy_rows(data: Dataset, quick: bool) -> list[Row]:
     chapter = PRESETS["tanh"]
-    part = 3 if quick else 30  # the baseline is timed on part of the run, then scaled
     exact32 = chapter.replace(mode="exact", dtype="float32")
+    listing_part = 3 if quick else 30  # the baseline is timed on part of the run, then scaled
+    book, exact32_part = timed_part(chapter, quick), timed_part(exact32, quick)
     return [
-        Row(f"book-structured baseline (timed on {part} iterations, scaled)", chapter,
+        Row(f"book-structured baseline (timed on {listing_part} iterations, scaled)", chapter,
             lambda: len(run_listing("tanh", 1, data.train_images, data.train_labels,
-                                    data.test_images, data.test_labels, part, log_every=1)),
-            scale=chapter.iterations / part),
-        Row("numpy, book mode", chapter, logged(numpy_train, chapter, data), (), busy=True),
-        Row("numpy, its big matmuls alone (the floor)", chapter, big_matmuls(chapter, data)),
-        Row("numpy, its big matmuls alone, on the run's threads", chapter,
-            big_matmuls(chapter, data, policy=True)),
-        Row("numpy, exact mode", exact32, logged(numpy_train, exact32, data),
-            ("--mode", "exact", "--dtype", "float32"), busy=True),
+                                    data.test_images, data.test_labels, listing_part,
+                                    log_every=1)),
+            scale=chapter.iterations / listing_part),
+        Row(f"numpy, book mode{book.label}", chapter, logged(numpy_train, book.config, data),
+            book.flags, book.scale, busy=True),
+        Row(f"numpy, its big matmuls alone (the floor){book.label}", chapter,
+            big_matmuls(book.config, data), scale=book.scale),
+        Row(f"numpy, its big matmuls alone, on the run's threads{book.label}", chapter,
+            big_matmuls(book.config, data, policy=True), scale=book.scale),
+        Row(f"numpy, exact mode{book.label}", exact32,
+            logged(numpy_train, exact32_part.config, data),
+            ("--mode", "exact", "--dtype", "float32", *book.flags), book.scale, busy=True),
     ]
 
 
@@ -278,21 +305,22 @@ def scaling_rows(data: Dataset, full: Dataset | None, data_dir: Path | None) -> 
     return rows
 
 
-def torch_rows(data: Dataset) -> list[Row]:
+def torch_rows(data: Dataset, quick: bool) -> list[Row]:
     """The chapter with torch on the CPU, both mask streams (roofline: NumPy's GEMM)."""
     from torch_impl.train import train as torch_train
 
     chapter = PRESETS["tanh"]
     native = chapter.replace(dtype="float32")
+    book, native_part = timed_part(chapter, quick), timed_part(native, quick)
     torch_train(chapter.replace(iterations=1), data, device="cpu")  # first-call costs
     return [
-        Row("torch cpu, book mode, NumPy masks", chapter,
-            logged(torch_train, chapter, data, device="cpu"),
-            ("--impl", "torch", "--device", "cpu"), busy=True),
-        Row("torch cpu, book mode, torch masks", native,
-            logged(torch_train, native, data, device="cpu", rng="torch"),
-            ("--impl", "torch", "--device", "cpu", "--dtype", "float32", "--rng", "torch"),
-            busy=True),
+        Row(f"torch cpu, book mode, NumPy masks{book.label}", chapter,
+            logged(torch_train, book.config, data, device="cpu"),
+            ("--impl", "torch", "--device", "cpu", *book.flags), book.scale, busy=True),
+        Row(f"torch cpu, book mode, torch masks{book.label}", native,
+            logged(torch_train, native_part.config, data, device="cpu", rng="torch"),
+            ("--impl", "torch", "--device", "cpu", "--dtype", "float32", "--rng", "torch",
+             *book.flags), book.scale, busy=True),
     ]
 
 
@@ -380,7 +408,8 @@ def gemm_line(rates: dict[str, dict[str, float]], sizes: dict[str, int]) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="scripts/bench.py",
                                      description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="one round, a short baseline")
+    parser.add_argument("--quick", action="store_true",
+                        help="one round, each chapter row timed on 30 of its 300 iterations")
     parser.add_argument("--repeats", type=int, default=5,
                         help="rounds: every row runs once a round (default: 5)")
     parser.add_argument("--data-dir", type=Path, help="the full MNIST, for the scaling rows "
@@ -426,7 +455,7 @@ def main(argv: list[str] | None = None) -> int:
         gemms = {("numpy", dtype): gemm(dtype, n) for dtype in ("float64", "float32")}
         rows = numpy_rows(data, args.quick) + scaling_rows(data, full, args.data_dir)
         if not args.no_torch:
-            rows += torch_rows(data)
+            rows += torch_rows(data, args.quick)
     if device is not None:
         sizes[device] = n = (4096 if args.quick else 8192) if device == "cuda" else 1000
         on_device = device_rows(device, data, full, args.data_dir, args.quick)

@@ -52,6 +52,8 @@ INITS = {"listing 1": (0.01, 0.1), "listing 2": (0.01, 0.01)}
 """The grid: alpha with D = batch * classes, and (init_0_1, init_1_2) of the two listings."""
 VALIDATION = 200
 """Training images each fold of the selection holds out (of the chapter's 1000)."""
+QUICK_TEST_SIZE = 1000
+"""--quick scores on the first 1000 test images: a smoke test needs no more."""
 LATE = 5
 """Selection scores the mean of a curve's last 5 points (full study: iterations 261 to 300)."""
 
@@ -323,11 +325,12 @@ def report(grid: dict[tuple[str, str], Group],
     finding = not settings["quick"]
     found, quirk_found = claims(grid, finding), quirk_rows(quirk, finding)
     smoke = ([f"**A smoke test (`--quick`): {settings['iterations']} iterations, "
-              f"{settings['seeds']} seeds, a {len(settings['alphas'])}-point grid. Not a "
-              "finding.**", ""] if not finding else [])
+              f"{settings['seeds']} seeds, a {len(settings['alphas'])}-point grid, "
+              f"{settings['test_size']} test images. Not a finding.**", ""]
+             if not finding else [])
     named_grid = [(f"{h}/{o}", g) for (h, o), g in grid.items()]
     named_quirk = [(f"{p} listing, {h} hidden", g) for (p, h, _), g in quirk.items()]
-    lines = [*smoke, f"Test accuracy (%) on the 10000 test images after "
+    lines = [*smoke, f"Test accuracy (%) on the {settings['test_size']} test images after "
              f"{settings['iterations']} iterations, {settings['seeds']} seeds; mean, standard "
              "deviation, 95% interval of the mean.", "",
              *table(named_grid, settings["alphas"]), "", *smoke,
@@ -435,11 +438,12 @@ def main(argv: list[str] | None = None) -> int:
     iterations = 30 if args.quick else 300
     alphas = (0.5, 2.0) if args.quick else ALPHAS
     inits = {"listing 2": INITS["listing 2"]} if args.quick else INITS
+    test_size = QUICK_TEST_SIZE if args.quick else Config().test_size
     base = Config(mode="exact", divisor="batch*classes", dtype=args.dtype,
-                  iterations=iterations)
+                  iterations=iterations, test_size=test_size)
     seed_list = list(range(1, seeds + 1))
     try:
-        data = load()
+        data = load(test_size=test_size)
         grid, selection = {}, {}
         for hidden in HIDDEN:
             for output in OUTPUT:
@@ -454,7 +458,8 @@ def main(argv: list[str] | None = None) -> int:
             for hidden in HIDDEN:
                 for mode in ("book", "exact"):
                     config = listing.replace(hidden=hidden, mode=mode, dtype=args.dtype,
-                                             iterations=min(listing.iterations, iterations))
+                                             iterations=min(listing.iterations, iterations),
+                                             test_size=test_size)
                     quirk[preset, hidden, mode] = train_group(
                         f"{preset} listing, {hidden} hidden, {mode}",
                         [config.replace(seed=s) for s in seed_list], data, args.device)
@@ -462,7 +467,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"scripts/study.py: error: {e}", file=sys.stderr)
         return 2
 
-    settings = {"seeds": seeds, "folds": folds, "iterations": iterations,
+    settings = {"seeds": seeds, "folds": folds, "iterations": iterations, "test_size": test_size,
                 "alphas": list(alphas), "inits": inits, "dtype": args.dtype,
                 "validation": VALIDATION, "quick": args.quick,
                 "device": str(resolve_device(args.device))}

@@ -10,13 +10,18 @@ import contextlib
 import sys
 from pathlib import Path
 
-import torchvision
-
 from numpy_impl.data import DATASETS, DataError
 
 
 def fetch(dataset: str, cache_dir: Path) -> Path:
-    """Download `dataset` (a key of DATASETS) unless present; return its IDX folder."""
+    """Download `dataset` (a key of DATASETS) unless present; return its IDX folder.
+    torchvision is imported here, not above: it takes seconds, and only a download needs it."""
+    try:
+        import torchvision
+    except ImportError as e:
+        raise DataError(f"fetching {dataset} needs torchvision ({e}): "
+                        "pip install -e '.[torch]'") from None
+
     dataset_class = getattr(torchvision.datasets, DATASETS[dataset])
     try:
         # torchvision reports progress on standard output, which carries only the log
