@@ -6,6 +6,7 @@ import ast
 import re
 import shlex
 import shutil
+import sys
 
 import numpy as np
 import pytest
@@ -221,3 +222,12 @@ def test_dataset_flags_read_the_cache_and_download_through_torchvision(tmp_path,
     missing = script("scripts/train.py", ["--dataset", "mnist", "--cache-dir", str(tmp_path),
                                           *args])
     assert missing.returncode == 2 and "--download" in missing.stderr
+
+
+def test_a_download_without_torchvision_is_one_clear_line(tmp_path, monkeypatch, script):
+    """torchvision is imported only when a download needs it; missing, it is one line."""
+    monkeypatch.setitem(sys.modules, "torchvision", None)  # `import torchvision` fails
+    result = script("scripts/train.py", ["--dataset", "mnist", "--download", "--cache-dir",
+                                         str(tmp_path), "--iterations", "1"])
+    assert result.returncode == 2 and result.stderr.count("\n") == 1, result.stderr
+    assert "needs torchvision" in result.stderr and "pip install" in result.stderr

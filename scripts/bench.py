@@ -283,9 +283,10 @@ def numpy_rows(data: Dataset, quick: bool) -> list[Row]:
             big_matmuls(book.config, data), scale=book.scale),
         Row(f"numpy, its big matmuls alone, on the run's threads{book.label}", chapter,
             big_matmuls(book.config, data, policy=True), scale=book.scale),
-        Row(f"numpy, exact mode{book.label}", exact32,
+        Row(f"numpy, exact mode{exact32_part.label}", exact32,
             logged(numpy_train, exact32_part.config, data),
-            ("--mode", "exact", "--dtype", "float32", *book.flags), book.scale, busy=True),
+            ("--mode", "exact", "--dtype", "float32", *exact32_part.flags), exact32_part.scale,
+            busy=True),
     ]
 
 
@@ -317,10 +318,10 @@ def torch_rows(data: Dataset, quick: bool) -> list[Row]:
         Row(f"torch cpu, book mode, NumPy masks{book.label}", chapter,
             logged(torch_train, book.config, data, device="cpu"),
             ("--impl", "torch", "--device", "cpu", *book.flags), book.scale, busy=True),
-        Row(f"torch cpu, book mode, torch masks{book.label}", native,
+        Row(f"torch cpu, book mode, torch masks{native_part.label}", native,
             logged(torch_train, native_part.config, data, device="cpu", rng="torch"),
             ("--impl", "torch", "--device", "cpu", "--dtype", "float32", "--rng", "torch",
-             *book.flags), book.scale, busy=True),
+             *native_part.flags), native_part.scale, busy=True),
     ]
 
 
