@@ -309,11 +309,19 @@ def commands(groups: list[tuple[str, Group]], reruns: dict[str, str]) -> list[st
               for name, group in groups]]
 
 
+def grid_name(hidden: str, output: str) -> str:
+    return f"{hidden}/{output}"
+
+
+def quirk_name(listing: str, hidden: str, mode: str) -> str:
+    return f"{listing} listing, {hidden} hidden, {mode}"
+
+
 def named(grid: dict[tuple[str, str], Group], quirk: dict[tuple[str, str, str], Group]
           ) -> list[tuple[str, Group]]:
-    """Every group of the study under its name in the tables."""
-    return ([(f"{h}/{o}", g) for (h, o), g in grid.items()]
-            + [(f"{p} listing, {h} hidden, {m}", g) for (p, h, m), g in quirk.items()])
+    """Every group of the study under its name in the tables (and in the reruns' keys)."""
+    return ([(grid_name(*key), g) for key, g in grid.items()]
+            + [(quirk_name(*key), g) for key, g in quirk.items()])
 
 
 def report(grid: dict[tuple[str, str], Group],
@@ -328,7 +336,7 @@ def report(grid: dict[tuple[str, str], Group],
               f"{settings['seeds']} seeds, a {len(settings['alphas'])}-point grid, "
               f"{settings['test_size']} test images. Not a finding.**", ""]
              if not finding else [])
-    named_grid = [(f"{h}/{o}", g) for (h, o), g in grid.items()]
+    named_grid = named(grid, {})
     named_quirk = [(f"{p} listing, {h} hidden", g) for (p, h, _), g in quirk.items()]
     lines = [*smoke, f"Test accuracy (%) on the {settings['test_size']} test images after "
              f"{settings['iterations']} iterations, {settings['seeds']} seeds; mean, standard "
@@ -369,12 +377,12 @@ def report(grid: dict[tuple[str, str], Group],
 
     document = {
         "settings": settings,
-        "combinations": [{"hidden": h, "output": o, **entry(f"{h}/{o}", g),
+        "combinations": [{"hidden": h, "output": o, **entry(grid_name(h, o), g),
                           "validation": {point: None if score == -math.inf else score
                                          for point, score in selection[h, o].items()}}
                          for (h, o), g in grid.items()],
         "claims": found,
-        "quirk_groups": [{"listing": p, "hidden": h, **entry(f"{p} listing, {h} hidden, {m}", g)}
+        "quirk_groups": [{"listing": p, "hidden": h, **entry(quirk_name(p, h, m), g)}
                          for (p, h, m), g in quirk.items()],
         "quirk": quirk_found,
         "activation_seconds": speed,
