@@ -43,6 +43,12 @@ def dataset() -> Dataset:
     return load()
 
 
+def first_test_images(dataset: Dataset, test_size: int) -> Dataset:
+    """The dataset with only its first `test_size` test images, as `--test-size` loads it."""
+    return Dataset(dataset.train_images, dataset.train_labels, dataset.test_images[:test_size],
+                   dataset.test_labels[:test_size])
+
+
 @pytest.fixture(scope="session")
 def book_run() -> subprocess.CompletedProcess[str]:
     """`python scripts/train.py`, the chapter as a learner first runs it, in a process of

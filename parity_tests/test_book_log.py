@@ -8,10 +8,9 @@ import pytest
 from numpy_impl import listing as book
 from numpy_impl.close import STEP_DEPTH, assert_close
 from numpy_impl.config import PRESETS
-from numpy_impl.data import Dataset
 from numpy_impl.network import Network
 from numpy_impl.train import dropout_masks, initial_weights, make_batches, train
-from parity_tests.conftest import REFERENCE_LOG
+from parity_tests.conftest import REFERENCE_LOG, first_test_images
 
 
 @pytest.mark.xdist_group("book_run")  # one run of the default command for both
@@ -38,8 +37,7 @@ def listing(name, seed, dataset, iterations):
 def test_relu_preset_reproduces_the_relu_listing(seed, test_size, dataset):
     """The chapter's seed on all 10000 test images; other seeds on 2000 (the listing tests
     one image at a time, which is most of its minute)."""
-    data = Dataset(dataset.train_images, dataset.train_labels, dataset.test_images[:test_size],
-                   dataset.test_labels[:test_size])
+    data = first_test_images(dataset, test_size)
     config = PRESETS["relu"].replace(seed=seed)
     assert logged(config, data) == listing("relu", seed, data, config.iterations)
 

@@ -29,6 +29,7 @@ from numpy_impl.close import Comparison, compare, run_depth
 from numpy_impl.config import PRESETS, Config, ConfigError
 from numpy_impl.data import Dataset
 from numpy_impl.train import LogRecord, initial_weights
+from parity_tests.conftest import first_test_images
 from scripts import evaluate
 from scripts import train as train_script
 from torch_impl import idiomatic
@@ -80,8 +81,7 @@ def rows(ours: Run, theirs: Run, config: Config) -> list[Comparison]:
 @pytest.fixture(scope="module")
 def small(dataset: Dataset) -> Dataset:
     """The chapter's 1000 training images and the first 500 test images (--test-size 500)."""
-    return Dataset(dataset.train_images, dataset.train_labels, dataset.test_images[:500],
-                   dataset.test_labels[:500])
+    return first_test_images(dataset, 500)
 
 
 def main(module, argv: list[str]) -> tuple[int, str, str]:

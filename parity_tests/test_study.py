@@ -17,7 +17,7 @@ from numpy_impl.close import assert_close, run_depth
 from numpy_impl.config import PRESETS, Config, ConfigError
 from numpy_impl.data import Dataset
 from numpy_impl.train import train as numpy_train
-from parity_tests.conftest import DEVICES, REFERENCE_LOG, REPO
+from parity_tests.conftest import DEVICES, REFERENCE_LOG, REPO, first_test_images
 from scripts import study
 from torch_impl.stacked import train_stack
 
@@ -141,8 +141,7 @@ def test_quick_study_repeats_itself(part, quick_study, dataset):
     entry = document[part][1]
     config = config_from_args(build_parser("x").parse_args(shlex.split(entry["command"])[1:]))
     assert config.test_size == document["settings"]["test_size"] == study.QUICK_TEST_SIZE
-    data = Dataset(dataset.train_images, dataset.train_labels,
-                   dataset.test_images[:config.test_size], dataset.test_labels[:config.test_size])
+    data = first_test_images(dataset, config.test_size)
     again = study.train_group("again", [config.replace(seed=s) for s in entry["seeds"]],
                               data, "cpu")
     assert (again.curves, again.train_curves) == (entry["curves"], entry["train_curves"])
@@ -180,8 +179,7 @@ def test_a_study_command_prints_that_models_log(quick_study, capsys):
 
 
 def test_a_rerun_says_same_log_how_many_lines_differ_or_that_it_diverged(dataset):
-    data = Dataset(dataset.train_images, dataset.train_labels, dataset.test_images[:500],
-                   dataset.test_labels[:500])
+    data = first_test_images(dataset, 500)
     config = PRESETS["relu"].replace(iterations=20)
     records = []
     numpy_train(config, data, records.append)
