@@ -3,5 +3,5 @@
 Modules, in reading order: `activations` (the chapter's table), `network` (forward and
 backward), `train` (the loop and the log), `config`, `data`, `cli`; then `listing` (the
 book's programs in their own structure), `checkpoint`, `figures` and `files`. To write the
-backward pass yourself: `exercises` (blanks), `grading` (their checks), `solutions`.
+backward pass yourself: the top-level `exercises` package.
 """

@@ -89,12 +89,15 @@ class Comparison:
                 f"of the tolerance {self.tol:.1e})")
 
 
-def compare(name: str, actual: object, expected: object, depth: float = 1) -> Comparison:
-    """Compare `actual` with `expected` (the reference) under the project's tolerance."""
+def compare(name: str, actual: object, expected: object, depth: float = 1,
+            dtype: object = None) -> Comparison:
+    """Compare `actual` with `expected` (the reference) under the project's tolerance, in
+    `dtype` if given (a grader judges in the exercise's dtype, never the answer's), else in
+    the least precise dtype of the two."""
     a, b = as_numpy(actual), as_numpy(expected)
     if a.shape != b.shape:
         raise ValueError(f"{name}: shape {a.shape} where {b.shape} was expected")
-    tol = tolerance(computed_in(a, b), depth)
+    tol = tolerance(computed_in(a, b) if dtype is None else dtype, depth)
     a64, b64 = a.astype(np.float64), b.astype(np.float64)
     with np.errstate(invalid="ignore", over="ignore"):
         same = (a64 == b64) | (np.isnan(a64) & np.isnan(b64))  # the same infinity, or NaN

@@ -1,68 +1,129 @@
-"""Check the chapter's backprop exercises: `python scripts/check_exercises.py [ANSWERS.py]`.
+"""Check files of answers to the exercises: `python scripts/check_exercises.py [ANSWERS.py ...]`.
 
-Loads ANSWERS.py (default: the blank numpy_impl/exercises.py), checks each of its
-functions against numpy_impl's own code (numpy_impl/grading.py), and prints one line per
-exercise, then a summary line naming the file. Exits 0 when every exercise passes, 1 when
-one does not, 2 when the file cannot be loaded. To grade a class:
+Each file is graded on the track(s) whose functions it defines (backprop:
+exercises/backprop.py, NumPy alone; autograd: exercises/autograd.py, torch), in a child
+process with a time limit per exercise and a memory limit (exercises/runner.py): the
+answers' code runs there, and this process alone compares their tensors with the project's
+and decides every verdict. With one file it prints one line per exercise and a summary
+line; with several, a table, one row per file. `--csv FILE` writes the rows for a
+gradebook. Exit status: 0 when every file passed every exercise, 1 when not, 2 for bad
+input (nothing is graded then). To grade a class:
 
-    for f in answers/*.py; do python scripts/check_exercises.py "$f"; done
+    python scripts/check_exercises.py answers/*.py --csv grades.csv
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib.util
+import csv
+import io
+import os
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from types import ModuleType
 
-from numpy_impl import grading
-from numpy_impl.cli import _Parser
+from exercises import TRACKS
+from exercises.runner import Graded, Limits, grade_file
+from numpy_impl.cli import _Parser, integer_in, positive_float
+from numpy_impl.config import DTYPE_CHOICES
+from numpy_impl.files import OutputError, writable_file, write_atomically
 
-BLANK = Path(grading.__file__).with_name("exercises.py")
+BLANK = Path(__file__).resolve().parent.parent / "exercises" / "backprop.py"
+COLUMNS = ["file", "track", "passed", "total", "error",
+           *(name for names in TRACKS.values() for name in names)]
 
 
-class AnswersError(Exception):
-    """A file of answers that cannot be loaded; the message says which and why."""
-
-
-def load_answers(path: Path) -> ModuleType:
-    """Run the file as a module of its own, without a traceback for what goes wrong."""
-    if not path.exists():
-        raise AnswersError(f"{path}: no such file")
+def bad_answers_file(path: Path) -> str | None:
+    """Why `path` cannot be a file of answers, or None."""
     if path.is_dir():
-        raise AnswersError(f"{path}: is a folder; pass a file of answers such as {BLANK.name}")
-    spec = importlib.util.spec_from_file_location(f"answers_{path.stem}", path)
-    if spec is None or spec.loader is None or path.suffix != ".py":
-        raise AnswersError(f"{path}: not a Python file (.py)")
-    module = importlib.util.module_from_spec(spec)
-    try:
-        spec.loader.exec_module(module)
-    except (Exception, SystemExit) as e:
-        detail = str(e).strip().splitlines()[0] if str(e).strip() else ""
-        raise AnswersError(f"{path}: cannot be imported: {type(e).__name__}"
-                           + (f": {detail}" if detail else "")) from None
-    return module
+        return f"{path}: is a folder; pass files of answers such as {BLANK.name}"
+    if not path.exists():
+        return f"{path}: no such file"
+    if path.suffix != ".py":
+        return f"{path}: not a Python file (.py)"
+    if not os.access(path, os.R_OK):
+        return f"{path}: cannot be read"
+    return None
+
+
+def row(graded: Graded) -> dict[str, object]:
+    """A file's grades as a gradebook row: one column an exercise, its status."""
+    statuses = {result.name: result.status for result in graded.results}
+    return {"file": str(graded.path), "track": "+".join(graded.tracks) or "-",
+            "passed": graded.passed, "total": graded.total, "error": graded.error or "",
+            **{name: statuses.get(name, "") for name in COLUMNS[5:]}}
+
+
+def table(grades: list[Graded]) -> str:
+    """One row a file: its track, how many passed, and what did not."""
+    lines = [("file", "track", "passed", "not passed")]
+    for graded in grades:
+        failed = graded.error or ", ".join(f"{r.name} ({r.status})" for r in graded.results
+                                           if not r.passed)
+        lines.append((str(graded.path), "+".join(graded.tracks) or "-",
+                      f"{graded.passed} of {graded.total}", failed))
+    widths = [max(len(line[i]) for line in lines) for i in range(3)]
+    return "\n".join("  ".join([*(cell.ljust(w) for cell, w in zip(line, widths, strict=False)),
+                                line[3]]).rstrip() for line in lines)
+
+
+def csv_text(grades: list[Graded]) -> str:
+    out = io.StringIO()
+    writer = csv.DictWriter(out, COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(row(graded) for graded in grades)
+    return out.getvalue()
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = _Parser(prog="scripts/check_exercises.py", description=__doc__.split("\n\n")[0],
-                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("answers", nargs="?", type=Path, default=BLANK,
-                        help="a copy of numpy_impl/exercises.py with your answers "
-                             "(default: the blank exercises)")
+                     formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
+    parser.add_argument("answers", nargs="*", type=Path,
+                        help="copies of exercises/backprop.py or exercises/autograd.py with "
+                             "answers (default: the blank backprop exercises)")
+    parser.add_argument("--csv", type=Path, metavar="FILE",
+                        help="also write one row per file, one column per exercise, here")
+    parser.add_argument("--dtype", choices=DTYPE_CHOICES, default="float64",
+                        help="the dtype of the chapter's tensors (default: float64)")
+    parser.add_argument("--time-limit", type=positive_float, default=Limits.time,
+                        metavar="SECONDS",
+                        help=f"wall-clock seconds per exercise (default: {Limits.time:g})")
+    parser.add_argument("--memory-mb", type=integer_in(256), default=Limits.memory_mb,
+                        help=f"the child's data segment, in MiB (default: {Limits.memory_mb})")
+    parser.add_argument("--jobs", type=integer_in(1), default=min(2, os.cpu_count() or 1),
+                        help="files graded at once, one child each (default: 2, or 1 core)")
     args = parser.parse_args(argv)
+    paths = args.answers or [BLANK]
+    problems = [problem for path in paths if (problem := bad_answers_file(path))]
+    if len({path.resolve() for path in paths}) != len(paths):
+        problems.append("a file is named twice")
     try:
-        module = load_answers(args.answers)
-    except AnswersError as e:
-        print(f"scripts/check_exercises.py: error: {e}", file=sys.stderr)
+        if args.csv is not None:
+            if args.csv.resolve() in {path.resolve() for path in paths}:
+                raise OutputError(f"--csv {args.csv}: that is a file of answers")
+            writable_file("--csv", args.csv)
+    except OutputError as e:
+        problems.append(str(e))
+    if problems:
+        print(f"{parser.prog}: error: {problems[0]}", file=sys.stderr)
         return 2
-    results = grading.check_module(module)
-    for result in results:
-        print(result)
-    passed = sum(result.passed for result in results)
-    print(f"{args.answers}: {passed} of {len(results)} passed")
-    return 0 if passed == len(results) else 1
+    limits = Limits(time=args.time_limit, memory_mb=args.memory_mb, dtype=args.dtype)
+    with ThreadPoolExecutor(args.jobs) as pool:
+        grades = list(pool.map(lambda path: grade_file(path, limits), paths))
+    if len(grades) == 1:
+        graded = grades[0]
+        for result in graded.results:
+            print(result)
+        print(f"{graded.path}: {graded.error}" if graded.error
+              else f"{graded.path}: {graded.passed} of {graded.total} passed")
+    else:
+        print(table(grades))
+        passed = sum(graded.all_passed for graded in grades)
+        print(f"{passed} of {len(grades)} files passed every exercise")
+    if args.csv is not None:
+        text = csv_text(grades).encode()
+        write_atomically(args.csv, lambda f: f.write(text))
+    return 0 if all(graded.all_passed for graded in grades) else 1
 
 
 if __name__ == "__main__":

@@ -1,20 +1,30 @@
-"""The checks of numpy_impl/exercises.py: each answer against the project's own code.
+"""How an exercise is graded, and the checks of the backprop track (exercises/backprop.py).
 
-    >>> from numpy_impl.grading import check
+    >>> from exercises import check
     >>> print(check(tanh2deriv))
     tanh2deriv: passed (max abs diff 0.0e+00, max rel diff 0.0e+00; finite differences ...)
 
+Grading is two halves, so that a learner's code never decides its own verdict:
+
+- `probe(answer, chapter)` runs the learner's code on the chapter's first training step
+  and hands back the tensors it made, as named NumPy arrays. This is the only half that
+  runs code we did not write: scripts/check_exercises.py runs it in a child process
+  (exercises/runner.py), the notebooks in their own kernel.
+- `judge(exercise, arrays, dtype)` compares those arrays with the project's own tensors,
+  in the exercise's dtype, and says in one line what is off. It runs only our code.
+
 Every exercise runs on the chapter's first training step: the first 100 images of the
 shipped MNIST slice, the book's seed-1 initial weights and first dropout mask, preset tanh
-in exact mode. The reference is what numpy_impl/activations.py and numpy_impl/network.py
-compute from the same inputs, and "close" is numpy_impl/close.py's. Where the answer is a
-derivative, it is also checked against central finite differences (float64) of the loss:
-a pass means the answer is the true gradient, not merely the project's.
+in exact mode. The reference is what numpy_impl computes from the same inputs, and "close"
+is numpy_impl/close.py's, at the tolerance of the exercise's dtype (never the answer's).
+Where the answer is a derivative, it is also checked against central finite differences
+(float64) of the loss: a pass means the answer is the true gradient, not merely the
+project's.
 
 A wrong answer gets one line that names the tensor and says what is off, trying in turn:
-its shape, NaN or inf, the exercise's catalogue of typical mistakes (written out below
-as code), entries that should be 0, a constant factor (everywhere, or wherever a unit is
-kept), and else by how much it differs.
+its shape, NaN or inf, a dtype less precise than the exercise's, the exercise's catalogue
+of typical mistakes (written out below as code), entries that should be 0, a constant
+factor (everywhere, or wherever a unit is kept), and else by how much it differs.
 """
 
 from __future__ import annotations
@@ -101,7 +111,195 @@ def _chapter(config: Config) -> Chapter:
     return Chapter(config, network, **tensors)
 
 
-# The loss as a function of each tensor in turn: what the finite differences differentiate.
+# The verdicts: a Result per exercise, decided by `judge` alone.
+
+STATUSES = ("passed", "not done", "wrong", "failed")
+"""failed: the answer's code hung, crashed or ended the grader's process (exercises/runner.py)."""
+
+
+@dataclass(frozen=True)
+class Result:
+    """How one exercise went; `str()` gives its one line."""
+
+    name: str
+    status: str  # one of STATUSES
+    message: str  # the line after the name: "passed (...)", "not done yet", "wrong: ..."
+
+    @property
+    def passed(self) -> bool:
+        return self.status == "passed"
+
+    def __str__(self) -> str:
+        return f"{self.name}: {self.message}"
+
+    def _repr_pretty_(self, printer: object, cycle: bool) -> None:  # a notebook cell's output
+        printer.text(str(self))
+
+
+class Outcome(Exception):
+    """What a probe says by itself, before any tensor is compared: not done, or wrong (it
+    raised, or returned something that is not a tensor). It can only fail an answer."""
+
+    def __init__(self, status: str, message: str):
+        super().__init__(message)
+        self.status, self.message = status, message
+
+
+def first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return f"{type(error).__name__}: {text.splitlines()[0][:200]}" if text else type(error).__name__
+
+
+def calling(function: Callable[..., object], *args: object) -> object:
+    """function(*args), where what it raises (exiting included) becomes an Outcome."""
+    try:
+        with np.errstate(all="ignore"):
+            return function(*args)
+    except NotImplementedError:
+        raise Outcome("not done", "not done yet") from None
+    except (Exception, SystemExit) as e:
+        hint = ": an answer returns its result, it does not exit" if isinstance(
+            e, SystemExit) else ""
+        raise Outcome("wrong", f"wrong: it raised {first_line(e)}{hint}") from None
+
+
+Arrays = dict[str, np.ndarray]
+Probe = Callable[[object, Chapter], Arrays]
+"""probe(answer, chapter) -> the tensors the answer made, by name: runs the learner's code."""
+Mistake = tuple[object, str]
+"""A typical wrong answer, as code of the answer's kind, and what it gets wrong."""
+Final = Callable[[Chapter, Arrays], tuple[str | None, str]]
+"""final(chapter, arrays) -> (what is off, or None; a note for the line that says passed)."""
+
+
+@dataclass(frozen=True)
+class Tensor:
+    """One tensor an answer is judged on."""
+
+    key: str  # its name among the probe's arrays
+    label: str  # what messages call it
+    reference: Callable[[Chapter], np.ndarray]  # computed by the project's own code
+    depth: float = 2  # its rounding steps, for numpy_impl.close.compare
+    zero: str = "where it should be 0"  # where the reference is 0, in words
+    masked: bool = False  # 0 where the chapter's dropout_mask is 0
+    weights: str | None = None  # the new value of these chapter weights: diagnose its step
+
+
+@dataclass(frozen=True)
+class Exercise:
+    """One thing to write: how to run it, what it must match, how to tell what is off."""
+
+    name: str
+    probe: Probe
+    tensors: tuple[Tensor, ...]
+    mistakes: tuple[Mistake, ...] = ()
+    final: Final | None = None
+
+
+def _factor(a: np.ndarray, b: np.ndarray) -> float | None:
+    """c if a = c b (to 0.01% of the largest entry), else None."""
+    norm = float(np.sum(b * b))
+    if norm == 0:
+        return None
+    c = float(np.sum(a * b)) / norm
+    if c != 0 and np.abs(a - c * b).max() <= 1e-4 * abs(c) * np.abs(b).max():
+        return c
+    return None
+
+
+def _about(c: float) -> str:
+    if abs(c + 1) < 1e-3:
+        return "has the wrong sign"
+    text = f"{c:.3g}"
+    if text == "1":
+        text = f"1 {'+' if c > 1 else '-'} {abs(c - 1):.1e}"
+    return f"is off by a factor of about {text}"
+
+
+@functools.cache
+def _mistake_arrays(exercise: Exercise, config: Config) -> list[tuple[Arrays, str]]:
+    """What each typical wrong answer makes (those that run on these inputs)."""
+    found = []
+    for wrong, explanation in exercise.mistakes:
+        try:
+            found.append((exercise.probe(wrong, _chapter(config)), explanation))
+        except Outcome:
+            continue
+    return found
+
+
+def what_is_off(exercise: Exercise, tensor: Tensor, answer: np.ndarray, c: Chapter) -> str | None:
+    """None if the answer's tensor is close to the reference; else what is off, in one line."""
+    label, expected, dtype = tensor.label, tensor.reference(c), c.config.dtype
+    if answer.shape != expected.shape:
+        hint = ": a transposed product?" if answer.shape == expected.shape[::-1] else ""
+        return f"{label} has shape {answer.shape}, expected {expected.shape}{hint}"
+    if not np.isfinite(answer).all():
+        return f"{label} has {np.count_nonzero(~np.isfinite(answer))} NaN or inf entries"
+    comparison = compare(label, answer, expected, tensor.depth, dtype)
+    if comparison.close:
+        return None
+    if answer.dtype.kind == "f" and np.finfo(answer.dtype).eps > np.finfo(dtype).eps:
+        return (f"{label} is {answer.dtype}, less precise than the exercise's {dtype}: "
+                f"compute it in the inputs' dtype")
+    for arrays, explanation in _mistake_arrays(exercise, c.config):
+        wrong = arrays.get(tensor.key)
+        if wrong is not None and wrong.shape == answer.shape and compare(
+                label, answer, wrong.astype(dtype), tensor.depth, dtype).close:
+            return f"{label} {explanation}"
+    a, b = answer.astype(np.float64), expected.astype(np.float64)
+    stray = (b == 0) & (np.abs(a) > comparison.tol * np.abs(b).max())
+    if stray.any():
+        return f"{label} is not 0 at {np.count_nonzero(stray)} entries {tensor.zero}"
+    if tensor.weights is not None:
+        weights = getattr(c, tensor.weights).astype(np.float64)
+        if (factor := _factor(weights - a, weights - b)) is not None:
+            return f"the step ({tensor.weights} - {label}) {_about(factor)}"
+    if (factor := _factor(a, b)) is not None:
+        return f"{label} {_about(factor)}"
+    if tensor.masked:
+        kept = c.dropout_mask == 1
+        if (factor := _factor(a[kept], b[kept])) is not None:
+            return f"{label} {_about(factor)} wherever a unit is kept"
+    return (f"{label} differs: max abs diff {comparison.max_abs:.1e}, max rel diff "
+            f"{comparison.max_rel:.1e} (tolerance {comparison.tol:.0e} of the tensor's size)")
+
+
+def judge(exercise: Exercise, arrays: Arrays, dtype: str = "float64") -> Result:
+    """The verdict on the tensors an answer made (by `exercise.probe`), in `dtype`."""
+    name, c = exercise.name, chapter(dtype)
+    max_abs = max_rel = 0.0
+    for tensor in exercise.tensors:
+        answer = arrays.get(tensor.key)
+        if not isinstance(answer, np.ndarray) or answer.dtype.kind not in "biuf":
+            return Result(name, "failed", f"failed: the grader's process sent no {tensor.label}")
+        problem = what_is_off(exercise, tensor, answer, c)
+        if problem is not None:
+            return Result(name, "wrong", f"wrong: {problem}")
+        comparison = compare(tensor.label, answer, tensor.reference(c), tensor.depth, dtype)
+        max_abs, max_rel = max(max_abs, comparison.max_abs), max(max_rel, comparison.max_rel)
+    line = f"max abs diff {max_abs:.1e}, max rel diff {max_rel:.1e}"
+    if exercise.final is not None:
+        problem, note = exercise.final(c, arrays)
+        if problem is not None:
+            return Result(name, "wrong", f"wrong: {problem}")
+        line += f"; {note}"
+    return Result(name, "passed", f"passed ({line})")
+
+
+def grade(exercise: Exercise, answer: object, dtype: str = "float64") -> Result:
+    """Probe and judge in this process: for the notebooks, where the code is the learner's
+    own, in the learner's own kernel."""
+    if answer is None:
+        return Result(exercise.name, "not done", f"not done yet ({exercise.name} is not defined)")
+    try:
+        arrays = exercise.probe(answer, chapter(dtype))
+    except Outcome as outcome:
+        return Result(exercise.name, outcome.status, outcome.message)
+    return judge(exercise, arrays, dtype)
+
+
+# The backprop track: every hand-written derivative of the chapter, in NumPy.
 
 def loss_of_logits(c: Chapter, logits: np.ndarray) -> float:
     return LOSSES[c.config.output](c.network.activate(logits), c.labels, c.config.D)
@@ -189,8 +387,77 @@ def dropout_backward_reference(c: Chapter) -> np.ndarray:
     return network.backward(c.layer_1, c.layer_2, c.labels, c.dropout_mask)[1]
 
 
-Mistake = tuple[Callable[..., np.ndarray], str]
-"""A typical wrong answer, as code with the exercise's arguments, and what it gets wrong."""
+def _copies(inputs: dict[str, object]) -> dict[str, object]:
+    """Writable copies of the arrays: an answer may change its arguments in place."""
+    return {k: np.array(v) if isinstance(v, np.ndarray) else v for k, v in inputs.items()}
+
+
+def _answer(function: object, inputs: dict[str, object]) -> np.ndarray:
+    """The function's answer on copies of the inputs, as an array, or Outcome."""
+    if not callable(function):
+        raise Outcome("wrong", f"wrong: it is a {type(function).__name__}, not a function")
+    copies = _copies(inputs)
+    result = calling(function, *copies.values())
+    if result is None:
+        changed = [k for k, v in copies.items()
+                   if isinstance(v, np.ndarray) and not np.array_equal(v, inputs[k])]
+        if changed:
+            raise Outcome("wrong", f"wrong: it returned None after changing {changed[0]} in "
+                                   f"place: return {changed[0]}")
+        raise Outcome("not done", "not done yet (it returns None)")
+    try:
+        answer = np.asarray(result)
+    except (ValueError, TypeError):  # a ragged list
+        answer = np.array(None)
+    if answer.dtype.kind not in "biuf":
+        raise Outcome("wrong", f"wrong: it returned a {type(result).__name__}, not an array "
+                               "of numbers")
+    return answer
+
+
+def function_probe(inputs: Callable[[Chapter], dict[str, object]],
+                   numeric: Numeric | None) -> Probe:
+    """Call the answer on the chapter's inputs; a derivative also on float64's, for the
+    finite differences."""
+    def probe(function: object, c: Chapter) -> Arrays:
+        arrays = {"answer": _answer(function, inputs(c))}
+        if numeric is not None and c.config.dtype != "float64":
+            arrays["answer64"] = _answer(function, inputs(chapter("float64")))
+        return arrays
+    return probe
+
+
+def finite_differences(numeric: Numeric, label: str) -> Final:
+    def final(c: Chapter, arrays: Arrays) -> tuple[str | None, str]:
+        c64 = chapter("float64")
+        answer64 = arrays.get("answer64", arrays["answer"])
+        if answer64.shape != arrays["answer"].shape:
+            return f"{label} in float64 has shape {answer64.shape}", ""
+        error = relative_error(*numeric(c64, answer64.astype(np.float64)))
+        if not error <= FD_TOLERANCE:
+            return (f"{label} matches numpy_impl's reference but not finite differences "
+                    f"(relative error {error:.1e}): the reference is not the gradient"), ""
+        return None, f"finite differences agree to {error:.0e}"
+    return final
+
+
+def relative_error(a: np.ndarray, b: np.ndarray) -> float:
+    scale = max(np.linalg.norm(a), np.linalg.norm(b))
+    return float(np.linalg.norm(a - b) / scale) if scale > 0 else 0.0
+
+
+def function_exercise(
+    name: str, label: str, inputs: Callable[[Chapter], dict[str, object]],
+    reference: Callable[[Chapter], np.ndarray], mistakes: tuple[Mistake, ...] = (),
+    numeric: Numeric | None = None, depth: float = 2, zero: str = "where it should be 0",
+    masked: bool = False, weights: str | None = None,
+) -> Exercise:
+    """An exercise whose answer is one function of arrays, returning one array."""
+    return Exercise(
+        name, function_probe(inputs, numeric),
+        (Tensor("answer", label, reference, depth, zero, masked, weights),), mistakes,
+        None if numeric is None else finite_differences(numeric, label))
+
 
 BOOK_LINE = ("is off by a factor of about 0.5 wherever a unit is kept: this is the book's "
              "line, which takes the slope after dropout doubled layer_1 and leaves out the "
@@ -200,25 +467,9 @@ FROM_INPUT = ("takes the slope from the input: {0}2deriv gets {0}'s output, so d
 DROPPED = "where dropout dropped a unit (dropout_mask is 0)"
 
 
-@dataclass(frozen=True)
-class Exercise:
-    """One function to write: its inputs, its reference, and how to tell what is off."""
-
-    name: str
-    tensor: str  # what the answer is called in messages
-    inputs: Callable[[Chapter], dict[str, object]]  # the arguments, in order
-    reference: Callable[[Chapter], np.ndarray]  # computed by numpy_impl's own code
-    mistakes: tuple[Mistake, ...] = ()
-    numeric: Numeric | None = None  # for a derivative: finite differences
-    depth: float = 2  # the answer's rounding steps, for numpy_impl.close.compare
-    zero: str = "where it should be 0"  # where the reference is 0, in words
-    masked: bool = False  # the answer is 0 where dropout_mask is 0
-    weights: str | None = None  # an update of these weights: diagnose its step
-
-
 def slope_exercise(name: str, forward: Callable[[np.ndarray], np.ndarray],
                    mistakes: tuple[Mistake, ...], zero: str = "where it should be 0") -> Exercise:
-    return Exercise(
+    return function_exercise(
         f"{name}2deriv", f"{name}2deriv(output)",
         inputs=lambda c: {"output": forward(c.spread)},
         reference=lambda c: act.HIDDEN[name][1](forward(c.spread)),
@@ -227,7 +478,7 @@ def slope_exercise(name: str, forward: Callable[[np.ndarray], np.ndarray],
 
 def update_exercise(name: str, layer: str, delta: str) -> Exercise:
     weights = f"weights_{name}"
-    return Exercise(
+    return function_exercise(
         f"{weights}_update", f"the new {weights}",
         inputs=lambda c: {weights: getattr(c, weights), layer: getattr(c, layer),
                           delta: getattr(c, delta), "alpha": c.config.alpha},
@@ -268,7 +519,7 @@ EXERCISE_LIST = [
                                            "1 - output**2"),
         (lambda output: output * (1 - output), "is sigmoid's slope, not tanh's (1 - output**2)"),
     )),
-    Exercise(
+    function_exercise(
         "softmax_cross_entropy_delta", "layer_2_delta",
         inputs=lambda c: {"layer_2": c.layer_2, "labels": c.labels, "D": c.config.D},
         reference=lambda c: c.layer_2_delta,
@@ -286,7 +537,7 @@ EXERCISE_LIST = [
              "the delta is just (layer_2 - labels) / D"),
         ),
         numeric=gradient_numeric("logits", loss_of_logits)),
-    Exercise(
+    function_exercise(
         "dropout", "layer_1 (after dropout)",
         inputs=lambda c: {"layer_1": c.hidden_output, "dropout_mask": c.dropout_mask},
         reference=lambda c: c.layer_1,
@@ -301,7 +552,7 @@ EXERCISE_LIST = [
                                                 "by dropout_mask"),
         ),
         zero=DROPPED, masked=True),
-    Exercise(
+    function_exercise(
         "dropout_backward", "the gradient before dropout",
         inputs=lambda c: {"grad_layer_1": c.layer_2_delta @ c.weights_1_2.T,
                           "dropout_mask": c.dropout_mask},
@@ -318,7 +569,7 @@ EXERCISE_LIST = [
         ),
         numeric=gradient_numeric("hidden_output", loss_of_hidden_output),
         zero=DROPPED, masked=True),
-    Exercise(
+    function_exercise(
         "layer_1_delta", "layer_1_delta",
         inputs=lambda c: {"layer_2_delta": c.layer_2_delta, "weights_1_2": c.weights_1_2,
                           "layer_1": c.layer_1, "dropout_mask": c.dropout_mask},
@@ -334,7 +585,7 @@ EXERCISE_LIST = [
             (lambda d2, w, layer_1, mask: d2 @ w.T * (1 - np.tanh(layer_1 / 2) ** 2) * mask * 2,
              FROM_INPUT.format("tanh")),
             (lambda d2, w, layer_1, mask: d2 @ w.T * mask * 2,
-             "leaves out tanh's slope: multiply by act.tanh2deriv(layer_1 / 2)"),
+             "leaves out tanh's slope: multiply by tanh2deriv of tanh's output"),
             (lambda d2, w, layer_1, mask: d2 @ w.T * act.tanh2deriv(layer_1 / 2) * 2,
              "lets the gradient through dropped units: multiply by dropout_mask"),
             (lambda d2, w, layer_1, mask: d2 @ w.T,
@@ -347,171 +598,18 @@ EXERCISE_LIST = [
 ]
 EXERCISE = {exercise.name: exercise for exercise in EXERCISE_LIST}
 EXERCISES = tuple(EXERCISE)
-"""The exercises' names, in the order of numpy_impl/exercises.py."""
+"""The exercises' names, in the order of exercises/backprop.py."""
 
 
-@dataclass(frozen=True)
-class Result:
-    """How one exercise went; `str()` gives its one line."""
-
-    name: str
-    status: str  # "passed", "not done" or "wrong"
-    message: str  # the line after the name: "passed (...)", "not done yet", "wrong: ..."
-
-    @property
-    def passed(self) -> bool:
-        return self.status == "passed"
-
-    def __str__(self) -> str:
-        return f"{self.name}: {self.message}"
-
-    def _repr_pretty_(self, printer: object, cycle: bool) -> None:  # a notebook cell's output
-        printer.text(str(self))
-
-
-class _Outcome(Exception):
-    """What a call says by itself, before its answer is compared: not done, or raised."""
-
-    def __init__(self, status: str, message: str):
-        super().__init__(message)
-        self.status, self.message = status, message
-
-
-def _copies(inputs: dict[str, object]) -> dict[str, object]:
-    """Writable copies of the arrays: an answer may change its arguments in place."""
-    return {k: np.array(v) if isinstance(v, np.ndarray) else v for k, v in inputs.items()}
-
-
-def _answer(function: Callable[..., object], inputs: dict[str, object]) -> np.ndarray:
-    """The function's answer on copies of the inputs, as an array, or _Outcome."""
-    copies = _copies(inputs)
-    try:
-        with np.errstate(all="ignore"):
-            result = function(*copies.values())
-    except NotImplementedError:
-        raise _Outcome("not done", "not done yet") from None
-    except Exception as e:
-        first = str(e).strip().splitlines()[0] if str(e).strip() else ""
-        raise _Outcome("wrong", f"wrong: it raised {type(e).__name__}"
-                       + (f": {first[:200]}" if first else "")) from None
-    if result is None:
-        changed = [k for k, v in copies.items()
-                   if isinstance(v, np.ndarray) and not np.array_equal(v, inputs[k])]
-        if changed:
-            raise _Outcome("wrong", f"wrong: it returned None after changing {changed[0]} in "
-                                    f"place: return {changed[0]}")
-        raise _Outcome("not done", "not done yet (it returns None)")
-    try:
-        answer = np.asarray(result)
-    except ValueError:  # a ragged list
-        answer = np.array(None)
-    if answer.dtype.kind not in "biuf":
-        raise _Outcome("wrong", f"wrong: it returned a {type(result).__name__}, not an array "
-                                "of numbers")
-    return answer
-
-
-def _factor(a: np.ndarray, b: np.ndarray) -> float | None:
-    """c if a = c b (to 0.01% of the largest entry), else None."""
-    norm = float(np.sum(b * b))
-    if norm == 0:
-        return None
-    c = float(np.sum(a * b)) / norm
-    if c != 0 and np.abs(a - c * b).max() <= 1e-4 * abs(c) * np.abs(b).max():
-        return c
-    return None
-
-
-def _about(c: float) -> str:
-    if abs(c + 1) < 1e-3:
-        return "has the wrong sign"
-    text = f"{c:.3g}"
-    if text == "1":
-        text = f"1 {'+' if c > 1 else '-'} {abs(c - 1):.1e}"
-    return f"is off by a factor of about {text}"
-
-
-def diagnose(exercise: Exercise, answer: np.ndarray, c: Chapter,
-             inputs: dict[str, object]) -> str | None:
-    """None if the answer is close to the reference; else what is off, in one line."""
-    tensor, expected = exercise.tensor, exercise.reference(c)
-    if answer.shape != expected.shape:
-        hint = ": a transposed product?" if answer.shape == expected.shape[::-1] else ""
-        return f"{tensor} has shape {answer.shape}, expected {expected.shape}{hint}"
-    if not np.isfinite(answer).all():
-        return f"{tensor} has {np.count_nonzero(~np.isfinite(answer))} NaN or inf entries"
-    comparison = compare(tensor, answer, expected, exercise.depth)
-    if comparison.close:
-        return None
-    for mistake, explanation in exercise.mistakes:
-        try:
-            with np.errstate(all="ignore"):
-                wrong = np.asarray(mistake(*_copies(inputs).values()), expected.dtype)
-        except ValueError:  # a mistake that these shapes do not allow
-            continue
-        if compare(tensor, answer, wrong, exercise.depth).close:
-            return f"{tensor} {explanation}"
-    a, b = answer.astype(np.float64), expected.astype(np.float64)
-    stray = (b == 0) & (np.abs(a) > comparison.tol * np.abs(b).max())
-    if stray.any():
-        return f"{tensor} is not 0 at {np.count_nonzero(stray)} entries {exercise.zero}"
-    if exercise.weights is not None:
-        weights = np.asarray(inputs[exercise.weights], np.float64)
-        if (factor := _factor(weights - a, weights - b)) is not None:
-            return f"the step ({exercise.weights} - {tensor}) {_about(factor)}"
-    if (factor := _factor(a, b)) is not None:
-        return f"{tensor} {_about(factor)}"
-    if exercise.masked:
-        kept = c.dropout_mask == 1
-        if (factor := _factor(a[kept], b[kept])) is not None:
-            return f"{tensor} {_about(factor)} wherever a unit is kept"
-    return (f"{tensor} differs: max abs diff {comparison.max_abs:.1e}, max rel diff "
-            f"{comparison.max_rel:.1e} (tolerance {comparison.tol:.0e} of the tensor's size)")
-
-
-def relative_error(a: np.ndarray, b: np.ndarray) -> float:
-    scale = max(np.linalg.norm(a), np.linalg.norm(b))
-    return float(np.linalg.norm(a - b) / scale) if scale > 0 else 0.0
-
-
-def check(function: Callable[..., object], dtype: str = "float64",
-          name: str | None = None) -> Result:
-    """Check one exercise, found by the function's name (or `name`), with inputs in `dtype`."""
+def check(function: object, dtype: str = "float64", name: str | None = None) -> Result:
+    """Check one backprop exercise, found by the function's name (or `name`), in `dtype`."""
     name = name or getattr(function, "__name__", "")
     if name not in EXERCISE:
         raise ValueError(f"no exercise is called {name!r}: the exercises are "
                          f"{', '.join(EXERCISES)}")
-    exercise, c = EXERCISE[name], chapter(dtype)
-    try:
-        inputs = exercise.inputs(c)
-        answer = _answer(function, inputs)
-        problem = diagnose(exercise, answer, c, inputs)
-        if problem is not None:
-            return Result(name, "wrong", f"wrong: {problem}")
-        comparison = compare(exercise.tensor, answer, exercise.reference(c), exercise.depth)
-        line = (f"max abs diff {comparison.max_abs:.1e}, max rel diff "
-                f"{comparison.max_rel:.1e}")
-        if exercise.numeric is not None:
-            c64 = chapter("float64")
-            answer64 = answer if dtype == "float64" else _answer(function, exercise.inputs(c64))
-            error = relative_error(*exercise.numeric(c64, answer64.astype(np.float64)))
-            if not error <= FD_TOLERANCE:
-                return Result(name, "wrong", f"wrong: {exercise.tensor} matches numpy_impl's "
-                              f"reference but not finite differences (relative error "
-                              f"{error:.1e}): the reference is not the gradient")
-            line += f"; finite differences agree to {error:.0e}"
-    except _Outcome as outcome:
-        return Result(name, outcome.status, outcome.message)
-    return Result(name, "passed", f"passed ({line})")
+    return grade(EXERCISE[name], function, dtype)
 
 
 def check_module(module: object, dtype: str = "float64") -> list[Result]:
-    """Check every exercise of a module of answers; a missing function is not done yet."""
-    results = []
-    for name in EXERCISES:
-        function = getattr(module, name, None)
-        if callable(function):
-            results.append(check(function, dtype, name))
-        else:
-            results.append(Result(name, "not done", f"not done yet (no function {name})"))
-    return results
+    """Check every backprop exercise of a module of answers, in this process."""
+    return [check(getattr(module, name, None), dtype, name) for name in EXERCISES]

@@ -1,6 +1,6 @@
-"""Solutions to numpy_impl/exercises.py: try the exercises first.
+"""Solutions to exercises/backprop.py: try the exercises first (and `hint(name)`).
 
-`python scripts/check_exercises.py numpy_impl/solutions.py` passes every check.
+`python scripts/check_exercises.py exercises/backprop_solutions.py` passes every check.
 """
 
 from __future__ import annotations
