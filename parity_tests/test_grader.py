@@ -168,8 +168,10 @@ def test_a_class(tmp_path, script):
     good = answers(tmp_path, "alice", "")
     half = answers(tmp_path, "bob", "def relu2deriv(output):\n    return output >= 0\n")
     broken = answers(tmp_path, "carol", "def x(:\n", right="")
+    blank = REPO / "exercises" / "backprop.py"
     grades = tmp_path / "grades.csv"
-    ran = script("check_exercises.py", [str(good), str(half), str(broken), "--csv", str(grades)])
+    ran = script("check_exercises.py", [str(good), str(half), str(broken), str(blank),
+                                        "--csv", str(grades)])
     assert ran.returncode == 1
     rows = ran.stdout.splitlines()
     assert rows[0].split() == ["file", "track", "passed", "not", "passed"]
@@ -177,10 +179,11 @@ def test_a_class(tmp_path, script):
     assert rows[2].endswith("8 of 9  relu2deriv (wrong)")
     assert rows[3].endswith("0 of 9  cannot be imported: SyntaxError: invalid syntax "
                             "(carol.py, line 1)")
-    assert rows[4] == "1 of 3 files passed every exercise"
+    assert rows[4].endswith("backprop  0 of 9  all not done")
+    assert rows[5] == "1 of 4 files passed every exercise"
     book = list(csv.DictReader(grades.open()))
-    assert [row["file"] for row in book] == [str(good), str(half), str(broken)]
-    assert [row["passed"] for row in book] == ["9", "8", "0"]
+    assert [row["file"] for row in book] == [str(good), str(half), str(broken), str(blank)]
+    assert [row["passed"] for row in book] == ["9", "8", "0", "0"]
     assert book[1]["relu2deriv"] == "wrong" and book[1]["tanh2deriv"] == "passed"
     assert book[2]["error"].startswith("cannot be imported") and book[2]["relu2deriv"] == ""
 

@@ -54,14 +54,23 @@ def row(graded: Graded) -> dict[str, object]:
             **{name: statuses.get(name, "") for name in COLUMNS[5:]}}
 
 
+def not_passed(graded: Graded) -> str:
+    """What did not pass, and why: each exercise's status, or one word for them all."""
+    if graded.error:
+        return graded.error
+    missed = [result for result in graded.results if not result.passed]
+    statuses = {result.status for result in missed}
+    if len(missed) == len(graded.results) > 1 and len(statuses) == 1:
+        return f"all {statuses.pop()}"
+    return ", ".join(f"{result.name} ({result.status})" for result in missed)
+
+
 def table(grades: list[Graded]) -> str:
     """One row a file: its track, how many passed, and what did not."""
     lines = [("file", "track", "passed", "not passed")]
     for graded in grades:
-        failed = graded.error or ", ".join(f"{r.name} ({r.status})" for r in graded.results
-                                           if not r.passed)
         lines.append((str(graded.path), "+".join(graded.tracks) or "-",
-                      f"{graded.passed} of {graded.total}", failed))
+                      f"{graded.passed} of {graded.total}", not_passed(graded)))
     widths = [max(len(line[i]) for line in lines) for i in range(3)]
     return "\n".join("  ".join([*(cell.ljust(w) for cell, w in zip(line, widths, strict=False)),
                                 line[3]]).rstrip() for line in lines)
