@@ -76,4 +76,10 @@ def check(answer: object, dtype: str = "float64", name: str | None = None) -> Re
     return grade(exercise(name), answer, dtype)
 
 
-__all__ = ["TRACKS", "check", "exercise", "hint", "problem", "track_of"]
+def check_module(module: object, track: str = "backprop", dtype: str = "float64"
+                 ) -> list[Result]:
+    """Check every exercise of a track in a module of answers, in this process."""
+    return [check(getattr(module, name, None), dtype, name) for name in TRACKS[track]]
+
+
+__all__ = ["TRACKS", "check", "check_module", "exercise", "hint", "problem", "track_of"]

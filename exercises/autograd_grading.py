@@ -36,14 +36,12 @@ from exercises.grading import (
     Mistake,
     Outcome,
     Probe,
-    Result,
     Tensor,
     _chapter,
     calling,
     chapter,
-    grade,
 )
-from numpy_impl.config import CLASSES, PIXELS
+from numpy_impl.config import CLASSES, PIXELS, Config
 from numpy_impl.network import LOSSES, OUTPUTS, Network
 from torch_impl.idiomatic import learning_rate
 from torch_impl.network import Network as TorchNetwork
@@ -302,7 +300,7 @@ def idiomatic_mask(dtype: str) -> np.ndarray:
 
 
 @functools.cache
-def _idiomatic_step(config: object) -> Network:
+def _idiomatic_step(config: Config) -> Network:
     """The hand-built network after its first step with idiomatic_mask."""
     c = _chapter(config)
     network = Network(c.config, c.weights_0_1.copy(), c.weights_1_2.copy())
@@ -401,7 +399,7 @@ def manual_probe(answer: object, c: Chapter) -> Arrays:
 
 
 @functools.cache
-def _autograd_grad(config: object) -> np.ndarray:
+def _autograd_grad(config: Config) -> np.ndarray:
     return autograd_pass(_chapter(config))[1].numpy()
 
 
@@ -548,18 +546,4 @@ EXERCISE_LIST = [
 EXERCISE = {exercise.name: exercise for exercise in EXERCISE_LIST}
 EXERCISES = tuple(EXERCISE)
 """The exercises' names, in the order of exercises/autograd.py."""
-
-
-def check(answer: object, dtype: str = "float64", name: str | None = None) -> Result:
-    """Check one autograd exercise, found by the answer's name (or `name`), in `dtype`."""
-    name = name or getattr(answer, "__name__", "")
-    if name not in EXERCISE:
-        raise ValueError(f"no exercise is called {name!r}: the exercises are "
-                         f"{', '.join(EXERCISES)}")
-    return grade(EXERCISE[name], answer, dtype)
-
-
-def check_module(module: object, dtype: str = "float64") -> list[Result]:
-    """Check every autograd exercise of a module of answers, in this process."""
-    return [check(getattr(module, name, None), dtype, name) for name in EXERCISES]
 

@@ -600,16 +600,3 @@ EXERCISE = {exercise.name: exercise for exercise in EXERCISE_LIST}
 EXERCISES = tuple(EXERCISE)
 """The exercises' names, in the order of exercises/backprop.py."""
 
-
-def check(function: object, dtype: str = "float64", name: str | None = None) -> Result:
-    """Check one backprop exercise, found by the function's name (or `name`), in `dtype`."""
-    name = name or getattr(function, "__name__", "")
-    if name not in EXERCISE:
-        raise ValueError(f"no exercise is called {name!r}: the exercises are "
-                         f"{', '.join(EXERCISES)}")
-    return grade(EXERCISE[name], function, dtype)
-
-
-def check_module(module: object, dtype: str = "float64") -> list[Result]:
-    """Check every backprop exercise of a module of answers, in this process."""
-    return [check(getattr(module, name, None), dtype, name) for name in EXERCISES]

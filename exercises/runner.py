@@ -42,8 +42,8 @@ from pathlib import Path
 
 import numpy as np
 
-from exercises import TRACKS
-from exercises.grading import Arrays, Result
+from exercises import TRACKS, exercise
+from exercises.grading import Arrays, Outcome, Result, chapter, first_line, judge
 
 ROOT = Path(__file__).resolve().parent.parent
 HEADER = struct.Struct("<Q")
@@ -115,8 +115,6 @@ def limit_memory(memory_mb: int) -> None:
 
 def child(path: Path, dtype: str, start: int, fd: int) -> None:
     """Import the answers, say which tracks they hold, probe each exercise from `start`."""
-    from exercises import exercise
-    from exercises.grading import Outcome, chapter, first_line
 
     channel = os.fdopen(fd, "wb")
     chapter(dtype)  # the inputs, before the answers can change numpy
@@ -126,9 +124,9 @@ def child(path: Path, dtype: str, start: int, fd: int) -> None:
         send(channel, {"kind": "import failed", "error": first_line(e)})
         return
     tracks = [track for track, names in TRACKS.items()
-              if any(getattr(module, name, None) is not None for name in names)]
-    send(channel, {"kind": "ready", "tracks": tracks or ["backprop"]})
-    names = [name for track in tracks or ["backprop"] for name in TRACKS[track]]
+              if any(getattr(module, name, None) is not None for name in names)] or ["backprop"]
+    send(channel, {"kind": "ready", "tracks": tracks})
+    names = [name for track in tracks for name in TRACKS[track]]
     for name in names[start:]:
         answer = getattr(module, name, None)
         try:
@@ -239,8 +237,6 @@ def verdict(name: str, meta: dict[str, object], arrays: Arrays, dtype: str) -> R
         if not message.startswith(status):
             message = f"{status}: {message}"
         return Result(name, status, message)
-    from exercises import exercise
-    from exercises.grading import judge
     return judge(exercise(name), arrays, dtype)
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from exercises import backprop, grading
+from exercises import backprop, check, check_module, grading
 from exercises import backprop_solutions as solutions
 from numpy_impl.activations import sigmoid, tanh2deriv
 
@@ -23,14 +23,14 @@ def one_line(result: grading.Result) -> str:
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("name", grading.EXERCISES)
 def test_the_solutions_pass(name, dtype):
-    result = grading.check(getattr(solutions, name), dtype)
+    result = check(getattr(solutions, name), dtype)
     assert result.status == "passed", str(result)
     assert "max abs diff" in one_line(result)
     assert ("finite differences agree" in str(result)) == (name in DERIVATIVES)
 
 
 def test_the_blank_exercises_are_not_done():
-    results = grading.check_module(backprop)
+    results = check_module(backprop)
     assert [r.name for r in results] == list(grading.EXERCISES)
     assert {r.status for r in results} == {"not done"}
     assert all(one_line(r).endswith("not done yet") for r in results)
@@ -47,7 +47,7 @@ def test_one_percent_off_is_caught(name, dtype):
     else:  # a step 1% too long: what a wrong alpha or delta would do
         def mutant(weights, *args):
             return weights - 1.01 * (weights - solution(weights, *args))
-    result = grading.check(mutant, dtype, name=name)
+    result = check(mutant, dtype, name=name)
     assert result.status == "wrong"
     assert "off by a factor of about 1.01" in one_line(result)
 
@@ -108,7 +108,7 @@ WRONG = [  # (exercise, a wrong answer, words its message must hold)
 @pytest.mark.parametrize("name, answer, words", WRONG,
                          ids=[f"{name}-{i}" for i, (name, _, _) in enumerate(WRONG)])
 def test_a_wrong_answer_says_what_is_off(name, answer, words):
-    result = grading.check(answer, name=name)
+    result = check(answer, name=name)
     line = one_line(result)
     assert result.status == "wrong" and line.startswith(f"{name}: wrong: ")
     for word in words:
@@ -123,19 +123,19 @@ def test_each_exercise_has_two_wrong_answers_here():
 def test_an_answer_that_raises_or_is_no_array_is_one_line():
     def layer_1_delta(layer_2_delta, weights_1_2, layer_1, dropout_mask):
         return layer_2_delta @ weights_1_2 * tanh2deriv(layer_1 / 2) * dropout_mask * 2
-    result = grading.check(layer_1_delta)
+    result = check(layer_1_delta)
     assert result.status == "wrong"
     assert one_line(result).startswith("layer_1_delta: wrong: it raised ValueError: matmul")
 
     def dropout(layer_1):
         return layer_1 * 2
-    line = one_line(grading.check(dropout))
+    line = one_line(check(dropout))
     assert line.startswith("dropout: wrong: it raised TypeError: ")
     assert line.endswith("dropout() takes 1 positional argument but 2 were given")
 
     def tanh2deriv(output):
         return [[1.0], [1.0, 2.0]]
-    assert str(grading.check(tanh2deriv)) == (
+    assert str(check(tanh2deriv)) == (
         "tanh2deriv: wrong: it returned a list, not an array of numbers")
 
 
@@ -149,9 +149,9 @@ def test_in_place_answers_in_the_books_style():
     def dropout(layer_1, dropout_mask):
         layer_1 *= dropout_mask * 2
     before = grading.chapter().weights_0_1.copy()
-    assert grading.check(weights_0_1_update).passed
+    assert check(weights_0_1_update).passed
     assert np.array_equal(grading.chapter().weights_0_1, before)
-    result = grading.check(dropout)
+    result = check(dropout)
     assert result.status == "wrong"
     assert "returned None after changing layer_1 in place: return layer_1" in one_line(result)
 
@@ -159,15 +159,15 @@ def test_in_place_answers_in_the_books_style():
 def test_not_done_and_missing():
     def tanh2deriv(output):
         pass
-    assert str(grading.check(tanh2deriv)) == "tanh2deriv: not done yet (it returns None)"
+    assert str(check(tanh2deriv)) == "tanh2deriv: not done yet (it returns None)"
 
     class Answers:
         relu2deriv = staticmethod(solutions.relu2deriv)
-    results = {r.name: r for r in grading.check_module(Answers)}
+    results = {r.name: r for r in check_module(Answers)}
     assert results["relu2deriv"].passed
     assert str(results["dropout"]) == "dropout: not done yet (dropout is not defined)"
     with pytest.raises(ValueError, match="no exercise is called 'relu'"):
-        grading.check(lambda x: x, name="relu")
+        check(lambda x: x, name="relu")
 
 
 def test_finite_differences_catch_a_reference_that_is_not_the_gradient(monkeypatch):
@@ -178,17 +178,17 @@ def test_finite_differences_catch_a_reference_that_is_not_the_gradient(monkeypat
     def layer_1_delta(layer_2_delta, weights_1_2, layer_1, dropout_mask):
         return layer_2_delta @ weights_1_2.T * tanh2deriv(layer_1) * dropout_mask
     for dtype in DTYPES:
-        result = grading.check(layer_1_delta, dtype)
+        result = check(layer_1_delta, dtype)
         assert result.status == "wrong"
         assert "layer_1_delta matches numpy_impl's reference but not finite differences" in (
             one_line(result))
-    assert grading.check(solutions.weights_1_2_update).passed  # the output side is exact
-    assert "not finite differences" in str(grading.check(solutions.weights_0_1_update))
+    assert check(solutions.weights_1_2_update).passed  # the output side is exact
+    assert "not finite differences" in str(check(solutions.weights_0_1_update))
 
 
 def test_a_notebook_cell_shows_the_one_line():
     pretty = pytest.importorskip("IPython.lib.pretty")
-    result = grading.check(solutions.tanh2deriv)
+    result = check(solutions.tanh2deriv)
     assert pretty.pretty(result) == str(result)
     assert pretty.pretty([result]) == f"[{result}]"
 
@@ -199,9 +199,9 @@ def test_the_tolerance_is_the_exercises_dtype_not_the_answers(dtype):
     to be compared at float16's, and the message blamed the reference)."""
     def tanh2deriv(output):
         return (1 - output**2).astype("float16")
-    line = one_line(grading.check(tanh2deriv, dtype))
+    line = one_line(check(tanh2deriv, dtype))
     assert line == (f"tanh2deriv: wrong: tanh2deriv(output) is float16, less precise than the "
                     f"exercise's {dtype}: compute it in the inputs' dtype")
     if dtype == "float64":  # float32 where float64 is asked: the same line
-        assert "is float32, less precise" in str(grading.check(
+        assert "is float32, less precise" in str(check(
             lambda output: (1 - output**2).astype("float32"), name="tanh2deriv"))

@@ -94,11 +94,13 @@ def test_replacing_the_graders_functions_changes_nothing(tmp_path):
     """The answers replace every function that could decide a verdict, in the child: the
     verdicts are the parent's, so the wrong answers stay wrong."""
     text = textwrap.dedent("""\
+        import exercises
         import numpy_impl.close as close
         from exercises import grading, runner
         passed = grading.Result("relu2deriv", "passed", "passed (trust me)")
-        grading.judge = grading.grade = grading.check = lambda *args, **kwargs: passed
-        grading.check_module = lambda *args, **kwargs: [passed]
+        grading.judge = grading.grade = lambda *args, **kwargs: passed
+        exercises.check = lambda *args, **kwargs: passed
+        exercises.check_module = lambda *args, **kwargs: [passed]
         runner.verdict = lambda *args, **kwargs: passed
         close.compare = lambda *args, **kwargs: None
         def relu2deriv(output):
