@@ -86,7 +86,8 @@ def csv_text(grades: list[Graded]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = _Parser(prog="scripts/check_exercises.py", description=__doc__.split("\n\n")[0],
-                     formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
+                     formatter_class=argparse.RawDescriptionHelpFormatter,
+                     epilog=__doc__.split("\n\n", 1)[1])
     parser.add_argument("answers", nargs="*", type=Path,
                         help="copies of exercises/backprop.py or exercises/autograd.py with "
                              "answers (default: the blank backprop exercises)")
