@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sys
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -33,14 +34,24 @@ def threads_set_by_user() -> bool:
 
 
 @contextlib.contextmanager
-def one_blas_thread() -> Iterator[None]:
-    """NumPy's BLAS on one thread inside the block (threadpoolctl), unless the user set the
-    number of threads in the environment; the pool's size comes back after."""
+def one_thread() -> Iterator[None]:
+    """The policy, the one place every trainer and script takes it from: inside the block,
+    NumPy's BLAS (threadpoolctl) and, where torch is loaded, torch's CPU ops run on one
+    thread, unless the user set the number of threads in the environment; the pools' sizes
+    come back after. (torch is looked up, never imported: the NumPy side runs without it.)"""
     if threads_set_by_user():
         yield
         return
+    torch = sys.modules.get("torch")
+    before = torch.get_num_threads() if torch is not None else 1
     with threadpool_limits(limits=1, user_api="blas"):
-        yield
+        if torch is not None:
+            torch.set_num_threads(1)
+        try:
+            yield
+        finally:
+            if torch is not None:
+                torch.set_num_threads(before)
 
 
 class Background(Generic[T]):

@@ -20,7 +20,7 @@ from numpy_impl.checkpoint import Checkpoint
 from numpy_impl.config import CLASSES, PIXELS, Config
 from numpy_impl.data import Dataset
 from numpy_impl.network import LOSSES, Network
-from numpy_impl.threads import Background, one_blas_thread
+from numpy_impl.threads import Background, one_thread
 
 
 class Diverged(ArithmeticError):
@@ -163,7 +163,7 @@ def train(
     test_labels = np.eye(CLASSES, dtype=dtype)[data.test_labels]
 
     # Overflow is caught below, at the first value that stops being finite.
-    with np.errstate(all="ignore"), one_blas_thread(), Background(log) as tests:
+    with np.errstate(all="ignore"), one_thread(), Background(log) as tests:
         for iteration in range(0 if resume is None else resume.iteration, config.iterations):
             logged = log is not None and iteration % config.log_every == 0
             train_correct, train_loss = 0, 0.0

@@ -197,12 +197,17 @@ def test_a_rerun_says_same_log_how_many_lines_differ_or_that_it_diverged(dataset
 
 @pytest.mark.parametrize("args, message", [
     (["--seeds", "1"], "--seeds must be at least 2"),
+    (["--seeds", "0"], "--seeds must be at least 2 (a spread needs two), got 0"),
+    (["--seeds", "-4"], "--seeds must be at least 2"),
     (["--folds", "6"], "--folds must be from 1 to 5"),
+    (["--folds", "0"], "--folds must be from 1 to 5 (1000 training images, 200 a fold), got 0"),
+    (["--quick", "--folds", "0"], "--folds must be from 1 to 5"),
 ])
 def test_study_refuses_bad_counts(args, message, script):
+    """0 is refused, never read as "the default" (it was: `args.seeds or 10`)."""
     result = script("scripts/study.py", args)
-    assert result.returncode == 2
-    assert message in result.stderr and "Traceback" not in result.stderr
+    assert result.returncode == 2 and result.stdout == ""
+    assert message in result.stderr and result.stderr.count("\n") == 1
 
 
 def test_study_checks_its_output_folder_before_it_trains(tmp_path, capsys):

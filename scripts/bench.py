@@ -41,7 +41,7 @@ from numpy_impl.config import CLASSES, PIXELS, PRESETS, Config, ConfigError
 from numpy_impl.data import DataError, Dataset, load
 from numpy_impl.files import OutputError, writable_file, write_atomically
 from numpy_impl.listing import run_listing
-from numpy_impl.threads import Background, one_blas_thread
+from numpy_impl.threads import Background, one_thread
 from numpy_impl.train import LogRecord, as_test_layer_0, make_batches
 from numpy_impl.train import train as numpy_train
 
@@ -99,7 +99,7 @@ def big_matmuls(config: Config, data: Dataset, policy: bool = False) -> Callable
 
     def run() -> int:
         test_passes = 0
-        threads = one_blas_thread() if policy else contextlib.nullcontext()
+        threads = one_thread() if policy else contextlib.nullcontext()
         with threads, Background(lambda _: None, inline=not policy) as tests:
             for iteration in range(config.iterations):
                 for batch in batches:

@@ -16,6 +16,7 @@ hyperparameters, the data flags) and --device; it writes no files.
 
 from __future__ import annotations
 
+import argparse
 import os
 import sys
 
@@ -31,6 +32,8 @@ from numpy_impl.cli import (
 from numpy_impl.close import STEP_DEPTH, run_depth, tolerance
 from numpy_impl.config import ConfigError
 from numpy_impl.data import DataError, load
+from numpy_impl.threads import one_thread
+from numpy_impl.train import Diverged
 from torch_impl.datasets import fetch
 from torch_impl.device import resolve_device
 from torch_impl.parity import all_close, first_step, quirk_rows, run_rows, step_rows, table
@@ -46,6 +49,12 @@ def build_parser():
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    with one_thread():
+        return compare(args)
+
+
+def compare(args: argparse.Namespace) -> int:
+    """Print the three tables; the exit status."""
     try:
         config = config_from_args(args)
         dataset = load(data_folder(args, fetch), config.train_size, config.test_size)
@@ -53,9 +62,13 @@ def main(argv: list[str] | None = None) -> int:
     except (CliError, ConfigError, DataError) as e:
         print(f"scripts/compare.py: error: {e}", file=sys.stderr)
         return 2
-    first = first_step(config, dataset, device)
-    steps = step_rows(first)
-    run, same_log = run_rows(config, dataset, device)
+    try:
+        first = first_step(config, dataset, device)
+        steps = step_rows(first)
+        run, same_log = run_rows(config, dataset, device)
+    except Diverged as e:
+        print(f"scripts/compare.py: error: {e}", file=sys.stderr)
+        return 2
     steps_total = config.iterations * (config.train_size // config.batch_size)
     print(f"{config.hidden}/{config.output}, {config.dtype}, seed {config.seed}, on {device}; "
           f"close: |a - b| <= tol (|b| + max|b|), tol = 16 eps x depth: one step "

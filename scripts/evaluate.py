@@ -10,16 +10,17 @@ Rows of the confusion matrix are the true digits, columns the predicted ones.
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
 import numpy as np
 
 from numpy_impl.checkpoint import Checkpoint, CheckpointError, check_shapes, load_npz
+from numpy_impl.cli import _Parser, integer_in
 from numpy_impl.config import CLASSES
 from numpy_impl.data import DataError, load
 from numpy_impl.network import Network
+from numpy_impl.threads import one_thread
 
 
 def load_checkpoint(path: Path) -> Checkpoint:
@@ -65,21 +66,29 @@ def confusion_matrix(digits: np.ndarray, predicted: np.ndarray) -> np.ndarray:
     return matrix
 
 
+def last_logged(iteration: int, log_every: int) -> int | None:
+    """The log's last line before a checkpoint after `iteration` iterations: I:i tests the
+    weights after training iteration i, so i + 1 iterations in."""
+    i = (iteration - 1) // log_every * log_every
+    return i if iteration >= 1 else None
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="scripts/evaluate.py",
-                                     description=__doc__.split("\n\n")[0])
+    parser = _Parser(prog="scripts/evaluate.py", description=__doc__.split("\n\n")[0])
     parser.add_argument("checkpoint", type=Path)
     parser.add_argument("--impl", choices=("numpy", "torch", "idiomatic"), default="numpy",
                         help="which implementation evaluates (default: %(default)s)")
     parser.add_argument("--data-dir", type=Path, help="an IDX dataset folder (default: shipped)")
-    parser.add_argument("--test-size", type=int, default=10000)
+    parser.add_argument("--test-size", type=integer_in(1), default=10000,
+                        help="the first N test images (default: %(default)s)")
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     args = parser.parse_args(argv)
     try:
         checkpoint = load_checkpoint(args.checkpoint)
         check_shapes(checkpoint, args.checkpoint)
         data = load(args.data_dir, train_size=1, test_size=args.test_size)
-        predicted = predictions(checkpoint, data.test_images, args.impl, args.device)
+        with one_thread():
+            predicted = predictions(checkpoint, data.test_images, args.impl, args.device)
     except (CheckpointError, DataError, ValueError, ImportError, OSError) as e:
         print(f"scripts/evaluate.py: error: {e}", file=sys.stderr)
         return 2
@@ -89,6 +98,10 @@ def main(argv: list[str] | None = None) -> int:
           f"iterations ({checkpoint.config.hidden}/{checkpoint.config.output}, "
           f"{checkpoint.config.mode} mode); evaluated with {args.impl}")
     print(f"test accuracy: {correct / len(predicted)} ({correct} of {len(predicted)})")
+    if (last := last_logged(checkpoint.iteration, checkpoint.config.log_every)) is not None \
+            and last + 1 != checkpoint.iteration:
+        print(f"(the run's log tests every {checkpoint.config.log_every} iterations: its last "
+              f"line, I:{last}, is after {last + 1} of these {checkpoint.iteration})")
     print("confusion matrix (rows: true digit, columns: predicted):")
     print("     " + " ".join(f"{d:5d}" for d in range(CLASSES)))
     for digit, row in enumerate(matrix):

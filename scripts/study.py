@@ -38,10 +38,11 @@ import scipy.stats
 
 from numpy_impl import activations as numpy_act
 from numpy_impl import figures
-from numpy_impl.cli import command_line
+from numpy_impl.cli import _Parser, command_line
 from numpy_impl.config import PRESETS, Config, ConfigError
 from numpy_impl.data import DataError, Dataset, load
 from numpy_impl.files import OutputError, writable_folder, write_atomically
+from numpy_impl.threads import one_thread
 from numpy_impl.train import Diverged, LogRecord
 from numpy_impl.train import train as numpy_train
 
@@ -406,8 +407,7 @@ def bands(groups: dict[str, Group]) -> dict[str, figures.Band]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="scripts/study.py",
-                                     description=__doc__.split("\n\n")[0])
+    parser = _Parser(prog="scripts/study.py", description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true",
                         help="30 iterations, 3 seeds, a 2-point grid: a smoke test")
     parser.add_argument("--seeds", type=int, help="seeds 1..N per setting (default: 10; "
@@ -423,15 +423,15 @@ def main(argv: list[str] | None = None) -> int:
                         "same models up to rounding, which chaotic runs at large learning "
                         "rates amplify")
     args = parser.parse_args(argv)
-    seeds = args.seeds or (3 if args.quick else 10)
-    folds = args.folds or (1 if args.quick else 3)
+    seeds = args.seeds if args.seeds is not None else 3 if args.quick else 10
+    folds = args.folds if args.folds is not None else 1 if args.quick else 3
     if seeds < 2:
         parser.error(f"--seeds must be at least 2 (a spread needs two), got {seeds}")
     if not 1 <= folds <= 5:
         parser.error(f"--folds must be from 1 to 5 (1000 training images, 200 a fold), "
                      f"got {folds}")
     try:
-        from torch_impl.train import resolve_device
+        import torch  # noqa: F401
     except ImportError:
         print("scripts/study.py: error: the study trains with torch: "
               "pip install -e '.[torch]'", file=sys.stderr)
@@ -442,6 +442,14 @@ def main(argv: list[str] | None = None) -> int:
     except OutputError as e:
         print(f"scripts/study.py: error: {e}", file=sys.stderr)
         return 2
+    with one_thread():  # the thread policy of every run (numpy_impl/threads.py)
+        return run(args, seeds, folds)
+
+
+def run(args: argparse.Namespace, seeds: int, folds: int) -> int:
+    """Train every group, write study.md, study.json and study.png; the exit status."""
+    from torch_impl.device import resolve_device
+
     start = time.perf_counter()
     iterations = 30 if args.quick else 300
     alphas = (0.5, 2.0) if args.quick else ALPHAS

@@ -5,8 +5,6 @@ was saved has none: it is read as "cpu"."""
 
 from __future__ import annotations
 
-import pickle
-import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +19,6 @@ from numpy_impl.checkpoint import (
     generator_device,
     numpy_rng_state,
 )
-from numpy_impl.config import ConfigError
 from numpy_impl.files import write_atomically
 
 
@@ -58,9 +55,10 @@ def load_pt(path: Path) -> Checkpoint:
             generator_device(state.get("torch_rng_device"), path))
     except CheckpointError:
         raise
-    except (OSError, RuntimeError, KeyError, ValueError, TypeError, AttributeError,
-            zipfile.BadZipFile, pickle.UnpicklingError, ConfigError) as e:
-        raise CheckpointError(f"{path}: not a readable checkpoint ({e})") from None
+    except Exception as e:  # torch.load on a file it cannot read raises about anything
+        detail = (str(e).strip().splitlines() or [""])[0][:120]
+        raise CheckpointError(f"{path}: not a readable checkpoint ({type(e).__name__}"
+                              f"{': ' + detail if detail else ''})") from None
 
 
 def load_any(path: Path) -> Checkpoint:
@@ -72,5 +70,5 @@ def load_any(path: Path) -> Checkpoint:
     except CheckpointError as npz_error:
         try:
             return load_pt(path)
-        except CheckpointError:
-            raise npz_error from None
+        except CheckpointError as pt_error:
+            raise (pt_error if path.suffix == ".pt" else npz_error) from None

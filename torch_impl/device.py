@@ -3,7 +3,6 @@
     resolve_device("auto")      CUDA when torch sees a GPU, else the CPU
     full_precision(device, dt)  float32 matmuls at full float32 precision inside the block,
                                 the caller's settings back after it
-    one_thread(device)          torch's CPU ops on one thread (numpy_impl/threads.py)
     notes(device, dtype)        what a user of a GPU should know before a run
 
 Every trainer, comparison and evaluation runs inside `full_precision`: a caller's
@@ -23,7 +22,6 @@ from collections.abc import Iterator
 import torch
 
 from numpy_impl.config import ConfigError
-from numpy_impl.threads import threads_set_by_user
 
 TF32_OVERRIDE = "TORCH_ALLOW_TF32_CUBLAS_OVERRIDE"
 """Set to 1 in NVIDIA's containers: torch starts with TF32 matmuls on."""
@@ -74,22 +72,6 @@ def note_tf32_override() -> None:
     print(f"torch_impl: note: {TF32_OVERRIDE}=1 is set (NVIDIA's containers set it), which "
           "turns float32 CUDA matmuls into TF32; this run asks torch for full float32 "
           "precision, but unset the variable to be sure", file=sys.stderr)
-
-
-@contextlib.contextmanager
-def one_thread(device: torch.device) -> Iterator[None]:
-    """torch's CPU ops on one thread inside the block (the thread policy of
-    numpy_impl/threads.py), unless the user set the number of threads in the environment;
-    the pool's size comes back after."""
-    if device.type != "cpu" or threads_set_by_user():
-        yield
-        return
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 def notes(device: torch.device, dtype: torch.dtype) -> list[str]:

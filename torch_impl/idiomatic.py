@@ -37,6 +37,7 @@ from numpy_impl.checkpoint import Checkpoint
 from numpy_impl.cli import Log, Progress, Trained, checkpointing
 from numpy_impl.config import CLASSES, PIXELS, Config, ConfigError
 from numpy_impl.data import Dataset
+from numpy_impl.threads import one_thread
 from numpy_impl.train import Diverged, LogRecord, due, initial_weights
 from torch_impl.checkpoint import load_any, save_pt
 from torch_impl.device import full_precision, resolve_device
@@ -200,7 +201,7 @@ def train(
     test_images = torch.as_tensor(data.test_images / 255, dtype=dtype, device=device)
     test_digits = torch.as_tensor(data.test_labels, dtype=torch.int64, device=device)
 
-    with full_precision(device, dtype):
+    with full_precision(device, dtype), one_thread():
         for iteration in range(0 if resume is None else resume.iteration, config.iterations):
             correct, loss_sum = train_epoch(model, device, train_loader, criterion, optimizer)
             if not all(p.isfinite().all() for p in model.parameters()):

@@ -26,6 +26,7 @@ import torch
 
 from numpy_impl.config import PIXELS, Config, ConfigError
 from numpy_impl.data import Dataset
+from numpy_impl.threads import one_thread
 from numpy_impl.train import LogRecord, dropout_masks, initial_weights
 from torch_impl import activations as act
 from torch_impl.device import full_precision, resolve_device
@@ -168,7 +169,7 @@ def train_stack(configs: list[Config], data: Dataset, device: str = "auto") -> S
 
     logs: list[list[LogRecord]] = [[] for _ in configs]
     diverged: list[int | None] = [None] * len(configs)
-    with torch.no_grad(), full_precision(device, dtype):
+    with torch.no_grad(), full_precision(device, dtype), one_thread():
         for iteration in range(config.iterations):
             masks = torch.from_numpy(np.stack([dropout_masks(rng, config) for rng in rngs]))
             masks = masks[which].permute(1, 2, 0, 3).flatten(2)  # (batches, B, M*H)

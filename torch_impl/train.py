@@ -28,10 +28,10 @@ from numpy_impl.checkpoint import Checkpoint, CheckpointError
 from numpy_impl.cli import Log, Progress, Trained, checkpointing
 from numpy_impl.config import CLASSES, PIXELS, Config
 from numpy_impl.data import Dataset
-from numpy_impl.threads import Background
+from numpy_impl.threads import Background, one_thread
 from numpy_impl.train import Diverged, LogRecord, dropout_masks, due, initial_weights
 from torch_impl.checkpoint import load_any, save_pt
-from torch_impl.device import full_precision, is_cuda, notes, one_thread, resolve_device
+from torch_impl.device import full_precision, is_cuda, notes, resolve_device
 from torch_impl.network import LOSSES, Network
 
 
@@ -102,7 +102,7 @@ def train(
 
     # each logged test pass on a copy of the network: on the CPU, on a second thread while
     # training goes on (numpy_impl/threads.py); on a GPU, queued in order (it is async anyway)
-    with full_precision(device, dtype), one_thread(device), \
+    with full_precision(device, dtype), one_thread(), \
             Background(log, inline=is_cuda(device)) as tests:
         for iteration in range(0 if resume is None else resume.iteration, config.iterations):
             logged = log is not None and iteration % config.log_every == 0
