@@ -57,8 +57,8 @@ def load_pt(path: Path) -> Checkpoint:
         raise
     except Exception as e:  # torch.load on a file it cannot read raises about anything
         detail = (str(e).strip().splitlines() or [""])[0][:120]
-        raise CheckpointError(f"{path}: not a readable checkpoint ({type(e).__name__}"
-                              f"{': ' + detail if detail else ''})") from None
+        raise CheckpointError(f"{path}: not a readable checkpoint (torch.load: "
+                              f"{detail or type(e).__name__})") from None
 
 
 def load_any(path: Path) -> Checkpoint:
