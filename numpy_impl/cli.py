@@ -17,7 +17,7 @@ import sys
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import NamedTuple
+from typing import NamedTuple, NoReturn
 
 import numpy as np
 
@@ -33,7 +33,13 @@ from numpy_impl.config import (
     Config,
     ConfigError,
 )
-from numpy_impl.files import OutputError, writable_file, writable_folder, write_atomically
+from numpy_impl.files import (
+    OutputError,
+    distinct,
+    writable_file,
+    writable_folder,
+    write_atomically,
+)
 from numpy_impl.network import book_slope_flips_at_start
 from numpy_impl.train import Diverged, LogRecord, train
 
@@ -69,6 +75,17 @@ OVERRIDES = ("iterations", "batch_size", "alpha", "hidden_size", "hidden", "outp
 
 class CliError(Exception):
     """Input the run cannot use; printed as one line, exit status 2."""
+
+
+def exit_with(main: Callable[[], int]) -> NoReturn:
+    """sys.exit(main()), quietly when the reader of standard output leaves (`| head`), with
+    status 141 as Unix tools do."""
+    try:
+        status = main()
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        status = 141
+    sys.exit(status)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -301,6 +318,8 @@ def write_figures(directory: Path, records: list[LogRecord], impl: str, config: 
 def check_outputs(args: argparse.Namespace) -> None:
     """Every output path, before anything trains: a file can be written where a file is
     asked for, a folder made where a folder is; matplotlib is there for --plot."""
+    distinct({"--metrics": args.metrics, "--save": args.save})
+    distinct({"--resume": args.resume, "--metrics": args.metrics})  # --save may be --resume
     for flag, path in (("--metrics", args.metrics), ("--save", args.save)):
         if path is not None:
             writable_file(flag, path)

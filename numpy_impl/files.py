@@ -15,7 +15,11 @@ class OutputError(ValueError):
 
 def write_atomically(path: Path, write: Callable[[IO[bytes]], object]) -> None:
     """write(file) to a temporary file beside `path`, then rename it over `path`: a reader
-    (or a run killed half-way) never sees half a file."""
+    (or a run killed half-way) never sees half a file. A symbolic link is written through
+    (its target is replaced, the link stays); a path that is not a regular file (a device,
+    a pipe) is refused, never replaced by a file."""
+    path = Path(os.path.realpath(path))
+    not_a_file(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
         with os.fdopen(fd, "wb") as f:
@@ -38,17 +42,40 @@ def _can_write_in(folder: Path, flag: str, path: Path) -> None:
         raise OutputError(f"{flag} {path}: cannot write in {folder} ({e.strerror})") from None
 
 
+def not_a_file(path: Path, flag: str = "") -> None:
+    """OutputError if something other than a regular file stands at `path`."""
+    if path.exists() and not path.is_file() and not path.is_dir():
+        raise OutputError(f"{flag + ' ' if flag else ''}{path}: that is not a regular file (a "
+                          "device or a pipe?); give a file's path")
+
+
 def writable_file(flag: str, path: Path) -> Path:
-    """`path` if a file can be written there; OutputError otherwise. Writes nothing."""
+    """`path` if a file can be written there (through a symbolic link: its target);
+    OutputError otherwise. Writes nothing."""
     if path.is_dir():
         raise OutputError(f"{flag} {path}: that is a folder; give a file name")
-    folder = path.parent
+    not_a_file(path, flag)
+    folder = Path(os.path.realpath(path)).parent
     if not folder.exists():
         raise OutputError(f"{flag} {path}: the folder {folder} does not exist")
     if not folder.is_dir():
         raise OutputError(f"{flag} {path}: {folder} is a file, not a folder")
     _can_write_in(folder, flag, path)
     return path
+
+
+def distinct(outputs: dict[str, Path | None]) -> None:
+    """OutputError if two of the flags name the same file (the second would overwrite the
+    first): `outputs` maps each flag to its path, or None where it is not given."""
+    seen: dict[str, str] = {}
+    for flag, path in outputs.items():
+        if path is None:
+            continue
+        real = os.path.realpath(path)
+        if real in seen:
+            raise OutputError(f"{seen[real]} and {flag} name the same file, {path}: give each "
+                              "its own")
+        seen[real] = flag
 
 
 def writable_folder(flag: str, path: Path) -> Path:

@@ -24,7 +24,7 @@ from pathlib import Path
 
 from exercises import TRACKS
 from exercises.runner import Graded, Limits, grade_file
-from numpy_impl.cli import _Parser, integer_in, positive_float
+from numpy_impl.cli import _Parser, exit_with, integer_in, positive_float
 from numpy_impl.config import DTYPE_CHOICES
 from numpy_impl.files import OutputError, writable_file, write_atomically
 
@@ -137,4 +137,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_with(main)

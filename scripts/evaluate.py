@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from numpy_impl.checkpoint import Checkpoint, CheckpointError, check_shapes, load_npz
-from numpy_impl.cli import _Parser, integer_in
+from numpy_impl.cli import _Parser, exit_with, integer_in
 from numpy_impl.config import CLASSES
 from numpy_impl.data import DataError, load
 from numpy_impl.network import Network
@@ -110,4 +110,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_with(main)
