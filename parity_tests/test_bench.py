@@ -93,3 +93,25 @@ def test_a_busy_run_runs_beside_a_process_that_keeps_one_core_busy():
         spinning = [c for c in running if "while True: pass" in c]
         assert len(spinning) == (1 if kind == "busy" else 0)
     assert not [c for c in children() if "while True" in c]  # stopped after each round
+
+
+def test_the_idiomatic_run_and_the_quick_study_are_timed_busy_too(dataset, monkeypatch):
+    """Their busy column is the thread policy's measure for them; the study's FLOP columns
+    are blank (its arithmetic is not the chapter's), and its row runs the learner's command."""
+    import subprocess
+
+    from scripts import bench
+
+    commands = []
+    monkeypatch.setattr(subprocess, "run", lambda argv, **kw: commands.append(argv))
+    rows = {row.name.split(" (")[0]: row for row in bench.torch_rows(dataset, quick=True)}
+    idiomatic, study = rows["idiomatic"], rows["scripts/study.py --quick"]
+    assert idiomatic.busy and study.busy and idiomatic.flops and not study.flops
+    assert idiomatic.argv[:2] == ("--impl", "idiomatic")
+    assert study.run() == 0 and commands[0][1].endswith("scripts/study.py")
+    assert commands[0][2:5] == ["--quick", "--device", "cpu"]
+    out = results([study], [Timing([30.0], 0)], {"numpy": {"float64": 1.0}},
+                  {study.name: Timing([36.0], 0)})[0]
+    assert out["gflop"] is None and out["busy_over_idle"] == pytest.approx(1.2)
+    assert f"| {study.name} | float64 | 30 x 1000 | 30.00 | 36.00 (1.20x) | | | |  |" in (
+        table([out]))

@@ -29,6 +29,7 @@ import platform
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -138,6 +139,7 @@ class Row(NamedTuple):
     roofline: str = "numpy"  # whose dense GEMM is its roofline: NumPy's, or a torch device's
     device_peaks: list[float] | None = None  # a device row's peak MB on the GPU, run by run
     busy: bool = False  # a chapter run: timed again with one core busy
+    flops: bool = True  # the chapter's arithmetic (not the study: its FLOP columns are blank)
 
 
 @dataclass
@@ -201,16 +203,17 @@ def results(rows: list[Row], timings: list[Timing], rates: dict[str, dict[str, f
     for row, timing in zip(rows, timings, strict=True):
         busy_seconds = busy[row.name].median * row.scale if row.name in busy else None
         config, seconds = row.config, timing.median * row.scale
-        test_passes = round(int(timing.result) * row.scale)
-        flops = dense_flops(config, test_passes)
-        roofline = flops / (rates[row.roofline][config.dtype] * 1e9)
-        chapter = (config.iterations, config.train_size) == (300, 1000)
+        test_passes = round(int(timing.result) * row.scale) if row.flops else None
+        flops = dense_flops(config, test_passes) if row.flops else None
+        roofline = flops / (rates[row.roofline][config.dtype] * 1e9) if row.flops else None
+        chapter = (config.iterations, config.train_size) == (300, 1000) and row.flops
         out.append({
             "run": row.name, "dtype": config.dtype, "iterations": config.iterations,
             "train_size": config.train_size, "test_passes": test_passes,
             "seconds": seconds, "seconds_each_round": [t * row.scale for t in timing.seconds],
-            "gflop": flops / 1e9,
-            "gflop_per_s": flops / seconds / 1e9, "roofline_fraction": roofline / seconds,
+            "gflop": flops / 1e9 if row.flops else None,
+            "gflop_per_s": flops / seconds / 1e9 if row.flops else None,
+            "roofline_fraction": roofline / seconds if row.flops else None,
             "roofline": row.roofline,
             "peak_mb": peak_mb(row.argv) if row.argv is not None else None,
             "gpu_peak_mb": max(row.device_peaks) if row.device_peaks else None,
@@ -238,9 +241,10 @@ def table(rows: list[dict]) -> str:
             peak += f" (GPU {r['gpu_peak_mb']:.0f})"
         busy = ("" if r["busy_seconds"] is None
                 else f"{r['busy_seconds']:.2f} ({r['busy_over_idle']:.2f}x)")
+        work = ("| | | |" if r["gflop"] is None else f"| {r['gflop']:.1f} | {r['gflop_per_s']:.1f} "
+                f"| {100 * r['roofline_fraction']:.0f}% |")
         lines.append(f"| {r['run']} | {r['dtype']} | {r['iterations']} x {r['train_size']} "
-                     f"| {r['seconds']:.2f} | {busy} | {r['gflop']:.1f} | {r['gflop_per_s']:.1f} "
-                     f"| {100 * r['roofline_fraction']:.0f}% | {peak} | {speedup} |")
+                     f"| {r['seconds']:.2f} | {busy} {work} {peak} | {speedup} |")
     return "\n".join(lines)
 
 
@@ -306,13 +310,31 @@ def scaling_rows(data: Dataset, full: Dataset | None, data_dir: Path | None) -> 
     return rows
 
 
+def quick_study() -> Callable[[], int]:
+    """`python scripts/study.py --quick` in a process of its own, as a learner runs it, its
+    report in a scratch folder; returns 0 (it makes none of the chapter's test passes)."""
+    study_py = str(Path(__file__).with_name("study.py"))
+
+    def run() -> int:
+        with tempfile.TemporaryDirectory() as out:
+            subprocess.run([sys.executable, study_py, "--quick", "--device", "cpu", "--out",
+                            out], check=True, stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL)
+        return 0
+    return run
+
+
 def torch_rows(data: Dataset, quick: bool) -> list[Row]:
-    """The chapter with torch on the CPU, both mask streams (roofline: NumPy's GEMM)."""
+    """The chapter with torch on the CPU, both mask streams (roofline: NumPy's GEMM); the
+    idiomatic model; and the quick study, whose FLOPs are not the chapter's."""
+    from torch_impl.idiomatic import train as idiomatic_train
     from torch_impl.train import train as torch_train
 
     chapter = PRESETS["tanh"]
     native = chapter.replace(dtype="float32")
+    exact = chapter.replace(mode="exact")
     book, native_part = timed_part(chapter, quick), timed_part(native, quick)
+    exact_part = timed_part(exact, quick)
     torch_train(chapter.replace(iterations=1), data, device="cpu")  # first-call costs
     return [
         Row(f"torch cpu, book mode, NumPy masks{book.label}", chapter,
@@ -322,6 +344,12 @@ def torch_rows(data: Dataset, quick: bool) -> list[Row]:
             logged(torch_train, native_part.config, data, device="cpu", rng="torch"),
             ("--impl", "torch", "--device", "cpu", "--dtype", "float32", "--rng", "torch",
              *native_part.flags), native_part.scale, busy=True),
+        Row(f"idiomatic (nn.Sequential), exact mode{exact_part.label}", exact,
+            logged(idiomatic_train, exact_part.config, data, device="cpu"),
+            ("--impl", "idiomatic", "--device", "cpu", *exact_part.flags), exact_part.scale,
+            busy=True),
+        Row("scripts/study.py --quick (every group of the study, 30 iterations)",
+            PRESETS["tanh"].replace(iterations=30), quick_study(), busy=True, flops=False),
     ]
 
 
