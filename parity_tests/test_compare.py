@@ -1,6 +1,9 @@
-"""scripts/compare.py: the per-tensor report passes on the real code and fails on broken code."""
+"""scripts/compare.py: the per-tensor report passes on the real code and fails on broken code;
+--json writes its rows."""
 
 from __future__ import annotations
+
+import json
 
 import pytest
 import torch
@@ -61,3 +64,46 @@ def test_it_takes_the_flags_that_make_a_run():
     config = compare.config_from_args(args)
     assert (config.hidden, config.mode, config.seed, config.init_1_2, config.D,
             config.dtype) == ("relu", "exact", 3, 0.2, 10000, "float32")
+
+
+def test_json_holds_every_row_and_the_settings_and_prints_the_same_report(script, tmp_path):
+    path = tmp_path / "compare.json"
+    result = script("scripts/compare.py", [*SHORT, "--json", str(path)])
+    assert result.returncode == 0, result.stderr
+    document = json.loads(path.read_text())
+    assert result.stdout == compare.report(document) + "\n"  # the report is the file's rows
+    assert [len(document[name]) for name in compare.TABLES] == [6, 2, 5]
+    for name in compare.TABLES:
+        for row in document[name]:
+            assert set(row) == {"name", "shape", "exact", "close", "max_abs", "max_rel", "used",
+                                "tol"}
+    settings = document["settings"]
+    assert (settings["config"]["iterations"], settings["config"]["test_size"], settings["device"],
+            settings["dtype"], settings["steps"]) == (3, 500, "cpu", "float64", 30)
+    assert settings["command"] == ("scripts/compare.py --iterations 3 --test-size 500 "
+                                   "--device cpu")
+    assert document["logs_identical"] and document["ok"]
+    assert document["machine"]["numpy_blas"] and "torch_threads" in document["machine"]
+    assert [p.name for p in tmp_path.iterdir()] == ["compare.json"]  # no temporary file left
+
+
+def test_exact_mode_records_no_quirk_rows(script, tmp_path):
+    path = tmp_path / "exact.json"
+    assert script("scripts/compare.py", [*SHORT, "--mode", "exact", "--json", str(path)]
+                  ).returncode == 0
+    document = json.loads(path.read_text())
+    assert document["quirk"] == [] and "the book's quirk" not in compare.report(document)
+
+
+@pytest.mark.parametrize("where, message", [("missing/x.json", "does not exist"),
+                                            (".", "that is a folder")])
+def test_an_unwritable_json_path_is_one_line_before_any_work(where, message, script, tmp_path,
+                                                             monkeypatch):
+    def no_work(*args, **kwargs):
+        raise AssertionError("compare.py loaded the data before checking --json")
+
+    monkeypatch.setattr(compare, "load", no_work)
+    result = script("scripts/compare.py", [*SHORT, "--json", str(tmp_path / where)])
+    assert result.returncode == 2 and result.stdout == ""
+    assert result.stderr.count("\n") == 1 and f"--json {tmp_path / where}" in result.stderr
+    assert message in result.stderr
