@@ -8,7 +8,6 @@ the cell and the error; CI runs it.
 
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 from pathlib import Path
@@ -16,6 +15,8 @@ from pathlib import Path
 import nbformat
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
+
+from numpy_impl.cli import _Parser, integer_in
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 
@@ -30,11 +31,11 @@ def run(path: Path, timeout: int) -> float:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="scripts/run_notebooks.py",
-                                     description=__doc__.split("\n\n")[0])
+    parser = _Parser(prog="scripts/run_notebooks.py", description=__doc__.split("\n\n")[0])
     parser.add_argument("notebooks", nargs="*", type=Path,
                         help="notebooks to run (default: all of notebooks/)")
-    parser.add_argument("--timeout", type=int, default=300, help="seconds a cell may take")
+    parser.add_argument("--timeout", type=integer_in(1), default=300,
+                        help="seconds a cell may take (default: %(default)s)")
     args = parser.parse_args(argv)
     paths = args.notebooks or sorted(NOTEBOOKS.glob("*.ipynb"))
     for path in paths:

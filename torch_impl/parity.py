@@ -24,6 +24,7 @@ from numpy_impl.close import STEP_DEPTH, Comparison, compare, run_depth
 from numpy_impl.config import Config
 from numpy_impl.data import Dataset
 from numpy_impl.network import Network, Step, book_slope_error
+from numpy_impl.threads import one_thread
 from numpy_impl.train import dropout_masks, initial_weights, make_batches
 from numpy_impl.train import train as numpy_train
 from torch_impl.device import full_precision
@@ -46,7 +47,14 @@ class FirstStep(NamedTuple):
 
 
 def first_step(config: Config, dataset: Dataset, device: torch.device | str = "cpu") -> FirstStep:
-    """Both sides' first step; torch's on `device`, its float32 matmuls at full precision."""
+    """Both sides' first step; torch's on `device`, its float32 matmuls at full precision,
+    under the thread policy of every run (numpy_impl/threads.py): a sum split across threads
+    adds in another order, and the docs' figures are one thread's."""
+    with one_thread():
+        return _first_step(config, dataset, device)
+
+
+def _first_step(config: Config, dataset: Dataset, device: torch.device | str) -> FirstStep:
     rng = np.random.RandomState(config.seed)
     weights_0_1, weights_1_2 = initial_weights(rng, config)
     batch = make_batches(dataset.train_images, dataset.train_labels, config)[0]
