@@ -9,12 +9,12 @@ first, and writes byte-for-byte reproducible gzip files (no timestamp), each ato
 
 from __future__ import annotations
 
-import argparse
 import gzip
 import hashlib
 import sys
 from pathlib import Path
 
+from numpy_impl.cli import _Parser
 from numpy_impl.data import FILES, SHIPPED, DataError, _idx_path, find_idx_folder
 from numpy_impl.files import OutputError, writable_folder, write_atomically
 
@@ -72,7 +72,7 @@ def build(source: Path, out: Path) -> list[Path]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = _Parser(prog="scripts/build_data.py", description=__doc__.split("\n\n")[0])
     parser.add_argument("--source", type=Path, required=True,
                         help="folder with the full MNIST IDX files (flat or in MNIST/raw/)")
     parser.add_argument("--out", type=Path, default=SHIPPED,
@@ -83,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
         for path in build(args.source, args.out):
             print(f"wrote {path} ({path.stat().st_size} bytes)", file=sys.stderr)
     except (DataError, OutputError) as e:
-        print(f"build_data.py: error: {e}", file=sys.stderr)
+        print(f"scripts/build_data.py: error: {e}", file=sys.stderr)
         return 2
     return 0
 

@@ -31,6 +31,24 @@ from numpy_impl.files import OutputError, writable_file, write_atomically
 BLANK = Path(__file__).resolve().parent.parent / "exercises" / "backprop.py"
 COLUMNS = ["file", "track", "passed", "total", "error",
            *(name for names in TRACKS.values() for name in names)]
+MAX_SECONDS = 24 * 60 * 60
+"""The longest --time-limit, a day: the child's deadlines overflow the clock near 1e11 s."""
+MAX_MEMORY_MB = 2**30
+"""The largest --memory-mb, 1 PiB: past 2**44 MiB the limit overflows setrlimit's bytes."""
+
+
+def seconds(text: str) -> float:
+    value = positive_float(text)
+    if value > MAX_SECONDS:
+        raise argparse.ArgumentTypeError(f"must be at most {MAX_SECONDS} (a day), got {text!r}")
+    return value
+
+
+def memory_mb(text: str) -> int:
+    value = integer_in(256)(text)
+    if value > MAX_MEMORY_MB:
+        raise argparse.ArgumentTypeError(f"must be at most {MAX_MEMORY_MB} (1 PiB), got {value}")
+    return value
 
 
 def bad_answers_file(path: Path) -> str | None:
@@ -95,10 +113,10 @@ def main(argv: list[str] | None = None) -> int:
                         help="also write one row per file, one column per exercise, here")
     parser.add_argument("--dtype", choices=DTYPE_CHOICES, default="float64",
                         help="the dtype of the chapter's tensors (default: float64)")
-    parser.add_argument("--time-limit", type=positive_float, default=Limits.time,
+    parser.add_argument("--time-limit", type=seconds, default=Limits.time,
                         metavar="SECONDS",
                         help=f"wall-clock seconds per exercise (default: {Limits.time:g})")
-    parser.add_argument("--memory-mb", type=integer_in(256), default=Limits.memory_mb,
+    parser.add_argument("--memory-mb", type=memory_mb, default=Limits.memory_mb,
                         help=f"the child's data segment, in MiB (default: {Limits.memory_mb})")
     parser.add_argument("--jobs", type=integer_in(1), default=min(2, os.cpu_count() or 1),
                         help="files graded at once, one child each (default: 2, or 1 core)")

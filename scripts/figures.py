@@ -9,11 +9,11 @@ averages of the book's run, the activation table, and the book's slope beside th
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
 from numpy_impl import figures
+from numpy_impl.cli import _Parser
 from numpy_impl.config import PRESETS
 from numpy_impl.data import load
 from numpy_impl.files import OutputError, writable_folder
@@ -25,8 +25,7 @@ OUT = Path(__file__).resolve().parent.parent / "docs" / "images"
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="scripts/figures.py",
-                                     description=__doc__.split("\n\n")[0])
+    parser = _Parser(prog="scripts/figures.py", description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, default=OUT, help="folder (default: docs/images)")
     args = parser.parse_args(argv)
     try:

@@ -40,6 +40,8 @@ def save_pt(path: Path, checkpoint: Checkpoint) -> None:
 
 
 def load_pt(path: Path) -> Checkpoint:
+    if not path.is_file():  # a folder, or a FIFO that torch.load would wait on forever
+        raise CheckpointError(f"{path}: no such checkpoint file")
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
         if not isinstance(state, dict) or state.get("format") != FORMAT:

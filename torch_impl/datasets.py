@@ -7,6 +7,7 @@ NumPy side's job: this only makes sure the files are in `CACHE/NAME/raw/`.
 from __future__ import annotations
 
 import contextlib
+import shutil
 import sys
 from pathlib import Path
 
@@ -23,11 +24,32 @@ def fetch(dataset: str, cache_dir: Path) -> Path:
                         "pip install -e '.[torch]'") from None
 
     dataset_class = getattr(torchvision.datasets, DATASETS[dataset])
+    folder = cache_dir / DATASETS[dataset]
+    missing = _outermost_missing(folder)
+    before = set() if missing is not None else set(folder.rglob("*"))
     try:
         # torchvision reports progress on standard output, which carries only the log
         with contextlib.redirect_stdout(sys.stderr):
             for train in (True, False):
                 dataset_class(root=cache_dir, train=train, download=True)
     except (OSError, RuntimeError) as e:
-        raise DataError(f"could not fetch {dataset} into {cache_dir}: {e}") from None
-    return cache_dir / DATASETS[dataset] / "raw"
+        # a failed fetch leaves nothing behind: what it made goes, what was there stays
+        if missing is not None:
+            shutil.rmtree(missing, ignore_errors=True)
+        else:
+            for path in set(folder.rglob("*")) - before:
+                if path.is_dir() and not path.is_symlink():
+                    shutil.rmtree(path, ignore_errors=True)
+                else:
+                    path.unlink(missing_ok=True)
+        detail = " ".join(str(e).split())  # torchvision's is a line for each mirror tried
+        raise DataError(f"could not fetch {dataset} into {cache_dir}: {detail}") from None
+    return folder / "raw"
+
+
+def _outermost_missing(path: Path) -> Path | None:
+    """The outermost folder on the way to `path` that does not exist yet; None if it does."""
+    missing = None
+    while not path.exists() and not path.is_symlink() and path != path.parent:
+        missing, path = path, path.parent
+    return missing
