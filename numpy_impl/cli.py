@@ -318,7 +318,7 @@ def write_figures(directory: Path, records: list[LogRecord], impl: str, config: 
 def check_outputs(args: argparse.Namespace) -> None:
     """Every output path, before anything trains: a file can be written where a file is
     asked for, a folder made where a folder is; matplotlib is there for --plot."""
-    distinct({"--metrics": args.metrics, "--save": args.save})
+    distinct({"--metrics": args.metrics, "--save": args.save, "--plot": args.plot})
     distinct({"--resume": args.resume, "--metrics": args.metrics})  # --save may be --resume
     for flag, path in (("--metrics", args.metrics), ("--save", args.save)):
         if path is not None:
@@ -350,17 +350,27 @@ def main(
         config = config_from_args(args)
         check_outputs(args)
         dataset = data.load(data_folder(args, fetch), config.train_size, config.test_size)
-        if not args.quiet:
-            for note in notes(config):
-                print(f"{prog}: note: {note}", file=sys.stderr)
+        pending = [] if args.quiet else notes(config)
         with progress_bar(config.iterations, show=not args.quiet) as bar:
+            def announce() -> None:
+                """The notes, once training has begun: a trainer's own checks, which may
+                refuse the run in one line, come first."""
+                with bar.external_write_mode(file=sys.stderr):
+                    while pending:
+                        print(f"{prog}: note: {pending.pop(0)}", file=sys.stderr)
+
             def log(record: LogRecord) -> None:
+                announce()
                 records.append(record)
                 with bar.external_write_mode(file=sys.stdout):
                     print(record, flush=True)
 
+            def progress(iteration: int) -> None:
+                announce()
+                bar.update()
+
             start = time.perf_counter()
-            trained = trainers[args.impl](config, dataset, log, lambda i: bar.update(), args)
+            trained = trainers[args.impl](config, dataset, log, progress, args)
             seconds = time.perf_counter() - start
         if args.plot is not None:
             write_figures(args.plot, records, args.impl, config, trained, dataset)

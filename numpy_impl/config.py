@@ -20,6 +20,8 @@ DIVISOR_CHOICES = ("batch*batch", "batch*classes")
 
 PIXELS = 28 * 28
 CLASSES = 10
+MAX_HIDDEN = 2**20
+"""The most hidden units: weights_0_1 is then 784 x 2**20 float64s, 6.6 GB."""
 
 
 class ConfigError(ValueError):
@@ -71,6 +73,9 @@ class Config:
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ConfigError(f"{name} must be a positive integer, got {value!r}")
+        if self.hidden_size > MAX_HIDDEN:
+            raise ConfigError(f"hidden_size must be at most {MAX_HIDDEN} (weights_0_1 alone "
+                              f"would not fit in memory), got {self.hidden_size}")
         for name in ("alpha", "init_0_1", "init_1_2", "softmax_base"):
             value = getattr(self, name)
             if not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:

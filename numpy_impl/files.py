@@ -83,6 +83,8 @@ def writable_folder(flag: str, path: Path) -> Path:
     OutputError otherwise. Creates nothing: a run makes its folder when it writes to it."""
     if path.exists() and not path.is_dir():
         raise OutputError(f"{flag} {path}: that is a file; give a folder")
+    if path.is_symlink() and not path.exists():
+        raise OutputError(f"{flag} {path}: a symbolic link to nothing; give a folder")
     existing = path
     while not existing.exists():
         existing = existing.parent

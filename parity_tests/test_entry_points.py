@@ -13,7 +13,7 @@ from threadpoolctl import threadpool_info, threadpool_limits
 
 from numpy_impl.config import PRESETS
 from numpy_impl.threads import one_thread
-from parity_tests.conftest import first_test_images
+from parity_tests.conftest import first_test_images, run
 
 SHORT = PRESETS["tanh"].replace(mode="exact", iterations=3, test_size=100)
 
@@ -191,3 +191,44 @@ def test_a_symbolic_link_is_written_through(script, tmp_path):
     assert link.is_symlink() and os.readlink(link) == str(target)
     assert target.read_bytes()[:2] == b"PK"  # the checkpoint, through the link
     assert sorted(p.name for p in tmp_path.iterdir()) == ["link.npz", "target.npz"]
+
+
+@pytest.mark.parametrize("other", ["--save", "--metrics"])
+def test_the_plot_folder_is_no_other_output(other, script, tmp_path):
+    """--plot X with --save X trained, wrote the checkpoint, then failed on the folder."""
+    path = tmp_path / "X"
+    one_line_exit_2(script("train.py", ["--iterations", "1", other, str(path), "--plot",
+                                        str(path)]), "name the same file")
+    assert not path.exists()
+
+
+def test_a_link_to_nothing_is_no_output_folder(script, tmp_path):
+    link = tmp_path / "figures"
+    link.symlink_to(tmp_path / "nowhere")
+    one_line_exit_2(script("train.py", ["--iterations", "1", "--plot", str(link)]),
+                    "a symbolic link to nothing")
+    one_line_exit_2(script("figures.py", ["--out", str(link)]), "a symbolic link to nothing")
+    assert link.is_symlink() and not (tmp_path / "nowhere").exists()
+
+
+def test_a_note_never_comes_before_a_refusal(script, tmp_path):
+    """Sigmoid in book mode has a note; the NumPy trainer refuses --rng torch (its own check,
+    after the notes were printed, which made two lines): one line."""
+    ran = script("train.py", ["--hidden", "sigmoid", "--rng", "torch"])
+    one_line_exit_2(ran, "--rng torch are for --impl torch or idiomatic")
+    noted = script("train.py", ["--hidden", "sigmoid", "--iterations", "1", "--test-size",
+                                "100"])
+    assert noted.returncode == 0 and "note: " in noted.stderr
+
+
+def test_a_hidden_layer_too_big_for_memory_is_one_line(script):
+    for name in ("train.py", "compare.py"):
+        one_line_exit_2(script(name, ["--hidden-size", str(10**30)]),
+                        "hidden_size must be at most 1048576")
+
+
+def test_a_divergence_in_compare_prints_no_warnings():
+    """In a process of its own, where NumPy's RuntimeWarnings reach standard error."""
+    one_line_exit_2(run(["scripts/compare.py", "--iterations", "1", "--train-size", "100",
+                         "--test-size", "100", "--init-0-1", "1e308"]),
+                    "the weights overflowed")

@@ -21,7 +21,6 @@ makes. Prints a Markdown table; --json writes the rows too.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import functools
 import json
@@ -38,6 +37,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from numpy_impl.cli import _Parser
 from numpy_impl.config import CLASSES, PIXELS, PRESETS, Config, ConfigError
 from numpy_impl.data import DataError, Dataset, load
 from numpy_impl.files import OutputError, writable_file, write_atomically
@@ -435,8 +435,7 @@ def gemm_line(rates: dict[str, dict[str, float]], sizes: dict[str, int]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="scripts/bench.py",
-                                     description=__doc__.split("\n\n")[0])
+    parser = _Parser(prog="scripts/bench.py", description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true",
                         help="one round, each chapter row timed on 30 of its 300 iterations")
     parser.add_argument("--repeats", type=int, default=5,
