@@ -1,7 +1,7 @@
 """Benchmark the chapter run, side by side, in one process.
 
-    python scripts/bench.py                    # about 3 minutes on 2 cores
-    python scripts/bench.py --quick            # one round, a tenth of each run: about 20 s
+    python scripts/bench.py                    # about 11 minutes on 2 cores
+    python scripts/bench.py --quick            # one round, a tenth of each run: about 2 min
     python scripts/bench.py --data-dir ~/mnist --json bench.json   # with a full MNIST
     python scripts/bench.py --quick --device-rows cuda   # the GPU's rows alone
 
