@@ -137,11 +137,13 @@ def rows_of(document: dict, name: str) -> list[Comparison]:
 
 
 def machine() -> dict:
-    """What the last digits of a comparison depend on: the libraries, their BLAS kernels and
-    their threads (a sum split across threads adds in another order)."""
+    """What the last digits of a comparison depend on: the libraries, NumPy's BLAS kernels
+    (not another library's that happens to be loaded, as SciPy's) and the threads (a sum
+    split across threads adds in another order)."""
     blas = [{key: pool.get(key) for key in ("internal_api", "version", "architecture",
                                             "num_threads")}
-            for pool in threadpool_info() if pool["user_api"] == "blas"]
+            for pool in threadpool_info()
+            if pool["user_api"] == "blas" and "numpy" in Path(pool["filepath"]).parent.name]
     return {"machine": platform.machine(), "processor": platform.processor(),
             "python": platform.python_version(), "numpy": np.__version__,
             "numpy_blas": blas, "torch": torch.__version__,
