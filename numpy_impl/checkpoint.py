@@ -95,7 +95,8 @@ def numpy_rng_state(key: np.ndarray, pos: int, has_gauss: int, gauss: float) -> 
             "has_gauss": has_gauss, "gauss": gauss}
 
 
-def load_npz(path: Path) -> Checkpoint:
+def load_npz(path: Path | str) -> Checkpoint:
+    path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"{path}: no such checkpoint file")
     if not zipfile.is_zipfile(path):

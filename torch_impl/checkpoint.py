@@ -39,7 +39,8 @@ def save_pt(path: Path, checkpoint: Checkpoint) -> None:
     write_atomically(path, lambda f: torch.save(state, f))
 
 
-def load_pt(path: Path) -> Checkpoint:
+def load_pt(path: Path | str) -> Checkpoint:
+    path = Path(path)
     if not path.is_file():  # a folder, or a FIFO that torch.load would wait on forever
         raise CheckpointError(f"{path}: no such checkpoint file")
     try:
