@@ -23,6 +23,7 @@ from numpy_impl.config import CLASSES, PIXELS, Config, ConfigError
 from numpy_impl.files import write_atomically
 
 FORMAT = "grokking-ch9 checkpoint 1"
+GENERATOR_DEVICES = ("cpu", "cuda", "mps")
 
 
 class CheckpointError(ValueError):
@@ -38,7 +39,7 @@ class Checkpoint:
     torch_rng: np.ndarray | None  # uint8 state of the torch.Generator, or None
     config: Config
     impl: str
-    torch_rng_device: str = "cpu"  # where the torch.Generator ran: "cpu" or "cuda"
+    torch_rng_device: str = "cpu"  # where the torch.Generator ran: "cpu", "cuda" or "mps"
 
     def check_resumes(self, config: Config, impl: str, path: Path) -> None:
         """Raise CheckpointError unless a run of `impl` with `config` can go on from here."""
@@ -84,9 +85,9 @@ def generator_device(name: object, path: Path) -> str:
     checkpoint older than the field)."""
     if name is None:
         return "cpu"
-    if str(name) not in ("cpu", "cuda"):
-        raise CheckpointError(f"{path}: its torch generator ran on {str(name)!r}, not cpu or "
-                              "cuda")
+    if str(name) not in GENERATOR_DEVICES:
+        raise CheckpointError(f"{path}: its torch generator ran on {str(name)!r}, not "
+                              f"{', '.join(GENERATOR_DEVICES[:-1])} or {GENERATOR_DEVICES[-1]}")
     return str(name)
 
 

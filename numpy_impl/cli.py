@@ -65,6 +65,7 @@ IMPL_DEFAULTS = {"numpy": ("book", "numpy"), "torch": ("book", "numpy"),
                  "idiomatic": ("exact", "torch")}
 """Each implementation's --mode and --rng when they are not given."""
 
+DEVICE_CHOICES = ("auto", "cpu", "cuda", "mps")
 DEFAULT_CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "grokking-ch9"
 
 # Flags that override a field of the preset's Config, in the order --help lists them.
@@ -164,9 +165,10 @@ def add_data_flags(p: argparse.ArgumentParser) -> None:
 
 
 def add_device_flag(p: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
-    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
-                   help="torch's device: auto takes CUDA when torch sees a GPU "
-                   "(default: %(default)s)")
+    p.add_argument("--device", choices=DEVICE_CHOICES, default="auto",
+                   help="torch's device: auto takes the GPU torch sees (CUDA, or Apple's MPS "
+                   "for --dtype float32: it has no float64), else the CPU (default: "
+                   "%(default)s)")
 
 
 def build_parser(prog: str, default_impl: str = "numpy") -> argparse.ArgumentParser:
@@ -262,8 +264,8 @@ def numpy_trainer(
     config: Config, dataset: data.Dataset, log: Log, progress: Progress, args: argparse.Namespace
 ) -> Trained:
     """The CLI's entry to the NumPy side: --device and --rng are the torch side's."""
-    if args.device == "cuda" or args.rng == "torch":
-        raise CliError("--device cuda and --rng torch are for --impl torch or idiomatic; "
+    if args.device not in ("auto", "cpu") or args.rng == "torch":
+        raise CliError("--device cuda or mps and --rng torch are for --impl torch or idiomatic; "
                        "the NumPy side runs on the CPU with NumPy's RandomState")
     resume, save = checkpointing(args, config, "numpy", load_npz, save_npz)
     network = train(config, dataset, log, progress, resume, save, args.save_every)

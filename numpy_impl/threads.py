@@ -8,8 +8,17 @@ logged test pass, which needs only a copy of the weights, runs on a second Pytho
 while training goes on (NumPy and torch release the GIL inside their products). The log
 is the same to the digit; docs/performance.md has the measurements behind the policy.
 
-The environment variables OMP_NUM_THREADS, OPENBLAS_NUM_THREADS and MKL_NUM_THREADS, when
-set, override the single BLAS thread: the run then uses what they say.
+The environment variables OMP_NUM_THREADS, OPENBLAS_NUM_THREADS, MKL_NUM_THREADS and
+VECLIB_MAXIMUM_THREADS, when set, override the single BLAS thread: the run then uses what
+they say.
+
+Apple's Accelerate (the BLAS of NumPy's wheels for macOS 14+) is the exception: threadpoolctl
+does not see it, and it takes its number of threads from VECLIB_MAXIMUM_THREADS only as it
+loads, before any of our code could set it. The entry points do not set it (a variable set
+for the whole process could not be given back, and would pass for the user's choice), so
+there NumPy's products run on the threads Accelerate picks (Grand Central Dispatch's, which
+wait without spinning), and torch's on one. To pin Accelerate too, start Python with
+VECLIB_MAXIMUM_THREADS=1 (the policy then leaves every thread count as the environment says).
 """
 
 from __future__ import annotations
@@ -22,9 +31,10 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Generic, TypeVar
 
-from threadpoolctl import threadpool_limits
+from numpy_impl.system import one_blas_thread
 
-THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
+                    "VECLIB_MAXIMUM_THREADS")
 
 T = TypeVar("T")
 
@@ -38,13 +48,15 @@ def one_thread() -> Iterator[None]:
     """The policy, the one place every trainer and script takes it from: inside the block,
     NumPy's BLAS (threadpoolctl) and, where torch is loaded, torch's CPU ops run on one
     thread, unless the user set the number of threads in the environment; the pools' sizes
-    come back after. (torch is looked up, never imported: the NumPy side runs without it.)"""
+    come back after. Where threadpoolctl sees no BLAS (Accelerate), torch alone is set (see
+    the module's docstring). (torch is looked up, never imported: the NumPy side runs
+    without it.)"""
     if threads_set_by_user():
         yield
         return
     torch = sys.modules.get("torch")
     before = torch.get_num_threads() if torch is not None else 1
-    with threadpool_limits(limits=1, user_api="blas"):
+    with one_blas_thread():
         if torch is not None:
             torch.set_num_threads(1)
         try:

@@ -1,4 +1,5 @@
-"""Shared fixtures: the shipped data, the repository's paths, a CLI runner, and DEVICES."""
+"""Shared fixtures: the shipped data, the repository's paths, a CLI runner, DEVICES, and
+the BLAS pools' threads."""
 
 from __future__ import annotations
 
@@ -13,16 +14,45 @@ import torch
 from threadpoolctl import threadpool_limits
 
 from numpy_impl.data import Dataset, load
+from numpy_impl.system import blas_pools
+from torch_impl.device import mps_usable
 
 REPO = Path(__file__).resolve().parent.parent
 REFERENCE_LOG = Path(__file__).parent / "reference" / "book_ch9_seed1.log"
 SHARED_MNIST = REPO.parent / "shared" / "data" / "mnist"
 
-DEVICES = ["cpu", pytest.param("cuda", marks=[
+CUDA = pytest.param("cuda", marks=[
     pytest.mark.cuda,
-    pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA GPU here")])]
-"""Parametrize a test over these: the CPU runs the body of every CUDA test, and only the
-CUDA parameter skips where torch sees no GPU (`pytest -m cuda` runs just those)."""
+    pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA GPU here")])
+MPS = pytest.param("mps", marks=[
+    pytest.mark.mps,
+    pytest.mark.skipif(not mps_usable(), reason="no usable Apple GPU (MPS) here")])
+DEVICES = ["cpu", CUDA, MPS]
+"""Parametrize a test over these: the CPU runs the body of every GPU test, and only the CUDA
+and MPS parameters skip where torch cannot use that GPU (`pytest -m cuda`, `-m mps` run just
+those). MPS has no float64: a test of float64 takes FLOAT64_DEVICES, or skips with
+`float64_on`."""
+FLOAT64_DEVICES = ["cpu", CUDA]
+
+
+def dtype_for(device: str) -> str:
+    """The chapter's float64 where `device` has it; float32 on MPS."""
+    return "float32" if device == "mps" else "float64"
+
+
+def float64_on(device: str, dtype: str) -> None:
+    """Skip the test where `device` cannot run `dtype`: float64 on MPS."""
+    if device == "mps" and dtype == "float64":
+        pytest.skip("MPS has no float64")
+
+
+def blas_threads() -> int:
+    """The most threads of a BLAS pool threadpoolctl sees; the test skips where it sees none
+    (Apple's Accelerate, NumPy's BLAS on macOS 14+)."""
+    pools = blas_pools()
+    if not pools:
+        pytest.skip("threadpoolctl sees no BLAS thread pool here (Accelerate, on macOS?)")
+    return max(pool["num_threads"] for pool in pools)
 
 BLOCK_TORCH = "import sys; sys.modules.update(torch=None, torchvision=None); "
 """Prefix for `python -c`: any later `import torch` raises ImportError."""

@@ -103,6 +103,7 @@ def test_stdout_is_exactly_the_log_and_both_entry_points_agree():
     (["--data-dir", ".", "--dataset", "mnist"], "not both"),
     (["--download"], "needs --dataset"),
     (["--device", "cuda"], "are for --impl torch"),
+    (["--device", "mps"], "are for --impl torch"),
     (["--rng", "torch"], "are for --impl torch"),
     (["--save-every", "5"], "--save-every needs --save"),
     (["--init-0-1", "0"], "above 0"),

@@ -107,3 +107,12 @@ def test_an_unwritable_json_path_is_one_line_before_any_work(where, message, scr
     assert result.returncode == 2 and result.stdout == ""
     assert result.stderr.count("\n") == 1 and f"--json {tmp_path / where}" in result.stderr
     assert message in result.stderr
+
+
+def test_the_machine_block_names_the_blas_numpy_reports_where_threadpoolctl_sees_none(
+        monkeypatch):
+    from numpy_impl import system
+
+    monkeypatch.setattr(system, "threadpool_info", lambda: [])
+    [blas] = compare.machine()["numpy_blas"]
+    assert blas["internal_api"] and blas["version"] and blas["num_threads"] is None

@@ -1,28 +1,30 @@
-"""Every CUDA code path, on the device parameter: checkpoints and resuming across devices,
-the stacked trainer, the bench's device rows, determinism of plain runs, float32 matmuls
-at full precision whatever the caller set, and the notes a GPU run prints. The CPU runs
-each body here; only the CUDA parameter skips where torch sees no GPU."""
+"""Every GPU code path (CUDA, Apple's MPS), on the device parameter: checkpoints and resuming
+across devices, the stacked trainer, the bench's device rows, determinism of plain runs,
+float32 matmuls at full precision whatever the caller set, and the notes a GPU run prints.
+The CPU runs each body here; only the CUDA and MPS parameters skip where torch cannot use
+that GPU. Then how a device is chosen and refused, with MPS faked where there is none."""
 
 from __future__ import annotations
 
 import contextlib
 import math
+import threading
 
 import numpy as np
 import pytest
 import torch
 
 from numpy_impl.checkpoint import CheckpointError, load_npz, save_npz
-from numpy_impl.cli import main
+from numpy_impl.cli import main, numpy_trainer
 from numpy_impl.close import assert_close, run_depth
 from numpy_impl.config import PRESETS, Config
 from numpy_impl.train import train as numpy_train
-from parity_tests.conftest import DEVICES
+from parity_tests.conftest import CUDA, DEVICES, MPS, dtype_for, first_test_images, float64_on
 from scripts import bench, evaluate, study
 from torch_impl import activations as torch_act
 from torch_impl import device as torch_device
+from torch_impl import idiomatic, parity, stacked
 from torch_impl import network as torch_network
-from torch_impl import parity, stacked
 from torch_impl import train as torch_train_module
 from torch_impl.checkpoint import load_pt, save_pt
 from torch_impl.stacked import train_stack
@@ -30,7 +32,6 @@ from torch_impl.train import torch_trainer
 from torch_impl.train import train as torch_train
 
 SHORT = ["--preset", "relu", "--test-size", "500", "--log-every", "2", "--quiet"]
-OTHER = {"cpu": "cuda", "cuda": "cpu"}
 
 
 def train_py(argv: list[str]) -> int:
@@ -51,7 +52,7 @@ def test_save_resume_and_evaluate_on_the_device(device, rng, tmp_path, capsys):
     """Stopped at 4 of 8 iterations and resumed on the device: the same log and, to the bit,
     the same weights and generator state as the run never stopped; evaluated there, the
     checkpoint scores as NumPy scores it."""
-    flags = [*SHORT, "--device", device, "--rng", rng]
+    flags = [*SHORT, "--device", device, "--dtype", dtype_for(device), "--rng", rng]
     whole, part, end = (tmp_path / f"{name}.pt" for name in ("whole", "part", "end"))
     assert train_py([*flags, "--iterations", "8", "--save", str(whole)]) == 0
     whole_log = capsys.readouterr().out
@@ -77,17 +78,17 @@ def test_save_resume_and_evaluate_on_the_device(device, rng, tmp_path, capsys):
     assert "test accuracy: " in scores["torch"]
 
 
-def made_on(device: str, tmp_path, legacy: bool = False):
+def made_on(device: str, tmp_path, legacy: bool = False, dtype: str = "float64"):
     """A --rng torch checkpoint after 2 iterations, its generator state as `device` makes it:
-    a CUDA generator's 16 bytes are crafted where there is no GPU. `legacy`: written the way
-    checkpoints were before they kept the generator's device."""
+    a GPU generator's 16 bytes are crafted where there is no such GPU. `legacy`: written the
+    way checkpoints were before they kept the generator's device."""
     path = tmp_path / f"made-on-{device}.pt"
-    flags = [*SHORT, "--rng", "torch", "--iterations", "2", "--save", str(path)]
-    if device == "cuda" and not torch.cuda.is_available():
+    flags = [*SHORT, "--rng", "torch", "--iterations", "2", "--dtype", dtype, "--save", str(path)]
+    if not torch_device.available(device):
         assert train_py([*flags, "--device", "cpu"]) == 0
         checkpoint = load_pt(path)
         checkpoint.torch_rng = torch.Generator("cpu").manual_seed(1).get_state()[:16].numpy()
-        checkpoint.torch_rng_device = "cuda"
+        checkpoint.torch_rng_device = device
         save_pt(path, checkpoint)
     else:
         assert train_py([*flags, "--device", device]) == 0
@@ -98,20 +99,24 @@ def made_on(device: str, tmp_path, legacy: bool = False):
     return path
 
 
-@pytest.mark.parametrize(("made", "resumed"), [
-    ("cuda", "cpu"),
-    pytest.param("cpu", "cuda", marks=DEVICES[1].marks),
+@pytest.mark.parametrize(("made", "resumed", "legacy"), [
+    ("cuda", "cpu", False), ("cuda", "cpu", True),
+    pytest.param("cpu", "cuda", False, marks=CUDA.marks),
+    pytest.param("cpu", "cuda", True, marks=CUDA.marks),
+    ("mps", "cpu", False),  # checkpoints without the device field predate MPS
+    pytest.param("cpu", "mps", False, marks=MPS.marks),
 ])
-@pytest.mark.parametrize("legacy", [False, True])
 def test_torch_masks_resume_on_another_device_is_one_clear_line(made, resumed, legacy,
                                                                 tmp_path, capsys):
-    """A generator's state fits only its own kind of device: resuming on the other one stops
+    """A generator's state fits only its own kind of device: resuming on another one stops
     before training, in one line that names the --device to use, also for a checkpoint
     written before the device was saved (then read as "cpu", and told apart by its size)."""
-    path = made_on(made, tmp_path, legacy)
+    dtype = "float32" if "mps" in (made, resumed) else "float64"
+    path = made_on(made, tmp_path, legacy, dtype)
     capsys.readouterr()
     status = train_py([*SHORT, "--rng", "torch", "--iterations", "4", "--device", resumed,
-                       "--resume", str(path), "--save", str(tmp_path / "end.pt")])
+                       "--dtype", dtype, "--resume", str(path), "--save",
+                       str(tmp_path / "end.pt")])
     out, err = capsys.readouterr()
     assert status == 2 and out == ""
     assert err.count("\n") == 1 and err.startswith("scripts/train.py: error: ")
@@ -128,12 +133,12 @@ def test_a_checkpoint_without_the_device_field_still_resumes_on_the_cpu(tmp_path
     assert capsys.readouterr().out.count("\n") == 1  # iteration 2
 
 
-@pytest.mark.parametrize("device", ["cpu", "cuda"])  # crafted where there is no GPU
+@pytest.mark.parametrize("device", ["cpu", "cuda", "mps"])  # crafted where there is no GPU
 def test_checkpoints_keep_the_generator_device_and_read_old_files_as_cpu(device, tmp_path):
-    path = made_on(device, tmp_path)
+    path = made_on(device, tmp_path, dtype=dtype_for(device))
     checkpoint = load_pt(path)
     assert checkpoint.torch_rng_device == device
-    assert load_pt(made_on(device, tmp_path, legacy=True)).torch_rng_device == "cpu"
+    assert load_pt(made_on(device, tmp_path, True, dtype_for(device))).torch_rng_device == "cpu"
     save_npz(tmp_path / "copy.npz", checkpoint)
     assert load_npz(tmp_path / "copy.npz").torch_rng_device == device
     with np.load(tmp_path / "copy.npz") as f:
@@ -141,17 +146,18 @@ def test_checkpoints_keep_the_generator_device_and_read_old_files_as_cpu(device,
     np.savez(tmp_path / "old.npz", **arrays)
     assert load_npz(tmp_path / "old.npz").torch_rng_device == "cpu"
     np.savez(tmp_path / "bad.npz", **arrays, torch_rng_device=np.array("tpu"))
-    with pytest.raises(CheckpointError, match="'tpu', not cpu or cuda"):
+    with pytest.raises(CheckpointError, match="'tpu', not cpu, cuda or mps"):
         load_npz(tmp_path / "bad.npz")
 
 
-@pytest.mark.cuda
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA GPU here")
-@pytest.mark.parametrize(("made", "resumed"), [("cpu", "cuda"), ("cuda", "cpu")])
+@pytest.mark.parametrize(("made", "resumed"), [
+    pytest.param("cpu", "cuda", marks=CUDA.marks), pytest.param("cuda", "cpu", marks=CUDA.marks),
+    pytest.param("cpu", "mps", marks=MPS.marks), pytest.param("mps", "cpu", marks=MPS.marks)])
 def test_numpy_masks_resume_on_the_other_device(made, resumed, tmp_path, capsys):
     """NumPy's masks and the weights travel: the run goes on, and ends close to the run
     that never left the first device (another device sums in another order)."""
-    flags = [*SHORT, "--mode", "exact"]
+    dtype = "float32" if "mps" in (made, resumed) else "float64"
+    flags = [*SHORT, "--mode", "exact", "--dtype", dtype]
     whole, part, end = (tmp_path / f"{name}.pt" for name in ("whole", "part", "end"))
     assert train_py([*flags, "--device", made, "--iterations", "8", "--save", str(whole)]) == 0
     assert train_py([*flags, "--device", made, "--iterations", "4", "--save", str(part)]) == 0
@@ -170,6 +176,7 @@ def test_numpy_masks_resume_on_the_other_device(made, resumed, tmp_path, capsys)
 def test_a_stack_of_models_with_their_own_alphas_on_the_device(device, dtype, dataset):
     """float64: each model's log is numpy_impl.train's. float32: each model's weights are
     close to the single-model torch run of its config on the same device."""
+    float64_on(device, dtype)
     base = Config(hidden="tanh", mode="exact", iterations=12, log_every=4,
                   divisor="batch*classes", alpha=0.5, dtype=dtype)
     configs = [base, base.replace(alpha=1.0, seed=7), base.replace(alpha=2.0, init_1_2=0.01)]
@@ -213,11 +220,14 @@ def test_the_bench_rows_of_a_device_run_there_against_its_own_gemm(device, datas
         assert row["gpu_peak_mb"] is None
 
 
-@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a GPU")
-def test_bench_device_rows_on_cuda_without_a_gpu_is_one_clear_line(capsys):
-    assert bench.main(["--quick", "--device-rows", "cuda"]) == 2
+@pytest.mark.parametrize(("device", "says"), [("cuda", "no CUDA GPU"),
+                                              ("mps", "no usable Apple GPU (MPS)")])
+def test_bench_device_rows_on_a_gpu_not_here_is_one_clear_line(device, says, capsys):
+    if torch_device.available(device):
+        pytest.skip(f"this machine has {device}")
+    assert bench.main(["--quick", "--device-rows", device]) == 2
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "no CUDA GPU" in err
+    assert err.count("\n") == 1 and says in err
 
 
 # Determinism -------------------------------------------------------------------------------
@@ -346,6 +356,7 @@ def test_the_float64_note_is_only_for_cuda():
     assert torch_device.notes(torch.device("cuda"), torch.float64)
     assert not torch_device.notes(torch.device("cuda"), torch.float32)
     assert not torch_device.notes(torch.device("cpu"), torch.float64)
+    assert not torch_device.notes(torch.device("mps"), torch.float32)  # float64: refused
 
 
 @pytest.mark.parametrize(("override", "dtype", "cuda", "noted"), [
@@ -382,6 +393,199 @@ def test_the_study_times_torchs_activations_on_its_device(device, monkeypatch):
         monkeypatch.setitem(torch_act.HIDDEN, name, (spy(forward), spy(derivative)))
     speed = study.activation_seconds(2, device)
     assert seen == {device}
-    assert set(speed) == {"NumPy float64", "torch float64", "NumPy float32", "torch float32"}
+    libraries = {"NumPy float64", "torch float64", "NumPy float32", "torch float32"}
+    assert set(speed) == libraries - ({"torch float64"} if device == "mps" else set())
     assert all(0 < t < 1 and math.isfinite(t) for library in speed.values()
                for step in library.values() for t in step.values())
+
+
+# Choosing a device, and refusing one ---------------------------------------------------------
+
+DEVICE_SCRIPTS = {  # every script that takes --device, as a learner runs it
+    "train.py --impl torch": ("scripts/train.py", ["--impl", "torch", "--iterations", "1"]),
+    "train.py --impl idiomatic": ("scripts/train.py", ["--impl", "idiomatic", "--iterations",
+                                                       "1"]),
+    "compare.py": ("scripts/compare.py", ["--iterations", "1"]),
+    "study.py": ("scripts/study.py", ["--quick"]),
+}
+
+
+def device_script(name: str, device: str, tmp_path, dtype: str | None = None
+                  ) -> tuple[str, list[str]]:
+    """A script's path and its arguments for a run on `device` (evaluate.py: of a float64
+    checkpoint)."""
+    if name == "evaluate.py":
+        path = tmp_path / "one.npz"
+        assert main(["--iterations", "1", "--test-size", "100", "--quiet", "--save", str(path)],
+                    prog="scripts/train.py", trainers={"numpy": numpy_trainer}) == 0
+        return "scripts/evaluate.py", [str(path), "--impl", "torch", "--device", device]
+    path, args = DEVICE_SCRIPTS[name]
+    args = [*args, "--device", device, *(["--dtype", dtype] if dtype else [])]
+    return path, args + (["--out", str(tmp_path / "study")] if name == "study.py" else [])
+
+
+@pytest.mark.parametrize("name", [*DEVICE_SCRIPTS, "evaluate.py"])
+@pytest.mark.parametrize("dtype", [None, "float32"])
+@pytest.mark.parametrize("device", ["cuda", "mps"])
+def test_a_gpu_that_is_not_here_is_one_line_from_every_script(device, dtype, name, script,
+                                                             tmp_path):
+    if torch_device.available(device):
+        pytest.skip(f"this machine has {device}")
+    if name == "evaluate.py" and dtype:
+        pytest.skip("evaluate.py takes the checkpoint's dtype")
+    path, args = device_script(name, device, tmp_path, dtype)
+    result = script(path, args)
+    assert result.returncode == 2 and result.stdout == ""
+    assert result.stderr.count("\n") == 1 and result.stderr.startswith(f"{path}: error: ")
+    assert ("no CUDA GPU" if device == "cuda" else "no usable Apple GPU (MPS)") in result.stderr
+
+
+@pytest.fixture
+def mps_here(monkeypatch):
+    """Torch, as far as the project asks, has a usable MPS (and no CUDA)."""
+    monkeypatch.setattr(torch_device, "mps_usable", lambda: True)
+    monkeypatch.setattr(torch_device, "accelerator", lambda: "mps")
+
+
+@pytest.mark.parametrize("name", [*DEVICE_SCRIPTS, "evaluate.py"])
+def test_float64_on_mps_is_one_line_naming_dtype_float32(name, mps_here, script, tmp_path):
+    """The default dtype, float64, on a (faked) usable MPS: refused before anything runs, in
+    the flags' words: --dtype float32 (evaluate.py, of a float64 checkpoint: --device cpu)."""
+    path, args = device_script(name, "mps", tmp_path)
+    result = script(path, args)
+    assert result.returncode == 2 and result.stdout == ""
+    assert result.stderr.count("\n") == 1 and result.stderr.startswith(f"{path}: error: ")
+    assert "no float64" in result.stderr
+    assert ("--device cpu" if name == "evaluate.py" else "--dtype float32") in result.stderr
+
+
+def test_the_library_refuses_float64_on_mps_in_the_configs_words(mps_here, dataset):
+    with pytest.raises(torch_device.NoFloat64) as refused:
+        torch_device.resolve_device("mps", torch.float64)
+    assert "dtype float64" in str(refused.value) and "--" not in str(refused.value)
+    assert torch_device.resolve_device("mps", torch.float32) == torch.device("mps")
+    for train in (torch_train, idiomatic.train):
+        with pytest.raises(torch_device.NoFloat64):
+            train(PRESETS["relu"].replace(mode="exact", iterations=1), dataset, device="mps")
+
+
+@pytest.mark.parametrize(("here", "dtype", "chosen"), [
+    ("mps", torch.float32, "mps"), ("mps", torch.float64, "cpu"),
+    ("cuda", torch.float32, "cuda"), ("cuda", torch.float64, "cuda"),
+    (None, torch.float32, "cpu"), (None, torch.float64, "cpu")])
+def test_auto_picks_an_accelerator_only_for_a_dtype_it_runs(here, dtype, chosen, monkeypatch):
+    monkeypatch.setattr(torch_device, "accelerator", lambda: here)
+    monkeypatch.setattr(torch_device, "available", lambda kind: True)
+    assert torch_device.resolve_device("auto", dtype) == torch.device(chosen)
+
+
+@pytest.mark.parametrize("has_accelerator_api", [True, False])
+@pytest.mark.parametrize(("reported", "usable", "found"), [
+    ("mps", True, "mps"), ("mps", False, None), ("cuda", True, "cuda"), (None, True, None)])
+def test_the_accelerator_is_one_torch_reports_and_mps_only_where_usable(
+        has_accelerator_api, reported, usable, found, monkeypatch):
+    """torch.accelerator where torch has it; torch.cuda and torch.backends.mps where not."""
+    monkeypatch.setattr(torch_device, "mps_usable", lambda: usable)
+    if has_accelerator_api:
+        monkeypatch.setattr(torch.accelerator, "is_available", lambda: reported is not None)
+        monkeypatch.setattr(torch.accelerator, "current_accelerator",
+                            lambda: None if reported is None else torch.device(reported))
+        monkeypatch.setattr(torch.cuda, "is_available", lambda: 1 / 0)  # not asked
+    else:
+        monkeypatch.delattr(torch, "accelerator")
+        monkeypatch.setattr(torch.cuda, "is_available", lambda: reported == "cuda")
+        monkeypatch.setattr(torch.backends.mps, "is_available", lambda: reported == "mps")
+    assert torch_device.accelerator() == found
+
+
+@pytest.mark.parametrize(("available", "computes", "usable"), [
+    (False, True, False), (True, True, True), (True, False, False)])
+def test_mps_is_usable_only_where_a_small_tensor_computes_on_it(available, computes, usable,
+                                                                monkeypatch):
+    """GitHub's macOS runners report MPS available, then fail to allocate: the probe says
+    unusable, once a process (cached)."""
+    real, probes = torch.ones, []
+
+    def ones(*size, device=None):
+        probes.append(device)
+        if not computes:
+            raise RuntimeError("MPS backend out of memory (faked)")
+        return real(*size)
+
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: available)
+    monkeypatch.setattr(torch, "ones", ones)
+    torch_device.mps_usable.cache_clear()
+    try:
+        assert torch_device.mps_usable() is usable
+        assert torch_device.mps_usable() is usable
+        assert probes == (["mps"] if available else [])
+    finally:
+        torch_device.mps_usable.cache_clear()
+
+
+@pytest.mark.parametrize("has_accelerator_api", [True, False])
+@pytest.mark.parametrize("device", ["cpu", "cuda", "mps"])
+def test_synchronize_waits_on_the_devices_own_queue(device, has_accelerator_api, monkeypatch):
+    waited = []
+    if has_accelerator_api:
+        monkeypatch.setattr(torch.accelerator, "synchronize",
+                            lambda d: waited.append(("accelerator", d.type)))
+    else:
+        monkeypatch.delattr(torch, "accelerator")
+    monkeypatch.setattr(torch.cuda, "synchronize", lambda d: waited.append(("cuda", d.type)))
+    monkeypatch.setattr(torch.mps, "synchronize", lambda: waited.append(("mps", "mps")))
+    torch_device.synchronize(torch.device(device))
+    if device == "cpu":
+        assert waited == []
+    else:
+        assert waited == [("accelerator" if has_accelerator_api else device, device)]
+
+
+@pytest.mark.parametrize("device", ["cpu", "cuda", "mps"])
+def test_the_dropout_generator_state_is_the_devices_own(device, monkeypatch):
+    """nn.Dropout draws from the device's default generator: its state is read and set
+    there (torch.cuda's, torch.mps's, faked where there is no such GPU)."""
+    states = {}
+    if device != "cpu":
+        module = getattr(torch, device)
+        monkeypatch.setattr(module, "get_rng_state", lambda *d: torch.full((16,), 7,
+                                                                          dtype=torch.uint8))
+        monkeypatch.setattr(module, "set_rng_state",
+                            lambda state, *d: states.setdefault(device, state))
+    where = torch.device(device)
+    state = idiomatic.dropout_rng_state(where)
+    assert torch.equal(state, torch.get_rng_state()) == (device == "cpu")
+    idiomatic.set_dropout_rng_state(where, state)
+    if device != "cpu":
+        assert torch.equal(states[device], torch.full((16,), 7, dtype=torch.uint8))
+
+
+@pytest.mark.parametrize("here", ["cpu", "mps"])
+def test_a_checkpoint_resumes_its_generator_on_its_own_kind_of_device_alone(here, tmp_path):
+    checkpoint = load_pt(made_on("mps", tmp_path, dtype="float32"))
+    assert checkpoint.torch_rng_device == "mps"
+    set_to = []
+    if here == "mps":
+        torch_train_module.set_generator_state(checkpoint, torch.device(here), set_to.append)
+        assert [bytes(state.numpy()) for state in set_to] == [bytes(checkpoint.torch_rng)]
+    else:
+        with pytest.raises(CheckpointError, match="on mps, which cannot go on on cpu: resume "
+                                                  "it with --device mps"):
+            torch_train_module.set_generator_state(checkpoint, torch.device(here), set_to.append)
+
+
+@pytest.mark.parametrize("gpu", [False, True])
+def test_the_test_passes_run_inline_on_a_gpu(gpu, dataset, monkeypatch):
+    """On CUDA or MPS (faked: the CPU takes their code path) each logged test pass is queued
+    on the training thread; on the CPU it runs on the second thread."""
+    if gpu:
+        monkeypatch.setattr(torch_train_module, "is_accelerator", lambda device: True)
+    names, real = [], torch_train_module.test_pass
+    monkeypatch.setattr(torch_train_module, "test_pass", lambda *a: (
+        names.append(threading.current_thread().name), real(*a))[1])
+    torch_train(PRESETS["relu"].replace(iterations=3, log_every=1),
+                first_test_images(dataset, 100), log=lambda r: None, device="cpu")
+    assert len(names) == 3
+    assert all(name == threading.main_thread().name for name in names) == gpu
+    assert all(name.startswith("test-pass") for name in names) != gpu
+    assert torch_device.is_accelerator(torch.device("mps"))

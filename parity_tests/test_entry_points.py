@@ -9,25 +9,24 @@ import stat
 
 import pytest
 import torch
-from threadpoolctl import threadpool_info, threadpool_limits
+from threadpoolctl import threadpool_limits
 
 from numpy_impl.config import PRESETS
-from numpy_impl.threads import one_thread
-from parity_tests.conftest import first_test_images, run
+from numpy_impl.threads import THREAD_VARIABLES, one_thread
+from parity_tests.conftest import blas_threads, first_test_images, run
 
 SHORT = PRESETS["tanh"].replace(mode="exact", iterations=3, test_size=100)
 
 
 def threads() -> tuple[int, int]:
     """(NumPy's BLAS threads, torch's CPU threads)."""
-    blas = max(info["num_threads"] for info in threadpool_info() if info["user_api"] == "blas")
-    return blas, torch.get_num_threads()
+    return blas_threads(), torch.get_num_threads()
 
 
 @pytest.fixture
 def two_threads(monkeypatch):
     """Pools of 2 threads, whatever the test runner set; the user sets no thread count."""
-    for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    for name in THREAD_VARIABLES:
         monkeypatch.delenv(name, raising=False)
     before = torch.get_num_threads()
     torch.set_num_threads(2)

@@ -29,7 +29,7 @@ from numpy_impl.close import Comparison, compare, run_depth
 from numpy_impl.config import PRESETS, Config, ConfigError
 from numpy_impl.data import Dataset
 from numpy_impl.train import LogRecord, initial_weights
-from parity_tests.conftest import first_test_images
+from parity_tests.conftest import DEVICES, dtype_for, first_test_images
 from scripts import evaluate
 from scripts import train as train_script
 from torch_impl import idiomatic
@@ -38,9 +38,6 @@ from torch_impl.network import Network
 from torch_impl.train import on_device
 from torch_impl.train import train as torch_train
 
-DEVICES = ["cpu", pytest.param("cuda", marks=[
-    pytest.mark.cuda,
-    pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA GPU here")])]
 LOG_LINE = re.compile(r"I:\d+ Test-Acc:[0-9.e-]+ Train-Acc:[0-9.e-]+")
 SHORT = ["--preset", "relu", "--iterations", "4", "--log-every", "1", "--test-size", "500",
          "--device", "cpu"]
@@ -109,10 +106,11 @@ def test_the_model_is_an_nn_sequential_with_dropout(hidden, module):
 
 @pytest.mark.parametrize("device", DEVICES)
 def test_train_and_eval_switch_dropout(device, dataset):
-    config = PRESETS["tanh"].replace(mode="exact")
+    config = PRESETS["tanh"].replace(mode="exact", dtype=dtype_for(device))
     model = idiomatic.from_numpy(config, *initial_weights(np.random.RandomState(1), config),
                                  device)
-    x = torch.as_tensor(dataset.test_images[:200] / 255, device=device)
+    x = torch.as_tensor(dataset.test_images[:200] / 255, dtype=getattr(torch, config.dtype),
+                        device=device)
     with torch.no_grad():
         model.eval()
         out = model(x)
@@ -240,7 +238,8 @@ def test_a_short_run_is_the_hand_built_run_for_every_output(hidden, output, dtyp
 def test_any_device_the_hand_built_steps_fed_the_masks_nn_dropout_drew(device, small):
     """Every mask nn.Dropout applies is recorded (output = input * mask * 2, checked), then
     fed to the hand-built network's train_step, batch by batch."""
-    config = PRESETS["tanh"].replace(mode="exact", iterations=3, seed=5)
+    config = PRESETS["tanh"].replace(mode="exact", iterations=3, seed=5,
+                                     dtype=dtype_for(device))
     masks: list[torch.Tensor] = []
 
     def record(module: nn.Module, inputs: tuple[torch.Tensor], output: torch.Tensor) -> None:
@@ -257,7 +256,7 @@ def test_any_device_the_hand_built_steps_fed_the_masks_nn_dropout_drew(device, s
     network = Network.from_numpy(config, *initial_weights(np.random.RandomState(5), config),
                                  device)
     optimizer = network.sgd()
-    batches = on_device(small, config, torch.float64, torch.device(device))
+    batches = on_device(small, config, getattr(torch, config.dtype), torch.device(device))
     assert len(masks) == config.iterations * len(batches.images)
     recorded = iter(masks)
     for _ in range(config.iterations):

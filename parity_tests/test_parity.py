@@ -18,7 +18,7 @@ from numpy_impl import activations as act
 from numpy_impl.close import STEP_DEPTH, assert_close, compare
 from numpy_impl.config import CLASSES, PRESETS
 from numpy_impl.network import book_slope_error
-from parity_tests.conftest import DEVICES
+from parity_tests.conftest import DEVICES, float64_on
 from torch_impl import activations as torch_act
 from torch_impl.parity import FirstStep, first_step, step_rows
 
@@ -166,6 +166,7 @@ CASES = [*itertools.product(HIDDEN, OUTPUTS, ["book", "exact"])]
 @pytest.mark.parametrize(("hidden", "output", "mode"), CASES)
 def test_one_update_every_tensor(hidden, output, mode, dtype, device, dataset):
     """torch's step on the device (CUDA's matmuls sum in another order than the CPU's)."""
+    float64_on(device, dtype)
     config = PRESETS["relu" if hidden == "relu" else "tanh"].replace(
         hidden=hidden, output=output, mode=mode, dtype=dtype, seed=7)
     assert_same_update(first_step(config, dataset, device))

@@ -26,6 +26,7 @@ from parity_tests.conftest import REPO, run
 from parity_tests.test_data import idx_bytes, write_dataset
 from scripts import train as train_py
 from torch_impl.checkpoint import load_pt
+from torch_impl.device import mps_usable
 
 SHORT = ["--preset", "relu", "--iterations", "12", "--test-size", "500"]
 
@@ -89,6 +90,9 @@ CASES = {
 }
 if not torch.cuda.is_available():
     CASES["cuda without a GPU"] = (lambda p: ["--impl", "torch", "--device", "cuda"], "no CUDA")
+if not mps_usable():
+    CASES["mps without MPS"] = (lambda p: ["--impl", "torch", "--device", "mps", "--dtype",
+                                           "float32"], "no usable Apple GPU")
 FILE = REPO / "README.md"
 OUTPUT_CASES = {  # a folder where a file is expected, a file where a folder is, no way to write
     "--metrics is a folder": (lambda p: ["--metrics", str(p)], "that is a folder"),

@@ -17,7 +17,7 @@ from numpy_impl.close import assert_close, run_depth
 from numpy_impl.config import PRESETS, Config, ConfigError
 from numpy_impl.data import Dataset
 from numpy_impl.train import train as numpy_train
-from parity_tests.conftest import DEVICES, REFERENCE_LOG, REPO, first_test_images
+from parity_tests.conftest import FLOAT64_DEVICES, REFERENCE_LOG, REPO, first_test_images
 from scripts import study
 from torch_impl.stacked import train_stack
 
@@ -47,7 +47,7 @@ def test_each_model_of_a_stack_is_the_numpy_run_of_its_config(hidden, output, mo
         assert_close(weights_1_2, network.weights_1_2, "weights_1_2", depth)
 
 
-@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("device", FLOAT64_DEVICES)
 def test_a_stacked_book_run_prints_the_books_log(device, dataset):
     stacked = train_stack([PRESETS["tanh"]], dataset, device)
     assert [str(r) for r in stacked.logs[0]] == REFERENCE_LOG.read_text().splitlines()

@@ -7,22 +7,22 @@ import threading
 
 import numpy as np
 import pytest
-from threadpoolctl import threadpool_info, threadpool_limits
+import torch
+from threadpoolctl import threadpool_limits
 
+from numpy_impl import system
 from numpy_impl.config import PRESETS
 from numpy_impl.network import Network
+from numpy_impl.threads import THREAD_VARIABLES, one_thread, threads_set_by_user
 from numpy_impl.train import Diverged
 from numpy_impl.train import train as numpy_train
+from parity_tests.conftest import blas_threads
 
 SHORT = PRESETS["relu"].replace(iterations=12)
 
 
 def workers() -> list[str]:
     return [t.name for t in threading.enumerate() if t.name.startswith("test-pass")]
-
-
-def blas_threads() -> int:
-    return max(info["num_threads"] for info in threadpool_info() if info["user_api"] == "blas")
 
 
 def test_log_lines_come_in_order_and_each_checkpoint_matches_its_line(dataset):
@@ -50,7 +50,7 @@ def test_log_lines_come_in_order_and_each_checkpoint_matches_its_line(dataset):
 
 
 def test_training_runs_blas_on_one_thread_and_gives_the_pool_back(dataset, monkeypatch):
-    for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    for name in THREAD_VARIABLES:
         monkeypatch.delenv(name, raising=False)
     with threadpool_limits(limits=2, user_api="blas"):  # a pool of 2, whatever the test runner's
         during = []
@@ -101,3 +101,51 @@ def test_a_diverged_run_still_hands_on_the_lines_before_it(dataset):
                                             iterations=5, log_every=1),
                     dataset, log=lines.append)
     assert [r.iteration for r in lines] == list(range(len(lines))) and workers() == []
+
+
+# Accelerate (NumPy's BLAS on macOS 14+), which threadpoolctl does not see ------------------
+
+@pytest.fixture
+def no_blas_pool(monkeypatch):
+    """threadpoolctl sees no BLAS pool, as with Accelerate; none is resized."""
+    monkeypatch.setattr(system, "threadpool_info", lambda: [])
+    monkeypatch.setattr(system, "threadpool_limits", lambda **kw: 1 / 0)
+
+
+def test_where_no_blas_pool_is_seen_the_policy_still_puts_torch_on_one_thread(
+        no_blas_pool, monkeypatch):
+    for name in THREAD_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        with one_thread():
+            assert torch.get_num_threads() == 1
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_veclib_maximum_threads_is_the_users_thread_count_too(monkeypatch):
+    for name in THREAD_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    assert not threads_set_by_user()
+    monkeypatch.setenv("VECLIB_MAXIMUM_THREADS", "4")
+    assert threads_set_by_user()
+
+
+def test_tests_of_the_blas_threads_skip_where_no_pool_is_seen(no_blas_pool):
+    assert blas_threads.__module__ == "parity_tests.conftest"
+    with pytest.raises(pytest.skip.Exception, match="no BLAS thread pool"):
+        blas_threads()
+
+
+def test_the_machine_block_names_numpys_blas_even_where_threadpoolctl_sees_none(monkeypatch):
+    """threadpoolctl's pool of NumPy's library where it sees one; else the BLAS NumPy was
+    built with (numpy.show_config), its kernels and threads unknown."""
+    seen = system.numpy_blas()
+    assert seen and all(isinstance(pool["num_threads"], int) for pool in seen)
+    monkeypatch.setattr(system, "threadpool_info", lambda: [])
+    built = np.show_config(mode="dicts")["Build Dependencies"]["blas"]
+    assert system.numpy_blas() == [{"internal_api": built["name"], "version": built["version"],
+                                    "architecture": None, "num_threads": None}]

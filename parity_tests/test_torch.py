@@ -6,14 +6,14 @@ import pytest
 import torch
 
 from numpy_impl.config import PRESETS
-from parity_tests.conftest import DEVICES, REFERENCE_LOG, run
+from parity_tests.conftest import FLOAT64_DEVICES, REFERENCE_LOG, run
 from torch_impl.parity import all_close, run_rows
 from torch_impl.train import train as torch_train
 
 needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA GPU here")
 
 
-@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("device", FLOAT64_DEVICES)
 def test_train_py_impl_torch_prints_the_books_log_exactly(device, script):
     """The full run, float64, masks from NumPy: the book's log on the CPU and on a GPU."""
     result = script("scripts/train.py", ["--impl", "torch", "--device", device])
@@ -72,7 +72,7 @@ def test_device_cuda_without_a_gpu_is_one_clear_line(script):
     assert result.stderr.count("\n") == 1 and "no CUDA GPU" in result.stderr
 
 
-@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("device", FLOAT64_DEVICES)
 @pytest.mark.parametrize("mode", ["book", "exact"])
 def test_short_run_on_the_device_agrees_with_numpy(mode, device, dataset):
     config = PRESETS["tanh"].replace(mode=mode, iterations=5, log_every=2)

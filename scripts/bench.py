@@ -3,7 +3,7 @@
     python scripts/bench.py                    # about 11 minutes on 2 cores
     python scripts/bench.py --quick            # one round, a tenth of each run: about 2 min
     python scripts/bench.py --data-dir ~/mnist --json bench.json   # with a full MNIST
-    python scripts/bench.py --quick --device-rows cuda   # the GPU's rows alone
+    python scripts/bench.py --quick --device-rows cuda   # the GPU's rows alone (or mps)
 
 Measures the machine's dense GEMM rate (large square matmuls) and each run, round-robin
 (every row once a round, --repeats rounds, so that a slow minute on a shared machine slows
@@ -42,6 +42,7 @@ from numpy_impl.config import CLASSES, PIXELS, PRESETS, Config, ConfigError
 from numpy_impl.data import DataError, Dataset, load
 from numpy_impl.files import OutputError, writable_file, write_atomically
 from numpy_impl.listing import run_listing
+from numpy_impl.system import numpy_blas
 from numpy_impl.threads import Background, one_thread
 from numpy_impl.train import LogRecord, as_test_layer_0, make_batches
 from numpy_impl.train import train as numpy_train
@@ -380,9 +381,9 @@ def device_gemm(dtype: str, n: int, device: str) -> Callable[[], object]:
 def device_rows(device: str, data: Dataset, full: Dataset | None = None,
                 data_dir: Path | None = None, quick: bool = False,
                 chapter: Config = DEVICE_CHAPTER) -> list[Row]:
-    """The rows of a torch device, "cuda" on a GPU ("cpu" runs the same code without one):
-    the chapter with torch masks and, given the full MNIST, epochs of it in images per
-    second. Each run is waited for (synchronized) before its time is taken, and keeps the
+    """The rows of a torch device, "cuda" or "mps" on a GPU ("cpu" runs the same code without
+    one): the chapter with torch masks and, given the full MNIST, epochs of it in images per
+    second. Each run is waited for (synchronized) before its time is taken, and keeps a CUDA
     GPU's peak allocated memory; its roofline is the device's own GEMM (device_gemm)."""
     import torch
 
@@ -446,9 +447,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-torch", action="store_true", help="NumPy rows only")
     parser.add_argument("--idle-only", action="store_true",
                         help="leave out the timings with one core busy")
-    parser.add_argument("--device-rows", choices=("cuda", "cpu"),
+    parser.add_argument("--device-rows", choices=("cuda", "mps", "cpu"),
                         help="only the rows of this torch device and its GEMM (the GPU's "
-                        "rows: cuda; cpu runs the same code on the CPU)")
+                        "rows: cuda or mps; cpu runs the same code on the CPU)")
     args = parser.parse_args(argv)
     if args.repeats < 1:
         parser.error("--repeats must be at least 1")
@@ -462,15 +463,16 @@ def main(argv: list[str] | None = None) -> int:
         full = load(args.data_dir, 60000, 10000) if args.data_dir else None
         device = args.device_rows
         if not args.no_torch:
-            import torch
+            from torch_impl.device import accelerator, available
 
-            if device == "cuda" and not torch.cuda.is_available():
-                raise ConfigError("--device-rows cuda, but torch sees no CUDA GPU here "
+            if device is not None and not available(device):
+                gpu = "CUDA GPU" if device == "cuda" else "usable Apple GPU (MPS)"
+                raise ConfigError(f"--device-rows {device}, but torch sees no {gpu} here "
                                   "(--device-rows cpu runs the same rows on the CPU)")
-            if device is None and torch.cuda.is_available():
-                device = "cuda"
-            elif device is None:
-                print("  no CUDA GPU: the GPU rows are left out", file=sys.stderr)
+            if device is None:
+                device = accelerator()
+            if device is None:
+                print("  no GPU: the GPU rows are left out", file=sys.stderr)
     except (DataError, ConfigError, OutputError) as e:
         print(f"scripts/bench.py: error: {e}", file=sys.stderr)
         return 2
@@ -485,7 +487,7 @@ def main(argv: list[str] | None = None) -> int:
         if not args.no_torch:
             rows += torch_rows(data, args.quick)
     if device is not None:
-        sizes[device] = n = (4096 if args.quick else 8192) if device == "cuda" else 1000
+        sizes[device] = n = (4096 if args.quick else 8192) if device != "cpu" else 1000
         on_device = device_rows(device, data, full, args.data_dir, args.quick)
         gemms.update({(device, dtype): device_gemm(dtype, n, device)
                       for dtype in sorted({row.config.dtype for row in on_device})})
@@ -502,8 +504,8 @@ def main(argv: list[str] | None = None) -> int:
 
     machine = {"machine": platform.machine(), "processor": platform.processor(),
                "python": platform.python_version(), "numpy": np.__version__,
-               "gemm_gflop_per_s": rates.get("numpy"), "gemm_n": sizes.get("numpy"),
-               "rounds": rounds, "quick": args.quick}
+               "numpy_blas": numpy_blas(), "gemm_gflop_per_s": rates.get("numpy"),
+               "gemm_n": sizes.get("numpy"), "rounds": rounds, "quick": args.quick}
     if device is not None:
         import torch
 

@@ -30,7 +30,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from threadpoolctl import threadpool_info
 
 from numpy_impl.cli import (
     CliError,
@@ -46,11 +45,12 @@ from numpy_impl.close import STEP_DEPTH, Comparison, run_depth, tolerance
 from numpy_impl.config import Config, ConfigError
 from numpy_impl.data import DataError, Dataset, load
 from numpy_impl.files import OutputError, writable_file, write_atomically
+from numpy_impl.system import numpy_blas
 from numpy_impl.threads import one_thread
 from numpy_impl.train import Diverged
 from torch_impl.datasets import fetch
-from torch_impl.device import resolve_device
 from torch_impl.parity import all_close, first_step, quirk_rows, run_rows, step_rows, table
+from torch_impl.train import device_flag
 
 TABLES = ("one_step", "whole_run", "quirk")
 """The document's tables, in the order they are printed (quirk: book mode only)."""
@@ -81,7 +81,7 @@ def compare(args: argparse.Namespace) -> int:
         config = config_from_args(args)
         folder = data_folder(args, fetch)
         dataset = load(folder, config.train_size, config.test_size)
-        device = resolve_device(args.device)
+        device = device_flag(args.device, config.dtype)
     except (CliError, ConfigError, DataError, OutputError) as e:
         print(f"scripts/compare.py: error: {e}", file=sys.stderr)
         return 2
@@ -138,15 +138,11 @@ def rows_of(document: dict, name: str) -> list[Comparison]:
 
 def machine() -> dict:
     """What the last digits of a comparison depend on: the libraries, NumPy's BLAS kernels
-    (not another library's that happens to be loaded, as SciPy's) and the threads (a sum
-    split across threads adds in another order)."""
-    blas = [{key: pool.get(key) for key in ("internal_api", "version", "architecture",
-                                            "num_threads")}
-            for pool in threadpool_info()
-            if pool["user_api"] == "blas" and "numpy" in Path(pool["filepath"]).parent.name]
+    (numpy_impl/system.numpy_blas) and the threads (a sum split across threads adds in
+    another order)."""
     return {"machine": platform.machine(), "processor": platform.processor(),
             "python": platform.python_version(), "numpy": np.__version__,
-            "numpy_blas": blas, "torch": torch.__version__,
+            "numpy_blas": numpy_blas(), "torch": torch.__version__,
             "torch_cpu_capability": torch.backends.cpu.get_cpu_capability(),
             "torch_threads": torch.get_num_threads()}
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from numpy_impl.checkpoint import Checkpoint, CheckpointError, check_shapes, load_npz
-from numpy_impl.cli import _Parser, exit_with, integer_in
+from numpy_impl.cli import DEVICE_CHOICES, _Parser, exit_with, integer_in
 from numpy_impl.config import CLASSES
 from numpy_impl.data import DataError, load
 from numpy_impl.network import Network
@@ -39,12 +39,16 @@ def predictions(checkpoint: Checkpoint, images: np.ndarray, impl: str, device: s
         return network.predict(layer_0).argmax(axis=1)
     import torch
 
-    from torch_impl.device import full_precision, resolve_device
+    from torch_impl.device import NoFloat64, full_precision, resolve_device
     from torch_impl.network import Network as TorchNetwork
 
     config = checkpoint.config.replace(dtype=str(checkpoint.weights_0_1.dtype))
-    where = resolve_device(device)
     dtype = getattr(torch, config.dtype)
+    try:
+        where = resolve_device(device, dtype)
+    except NoFloat64:
+        raise NoFloat64(f"the checkpoint is float64, which --device {device} cannot run "
+                        "(Apple's GPUs have no float64): use --device cpu") from None
     layer_0_t = torch.as_tensor(layer_0, dtype=dtype, device=where)
     with full_precision(where, dtype), torch.no_grad():
         if impl == "idiomatic":
@@ -81,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data-dir", type=Path, help="an IDX dataset folder (default: shipped)")
     parser.add_argument("--test-size", type=integer_in(1), default=10000,
                         help="the first N test images (default: %(default)s)")
-    parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    parser.add_argument("--device", choices=DEVICE_CHOICES, default="auto")
     args = parser.parse_args(argv)
     try:
         checkpoint = load_checkpoint(args.checkpoint)

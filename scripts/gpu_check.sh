@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Every GPU path of the project, checked in one go on a machine with one NVIDIA GPU (a few
-# minutes), or the same checks on the CPU with --cpu (what CI runs; the checks that need a
-# GPU are skipped, and say so):
+# Every GPU path of the project, checked in one go on a machine with one NVIDIA GPU or an
+# Apple GPU (MPS) (a few minutes), or the same checks on the CPU with --cpu (what CI runs;
+# the checks that need a GPU are skipped, and say so):
 #
-#   bash scripts/gpu_check.sh            # on the GPU
+#   bash scripts/gpu_check.sh            # on the GPU torch sees (CUDA, else MPS)
+#   bash scripts/gpu_check.sh --mps      # on Apple's GPU: float32 only (it has no float64)
 #   bash scripts/gpu_check.sh --cpu      # on the CPU
 #
 # Uses $PYTHON, else .venv/bin/python, else python3, with this checkout first on the path.
@@ -11,11 +12,12 @@
 set -u -o pipefail
 cd "$(dirname "$0")/.."
 
-device=cuda
+device=
 case "${1:-}" in
     --cpu) device=cpu ;;
+    --mps) device=mps ;;
     "") ;;
-    *) echo "usage: bash scripts/gpu_check.sh [--cpu]" >&2; exit 2 ;;
+    *) echo "usage: bash scripts/gpu_check.sh [--cpu | --mps]" >&2; exit 2 ;;
 esac
 if [ -n "${PYTHON:-}" ]; then
     python=$PYTHON
@@ -25,6 +27,12 @@ else
     python=python3
 fi
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
+if [ -z "$device" ]; then  # CUDA, or MPS where that is the GPU torch can use
+    device=$("$python" -c "from torch_impl.device import accelerator
+print(accelerator() or 'cuda')") || device=cuda
+fi
+dtype=float64  # the chapter's; MPS has none
+[ "$device" = mps ] && dtype=float32
 tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
 reference=parity_tests/reference/book_ch9_seed1.log
@@ -64,9 +72,16 @@ import os, platform, sys
 
 import torch
 
+from torch_impl.device import mps_usable
+
 device = sys.argv[1]
 print(f"python {platform.python_version()}, torch {torch.__version__}, "
       f"CUDA (torch built with) {torch.version.cuda}, cuDNN {torch.backends.cudnn.version()}")
+if device == "mps":
+    print(f"device: {platform.machine()} {platform.mac_ver()[0]}, MPS built "
+          f"{torch.backends.mps.is_built()}, available {torch.backends.mps.is_available()}, "
+          f"usable (a tensor computes there) {mps_usable()}")
+    sys.exit(not mps_usable())
 if torch.cuda.is_available():
     print(f"device: {torch.cuda.get_device_name()}, compute capability "
           f"{'.'.join(map(str, torch.cuda.get_device_capability()))}, "
@@ -82,11 +97,11 @@ sys.exit(device == "cuda" and not torch.cuda.is_available())
 EOF
 }
 
-pytest_cuda_without_skips() {
-    "$python" -m pytest -m cuda -q -rs -p no:cacheprovider > "$tmp/pytest.log" 2>&1
+pytest_marked_without_skips() {  # pytest -m cuda or -m mps: only MPS's float64 tests skip
+    "$python" -m pytest -m "$device" -q -rs -p no:cacheprovider > "$tmp/pytest.log" 2>&1
     local status=$?
     tail -25 "$tmp/pytest.log"
-    [ "$status" -eq 0 ] && ! grep -Eq "[0-9]+ skipped" "$tmp/pytest.log"
+    [ "$status" -eq 0 ] && ! grep "^SKIPPED" "$tmp/pytest.log" | grep -vq "MPS has no float64"
 }
 
 book_log() {  # the full run, float64, masks from NumPy
@@ -97,6 +112,10 @@ book_log() {  # the full run, float64, masks from NumPy
 compare_both_dtypes() {
     "$python" scripts/compare.py --device "$device" "${short[@]}" | tail -3 &&
         "$python" scripts/compare.py --device "$device" --dtype float32 "${short[@]}" | tail -3
+}
+
+compare_float32() {
+    "$python" scripts/compare.py --device "$device" --dtype float32 "${short[@]}" | tail -3
 }
 
 float32_torch_masks() {  # the full run: its final accuracy near the book's
@@ -113,7 +132,7 @@ EOF
 }
 
 save_resume_evaluate() {  # 30 iterations, or 15 and a resume: the same log and weights
-    local flags=(--device "$device" --rng torch --log-every 5 "${short[@]}")
+    local flags=(--device "$device" --dtype "$dtype" --rng torch --log-every 5 "${short[@]}")
     train "${flags[@]}" --save "$tmp/whole.pt" > "$tmp/whole.log" &&
         train "${flags[@]}" --iterations 15 --save "$tmp/part.pt" > "$tmp/part.log" &&
         train "${flags[@]}" --resume "$tmp/part.pt" --save "$tmp/end.pt" >> "$tmp/part.log" &&
@@ -147,7 +166,7 @@ cross_device_line() {  # FLAGS...: resuming must stop with one line naming the o
 }
 
 resume_across_devices() {
-    local flags=(--log-every 10 "${short[@]}")
+    local flags=(--log-every 10 --dtype "$dtype" "${short[@]}")
     if [ "$device" = cpu ]; then  # a CUDA generator's 16 bytes, crafted
         train --device cpu --rng torch "${flags[@]}" --iterations 10 --save "$tmp/made.pt" \
             > /dev/null &&
@@ -168,9 +187,9 @@ EOF
         return
     fi
     for rng in numpy torch; do  # made on the GPU, resumed on the CPU, and the other way
-        for made in cuda cpu; do
+        for made in "$device" cpu; do
             local other=cpu
-            [ "$made" = cpu ] && other=cuda
+            [ "$made" = cpu ] && other=$device
             train --device "$made" --rng "$rng" "${flags[@]}" --iterations 10 \
                 --save "$tmp/made.pt" > /dev/null || return 1
             if [ "$rng" = numpy ]; then
@@ -208,8 +227,8 @@ EOF
 }
 
 study_quick() {
-    "$python" scripts/study.py --quick --device "$device" --out "$tmp/study" > /dev/null \
-        2> "$tmp/study.log"
+    "$python" scripts/study.py --quick --device "$device" --dtype "$dtype" --out "$tmp/study" \
+        > /dev/null 2> "$tmp/study.log"
     local status=$?
     tail -1 "$tmp/study.log"
     [ "$status" -eq 0 ] && [ -s "$tmp/study/study.md" ] && [ -s "$tmp/study/study.json" ]
@@ -230,29 +249,39 @@ sys.exit(not ok)
 EOF
 }
 
-if [ "$device" = cuda ]; then
-    check "versions, and torch sees the GPU" versions
-else
+if [ "$device" = cpu ]; then
     check "versions" versions
-fi
-if [ "$device" = cuda ]; then
-    check "pytest -m cuda, no test skipped" pytest_cuda_without_skips
 else
+    check "versions, and torch sees the GPU" versions
+fi
+if [ "$device" = cpu ]; then
     skip "pytest -m cuda, no test skipped" "needs a GPU (on the CPU every CUDA test skips)"
-fi
-check "the book's log, exactly, on $device (float64, --rng numpy)" book_log
-check "scripts/compare.py on $device, float64 and float32" compare_both_dtypes
-check "float32 --rng torch on $device: final accuracy within 0.015 of 0.8701" float32_torch_masks
-check "save, resume and evaluate on $device" save_resume_evaluate
-if [ "$device" = cuda ]; then
-    check "resume across devices (works, or one clear line)" resume_across_devices
 else
+    check "pytest -m $device, no test skipped$([ "$device" = mps ] && echo " but float64's")" \
+        pytest_marked_without_skips
+fi
+if [ "$device" = mps ]; then
+    skip "the book's log, exactly (float64)" "MPS has no float64"
+    check "scripts/compare.py on mps, float32" compare_float32
+else
+    check "the book's log, exactly, on $device (float64, --rng numpy)" book_log
+    check "scripts/compare.py on $device, float64 and float32" compare_both_dtypes
+fi
+check "float32 --rng torch on $device: final accuracy within 0.015 of 0.8701" float32_torch_masks
+check "save, resume and evaluate on $device ($dtype)" save_resume_evaluate
+if [ "$device" = cpu ]; then
     skip "resume across devices: cuda -> cpu works (--rng numpy)" "needs a GPU"
     check "resume across devices: crafted cuda generator -> cpu is one clear line" \
         resume_across_devices
+else
+    check "resume across devices (works, or one clear line)" resume_across_devices
 fi
-check "stacked trainer, several models, on $device" stacked_models
-check "scripts/study.py --quick --device $device" study_quick
+if [ "$device" = mps ]; then
+    skip "stacked trainer, several models (float64: NumPy's logs)" "MPS has no float64"
+else
+    check "stacked trainer, several models, on $device" stacked_models
+fi
+check "scripts/study.py --quick --device $device --dtype $dtype" study_quick
 check "scripts/bench.py --quick --device-rows $device" bench_device_rows
 
 echo

@@ -38,7 +38,7 @@ import scipy.stats
 
 from numpy_impl import activations as numpy_act
 from numpy_impl import figures
-from numpy_impl.cli import _Parser, command_line
+from numpy_impl.cli import DEVICE_CHOICES, _Parser, command_line
 from numpy_impl.config import PRESETS, Config, ConfigError
 from numpy_impl.data import DataError, Dataset, load
 from numpy_impl.files import OutputError, writable_folder, write_atomically
@@ -190,14 +190,15 @@ def activation_seconds(repeats: int, device: str = "cpu"
                        ) -> dict[str, dict[str, dict[str, float]]]:
     """Seconds for the forward pass and for the derivative (from the output) of each hidden
     activation on a (100, 1000) array: the chapter's NumPy functions and torch's (on the
-    study's device, synchronized around the timing), in both dtypes. Keyed by "library
-    dtype", then "forward" or "derivative", then activation."""
+    study's device, synchronized around the timing), in both dtypes (torch's float64 not on
+    MPS, which has none). Keyed by "library dtype", then "forward" or "derivative", then
+    activation."""
     import torch
 
     from torch_impl import activations as torch_act
-    from torch_impl.device import resolve_device, synchronize
+    from torch_impl.device import resolve_device, runs_dtype, synchronize
 
-    device = resolve_device(device)
+    device = resolve_device(device, torch.float32)
 
     def seconds(function, array) -> float:
         function(array)
@@ -211,9 +212,10 @@ def activation_seconds(repeats: int, device: str = "cpu"
     result: dict[str, dict[str, dict[str, float]]] = {}
     for dtype in ("float64", "float32"):
         x = np.random.default_rng(0).standard_normal((100, 1000)).astype(dtype)
-        for library, table, array in (("NumPy", numpy_act.HIDDEN, x),
-                                      ("torch", torch_act.HIDDEN,
-                                       torch.from_numpy(x).to(device))):
+        tables = [("NumPy", numpy_act.HIDDEN, x)]
+        if runs_dtype(device, getattr(torch, dtype)):  # MPS: no torch float64
+            tables.append(("torch", torch_act.HIDDEN, torch.from_numpy(x).to(device)))
+        for library, table, array in tables:
             passes = result[f"{library} {dtype}"] = {"forward": {}, "derivative": {}}
             for name in HIDDEN:
                 forward, derivative = table[name]
@@ -416,7 +418,7 @@ def main(argv: list[str] | None = None) -> int:
                         "1 to 5 (default: 3; --quick: 1)")
     parser.add_argument("--out", type=Path, default=Path("study"),
                         help="folder for study.md, study.json, study.png (default: study)")
-    parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    parser.add_argument("--device", default="auto", choices=DEVICE_CHOICES)
     parser.add_argument("--dtype", default="float64", choices=("float64", "float32"),
                         help="float64 (default): every model is exactly the one its "
                         "scripts/train.py command trains; float32: about twice as fast, the "
@@ -448,7 +450,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def run(args: argparse.Namespace, seeds: int, folds: int) -> int:
     """Train every group, write study.md, study.json and study.png; the exit status."""
-    from torch_impl.device import resolve_device
+    from torch_impl.train import device_flag
 
     start = time.perf_counter()
     iterations = 30 if args.quick else 300
@@ -459,16 +461,17 @@ def run(args: argparse.Namespace, seeds: int, folds: int) -> int:
                   iterations=iterations, test_size=test_size)
     seed_list = list(range(1, seeds + 1))
     try:
+        device = str(device_flag(args.device, args.dtype))
         data = load(test_size=test_size)
         grid, selection = {}, {}
         for hidden in HIDDEN:
             for output in OUTPUT:
                 chosen, selection[hidden, output] = select(
                     base.replace(hidden=hidden, output=output), data,
-                    folds, alphas, inits, args.device)
+                    folds, alphas, inits, device)
                 grid[hidden, output] = train_group(
                     f"{hidden}/{output}", [chosen.replace(seed=s) for s in seed_list], data,
-                    args.device)
+                    device)
         quirk = {}
         for preset, listing in PRESETS.items():
             for hidden in HIDDEN:
@@ -478,7 +481,7 @@ def run(args: argparse.Namespace, seeds: int, folds: int) -> int:
                                              test_size=test_size)
                     quirk[preset, hidden, mode] = train_group(
                         f"{preset} listing, {hidden} hidden, {mode}",
-                        [config.replace(seed=s) for s in seed_list], data, args.device)
+                        [config.replace(seed=s) for s in seed_list], data, device)
     except (ConfigError, DataError) as e:
         print(f"scripts/study.py: error: {e}", file=sys.stderr)
         return 2
@@ -486,8 +489,8 @@ def run(args: argparse.Namespace, seeds: int, folds: int) -> int:
     settings = {"seeds": seeds, "folds": folds, "iterations": iterations, "test_size": test_size,
                 "alphas": list(alphas), "inits": inits, "dtype": args.dtype,
                 "validation": VALIDATION, "quick": args.quick,
-                "device": str(resolve_device(args.device))}
-    speed = activation_seconds(30 if args.quick else 300, args.device)
+                "device": device}
+    speed = activation_seconds(30 if args.quick else 300, device)
     reruns = {name: rerun(group, data) for name, group in named(grid, quirk)}
     markdown, document = report(grid, selection, quirk, speed, reruns, settings)
     document["seconds"] = time.perf_counter() - start

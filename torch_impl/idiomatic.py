@@ -23,6 +23,7 @@ masks, and the two agree to rounding (parity_tests/test_idiomatic.py).
 from __future__ import annotations
 
 import argparse
+import functools
 import math
 import time
 from collections.abc import Callable
@@ -119,12 +120,23 @@ def loss_target(criterion: nn.Module, digits: torch.Tensor, output: torch.Tensor
     return F.one_hot(digits, CLASSES).to(output.dtype)
 
 
-def dropout_generator(device: torch.device) -> torch.Generator:
-    """The generator nn.Dropout draws from: the device's default generator."""
+def dropout_rng_state(device: torch.device) -> torch.Tensor:
+    """The state of the generator nn.Dropout draws from: `device`'s default generator."""
     if device.type == "cuda":
-        index = torch.cuda.current_device() if device.index is None else device.index
-        return torch.cuda.default_generators[index]
-    return torch.default_generator
+        return torch.cuda.get_rng_state(device)
+    if device.type == "mps":
+        return torch.mps.get_rng_state()
+    return torch.get_rng_state()
+
+
+def set_dropout_rng_state(device: torch.device, state: torch.Tensor) -> None:
+    """Set the state of `device`'s default generator, the one nn.Dropout draws from."""
+    if device.type == "cuda":
+        torch.cuda.set_rng_state(state, device)
+    elif device.type == "mps":
+        torch.mps.set_rng_state(state)
+    else:
+        torch.set_rng_state(state)
 
 
 def train_epoch(model: nn.Module, device: torch.device, train_loader: DataLoader,
@@ -174,8 +186,8 @@ def train(
     Dropout draws from the default generator, seeded with torch.manual_seed(config.seed)."""
     start = time.perf_counter()
     check(config)
-    device = resolve_device(device)
     dtype = getattr(torch, config.dtype)
+    device = resolve_device(device, dtype)
     numpy_rng = np.random.RandomState(config.seed)
     if resume is None:
         weights_0_1, weights_1_2 = initial_weights(numpy_rng, config)
@@ -184,9 +196,8 @@ def train(
         numpy_rng.set_state(resume.numpy_rng)
     model = from_numpy(config, weights_0_1, weights_1_2, device)
     torch.manual_seed(config.seed)  # after nn.Linear drew the initial weights it threw away
-    generator = dropout_generator(device)
     if resume is not None:
-        set_generator_state(generator, resume)
+        set_generator_state(resume, device, functools.partial(set_dropout_rng_state, device))
     lr = learning_rate(config)
     criterion = LOSSES[config.output]()
     optimizer = torch.optim.SGD(model.parameters(), lr=lr)
@@ -215,9 +226,9 @@ def train(
                               float(loss_sum) * per_image / len(train_loader),
                               test_loss * per_image, time.perf_counter() - start))
             if save is not None and due(iteration + 1, config.iterations, save_every):
-                save(Checkpoint(*weights(model), iteration + 1,
-                                numpy_rng.get_state(legacy=False), generator.get_state().numpy(),
-                                config, "idiomatic", device.type))
+                save(Checkpoint(*weights(model), iteration + 1, numpy_rng.get_state(legacy=False),
+                                dropout_rng_state(device).numpy(), config, "idiomatic",
+                                device.type))
     return model
 
 

@@ -31,7 +31,7 @@ from numpy_impl.data import Dataset
 from numpy_impl.threads import Background, one_thread
 from numpy_impl.train import Diverged, LogRecord, dropout_masks, due, initial_weights
 from torch_impl.checkpoint import load_any, save_pt
-from torch_impl.device import full_precision, is_cuda, notes, resolve_device
+from torch_impl.device import NoFloat64, full_precision, is_accelerator, notes, resolve_device
 from torch_impl.network import LOSSES, Network
 
 
@@ -78,8 +78,8 @@ def train(
     Float32 matmuls run at full precision (device.full_precision), whatever the caller set.
     """
     start = time.perf_counter()
-    device = resolve_device(device)
     dtype = getattr(torch, config.dtype)
+    device = resolve_device(device, dtype)
     numpy_rng = np.random.RandomState(config.seed)
     generator = torch.Generator(device).manual_seed(config.seed) if rng == "torch" else None
     if resume is None:
@@ -91,7 +91,7 @@ def train(
         if made_with != rng:
             raise CheckpointError(f"the checkpoint was made with --rng {made_with}, not {rng}")
         if generator is not None:
-            set_generator_state(generator, resume)
+            set_generator_state(resume, device, generator.set_state)
     network = Network.from_numpy(config, weights_0_1, weights_1_2, device)
     optimizer = network.sgd()
 
@@ -103,7 +103,7 @@ def train(
     # each logged test pass on a copy of the network: on the CPU, on a second thread while
     # training goes on (numpy_impl/threads.py); on a GPU, queued in order (it is async anyway)
     with full_precision(device, dtype), one_thread(), \
-            Background(log, inline=is_cuda(device)) as tests:
+            Background(log, inline=is_accelerator(device)) as tests:
         for iteration in range(0 if resume is None else resume.iteration, config.iterations):
             logged = log is not None and iteration % config.log_every == 0
             if generator is None:
@@ -153,28 +153,40 @@ def test_pass(network: Network, test_images: torch.Tensor, test_labels: torch.Te
                                test_loss=float(test_loss), seconds=time.perf_counter() - start)
 
 
-def set_generator_state(generator: torch.Generator, resume: Checkpoint) -> None:
-    """Go on with the checkpoint's mask stream. A generator's state belongs to its kind of
-    device (the CPU's Mersenne Twister: 5056 bytes; CUDA's Philox: 16), and no state turns
-    into the other's, so a checkpoint of --rng torch resumes on the device that made it."""
-    made_on, here = resume.torch_rng_device, generator.device.type
+def set_generator_state(resume: Checkpoint, device: torch.device,
+                        set_state: Callable[[torch.Tensor], None]) -> None:
+    """Go on with the checkpoint's mask stream: `set_state` sets the state of the generator
+    on `device`. A generator's state belongs to its kind of device (the CPU's Mersenne
+    Twister: 5056 bytes; CUDA's Philox: 16; MPS's its own), and no state turns into another's,
+    so a checkpoint of --rng torch resumes on the kind of device that made it."""
+    made_on, here = resume.torch_rng_device, device.type
     if made_on != here:
         raise CheckpointError(f"the checkpoint's dropout masks come from a torch.Generator on "
                               f"{made_on}, which cannot go on on {here}: resume it with "
                               f"--device {made_on}")
     try:
-        generator.set_state(torch.from_numpy(resume.torch_rng))
-    except RuntimeError:  # a checkpoint older than the device field, made on the other device
+        set_state(torch.from_numpy(resume.torch_rng))
+    except RuntimeError:  # a checkpoint older than the device field, made on a GPU
         other = "cuda" if here == "cpu" else "cpu"
         raise CheckpointError(f"the checkpoint's torch.Generator state ({resume.torch_rng.size} "
                               f"bytes) is not a {here} generator's: resume it with --device "
                               f"{other}") from None
 
 
+def device_flag(name: str, dtype: str) -> torch.device:
+    """resolve_device for a command line's --device and --dtype: float64 on MPS is refused
+    in the flags' words."""
+    try:
+        return resolve_device(name, getattr(torch, dtype))
+    except NoFloat64:
+        raise NoFloat64(f"--device {name} runs only --dtype float32 (Apple's GPUs have no "
+                        "float64): add --dtype float32, or use --device cpu") from None
+
+
 def cli_device(args: argparse.Namespace, config: Config) -> torch.device:
     """The device --device names, and its notes on standard error (unless --quiet): float64
     on a GPU, for one."""
-    device = resolve_device(args.device)
+    device = device_flag(args.device, config.dtype)
     if not args.quiet:
         for note in notes(device, getattr(torch, config.dtype)):
             print(f"{args.prog}: note: {note}", file=sys.stderr)
