@@ -1,0 +1,227 @@
+"""A class's grades for the tools teachers grade with (exercises/gradebook.py): the gradebook
+CSV, Gradescope's results.json (checked against Gradescope's documented fields), JUnit XML
+(read back with junitparser, a parser that shares none of our code), and the Gradescope
+autograder that scripts/build_autograder.py builds, run end to end on a fake /autograder."""
+
+from __future__ import annotations
+
+import csv
+import io
+import itertools
+import json
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+from junitparser import Failure, JUnitXml
+
+from exercises import TRACKS
+from exercises.gradebook import csv_text, file_names, gradescope_json, junit_xml
+from exercises.grading import Result
+from exercises.runner import Graded
+from parity_tests.conftest import REPO
+
+SOLUTIONS = (REPO / "exercises" / "backprop_solutions.py").read_text(encoding="utf-8")
+WRONG = "def relu2deriv(output):\n    return output >= 0\n"
+HANGS = "def dropout(layer_1, dropout_mask):\n    while True:\n        pass\n"
+BACKPROP = list(TRACKS["backprop"])
+CLASS = {  # file: its text
+    "alice.py": SOLUTIONS,
+    "late/bob.py": SOLUTIONS + WRONG + HANGS,
+    "carol.py": "def softmax_loss(logits, labels:\n",  # cannot be imported; an autograd name
+    "=mallory.py": SOLUTIONS,  # a student column that would be a formula
+}
+
+# Gradescope's documented results.json (gradescope-autograders.readthedocs.io, specs)
+GRADESCOPE_TOP = {"score", "execution_time", "output", "output_format", "test_output_format",
+                  "test_name_format", "visibility", "stdout_visibility", "extra_data", "tests",
+                  "leaderboard"}
+GRADESCOPE_TEST = {"score", "max_score", "status", "name", "name_format", "number", "output",
+                   "output_format", "tags", "visibility", "extra_data"}
+VISIBILITIES = {"hidden", "after_due_date", "after_published", "visible"}
+
+
+def rows(text: str) -> list[dict[str, str]]:
+    return list(csv.DictReader(io.StringIO(text, newline="")))
+
+
+def check_exercises(*args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen([sys.executable, "scripts/check_exercises.py", *args], cwd=REPO,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory) -> dict[str, object]:
+    """One run over the class (named in reverse order, two at once) writing the CSV and the
+    JUnit XML, and bob's results.json: graded once for every test below."""
+    folder = tmp_path_factory.mktemp("class")
+    (folder / "late").mkdir()
+    for name, text in CLASS.items():
+        (folder / name).write_text(text, encoding="utf-8")
+    files = [str(folder / name) for name in reversed(CLASS)]
+    runs = [check_exercises(*files, "--time-limit", "1", "--jobs", "2", "--csv",
+                            str(folder / "grades.csv"), "--junit", str(folder / "junit.xml")),
+            check_exercises(str(folder / "late" / "bob.py"), "--time-limit", "1",
+                            "--gradescope", str(folder / "results.json"))]
+    for run in runs:
+        _, err = run.communicate(timeout=120)
+        assert run.returncode == 1 and err == "", err
+    return {"csv": (folder / "grades.csv").read_text(encoding="utf-8"),
+            "junit": JUnitXml.fromfile(str(folder / "junit.xml")),
+            "results": json.loads((folder / "results.json").read_text(encoding="utf-8"))}
+
+
+def test_the_csv_has_a_row_a_student_with_points_and_each_exercises_line(graded):
+    book = rows(graded["csv"])
+    assert [row["student"] for row in book] == ["'=mallory", "alice", "bob", "carol"]
+    assert [row["file"] for row in book] == ["'=mallory.py", "alice.py", "late/bob.py",
+                                             "carol.py"]
+    assert [(row["points"], row["max_points"], row["percent"]) for row in book] == [
+        ("9", "9", "100.0"), ("9", "9", "100.0"), ("7", "9", "77.8"), ("0", "9", "0.0")]
+    bob = book[2]
+    assert bob["relu2deriv"] == "wrong"
+    assert bob["relu2deriv reason"].startswith("wrong: relu2deriv(output) is 1 where")
+    assert bob["dropout"] == "failed"
+    assert bob["dropout reason"] == "failed: still running after 1 s (an endless loop?)"
+    assert bob["tanh2deriv"] == "passed" and bob["tanh2deriv reason"].startswith("passed (")
+    assert bob["softmax_loss"] == bob["error"] == ""
+    carol = book[3]  # graded on the track whose names it defines: every exercise failed
+    assert carol["track"] == "autograd" and carol["error"].startswith("cannot be imported")
+    assert {carol[name] for name in TRACKS["autograd"]} == {"failed"}
+    assert carol["train_step reason"] == f"failed: {carol['error']}"
+
+
+def test_junit_xml_is_a_suite_a_file_and_a_case_an_exercise(graded):
+    suites = {suite.name: suite for suite in graded["junit"]}
+    assert list(suites) == ["=mallory.py", "alice.py", "late/bob.py", "carol.py"]
+    book = {row["file"].lstrip("'"): row for row in rows(graded["csv"])}
+    for name, suite in suites.items():
+        cases = list(suite)
+        row = book[name]
+        names = TRACKS[row["track"]]
+        assert [case.name for case in cases] == list(names) and suite.tests == len(names)
+        assert {case.classname for case in cases} == {row["student"].lstrip("'")}
+        failures = {case.name: case.result[0] for case in cases if not case.is_passed}
+        assert suite.failures == len(failures) == int(row["max_points"]) - int(row["points"])
+        for exercise, failure in failures.items():
+            assert isinstance(failure, Failure) and failure.type == row[exercise]
+            assert failure.message == failure.text == row[f"{exercise} reason"]
+    assert graded["junit"].failures == 2 + 9
+
+
+def test_results_json_has_gradescopes_fields(graded):
+    results = graded["results"]
+    assert set(results) <= GRADESCOPE_TOP and {"score", "tests", "output"} <= set(results)
+    assert isinstance(results["execution_time"], int) and results["execution_time"] >= 1
+    assert results["visibility"] in VISIBILITIES
+    assert results["stdout_visibility"] in VISIBILITIES
+    tests = results["tests"]
+    assert [test["name"] for test in tests] == BACKPROP
+    for test in tests:
+        assert set(test) <= GRADESCOPE_TEST
+        assert {"name", "score", "max_score", "status", "output", "visibility"} <= set(test)
+        assert test["status"] in ("passed", "failed") and test["visibility"] in VISIBILITIES
+        assert test["score"] == (test["max_score"] if test["status"] == "passed" else 0)
+        assert isinstance(test["output"], str) and isinstance(test["number"], str)
+    failed = {test["name"]: test["output"] for test in tests if test["status"] == "failed"}
+    assert list(failed) == ["relu2deriv", "dropout"]
+    assert failed["dropout"] == "failed: still running after 1 s (an endless loop?)"
+    assert results["score"] == sum(test["score"] for test in tests) == 7
+    assert results["output"] == "bob.py: 7 of 9 points"
+
+
+def a_class() -> list[Graded]:
+    """Graded objects made by hand, with lines a spreadsheet would run."""
+    results = [Result(name, "passed", "passed (exact)") for name in BACKPROP]
+    return [
+        Graded(Path("class/zoe.py"), ["backprop"], results),
+        Graded(Path("class/Bob.py"), ["backprop"],
+               [Result("relu2deriv", "wrong", "-1 where it should be 0"), *results[1:]]),
+        Graded(Path("class/amy.py"), ["backprop"],
+               [*results[:-1], Result(BACKPROP[-1], "wrong", "=HYPERLINK(\"x\")")]),
+        Graded(Path("class/eve.py"), error="cannot be imported: ValueError: \x00\x1b@sum"),
+    ]
+
+
+@pytest.mark.parametrize("start", ["=", "+", "-", "@", "\t", "\r"])
+def test_no_cell_is_a_formula(start, tmp_path):
+    (tmp_path / f"{start}x.py").write_text("")
+    grades = [Graded(tmp_path / f"{start}x.py", ["backprop"],
+                     [Result(name, "wrong", f"{start}1+1") for name in BACKPROP])]
+    row = rows(csv_text(grades))[0]
+    assert row["student"] == f"'{start}x" and row["file"] == f"'{start}x.py"
+    assert row["relu2deriv reason"] == f"'{start}1+1" and row["points"] == "0"
+    cells = [cell for row in rows(csv_text(a_class())) for cell in row.values()]
+    assert not any(cell.startswith(("=", "+", "-", "@", "\t", "\r")) for cell in cells)
+    assert "'-1 where it should be 0" in cells and "'=HYPERLINK(\"x\")" in cells
+
+
+def test_the_order_is_the_students_whatever_the_order_graded():
+    texts = {csv_text(list(grades)) for grades in itertools.permutations(a_class())}
+    xmls = {junit_xml(list(grades)) for grades in itertools.permutations(a_class())}
+    assert len(texts) == len(xmls) == 1
+    students = [row["student"] for row in rows(texts.pop())]
+    assert students == ["amy", "Bob", "eve", "zoe"]
+
+
+def test_a_file_that_cannot_be_imported_fails_every_exercise_in_each_format():
+    eve = a_class()[-1]
+    tests = json.loads(gradescope_json(eve, 0.4))["tests"]
+    assert [test["name"] for test in tests] == BACKPROP  # no name of a track in its text
+    assert {test["status"] for test in tests} == {"failed"}
+    suite = next(iter(JUnitXml.fromstring(junit_xml([eve]).encode())))
+    assert suite.failures == 9  # the control characters an error may hold are not XML's
+    assert next(iter(suite)).result[0].message == "failed: cannot be imported: ValueError: " \
+                                                  "\ufffd\ufffd@sum"
+
+
+def test_file_names_are_from_the_folder_the_files_share():
+    here = Path.cwd()
+    assert file_names([Path("x/a/alice.py"), here / "x/b/bob.py"]) == {
+        Path("x/a/alice.py"): "a/alice.py", here / "x/b/bob.py": "b/bob.py"}
+    assert file_names([Path("x/a/alice.py")]) == {Path("x/a/alice.py"): "alice.py"}
+
+
+BAD_OUTPUTS = {  # arguments (T: the tmp folder), words of the one line
+    "gradescope of two files": (["T/alice.py", "T/bob.py", "--gradescope", "T/r.json"],
+                                "--gradescope writes the results of one submission, and 2"),
+    "two outputs on one path": (["T/alice.py", "--csv", "T/g.csv", "--junit", "T/g.csv"],
+                                "--csv and --junit name the same file"),
+    "junit in no folder": (["T/alice.py", "--junit", "T/no/j.xml"], "does not exist"),
+    "gradescope on the answers": (["T/alice.py", "--gradescope", "T/alice.py"],
+                                  "--gradescope T/alice.py: that is a file of answers"),
+}
+
+
+@pytest.mark.parametrize("case", BAD_OUTPUTS)
+def test_a_bad_output_is_one_line_and_grades_nothing(case, tmp_path, script):
+    for name in ("alice.py", "bob.py"):
+        (tmp_path / name).write_text(SOLUTIONS)
+    args, words = BAD_OUTPUTS[case]
+    ran = script("check_exercises.py", [a.replace("T", str(tmp_path), 1) for a in args])
+    assert ran.returncode == 2 and ran.stdout == "" and ran.stderr.count("\n") == 1
+    assert words.replace("T", str(tmp_path), 1) in ran.stderr, ran.stderr
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["alice.py", "bob.py"]
+
+
+def test_the_autograder_zip(tmp_path, script):
+    ran = script("build_autograder.py", ["--out", str(tmp_path / "autograder.zip")])
+    assert ran.returncode == 0 and "autograder.zip: " in ran.stdout
+    with zipfile.ZipFile(tmp_path / "autograder.zip") as archive:
+        names = archive.namelist()
+        modes = {info.filename: info.external_attr >> 16 for info in archive.infolist()}
+    assert names[:2] == ["setup.sh", "run_autograder"]
+    assert modes["run_autograder"] & 0o111 and not modes["pyproject.toml"] & 0o111
+    for needed in ("pyproject.toml", "README.md", "numpy_impl/data.py",
+                   "numpy_impl/mnist/train-images-idx3-ubyte.gz", "torch_impl/network.py",
+                   "exercises/runner.py", "scripts/check_exercises.py"):
+        assert needed in names
+    assert not [name for name in names if "__pycache__" in name or name.startswith(
+        (".git", ".venv", "docs/", "parity_tests/", "notebooks/"))]
+    again = script("build_autograder.py", ["--out", str(tmp_path / "again.zip")])
+    assert again.returncode == 0
+    assert (tmp_path / "again.zip").read_bytes() == (tmp_path / "autograder.zip").read_bytes()
+    bad = script("build_autograder.py", ["--out", str(tmp_path / "no" / "a.zip")])
+    assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "does not exist" in bad.stderr
