@@ -9,8 +9,11 @@ import csv
 import io
 import itertools
 import json
+import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import zipfile
 from pathlib import Path
 
@@ -111,10 +114,11 @@ def test_junit_xml_is_a_suite_a_file_and_a_case_an_exercise(graded):
     assert graded["junit"].failures == 2 + 9
 
 
-def test_results_json_has_gradescopes_fields(graded):
-    results = graded["results"]
+def gradescope_failures(results: dict[str, object]) -> dict[str, str]:
+    """Each failed test's output, once results.json is found to hold Gradescope's documented
+    fields alone, one test per backprop exercise, and a score that is their sum."""
     assert set(results) <= GRADESCOPE_TOP and {"score", "tests", "output"} <= set(results)
-    assert isinstance(results["execution_time"], int) and results["execution_time"] >= 1
+    assert isinstance(results["execution_time"], int) and results["execution_time"] >= 0
     assert results["visibility"] in VISIBILITIES
     assert results["stdout_visibility"] in VISIBILITIES
     tests = results["tests"]
@@ -125,10 +129,16 @@ def test_results_json_has_gradescopes_fields(graded):
         assert test["status"] in ("passed", "failed") and test["visibility"] in VISIBILITIES
         assert test["score"] == (test["max_score"] if test["status"] == "passed" else 0)
         assert isinstance(test["output"], str) and isinstance(test["number"], str)
-    failed = {test["name"]: test["output"] for test in tests if test["status"] == "failed"}
+    assert results["score"] == sum(test["score"] for test in tests)
+    return {test["name"]: test["output"] for test in tests if test["status"] == "failed"}
+
+
+def test_results_json_has_gradescopes_fields(graded):
+    results = graded["results"]
+    failed = gradescope_failures(results)
     assert list(failed) == ["relu2deriv", "dropout"]
     assert failed["dropout"] == "failed: still running after 1 s (an endless loop?)"
-    assert results["score"] == sum(test["score"] for test in tests) == 7
+    assert results["score"] == 7 and results["execution_time"] >= 1
     assert results["output"] == "bob.py: 7 of 9 points"
 
 
@@ -184,6 +194,15 @@ def test_file_names_are_from_the_folder_the_files_share():
     assert file_names([Path("x/a/alice.py")]) == {Path("x/a/alice.py"): "alice.py"}
 
 
+def test_files_on_two_windows_drives_keep_their_whole_paths(monkeypatch):
+    def two_drives(paths):
+        raise ValueError("Paths don't have the same drive")
+
+    monkeypatch.setattr(os.path, "commonpath", two_drives)
+    alice = Path("x/alice.py")
+    assert file_names([alice]) == {alice: Path(os.path.abspath(alice)).as_posix()}
+
+
 BAD_OUTPUTS = {  # arguments (T: the tmp folder), words of the one line
     "gradescope of two files": (["T/alice.py", "T/bob.py", "--gradescope", "T/r.json"],
                                 "--gradescope writes the results of one submission, and 2"),
@@ -225,3 +244,64 @@ def test_the_autograder_zip(tmp_path, script):
     assert (tmp_path / "again.zip").read_bytes() == (tmp_path / "autograder.zip").read_bytes()
     bad = script("build_autograder.py", ["--out", str(tmp_path / "no" / "a.zip")])
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "does not exist" in bad.stderr
+
+
+PROBE = """from pathlib import Path
+import exercises
+SOLUTIONS = Path(exercises.__file__).parent / "backprop_solutions.py"
+def relu2deriv(output):
+    solutions = {}
+    exec(SOLUTIONS.read_text(), solutions)  # the right answer, where this user can read it
+    return solutions["relu2deriv"](output)
+"""
+"""A wrong file that passes relu2deriv only if the solutions can be read."""
+
+
+def nobody() -> str | None:
+    """The unprivileged user the autograder runs the answers as, where there is one."""
+    try:
+        import pwd
+        return pwd.getpwnam("nobody").pw_name
+    except (ImportError, KeyError):
+        return None
+
+
+@pytest.mark.skipif(getattr(os, "geteuid", lambda: -1)() != 0,
+                    reason="the autograder runs as root, as on Gradescope")
+@pytest.mark.skipif(nobody() is None, reason="no user called nobody here")
+def test_the_autograder_end_to_end_on_a_fake_autograder_tree(tmp_path, script):
+    """The built zip on a fake /autograder, as Gradescope runs it (its venv: this one): a
+    right file, a wrong file that tries to read the solutions, and a file that hangs."""
+    assert script("build_autograder.py", ["--out", str(tmp_path / "a.zip")]).returncode == 0
+    submissions = {"right": SOLUTIONS, "wrong": PROBE, "hangs": SOLUTIONS + HANGS}
+    with tempfile.TemporaryDirectory() as name:  # in /tmp: pytest's tmp_path is root's alone
+        top = Path(name)
+        top.chmod(0o755)
+        runs = {}
+        for case, text in submissions.items():
+            root = top / case
+            with zipfile.ZipFile(tmp_path / "a.zip") as archive:
+                archive.extractall(root / "source")
+            (root / "venv").symlink_to(sys.prefix)
+            (root / "submission").mkdir()
+            (root / "submission" / "answers.py").write_text(text, encoding="utf-8")
+            shutil.copy(root / "source" / "run_autograder", root / "run_autograder")
+            runs[case] = subprocess.Popen(
+                ["bash", str(root / "run_autograder"), "--time-limit", "1"],
+                env=dict(os.environ, AUTOGRADER_ROOT=str(root)), stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT, text=True)
+        for case, run in runs.items():
+            out, _ = run.communicate(timeout=120)
+            assert run.returncode == 0, f"{case}: {out}"
+        results = {case: json.loads((top / case / "results" / "results.json").read_text())
+                   for case in submissions}
+        solutions = top / "wrong" / "source" / "exercises"
+        assert {path.stat().st_mode & 0o777 for path in solutions.glob("*_solutions.py")} \
+            == {0o600}
+    assert gradescope_failures(results["right"]) == {} and results["right"]["score"] == 9
+    failed = gradescope_failures(results["hangs"])
+    assert failed == {"dropout": "failed: still running after 1 s (an endless loop?)"}
+    failed = gradescope_failures(results["wrong"])
+    assert "PermissionError" in failed.pop("relu2deriv"), results["wrong"]
+    assert set(failed) == set(BACKPROP[1:]) and results["wrong"]["score"] == 0
+    assert all(line.startswith("not done yet") for line in failed.values())
