@@ -5,18 +5,23 @@
 
 The child imports the answers, tells the parent which track(s) the file holds, and runs
 each exercise's probe (exercises/grading.py): the learner's code on the chapter's first
-step. For each exercise it sends back only NumPy arrays, framed as `.npz` bytes over a pipe
-of its own (read with allow_pickle=False), or the line of what it raised. The parent
-compares the arrays with the project's tensors and decides every verdict and the exit
-status, so nothing in the file can make an exercise pass but tensors that are right:
-exiting, replacing the grader's functions, or printing (the child's output goes nowhere)
-changes nothing but the child.
+step. For each exercise it sends back only NumPy arrays, framed as `.npz` bytes, or the
+line of what it raised (read with allow_pickle=False). The channel is the one every system
+has: the child's own standard output, which a thread of the parent reads; the child keeps
+it on a file descriptor of its own and points its standard output at os.devnull before the
+answers are imported, so their prints go nowhere. The parent compares the arrays with the
+project's tensors and decides every verdict and the exit status, so nothing in the file can
+make an exercise pass but tensors that are right: exiting, replacing the grader's
+functions, or printing changes nothing but the child.
 
 Limits: each exercise has `time` seconds of wall-clock time (importing the file gets
-`start` seconds); the child's data segment (its heap and every anonymous mapping, where
-NumPy and torch allocate) is capped at `memory_mb` (RLIMIT_DATA), so an allocation past it
-raises MemoryError inside the answer. A hang or a crash fails that exercise alone: the
-parent kills the child's process group and starts a fresh child at the next exercise.
+`start` seconds); where the system enforces it (Linux), the child's data segment (its heap
+and every anonymous mapping, where NumPy and torch allocate) is capped at `memory_mb`
+(RLIMIT_DATA), so an allocation past it raises MemoryError inside the answer. Where it does
+not (Windows, macOS: numpy_impl/system.py), the child grades without that cap and says so,
+and Graded.unlimited says why. A hang or a crash fails that exercise alone: the parent
+kills the child (and its process group, where the system has one) and starts a fresh child
+at the next exercise.
 
 What this does not protect against (docs/exercises.md): the child runs as the same user
 with the same file system and network as the parent; the answers can read the project's
@@ -27,30 +32,31 @@ sandbox.
 
 from __future__ import annotations
 
-import contextlib
 import io
 import json
 import os
-import selectors
-import signal
+import queue
 import struct
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 
 from exercises import TRACKS, exercise
 from exercises.grading import Arrays, Outcome, Result, chapter, first_line, judge
+from numpy_impl.system import how_it_ended, kill_group, limit_memory, new_group_options
+from numpy_impl.threads import THREAD_VARIABLES
 
 ROOT = Path(__file__).resolve().parent.parent
 HEADER = struct.Struct("<Q")
 MAX_MESSAGE = 64 << 20
 """The largest message the parent reads: the biggest exercise sends well under 4 MB."""
 NONSENSE = "the grader's process sent what is not a message"
-THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
 
 @dataclass(frozen=True)
@@ -71,6 +77,7 @@ class Graded:
     tracks: list[str] = field(default_factory=list)
     results: list[Result] = field(default_factory=list)
     error: str | None = None  # the file could not be imported: no exercise was graded
+    unlimited: str | None = None  # why the child ran without the memory limit, if it did
 
     @property
     def passed(self) -> int:
@@ -87,7 +94,7 @@ class Graded:
 
 # The child.
 
-def send(channel: io.BufferedWriter, meta: dict[str, object], arrays: Arrays | None = None
+def send(channel: BinaryIO, meta: dict[str, object], arrays: Arrays | None = None
          ) -> None:
     buffer = io.BytesIO()
     np.savez(buffer, __meta__=np.array(json.dumps(meta)), **(arrays or {}))
@@ -106,26 +113,30 @@ def load_answers(path: Path) -> object:
     return module
 
 
-def limit_memory(memory_mb: int) -> None:
-    """Cap this process's data segment, and write no core file."""
-    import resource
-    resource.setrlimit(resource.RLIMIT_DATA, (memory_mb << 20, memory_mb << 20))
-    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+def open_channel() -> BinaryIO:
+    """The channel to the parent: this process's standard output, moved to a descriptor of
+    its own, while descriptor 1 (and so sys.stdout) now writes to os.devnull."""
+    sys.stdout.flush()
+    channel = os.fdopen(os.dup(1), "wb")
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 1)
+    os.close(devnull)
+    return channel
 
 
-def child(path: Path, dtype: str, start: int, fd: int) -> None:
+def child(path: Path, dtype: str, start: int, memory_mb: int) -> None:
     """Import the answers, say which tracks they hold, probe each exercise from `start`."""
-
-    channel = os.fdopen(fd, "wb")
+    unlimited = limit_memory(memory_mb)
+    channel = open_channel()
     chapter(dtype)  # the inputs, before the answers can change numpy
     try:
         module = load_answers(path)
     except (Exception, SystemExit) as e:
-        send(channel, {"kind": "import failed", "error": first_line(e)})
+        send(channel, {"kind": "import failed", "error": first_line(e), "unlimited": unlimited})
         return
     tracks = [track for track, names in TRACKS.items()
               if any(getattr(module, name, None) is not None for name in names)] or ["backprop"]
-    send(channel, {"kind": "ready", "tracks": tracks})
+    send(channel, {"kind": "ready", "tracks": tracks, "unlimited": unlimited})
     names = [name for track in tracks for name in TRACKS[track]]
     for name in names[start:]:
         answer = getattr(module, name, None)
@@ -157,32 +168,42 @@ class Child:
     """One child process, grading one file from exercise `start` on."""
 
     def __init__(self, path: Path, limits: Limits, start: int):
-        read, write = os.pipe()
         env = dict(os.environ, PYTHONPATH=os.pathsep.join(
             [str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]))
         for name in THREAD_VARIABLES:  # one thread a child: a class is graded in parallel
             env[name] = "1"
+        options = dict(stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                       stderr=subprocess.DEVNULL, env=env, **new_group_options())
         self.process = subprocess.Popen(
             [sys.executable, "-m", "exercises.runner", str(path), limits.dtype, str(start),
-             str(write), str(limits.memory_mb)], pass_fds=(write,), stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env,
-            start_new_session=True)
-        os.close(write)
-        self.pipe = read
-        self.selector = selectors.DefaultSelector()
-        self.selector.register(read, selectors.EVENT_READ)
-        self.buffer = b""
+             str(limits.memory_mb)], **options)
+        self.chunks: queue.Queue[bytes] = queue.Queue(maxsize=64)
+        self.buffer = bytearray()
+        self.ended = False  # the reader has reached the channel's end
+        threading.Thread(target=self._pump, daemon=True).start()
+
+    def _pump(self) -> None:
+        """Move what the child writes into the queue (b"" at its end): the parent then waits
+        with a deadline on the queue, where Windows has no select() for a pipe. The queue is
+        bounded, so a child that floods the channel waits for the parent."""
+        with self.process.stdout as stdout:
+            while chunk := stdout.read1(1 << 20):
+                self.chunks.put(chunk)
+        self.chunks.put(b"")
 
     def _read(self, size: int, deadline: float, seconds: float) -> bytes:
         while len(self.buffer) < size:
-            left = deadline - time.monotonic()
-            if left <= 0 or not self.selector.select(left):
-                raise ChildGone(f"still running after {seconds:g} s (an endless loop?)")
-            chunk = os.read(self.pipe, 1 << 20)
+            try:
+                chunk = self.chunks.get(timeout=max(0.0, deadline - time.monotonic()))
+            except queue.Empty:
+                raise ChildGone(f"still running after {seconds:g} s (an endless loop?)"
+                                ) from None
             if not chunk:
+                self.ended = True
                 raise ChildGone(self._ended())
             self.buffer += chunk
-        data, self.buffer = self.buffer[:size], self.buffer[size:]
+        data = bytes(self.buffer[:size])
+        del self.buffer[:size]
         return data
 
     def _ended(self) -> str:
@@ -190,10 +211,9 @@ class Child:
             code = self.process.wait(timeout=5)
         except subprocess.TimeoutExpired:
             return "it closed the grader's channel"
-        if code < 0:
-            name = signal.Signals(-code).name
-            memory = " (out of memory?)" if -code == signal.SIGKILL else ""
-            return f"it crashed the grader's process ({name}{memory})"
+        crash = how_it_ended(code)
+        if crash:
+            return f"it crashed the grader's process ({crash})"
         return f"it ended the grader's process (exit status {code}): an answer returns its " \
                "result, it does not exit"
 
@@ -215,11 +235,12 @@ class Child:
         return meta, arrays
 
     def close(self) -> None:
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(self.process.pid, signal.SIGKILL)
-        self.process.wait()
-        self.selector.close()
-        os.close(self.pipe)
+        kill_group(self.process)
+        while not self.ended:  # let the reader reach the channel's end
+            try:
+                self.ended = not self.chunks.get(timeout=1)
+            except queue.Empty:
+                break  # a process outside the group holds the channel open
 
 
 def one_line(text: object, limit: int = 300) -> str:
@@ -255,6 +276,8 @@ def grade_file(path: Path, limits: Limits = Limits()) -> Graded:
                 graded.results += [Result(n, "failed", f"failed: {gone.reason}")
                                    for n in names[start:]]
                 return graded
+            if isinstance(meta.get("unlimited"), str):
+                graded.unlimited = one_line(meta["unlimited"])
             if meta.get("kind") == "import failed":
                 graded.error = f"cannot be imported: {one_line(meta.get('error', ''))}"
                 return graded
@@ -279,9 +302,8 @@ def grade_file(path: Path, limits: Limits = Limits()) -> Graded:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 6:
+    if len(sys.argv) != 5:
         sys.exit("exercises/runner.py: error: scripts/check_exercises.py starts this, not a "
                  "person: python scripts/check_exercises.py ANSWERS.py")
-    _, file, dtype_, first, descriptor, memory = sys.argv
-    limit_memory(int(memory))
-    child(Path(file), dtype_, int(first), int(descriptor))
+    _, file, dtype_, first, memory = sys.argv
+    child(Path(file), dtype_, int(first), int(memory))

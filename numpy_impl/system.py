@@ -7,7 +7,64 @@ made to raise).
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
+import subprocess
+
 # The grader's child process: the channel, the limits, the kill.
+
+def limit_memory(memory_mb: int) -> str | None:
+    """Cap this process's data segment at `memory_mb` MiB, so that an allocation past it
+    raises MemoryError, and write no core file. None when the cap is set, else why not:
+    Windows has no `resource`, and macOS's RLIMIT_DATA caps the whole address space, which
+    a Python process has long passed, so setrlimit refuses it."""
+    try:
+        import resource
+    except ImportError:
+        return "this system has none (Python has no resource module here)"
+    with contextlib.suppress(ValueError, OSError):
+        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    try:
+        resource.setrlimit(resource.RLIMIT_DATA, (memory_mb << 20, memory_mb << 20))
+    except (ValueError, OSError) as e:
+        return f"setrlimit(RLIMIT_DATA) refused it: {e}"
+    return None
+
+
+def new_group_options() -> dict[str, object]:
+    """Popen's options that start the child in a process group of its own: a new session
+    where the system has one (POSIX), so that kill_group ends what the child started too;
+    on Windows a new process group. Either way a Ctrl+C meant for the grader does not reach
+    the answers' code."""
+    if hasattr(os, "setsid"):
+        return {"start_new_session": True}
+    return {"creationflags": subprocess.CREATE_NEW_PROCESS_GROUP}
+
+
+def kill_group(process: subprocess.Popen) -> None:
+    """Kill the child and, where the system has process groups to kill (POSIX), every
+    process of its group; Windows kills the child alone. Returns once the child is gone."""
+    if hasattr(os, "killpg"):
+        with contextlib.suppress(OSError):  # the group is gone, or (macOS) only a zombie
+            os.killpg(process.pid, signal.SIGKILL)
+    process.kill()
+    process.wait()
+
+
+def how_it_ended(code: int) -> str | None:
+    """What ended a child whose exit status is `code` (Popen's returncode), or None when it
+    exited by itself. POSIX reports a signal as a negative code; Windows has no signals and
+    reports a crash (an access violation, a stack overflow) as an NTSTATUS of 0xC0000000 up."""
+    if code < 0:
+        try:
+            name = signal.Signals(-code).name
+        except ValueError:
+            name = f"signal {-code}"
+        return f"{name} (out of memory?)" if name == "SIGKILL" else name
+    if code >= 0xC0000000:
+        return f"exception {code:#x}"
+    return None
 
 
 # BLAS and threads.

@@ -1,5 +1,6 @@
 """scripts/check_exercises.py grades code it did not write: each file in a child process with
-a time and a memory limit, and this process alone decides every verdict and the exit status.
+a time limit and, where the system allows one, a memory limit, and this process alone decides
+every verdict and the exit status.
 
 Each adversarial answer below stands in a file whose other answers are right: it is graded
 wrong or failed, in one line, and every other exercise of the file still passes."""
@@ -7,6 +8,7 @@ wrong or failed, in one line, and every other exercise of the file still passes.
 from __future__ import annotations
 
 import csv
+import errno
 import os
 import subprocess
 import sys
@@ -62,10 +64,23 @@ ADVERSARIAL = {  # case: (the exercise, its answer, words of its one line)
 }
 
 
+SOLUTIONS = [str(REPO / "exercises" / f"{track}_solutions.py") for track in TRACKS]
+
+
 def answers(tmp_path: Path, name: str, text: str, right: str = RIGHT) -> Path:
     path = tmp_path / f"{name}.py"
-    path.write_text(right + text)
+    path.write_text(right + text, encoding="utf-8")
     return path
+
+
+def python(args: list[str], first: Path | None = None) -> subprocess.CompletedProcess[str]:
+    """`python ARGS` from the repository root in a process of its own, this checkout's code
+    first on the path, after the folder `first` (a sitecustomize.py, a package) if given."""
+    path = [str(first)] if first else []
+    path += [str(REPO), *filter(None, [os.environ.get("PYTHONPATH")])]
+    return subprocess.run([sys.executable, *args], cwd=REPO, capture_output=True, text=True,
+                          encoding="utf-8", timeout=300,
+                          env=dict(os.environ, PYTHONPATH=os.pathsep.join(path)))
 
 
 @pytest.mark.parametrize("case", ADVERSARIAL)
@@ -82,9 +97,13 @@ def test_an_adversarial_answer_fails_alone(case, tmp_path):
 
 
 def test_printing_10_mb_changes_nothing(tmp_path):
-    text = ("import sys\nfrom exercises.backprop_solutions import dropout as right\n"
-            "print('x' * 10**7)\ndef dropout(layer_1, dropout_mask):\n"
+    """Not even on the channel, the child's own standard output: its descriptor 1 is now
+    os.devnull."""
+    text = ("import os, sys\nfrom exercises.backprop_solutions import dropout as right\n"
+            "print('x' * 10**7)\nos.write(1, b'w' * 10**6)\n"
+            "def dropout(layer_1, dropout_mask):\n"
             "    sys.stdout.write('y' * 10**7)\n    sys.stderr.write('z' * 10**7)\n"
+            "    os.write(1, b'v' * 10**6)\n"
             "    return right(layer_1, dropout_mask)\n")
     graded = grade_file(answers(tmp_path, "loud", text), QUICK)
     assert graded.all_passed, [str(r) for r in graded.results]
@@ -183,7 +202,7 @@ def test_a_class(tmp_path, script):
     assert rows[4].endswith("0 of 9  cannot be imported: SyntaxError: invalid syntax "
                             "(carol.py, line 1)")
     assert rows[5] == "1 of 4 files passed every exercise"
-    book = list(csv.DictReader(grades.open(newline="")))
+    book = list(csv.DictReader(grades.open(encoding="utf-8", newline="")))
     assert [row["student"] for row in book] == ["alice", "backprop", "bob", "carol"]
     assert [row["points"] for row in book] == ["9", "0", "8", "0"]
     assert book[2]["relu2deriv"] == "wrong" and book[2]["tanh2deriv"] == "passed"
@@ -207,8 +226,8 @@ BAD_INPUT = {  # arguments (T: the tmp folder), words of the one line
 
 @pytest.mark.parametrize("case", BAD_INPUT)
 def test_bad_input_is_one_line_and_grades_nothing(case, tmp_path, script):
-    (tmp_path / "alice.py").write_text(RIGHT)
-    (tmp_path / "answers.txt").write_text(RIGHT)
+    (tmp_path / "alice.py").write_text(RIGHT, encoding="utf-8")
+    (tmp_path / "answers.txt").write_text(RIGHT, encoding="utf-8")
     args, words = BAD_INPUT[case]
     ran = script("check_exercises.py", [a.replace("T", str(tmp_path), 1) for a in args])
     assert ran.returncode == 2 and ran.stdout == ""
@@ -222,17 +241,83 @@ def test_the_backprop_track_with_numpy_alone(tmp_path):
     (a `torch` package first on the path raises ImportError in both)."""
     blocked = tmp_path / "blocked" / "torch"
     blocked.mkdir(parents=True)
-    (blocked / "__init__.py").write_text("raise ImportError('torch is blocked here')\n")
-    (tmp_path / "good.py").write_text(RIGHT)
-    (tmp_path / "bad.py").write_text("def relu2deriv(output)\n")
-    (tmp_path / "torch_answers.py").write_text("import torch\n")
+    (blocked / "__init__.py").write_text("raise ImportError('torch is blocked here')\n",
+                                         encoding="utf-8")
+    (tmp_path / "good.py").write_text(RIGHT, encoding="utf-8")
+    (tmp_path / "bad.py").write_text("def relu2deriv(output)\n", encoding="utf-8")
+    (tmp_path / "torch_answers.py").write_text("import torch\n", encoding="utf-8")
     files = [str(tmp_path / name) for name in ("good.py", "bad.py", "torch_answers.py")]
-    result = subprocess.run(
-        [sys.executable, "scripts/check_exercises.py", *files],
-        cwd=REPO, capture_output=True, text=True, timeout=120,
-        env=dict(os.environ, PYTHONPATH=str(blocked.parent)))
+    result = python(["scripts/check_exercises.py", *files], first=blocked.parent)
     lines = result.stdout.splitlines()
     assert result.returncode == 1 and result.stderr == "", result.stderr
     assert lines[1].endswith("backprop  9 of 9")
     assert "cannot be imported: SyntaxError" in lines[2]
     assert lines[3].endswith("cannot be imported: ImportError: torch is blocked here")
+
+
+def test_a_pattern_the_shell_left_is_expanded(tmp_path, script):
+    """Windows' shells pass `answers\\*.py` as it is: the script expands it, sorted; an
+    existing file whose name looks like a pattern is that file; a pattern that matches
+    nothing is one line."""
+    answers(tmp_path, "bob[1]", "")
+    answers(tmp_path, "alice", "def relu2deriv(output):\n    return output\n")
+    (tmp_path / "notes.txt").write_text("not answers\n", encoding="utf-8")
+    ran = script("check_exercises.py", [str(tmp_path / "*.py")])
+    rows = ran.stdout.splitlines()
+    assert ran.returncode == 1 and len(rows) == 4, ran.stdout + ran.stderr
+    assert rows[1].startswith(f"{tmp_path / 'alice.py'}  ") and rows[1].endswith("(wrong)")
+    assert rows[2].startswith(f"{tmp_path / 'bob[1].py'}  ") and rows[2].endswith("9 of 9")
+
+    literal = script("check_exercises.py", [str(tmp_path / "bob[1].py")])
+    assert literal.returncode == 0 and literal.stdout.endswith("bob[1].py: 9 of 9 passed\n")
+
+    nothing = script("check_exercises.py", [str(tmp_path / "*.ipynb"), str(tmp_path / "*.py")])
+    assert nothing.returncode == 2 and nothing.stdout == ""
+    assert nothing.stderr == (f"scripts/check_exercises.py: error: {tmp_path / '*.ipynb'}: "
+                              "no file matches this pattern\n")
+
+
+def test_a_csv_that_cannot_be_written_after_grading_is_one_line(tmp_path, script, monkeypatch):
+    """A disk that fills up during grading: the grades are printed, the one line says why
+    the CSV is not, exit 2, and no part of the file is left."""
+    def full(source, target):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(os, "replace", full)
+    grades = tmp_path / "grades.csv"
+    ran = script("check_exercises.py", [str(answers(tmp_path, "alice", "")), "--csv", str(grades)])
+    assert ran.returncode == 2 and ran.stdout.endswith("alice.py: 9 of 9 passed\n")
+    assert ran.stderr == (f"scripts/check_exercises.py: error: --csv {grades}: cannot write it "
+                          f"({os.strerror(errno.ENOSPC)})\n")
+    assert [path.name for path in tmp_path.iterdir() if "grades" in path.name] == []
+
+
+WITHOUT_MEMORY_LIMIT = {  # a sitecustomize.py that makes this system one that sets no limit
+    "Windows: no resource module": (
+        "import sys\nfor name in ('resource', 'fcntl', 'pty', 'termios'):\n"
+        "    sys.modules[name] = None\n",
+        "this system has none (Python has no resource module here)"),
+    "macOS: setrlimit refuses RLIMIT_DATA": (
+        "import resource\nsetrlimit = resource.setrlimit\n"
+        "def refuse(which, limits):\n"
+        "    if which == resource.RLIMIT_DATA:\n"
+        "        raise ValueError('current limit exceeds maximum limit')\n"
+        "    setrlimit(which, limits)\n"
+        "resource.setrlimit = refuse\n",
+        "setrlimit(RLIMIT_DATA) refused it: current limit exceeds maximum limit"),
+}
+
+
+@pytest.mark.parametrize("system", WITHOUT_MEMORY_LIMIT)
+def test_without_a_memory_limit_the_solutions_pass_with_one_note(system, tmp_path):
+    """Where the grader cannot set its memory limit, the answers are not blamed: both
+    solution files pass, and one line on standard error (one a run, not one a child) says
+    that the grading ran without the limit, and why."""
+    site, reason = WITHOUT_MEMORY_LIMIT[system]
+    (tmp_path / "sitecustomize.py").write_text(site, encoding="utf-8")
+    ran = python(["scripts/check_exercises.py", *SOLUTIONS], first=tmp_path)
+    rows = ran.stdout.splitlines()
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+    assert [row.split()[-3:] for row in rows[1:3]] == [["9", "of", "9"]] * 2
+    assert ran.stderr == ("scripts/check_exercises.py: note: graded without a memory limit "
+                          f"(--memory-mb): {reason}\n")

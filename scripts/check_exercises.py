@@ -2,13 +2,17 @@
 
 Each file is graded on the track(s) whose functions it defines (backprop:
 exercises/backprop.py, NumPy alone; autograd: exercises/autograd.py, torch), in a child
-process with a time limit per exercise and a memory limit (exercises/runner.py): the
-answers' code runs there, and this process alone compares their tensors with the project's
-and decides every verdict. With one file it prints one line per exercise and a summary
-line; with several, a table, one row per file. `--csv FILE` writes the rows for a
+process with a time limit per exercise and, where the system enforces one (Linux), a
+memory limit (exercises/runner.py; where it does not, one note on standard error says so):
+the answers' code runs there, and this process alone compares their tensors with the
+project's and decides every verdict. With one file it prints one line per exercise and a
+summary line; with several, a table, one row per file. `--csv FILE` writes the rows for a
 gradebook (points, and each exercise's status and line), `--junit FILE` JUnit XML, and
-`--gradescope FILE` one file's results.json for Gradescope. Exit status: 0 when every file
-passed every exercise, 1 when not, 2 for bad input (nothing is graded then). To grade a class:
+`--gradescope FILE` one file's results.json for Gradescope. A pattern the shell left as it
+was (Windows: `answers\\*.py`) is expanded here. Exit status: 0 when every file passed
+every exercise, 1 when not, 2 for bad input (nothing is graded then), and 2 when the grades
+are printed but an output cannot be written (a full disk, say: one line says why, and no
+part of the file is written). To grade a class:
 
     python scripts/check_exercises.py answers/*.py --csv grades.csv
 """
@@ -16,6 +20,7 @@ passed every exercise, 1 when not, 2 for bad input (nothing is graded then). To 
 from __future__ import annotations
 
 import argparse
+import glob
 import os
 import sys
 import time
@@ -60,6 +65,16 @@ def bad_answers_file(path: Path) -> str | None:
     if not os.access(path, os.R_OK):
         return f"{path}: cannot be read"
     return None
+
+
+def expanded(path: Path) -> list[Path]:
+    """The files a pattern names that the shell did not expand (Windows' shells pass
+    `answers\\*.py` as it is), sorted; [path] itself when it exists or is no pattern, and []
+    when it is a pattern that matches nothing."""
+    text = str(path)
+    if path.exists() or not any(char in text for char in "*?["):
+        return [path]
+    return [Path(match) for match in sorted(glob.glob(text))]
 
 
 def not_passed(graded: Graded) -> str:
@@ -109,8 +124,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--jobs", type=integer_in(1), default=min(2, os.cpu_count() or 1),
                         help="files graded at once, one child each (default: 2, or 1 core)")
     args = parser.parse_args(argv)
-    paths = args.answers or [BLANK]
-    problems = [problem for path in paths if (problem := bad_answers_file(path))]
+    problems = [f"{path}: no file matches this pattern" for path in args.answers
+                if not expanded(path)]
+    paths = [match for path in args.answers for match in expanded(path)] or [BLANK]
+    problems += [problem for path in paths if (problem := bad_answers_file(path))]
     if len({path.resolve() for path in paths}) != len(paths):
         problems.append("a file is named twice")
     outputs = {"--csv": args.csv, "--junit": args.junit, "--gradescope": args.gradescope}
@@ -134,6 +151,10 @@ def main(argv: list[str] | None = None) -> int:
     with ThreadPoolExecutor(args.jobs) as pool:
         grades = gradebook.ordered(list(pool.map(lambda path: grade_file(path, limits), paths)))
     took = time.monotonic() - start
+    unlimited = next((graded.unlimited for graded in grades if graded.unlimited), None)
+    if unlimited:
+        print(f"{parser.prog}: note: graded without a memory limit (--memory-mb): "
+              f"{unlimited}", file=sys.stderr)
     if len(grades) == 1:
         graded = grades[0]
         for result in graded.results:
@@ -150,7 +171,12 @@ def main(argv: list[str] | None = None) -> int:
     for flag, output in outputs.items():
         if output is not None:
             data = texts[flag]().encode("utf-8", errors="replace")
-            write_atomically(output, lambda f, data=data: f.write(data))
+            try:
+                write_atomically(output, lambda f, data=data: f.write(data))
+            except OSError as e:
+                print(f"{parser.prog}: error: {flag} {output}: cannot write it "
+                      f"({e.strerror or e})", file=sys.stderr)
+                return 2
     return 0 if all(graded.all_passed for graded in grades) else 1
 
 
