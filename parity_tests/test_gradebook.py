@@ -11,6 +11,7 @@ import itertools
 import json
 import os
 import shutil
+import site
 import subprocess
 import sys
 import tempfile
@@ -225,6 +226,29 @@ def test_a_bad_output_is_one_line_and_grades_nothing(case, tmp_path, script):
     assert sorted(path.name for path in tmp_path.iterdir()) == ["alice.py", "bob.py"]
 
 
+USER_REFUSED = {  # what is faked (the effective user id, or no pwd module), words of the line
+    "no such user": (0, "--user no_such_user_here: no user called 'no_such_user_here' here"),
+    "not root": (1000, "--user no_such_user_here: only root can run the answers as another"),
+    "Windows": (None, "--user no_such_user_here: this system cannot start a process as "
+                      "another user (Python has no pwd module here)"),
+}
+
+
+@pytest.mark.parametrize("case", USER_REFUSED)
+def test_user_is_refused_in_one_line_where_it_cannot_be(case, monkeypatch, tmp_path, script):
+    uid, words = USER_REFUSED[case]
+    if uid is None:
+        monkeypatch.setitem(sys.modules, "pwd", None)  # as on Windows: import pwd fails
+    else:
+        pytest.importorskip("pwd", reason="Windows has no users to switch to")
+        monkeypatch.setattr(os, "geteuid", lambda: uid, raising=False)
+    (tmp_path / "alice.py").write_text(SOLUTIONS)
+    ran = script("check_exercises.py", [str(tmp_path / "alice.py"), "--user",
+                                        "no_such_user_here"])
+    assert ran.returncode == 2 and ran.stdout == "" and ran.stderr.count("\n") == 1
+    assert words in ran.stderr, ran.stderr
+
+
 def test_the_autograder_zip(tmp_path, script):
     ran = script("build_autograder.py", ["--out", str(tmp_path / "autograder.zip")])
     assert ran.returncode == 0 and "autograder.zip: " in ran.stdout
@@ -266,6 +290,26 @@ def nobody() -> str | None:
         return None
 
 
+def others_can_run(path: Path) -> bool:
+    return all(os.stat(folder).st_mode & 0o001 for folder in [path, *path.parents])
+
+
+def venv_for_others(folder: Path) -> Path | None:
+    """A venv with this one's packages whose Python any user can run: this one, or where
+    its interpreter is not theirs to run (pyenv's, under /root), one made from the system's
+    Python of the same version; None if there is none."""
+    if others_can_run(Path(os.path.realpath(sys.executable))):
+        return Path(sys.prefix)
+    version = f"python{sys.version_info.major}.{sys.version_info.minor}"
+    system = Path("/usr/bin") / version
+    if not (system.exists() and others_can_run(system)):
+        return None
+    subprocess.run([str(system), "-m", "venv", "--without-pip", str(folder)], check=True)
+    (folder / "lib" / version / "site-packages" / "outer.pth").write_text(
+        "\n".join(site.getsitepackages()) + "\n")
+    return folder
+
+
 @pytest.mark.skipif(getattr(os, "geteuid", lambda: -1)() != 0,
                     reason="the autograder runs as root, as on Gradescope")
 @pytest.mark.skipif(nobody() is None, reason="no user called nobody here")
@@ -277,12 +321,15 @@ def test_the_autograder_end_to_end_on_a_fake_autograder_tree(tmp_path, script):
     with tempfile.TemporaryDirectory() as name:  # in /tmp: pytest's tmp_path is root's alone
         top = Path(name)
         top.chmod(0o755)
+        venv = venv_for_others(top / "venv")
+        if venv is None:
+            pytest.skip("no Python here that the user nobody may run")
         runs = {}
         for case, text in submissions.items():
             root = top / case
             with zipfile.ZipFile(tmp_path / "a.zip") as archive:
                 archive.extractall(root / "source")
-            (root / "venv").symlink_to(sys.prefix)
+            (root / "venv").symlink_to(venv)
             (root / "submission").mkdir()
             (root / "submission" / "answers.py").write_text(text, encoding="utf-8")
             shutil.copy(root / "source" / "run_autograder", root / "run_autograder")

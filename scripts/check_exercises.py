@@ -32,6 +32,7 @@ from exercises.runner import Graded, Limits, grade_file
 from numpy_impl.cli import _Parser, exit_with, integer_in, positive_float
 from numpy_impl.config import DTYPE_CHOICES
 from numpy_impl.files import OutputError, distinct, writable_file, write_atomically
+from numpy_impl.system import user_options
 
 BLANK = Path(__file__).resolve().parent.parent / "exercises" / "backprop.py"
 MAX_SECONDS = 24 * 60 * 60
@@ -121,6 +122,9 @@ def main(argv: list[str] | None = None) -> int:
                         help=f"wall-clock seconds per exercise (default: {Limits.time:g})")
     parser.add_argument("--memory-mb", type=memory_mb, default=Limits.memory_mb,
                         help=f"the child's data segment, in MiB (default: {Limits.memory_mb})")
+    parser.add_argument("--user", metavar="NAME",
+                        help="run the answers as this user (as root, not on Windows), who "
+                             "may be kept from reading the solutions: the Gradescope autograder")
     parser.add_argument("--jobs", type=integer_in(1), default=min(2, os.cpu_count() or 1),
                         help="files graded at once, one child each (default: 2, or 1 core)")
     args = parser.parse_args(argv)
@@ -143,10 +147,16 @@ def main(argv: list[str] | None = None) -> int:
         distinct(outputs)
     except OutputError as e:
         problems.append(str(e))
+    if args.user is not None:
+        try:
+            user_options(args.user)
+        except ValueError as e:
+            problems.append(f"--user {args.user}: {e}")
     if problems:
         print(f"{parser.prog}: error: {problems[0]}", file=sys.stderr)
         return 2
-    limits = Limits(time=args.time_limit, memory_mb=args.memory_mb, dtype=args.dtype)
+    limits = Limits(time=args.time_limit, memory_mb=args.memory_mb, dtype=args.dtype,
+                    user=args.user)
     start = time.monotonic()
     with ThreadPoolExecutor(args.jobs) as pool:
         grades = gradebook.ordered(list(pool.map(lambda path: grade_file(path, limits), paths)))
