@@ -23,11 +23,15 @@ and Graded.unlimited says why. A hang or a crash fails that exercise alone: the 
 kills the child (and its process group, where the system has one) and starts a fresh child
 at the next exercise.
 
-What this does not protect against (docs/exercises.md): the child runs as the same user
-with the same file system and network as the parent; the answers can read the project's
-solutions, write files, or start processes that leave the process group. It keeps a class's
-answers from hanging or crashing the grader, or from deciding their own grades; it is no
-sandbox.
+With `user` (POSIX, run as root: the Gradescope autograder), the child runs as that user,
+in that user's group alone, so it reads only what that user may; the solutions can be made
+unreadable to it.
+
+What this does not protect against (docs/exercises.md): otherwise the child runs as the
+same user, and always with the same file system and network as the parent; the answers can
+read the project's solutions, write files, or start processes that leave the process group.
+It keeps a class's answers from hanging or crashing the grader, or from deciding their own
+grades; it is no sandbox.
 """
 
 from __future__ import annotations
@@ -49,7 +53,13 @@ import numpy as np
 
 from exercises import TRACKS, exercise
 from exercises.grading import Arrays, Outcome, Result, chapter, first_line, judge
-from numpy_impl.system import how_it_ended, kill_group, limit_memory, new_group_options
+from numpy_impl.system import (
+    how_it_ended,
+    kill_group,
+    limit_memory,
+    new_group_options,
+    user_options,
+)
 from numpy_impl.threads import THREAD_VARIABLES
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -61,12 +71,14 @@ NONSENSE = "the grader's process sent what is not a message"
 
 @dataclass(frozen=True)
 class Limits:
-    """What a child may use: seconds an exercise, seconds to import the file, MiB of data."""
+    """What a child may use: seconds an exercise, seconds to import the file, MiB of data,
+    and the user it runs as (None: this process's)."""
 
     time: float = 10.0
     start: float = 60.0
     memory_mb: int = 4096
     dtype: str = "float64"
+    user: str | None = None
 
 
 @dataclass
@@ -173,7 +185,8 @@ class Child:
         for name in THREAD_VARIABLES:  # one thread a child: a class is graded in parallel
             env[name] = "1"
         options = dict(stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                       stderr=subprocess.DEVNULL, env=env, **new_group_options())
+                       stderr=subprocess.DEVNULL, env=env, **new_group_options(),
+                       **(user_options(limits.user) if limits.user else {}))
         self.process = subprocess.Popen(
             [sys.executable, "-m", "exercises.runner", str(path), limits.dtype, str(start),
              str(limits.memory_mb)], **options)

@@ -122,7 +122,7 @@ SCRIPTS = [
            stops=("scripts.study.run",)),
     Script("bench", prefix=("--quick",), outputs=("--json",),
            stops=("scripts.bench.gemm", "scripts.bench.device_rows")),
-    Script("check_exercises", frozenset({0, 1}), outputs=("--csv",)),
+    Script("check_exercises", frozenset({0, 1}), outputs=("--csv", "--junit", "--gradescope")),
     Script("figures", prefix=("--out", "@new-folder"), outputs=("--out",), folders=("--out",),
            stops=("scripts.figures.load",)),
     Script("build_data", prefix=("--out", "@new-folder"), outputs=("--out",),

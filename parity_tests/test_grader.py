@@ -184,8 +184,8 @@ def test_one_file_prints_a_line_an_exercise(tmp_path, script):
 
 
 def test_a_class(tmp_path, script):
-    """Several files: a table, one row a file, the CSV of the same rows, exit 0 only when
-    every file passed everything."""
+    """Several files: a table, one row a file (by student: the file's name), the CSV of the
+    same rows, exit 0 only when every file passed everything."""
     good = answers(tmp_path, "alice", "")
     half = answers(tmp_path, "bob", "def relu2deriv(output):\n    return output >= 0\n")
     broken = answers(tmp_path, "carol", "def x(:\n", right="")
@@ -197,16 +197,17 @@ def test_a_class(tmp_path, script):
     rows = ran.stdout.splitlines()
     assert rows[0].split() == ["file", "track", "passed", "not", "passed"]
     assert f"{good}  backprop  9 of 9" in rows[1] and rows[1].endswith("9 of 9")
-    assert rows[2].endswith("8 of 9  relu2deriv (wrong)")
-    assert rows[3].endswith("0 of 9  cannot be imported: SyntaxError: invalid syntax "
+    assert rows[2].endswith("backprop  0 of 9  all not done")
+    assert rows[3].endswith("8 of 9  relu2deriv (wrong)")
+    assert rows[4].endswith("0 of 9  cannot be imported: SyntaxError: invalid syntax "
                             "(carol.py, line 1)")
-    assert rows[4].endswith("backprop  0 of 9  all not done")
     assert rows[5] == "1 of 4 files passed every exercise"
-    book = list(csv.DictReader(grades.open(encoding="utf-8")))
-    assert [row["file"] for row in book] == [str(good), str(half), str(broken), str(blank)]
-    assert [row["passed"] for row in book] == ["9", "8", "0", "0"]
-    assert book[1]["relu2deriv"] == "wrong" and book[1]["tanh2deriv"] == "passed"
-    assert book[2]["error"].startswith("cannot be imported") and book[2]["relu2deriv"] == ""
+    book = list(csv.DictReader(grades.open(encoding="utf-8", newline="")))
+    assert [row["student"] for row in book] == ["alice", "backprop", "bob", "carol"]
+    assert [row["points"] for row in book] == ["9", "0", "8", "0"]
+    assert book[2]["relu2deriv"] == "wrong" and book[2]["tanh2deriv"] == "passed"
+    assert book[3]["error"].startswith("cannot be imported")
+    assert book[3]["relu2deriv"] == "failed"
 
 
 
@@ -249,8 +250,8 @@ def test_the_backprop_track_with_numpy_alone(tmp_path):
     result = python(["scripts/check_exercises.py", *files], first=blocked.parent)
     lines = result.stdout.splitlines()
     assert result.returncode == 1 and result.stderr == "", result.stderr
-    assert lines[1].endswith("backprop  9 of 9")
-    assert "cannot be imported: SyntaxError" in lines[2]
+    assert "cannot be imported: SyntaxError" in lines[1]  # by student: bad, good, torch_answers
+    assert lines[2].endswith("backprop  9 of 9")
     assert lines[3].endswith("cannot be imported: ImportError: torch is blocked here")
 
 

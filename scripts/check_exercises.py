@@ -7,10 +7,12 @@ memory limit (exercises/runner.py; where it does not, one note on standard error
 the answers' code runs there, and this process alone compares their tensors with the
 project's and decides every verdict. With one file it prints one line per exercise and a
 summary line; with several, a table, one row per file. `--csv FILE` writes the rows for a
-gradebook. A pattern the shell left as it was (Windows: `answers\\*.py`) is expanded here.
-Exit status: 0 when every file passed every exercise, 1 when not, 2 for bad input (nothing
-is graded then), and 2 when the grades are printed but `--csv` cannot be written (a full
-disk, say: one line says why, and no part of the file is written). To grade a class:
+gradebook (points, and each exercise's status and line), `--junit FILE` JUnit XML, and
+`--gradescope FILE` one file's results.json for Gradescope. A pattern the shell left as it
+was (Windows: `answers\\*.py`) is expanded here. Exit status: 0 when every file passed
+every exercise, 1 when not, 2 for bad input (nothing is graded then), and 2 when the grades
+are printed but an output cannot be written (a full disk, say: one line says why, and no
+part of the file is written). To grade a class:
 
     python scripts/check_exercises.py answers/*.py --csv grades.csv
 """
@@ -18,23 +20,21 @@ disk, say: one line says why, and no part of the file is written). To grade a cl
 from __future__ import annotations
 
 import argparse
-import csv
 import glob
-import io
 import os
 import sys
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from exercises import TRACKS
+from exercises import gradebook
 from exercises.runner import Graded, Limits, grade_file
 from numpy_impl.cli import _Parser, exit_with, integer_in, positive_float
 from numpy_impl.config import DTYPE_CHOICES
-from numpy_impl.files import OutputError, writable_file, write_atomically
+from numpy_impl.files import OutputError, distinct, writable_file, write_atomically
+from numpy_impl.system import user_options
 
 BLANK = Path(__file__).resolve().parent.parent / "exercises" / "backprop.py"
-COLUMNS = ["file", "track", "passed", "total", "error",
-           *(name for names in TRACKS.values() for name in names)]
 MAX_SECONDS = 24 * 60 * 60
 """The longest --time-limit, a day: the child's deadlines overflow the clock near 1e11 s."""
 MAX_MEMORY_MB = 2**30
@@ -78,14 +78,6 @@ def expanded(path: Path) -> list[Path]:
     return [Path(match) for match in sorted(glob.glob(text))]
 
 
-def row(graded: Graded) -> dict[str, object]:
-    """A file's grades as a gradebook row: one column an exercise, its status."""
-    statuses = {result.name: result.status for result in graded.results}
-    return {"file": str(graded.path), "track": "+".join(graded.tracks) or "-",
-            "passed": graded.passed, "total": graded.total, "error": graded.error or "",
-            **{name: statuses.get(name, "") for name in COLUMNS[5:]}}
-
-
 def not_passed(graded: Graded) -> str:
     """What did not pass, and why: each exercise's status, or one word for them all."""
     if graded.error:
@@ -108,14 +100,6 @@ def table(grades: list[Graded]) -> str:
                                 line[3]]).rstrip() for line in lines)
 
 
-def csv_text(grades: list[Graded]) -> str:
-    out = io.StringIO()
-    writer = csv.DictWriter(out, COLUMNS, lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(row(graded) for graded in grades)
-    return out.getvalue()
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = _Parser(prog="scripts/check_exercises.py", description=__doc__.split("\n\n")[0],
                      formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -124,7 +108,13 @@ def main(argv: list[str] | None = None) -> int:
                         help="copies of exercises/backprop.py or exercises/autograd.py with "
                              "answers (default: the blank backprop exercises)")
     parser.add_argument("--csv", type=Path, metavar="FILE",
-                        help="also write one row per file, one column per exercise, here")
+                        help="also write one row per file, by student, here: points, and "
+                             "each exercise's status and line")
+    parser.add_argument("--junit", type=Path, metavar="FILE",
+                        help="also write JUnit XML here: a testsuite per file, a testcase per "
+                             "exercise")
+    parser.add_argument("--gradescope", type=Path, metavar="FILE",
+                        help="also write Gradescope's results.json here (one file of answers)")
     parser.add_argument("--dtype", choices=DTYPE_CHOICES, default="float64",
                         help="the dtype of the chapter's tensors (default: float64)")
     parser.add_argument("--time-limit", type=seconds, default=Limits.time,
@@ -132,6 +122,9 @@ def main(argv: list[str] | None = None) -> int:
                         help=f"wall-clock seconds per exercise (default: {Limits.time:g})")
     parser.add_argument("--memory-mb", type=memory_mb, default=Limits.memory_mb,
                         help=f"the child's data segment, in MiB (default: {Limits.memory_mb})")
+    parser.add_argument("--user", metavar="NAME",
+                        help="run the answers as this user (as root, not on Windows), who "
+                             "may be kept from reading the solutions: the Gradescope autograder")
     parser.add_argument("--jobs", type=integer_in(1), default=min(2, os.cpu_count() or 1),
                         help="files graded at once, one child each (default: 2, or 1 core)")
     args = parser.parse_args(argv)
@@ -141,19 +134,33 @@ def main(argv: list[str] | None = None) -> int:
     problems += [problem for path in paths if (problem := bad_answers_file(path))]
     if len({path.resolve() for path in paths}) != len(paths):
         problems.append("a file is named twice")
+    outputs = {"--csv": args.csv, "--junit": args.junit, "--gradescope": args.gradescope}
+    if args.gradescope is not None and len(paths) > 1:
+        problems.append(f"--gradescope writes the results of one submission, and {len(paths)} "
+                        "files are given: grade one file, or use --csv or --junit for a class")
     try:
-        if args.csv is not None:
-            if args.csv.resolve() in {path.resolve() for path in paths}:
-                raise OutputError(f"--csv {args.csv}: that is a file of answers")
-            writable_file("--csv", args.csv)
+        for flag, output in outputs.items():
+            if output is not None:
+                if output.resolve() in {path.resolve() for path in paths}:
+                    raise OutputError(f"{flag} {output}: that is a file of answers")
+                writable_file(flag, output)
+        distinct(outputs)
     except OutputError as e:
         problems.append(str(e))
+    if args.user is not None:
+        try:
+            user_options(args.user)
+        except ValueError as e:
+            problems.append(f"--user {args.user}: {e}")
     if problems:
         print(f"{parser.prog}: error: {problems[0]}", file=sys.stderr)
         return 2
-    limits = Limits(time=args.time_limit, memory_mb=args.memory_mb, dtype=args.dtype)
+    limits = Limits(time=args.time_limit, memory_mb=args.memory_mb, dtype=args.dtype,
+                    user=args.user)
+    start = time.monotonic()
     with ThreadPoolExecutor(args.jobs) as pool:
-        grades = list(pool.map(lambda path: grade_file(path, limits), paths))
+        grades = gradebook.ordered(list(pool.map(lambda path: grade_file(path, limits), paths)))
+    took = time.monotonic() - start
     unlimited = next((graded.unlimited for graded in grades if graded.unlimited), None)
     if unlimited:
         print(f"{parser.prog}: note: graded without a memory limit (--memory-mb): "
@@ -168,14 +175,18 @@ def main(argv: list[str] | None = None) -> int:
         print(table(grades))
         passed = sum(graded.all_passed for graded in grades)
         print(f"{passed} of {len(grades)} files passed every exercise")
-    if args.csv is not None:
-        text = csv_text(grades).encode("utf-8")
-        try:
-            write_atomically(args.csv, lambda f: f.write(text))
-        except OSError as e:
-            print(f"{parser.prog}: error: --csv {args.csv}: cannot write it ({e.strerror or e})",
-                  file=sys.stderr)
-            return 2
+    texts = {"--csv": lambda: gradebook.csv_text(grades),
+             "--junit": lambda: gradebook.junit_xml(grades),
+             "--gradescope": lambda: gradebook.gradescope_json(grades[0], took)}
+    for flag, output in outputs.items():
+        if output is not None:
+            data = texts[flag]().encode("utf-8", errors="replace")
+            try:
+                write_atomically(output, lambda f, data=data: f.write(data))
+            except OSError as e:
+                print(f"{parser.prog}: error: {flag} {output}: cannot write it "
+                      f"({e.strerror or e})", file=sys.stderr)
+                return 2
     return 0 if all(graded.all_passed for graded in grades) else 1
 
 

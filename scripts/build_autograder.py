@@ -1,0 +1,83 @@
+"""Build a Gradescope autograder: `python scripts/build_autograder.py [--out autograder.zip]`.
+
+The zip holds, at its root, Gradescope's two scripts (scripts/autograder/): setup.sh, which
+installs the project with CPU-only torch, and run_autograder, which grades a submission's
+file of answers as an unprivileged user who cannot read the solutions and writes
+results.json; beside them, the project's source that `pip install` needs. Upload it in the
+assignment's Configure Autograder page (docs/exercises.md). The same source gives the
+same bytes: every entry has one date.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import stat
+import sys
+import zipfile
+from pathlib import Path
+
+from numpy_impl.cli import exit_with
+from numpy_impl.files import OutputError, writable_file, write_atomically
+
+ROOT = Path(__file__).resolve().parent.parent
+GRADESCOPE = ("setup.sh", "run_autograder")
+"""Gradescope's scripts, from scripts/autograder/ to the zip's root."""
+SOURCE = ("pyproject.toml", "README.md", "numpy_impl", "torch_impl", "exercises", "scripts")
+"""What `pip install` of the project needs, and the grader."""
+DATE = (1980, 1, 1, 0, 0, 0)
+
+
+class Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line instead of usage + message
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def kept(path: Path) -> bool:
+    """A file of the project, not a cache or a build's leftover."""
+    parts = path.relative_to(ROOT).parts
+    return not any(part.startswith(".") or part == "__pycache__" or part.endswith(".egg-info")
+                   for part in parts) and path.suffix != ".pyc"
+
+
+def entries() -> list[tuple[str, Path]]:
+    """(name in the zip, file) for every file the autograder needs, in a fixed order."""
+    found = [(name, ROOT / "scripts" / "autograder" / name) for name in GRADESCOPE]
+    for name in SOURCE:
+        path = ROOT / name
+        files = sorted(path.rglob("*")) if path.is_dir() else [path]
+        found += [(file.relative_to(ROOT).as_posix(), file) for file in files
+                  if file.is_file() and kept(file)]
+    return found
+
+
+def autograder_zip() -> bytes:
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, file in entries():
+            info = zipfile.ZipInfo(name, DATE)
+            info.external_attr = (stat.S_IFREG | (0o755 if name in GRADESCOPE else 0o644)) << 16
+            info.compress_type = zipfile.ZIP_DEFLATED
+            archive.writestr(info, file.read_bytes())
+    return out.getvalue()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = Parser(prog="scripts/build_autograder.py", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--out", type=Path, default=Path("autograder.zip"), metavar="FILE",
+                        help="where to write the zip (default: autograder.zip)")
+    args = parser.parse_args(argv)
+    try:
+        writable_file("--out", args.out)
+    except OutputError as e:
+        print(f"{parser.prog}: error: {e}", file=sys.stderr)
+        return 2
+    data = autograder_zip()
+    write_atomically(args.out, lambda f: f.write(data))
+    print(f"{args.out}: {len(entries())} files, {len(data) / 1e6:.1f} MB; upload it in the "
+          "Gradescope assignment's Configure Autograder page")
+    return 0
+
+
+if __name__ == "__main__":
+    exit_with(main)
