@@ -7,7 +7,6 @@ wrong or failed, in one line, and every other exercise of the file still passes.
 from __future__ import annotations
 
 import csv
-import os
 import subprocess
 import sys
 import textwrap
@@ -17,7 +16,7 @@ import pytest
 
 from exercises import TRACKS
 from exercises.runner import Limits, grade_file
-from parity_tests.conftest import REPO
+from parity_tests.conftest import REPO, child_env
 
 QUICK = Limits(time=2, start=20)
 """Short limits: the backprop track's answers take milliseconds."""
@@ -64,7 +63,7 @@ ADVERSARIAL = {  # case: (the exercise, its answer, words of its one line)
 
 def answers(tmp_path: Path, name: str, text: str, right: str = RIGHT) -> Path:
     path = tmp_path / f"{name}.py"
-    path.write_text(right + text)
+    path.write_text(right + text, encoding="utf-8")
     return path
 
 
@@ -183,7 +182,7 @@ def test_a_class(tmp_path, script):
                             "(carol.py, line 1)")
     assert rows[4].endswith("backprop  0 of 9  all not done")
     assert rows[5] == "1 of 4 files passed every exercise"
-    book = list(csv.DictReader(grades.open()))
+    book = list(csv.DictReader(grades.open(encoding="utf-8")))
     assert [row["file"] for row in book] == [str(good), str(half), str(broken), str(blank)]
     assert [row["passed"] for row in book] == ["9", "8", "0", "0"]
     assert book[1]["relu2deriv"] == "wrong" and book[1]["tanh2deriv"] == "passed"
@@ -206,8 +205,8 @@ BAD_INPUT = {  # arguments (T: the tmp folder), words of the one line
 
 @pytest.mark.parametrize("case", BAD_INPUT)
 def test_bad_input_is_one_line_and_grades_nothing(case, tmp_path, script):
-    (tmp_path / "alice.py").write_text(RIGHT)
-    (tmp_path / "answers.txt").write_text(RIGHT)
+    (tmp_path / "alice.py").write_text(RIGHT, encoding="utf-8")
+    (tmp_path / "answers.txt").write_text(RIGHT, encoding="utf-8")
     args, words = BAD_INPUT[case]
     ran = script("check_exercises.py", [a.replace("T", str(tmp_path), 1) for a in args])
     assert ran.returncode == 2 and ran.stdout == ""
@@ -221,15 +220,16 @@ def test_the_backprop_track_with_numpy_alone(tmp_path):
     (a `torch` package first on the path raises ImportError in both)."""
     blocked = tmp_path / "blocked" / "torch"
     blocked.mkdir(parents=True)
-    (blocked / "__init__.py").write_text("raise ImportError('torch is blocked here')\n")
-    (tmp_path / "good.py").write_text(RIGHT)
-    (tmp_path / "bad.py").write_text("def relu2deriv(output)\n")
-    (tmp_path / "torch_answers.py").write_text("import torch\n")
+    (blocked / "__init__.py").write_text("raise ImportError('torch is blocked here')\n",
+                                         encoding="utf-8")
+    (tmp_path / "good.py").write_text(RIGHT, encoding="utf-8")
+    (tmp_path / "bad.py").write_text("def relu2deriv(output)\n", encoding="utf-8")
+    (tmp_path / "torch_answers.py").write_text("import torch\n", encoding="utf-8")
     files = [str(tmp_path / name) for name in ("good.py", "bad.py", "torch_answers.py")]
     result = subprocess.run(
         [sys.executable, "scripts/check_exercises.py", *files],
-        cwd=REPO, capture_output=True, text=True, timeout=120,
-        env=dict(os.environ, PYTHONPATH=str(blocked.parent)))
+        cwd=REPO, capture_output=True, encoding="utf-8", timeout=120,
+        env=child_env(PYTHONPATH=str(blocked.parent)))
     lines = result.stdout.splitlines()
     assert result.returncode == 1 and result.stderr == "", result.stderr
     assert lines[1].endswith("backprop  9 of 9")

@@ -17,7 +17,8 @@ from parity_tests.conftest import REPO
 from scripts import compare
 from torch_impl.parity import first_step, quirk_rows, step_rows, table
 
-RECORDS = {dtype: json.loads((REPO / "docs" / "parity" / f"tanh_book_{dtype}.json").read_text())
+RECORDS = {dtype: json.loads((REPO / "docs" / "parity" / f"tanh_book_{dtype}.json")
+                             .read_text(encoding="utf-8"))
            for dtype in ("float64", "float32")}
 
 FIGURE = re.compile(r"(?<![\w.])\d\.\d\de[-+]\d\d\b")
@@ -119,12 +120,12 @@ def problems(page: str, text: str) -> list[str]:
 
 @pytest.mark.parametrize("page", list(QUOTES))
 def test_the_page_quotes_the_recorded_runs(page):
-    assert problems(page, (REPO / page).read_text()) == []
+    assert problems(page, (REPO / page).read_text(encoding="utf-8")) == []
 
 
 def test_parity_md_shows_both_reports():
     """The whole float64 report, and the float32 one's step and run tables."""
-    shown = blocks((REPO / "docs" / "parity.md").read_text())
+    shown = blocks((REPO / "docs" / "parity.md").read_text(encoding="utf-8"))
     assert shown[0] == compare.report(RECORDS["float64"])
     assert compare.report(RECORDS["float32"]).startswith(shown[1])
     assert "whole run" in shown[1]
@@ -145,7 +146,7 @@ def test_what_the_pages_say_of_the_records_holds():
 def test_a_changed_digit_is_caught(page):
     """Every figure on the page is checked: change the last digit of any one of them, and
     problems() reports it."""
-    text = (REPO / page).read_text()
+    text = (REPO / page).read_text(encoding="utf-8")
     figures = list(FIGURE.finditer(text))
     assert len(figures) >= 10
     for match in figures:
@@ -157,7 +158,7 @@ def test_a_changed_digit_is_caught(page):
 def test_a_figure_in_the_wrong_place_is_caught():
     """Two recorded figures swapped are still recorded figures: the quote catches them."""
     page = "docs/walkthrough.md"
-    text = (REPO / page).read_text()
+    text = (REPO / page).read_text(encoding="utf-8")
     steps = cells(RECORDS["float64"], "one_step")
     first, second = steps["layer_1"]["max_abs"], steps["layer_2"]["max_abs"]
     swapped = text.replace(f"{first} and {second}", f"{second} and {first}")
