@@ -29,7 +29,6 @@ DEVICES = ["cpu", pytest.param("cuda", marks=[
 CUDA parameter skips where torch sees no GPU (`pytest -m cuda` runs just those)."""
 
 
-
 def importable(*names: str) -> bool:
     """Whether each module imports here (Windows has no pty, fcntl, termios or resource)."""
     try:

@@ -24,6 +24,7 @@ from parity_tests.conftest import (
     importable,
     needs_pty,
 )
+from parity_tests.test_references import tracked
 
 
 def test_each_need_is_found_here_and_missing_where_it_is(monkeypatch):
@@ -59,7 +60,6 @@ def collect(folder: Path, *args: str, missing: tuple[str, ...] = ()) -> str:
                           timeout=600).stdout
 
 
-@pytest.mark.xdist_group("collect")
 def test_the_suite_collects_without_windows_missing_modules(tmp_path):
     """Every test is collected, as many as with them, and none fails to import; the test
     that needs a pseudo-terminal skips, saying why."""
@@ -116,12 +116,12 @@ def sources() -> dict[str, str]:
     """The repository's Python code by name: its .py files, and the notebooks' code cells
     (without their % and ! lines)."""
     code = {}
-    for path in sorted(REPO.rglob("*.py")) + sorted(REPO.rglob("*.ipynb")):
+    for path in tracked():
         name = path.relative_to(REPO).as_posix()
-        if any(part.startswith(".") or part == "build" for part in Path(name).parts[:-1]):
-            continue
         if path.suffix == ".py":
             code[name] = path.read_text(encoding="utf-8")
+            continue
+        if path.suffix != ".ipynb":
             continue
         for i, cell in enumerate(json.loads(path.read_text(encoding="utf-8"))["cells"]):
             if cell["cell_type"] == "code":
