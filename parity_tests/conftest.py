@@ -1,11 +1,14 @@
-"""Shared fixtures: the shipped data, the repository's paths, a CLI runner, DEVICES, and
-the BLAS pools' threads."""
+"""Shared fixtures: the shipped data, the repository's paths, a CLI runner, DEVICES, the
+BLAS pools' threads, and the markers of what a test needs from the system."""
 
 from __future__ import annotations
 
+import importlib
 import os
+import signal
 import subprocess
 import sys
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -53,6 +56,68 @@ def blas_threads() -> int:
     if not pools:
         pytest.skip("threadpoolctl sees no BLAS thread pool here (Accelerate, on macOS?)")
     return max(pool["num_threads"] for pool in pools)
+
+
+def importable(*names: str) -> bool:
+    """Whether each module imports here (Windows has no pty, fcntl, termios or resource)."""
+    try:
+        for name in names:
+            importlib.import_module(name)
+    except ImportError:
+        return False
+    return True
+
+
+def can_symlink() -> bool:
+    """Whether this process may make a symbolic link (Windows lets only an administrator or
+    Developer Mode make one)."""
+    with tempfile.TemporaryDirectory() as folder:
+        try:
+            (Path(folder) / "link").symlink_to(folder)
+        except (OSError, NotImplementedError):
+            return False
+    return True
+
+
+def has_signal(name: str) -> bool:
+    """Whether the system has the signal (Windows has no SIGALRM and no SIGKILL)."""
+    return hasattr(signal, name)
+
+
+def has_folder(path: str) -> bool:
+    """Whether the system has the folder: /proc and /sys are Linux's."""
+    return Path(path).is_dir()
+
+
+needs_pty = pytest.mark.skipif(not importable("pty", "fcntl", "termios"),
+                               reason="needs a pseudo-terminal (pty, fcntl, termios): not on "
+                               "Windows")
+needs_fifo = pytest.mark.skipif(not hasattr(os, "mkfifo"),
+                                reason="needs os.mkfifo (a named pipe): not on Windows")
+needs_symlinks = pytest.mark.skipif(not can_symlink(),
+                                    reason="cannot make a symbolic link here (Windows: only an "
+                                    "administrator or Developer Mode can)")
+needs_proc = pytest.mark.skipif(not has_folder("/proc/self"), reason="needs Linux's /proc")
+needs_sys = pytest.mark.skipif(not has_folder("/sys/kernel"), reason="needs Linux's /sys")
+
+
+def needs_signal(name: str) -> pytest.MarkDecorator:
+    return pytest.mark.skipif(not has_signal(name), reason=f"this system has no signal.{name}")
+
+
+def child_env(**extra: str) -> dict[str, str]:
+    """The environment of a Python child whose output a test reads as UTF-8: it writes UTF-8
+    too (on Windows a pipe would otherwise carry the ANSI code page, cp1252)."""
+    return {**os.environ, "PYTHONIOENCODING": "utf-8", **extra}
+
+
+def peak_within(peak_mb: float | None, low: float, high: float) -> bool:
+    """A peak memory of scripts/bench.py within (low, high) MB, or None where the system
+    gives none (bench.peak_mb: no getrusage on Windows)."""
+    if sys.platform == "win32":
+        return peak_mb is None
+    return peak_mb is not None and low < peak_mb < high
+
 
 BLOCK_TORCH = "import sys; sys.modules.update(torch=None, torchvision=None); "
 """Prefix for `python -c`: any later `import torch` raises ImportError."""
@@ -129,5 +194,5 @@ def run(args: list[str], block_torch: bool = False) -> subprocess.CompletedProce
         rest = args[2:] if args[0] == "-m" else args[1:]
         code = (BLOCK_TORCH + f"import runpy; sys.argv = ['x', *{rest!r}]; " + target)
         args = ["-c", code]
-    return subprocess.run([sys.executable, *args], cwd=REPO, capture_output=True, text=True,
-                          timeout=600)
+    return subprocess.run([sys.executable, *args], cwd=REPO, capture_output=True,
+                          encoding="utf-8", env=child_env(), timeout=600)

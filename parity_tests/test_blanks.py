@@ -46,7 +46,8 @@ def notebook_cells_above(name: str) -> list[str]:
     """The source of the cell above each notebook cell that defines the blank."""
     above = []
     for path in sorted((REPO / "notebooks").glob("*.ipynb")):
-        sources = ["".join(cell["source"]) for cell in json.loads(path.read_text())["cells"]]
+        sources = ["".join(cell["source"])
+                   for cell in json.loads(path.read_text(encoding="utf-8"))["cells"]]
         for previous, source in itertools.pairwise(sources):
             if re.search(rf"^(def|class) {name}\b", source, re.M):
                 above.append(previous)

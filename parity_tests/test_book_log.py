@@ -17,7 +17,7 @@ from parity_tests.conftest import REFERENCE_LOG, first_test_images
 def test_train_py_defaults_print_the_books_log_exactly(book_run):
     result = book_run
     assert result.returncode == 0, result.stderr
-    assert result.stdout == REFERENCE_LOG.read_text()
+    assert result.stdout == REFERENCE_LOG.read_text(encoding="utf-8")
     assert "I:" not in result.stderr  # the summary goes to stderr, the log only to stdout
 
 
@@ -50,7 +50,7 @@ def test_tanh_preset_reproduces_the_books_listing_for_other_seeds(seed, dataset)
 
 def test_the_oracle_itself_prints_the_published_log_start(dataset):
     """The listing oracle agrees with the book's own printed figures (first 2 lines)."""
-    expected = REFERENCE_LOG.read_text().splitlines()[:2]
+    expected = REFERENCE_LOG.read_text(encoding="utf-8").splitlines()[:2]
     got = [f"I:{j} Test-Acc:{test} Train-Acc:{train}"
            for j, test, train in listing("tanh", 1, dataset, 11)]
     assert got == expected

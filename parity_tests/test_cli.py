@@ -23,7 +23,7 @@ from numpy_impl.cli import (
 )
 from numpy_impl.config import PRESETS, Config, ConfigError
 from numpy_impl.train import train
-from parity_tests.conftest import REPO, run
+from parity_tests.conftest import REPO, needs_symlinks, run
 
 LOG_LINE = re.compile(r"I:\d+ Test-Acc:[0-9.e-]+ Train-Acc:[0-9.e-]+")
 SHORT = ["--iterations", "3", "--log-every", "2", "--test-size", "500"]
@@ -176,7 +176,7 @@ def test_impl_torch_without_torch_says_how_to_install_it():
 
 def test_numpy_impl_never_imports_torch():
     for path in (REPO / "numpy_impl").rglob("*.py"):
-        for node in ast.walk(ast.parse(path.read_text())):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             names = ([a.name for a in node.names] if isinstance(node, ast.Import)
                      else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
             assert not any(n.split(".")[0] in ("torch", "torchvision", "torch_impl")
@@ -202,6 +202,7 @@ def test_float32_trains_in_float32(dataset):
     assert network.weights_0_1.dtype == network.weights_1_2.dtype == np.float32
 
 
+@needs_symlinks
 def test_dataset_flags_read_the_cache_and_download_through_torchvision(tmp_path, shared_mnist,
                                                                       script):
     """With the files already in the cache torchvision checks them and downloads nothing."""

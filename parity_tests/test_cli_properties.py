@@ -48,7 +48,7 @@ from hypothesis import strategies as st
 
 from numpy_impl import cli
 from numpy_impl.data import SHIPPED
-from parity_tests.conftest import REPO
+from parity_tests.conftest import REPO, can_symlink, has_signal, needs_fifo, needs_symlinks
 
 settings.register_profile("suite", max_examples=20, deadline=None, derandomize=True,
                           database=None, print_blob=False,
@@ -67,6 +67,16 @@ EDGE_VALUES = ("0", "-1", "-0", "1", "2", "10", "0.5", "1e308", str(10**30), "na
 NOT_A_CHOICE = ("bogus", "")
 ORDINARY_VALUES = ("1", "2", "10")
 
+CANNOT_MAKE = {*(() if hasattr(os, "mkfifo") else ("fifo",)),
+               *(() if can_symlink() else ("symlink", "dangling-symlink"))}
+"""Path kinds this system cannot make (Windows: a FIFO; a symlink, unless allowed): left
+out of the examples, and test_every_path_kind_is_drawn_here skips to say so."""
+
+
+def makeable(kinds: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(kind for kind in kinds if kind not in CANNOT_MAKE)
+
+
 # Path kinds, made in each example's own folder (see Folder.path): every kind for an edge
 # value, the kinds a learner would give each flag for an ordinary one.
 ORDINARY_PATHS = {"resume": ("run.npz", "run.pt"), "checkpoint": ("run.npz", "run.pt"),
@@ -74,15 +84,17 @@ ORDINARY_PATHS = {"resume": ("run.npz", "run.pt"), "checkpoint": ("run.npz", "ru
                   "answers": ("answers.py", "broken.py"), "save": ("missing.npz",),
                   "metrics": ("new.json",), "json": ("new.json",), "csv": ("new.csv",),
                   "plot": ("new-folder",), "out": ("new-folder",)}
-OUTPUT_KINDS = ("again", "again", "fifo", "symlink", "dangling-symlink", "notes.txt", "folder",
-                "missing.npz", "new.json", "new-folder", "in-missing-folder", "under-a-file",
-                "empty-string", "relative")
+OUTPUT_KINDS = makeable((
+    "again", "again", "fifo", "symlink", "dangling-symlink", "notes.txt", "folder",
+    "missing.npz", "new.json", "new-folder", "in-missing-folder", "under-a-file",
+    "empty-string", "relative"))
 """For a command line aimed at its outputs: "again" (the path given just before) twice as
 often as the others."""
-PATH_KINDS = ("missing", "missing.npz", "new.json", "new.csv", "new-folder", "in-missing-folder",
-              "under-a-file", "empty", "junk", "half.npz", "half.pt", "run.npz", "run.pt",
-              "notes.txt", "answers.py", "broken.py", "folder", "data", "cache", "fifo",
-              "symlink", "dangling-symlink", "relative", "empty-string", "again")
+PATH_KINDS = makeable((
+    "missing", "missing.npz", "new.json", "new.csv", "new-folder", "in-missing-folder",
+    "under-a-file", "empty", "junk", "half.npz", "half.pt", "run.npz", "run.pt", "notes.txt",
+    "answers.py", "broken.py", "folder", "data", "cache", "fifo", "symlink", "dangling-symlink",
+    "relative", "empty-string", "again"))
 
 
 class Reached(BaseException):
@@ -362,7 +374,9 @@ class Ran:
 
 @contextlib.contextmanager
 def time_limit(seconds: int) -> Iterator[None]:
-    if threading.current_thread() is not threading.main_thread():
+    """Raise Hung after `seconds`, where SIGALRM can (the main thread; not on Windows, where
+    no FIFO can hang an example either)."""
+    if threading.current_thread() is not threading.main_thread() or not has_signal("SIGALRM"):
         yield
         return
 
@@ -448,6 +462,20 @@ def known_bad_outputs(args: list[str], script: Script, cwd: Path) -> list[str]:
         if flag in script.folders and os.path.islink(where) and not os.path.exists(where):
             bad.append(f"{flag} {value!r} is a dangling symlink, where no folder can be made")
     return bad
+
+
+@needs_fifo
+@needs_symlinks
+def test_every_path_kind_is_drawn_here():
+    assert {"fifo", "symlink", "dangling-symlink"} <= set(PATH_KINDS) & set(OUTPUT_KINDS)
+
+
+def test_without_sigalrm_an_example_runs_without_a_time_limit(monkeypatch):
+    """Windows' case: no SIGALRM to set, and no alarm set (either would raise here)."""
+    monkeypatch.delattr(signal, "SIGALRM")
+    monkeypatch.setattr(signal, "alarm", lambda seconds: pytest.fail("an alarm was set"))
+    with time_limit(1):
+        pass
 
 
 @pytest.fixture(scope="session")

@@ -70,7 +70,7 @@ def test_json_holds_every_row_and_the_settings_and_prints_the_same_report(script
     path = tmp_path / "compare.json"
     result = script("scripts/compare.py", [*SHORT, "--json", str(path)])
     assert result.returncode == 0, result.stderr
-    document = json.loads(path.read_text())
+    document = json.loads(path.read_text(encoding="utf-8"))
     assert result.stdout == compare.report(document) + "\n"  # the report is the file's rows
     assert [len(document[name]) for name in compare.TABLES] == [6, 2, 5]
     for name in compare.TABLES:
@@ -91,7 +91,7 @@ def test_exact_mode_records_no_quirk_rows(script, tmp_path):
     path = tmp_path / "exact.json"
     assert script("scripts/compare.py", [*SHORT, "--mode", "exact", "--json", str(path)]
                   ).returncode == 0
-    document = json.loads(path.read_text())
+    document = json.loads(path.read_text(encoding="utf-8"))
     assert document["quirk"] == [] and "the book's quirk" not in compare.report(document)
 
 

@@ -13,7 +13,7 @@ from threadpoolctl import threadpool_limits
 
 from numpy_impl.config import PRESETS
 from numpy_impl.threads import THREAD_VARIABLES, one_thread
-from parity_tests.conftest import blas_threads, first_test_images, run
+from parity_tests.conftest import blas_threads, first_test_images, needs_fifo, needs_symlinks, run
 
 SHORT = PRESETS["tanh"].replace(mode="exact", iterations=3, test_size=100)
 
@@ -168,6 +168,7 @@ def test_resume_and_save_may_share_a_path(script, tmp_path):
     assert script("train.py", ["--iterations", "2", "--resume", path, *common]).returncode == 0
 
 
+@needs_fifo
 def test_a_path_that_is_not_a_regular_file_is_refused_not_replaced(script, tmp_path):
     pipe = tmp_path / "pipe"
     os.mkfifo(pipe)
@@ -181,6 +182,7 @@ def test_a_path_that_is_not_a_regular_file_is_refused_not_replaced(script, tmp_p
         assert stat.S_ISCHR(os.lstat("/dev/full").st_mode)
 
 
+@needs_symlinks
 def test_a_symbolic_link_is_written_through(script, tmp_path):
     target, link = tmp_path / "target.npz", tmp_path / "link.npz"
     target.write_bytes(b"old")
@@ -201,6 +203,7 @@ def test_the_plot_folder_is_no_other_output(other, script, tmp_path):
     assert not path.exists()
 
 
+@needs_symlinks
 def test_a_link_to_nothing_is_no_output_folder(script, tmp_path):
     link = tmp_path / "figures"
     link.symlink_to(tmp_path / "nowhere")

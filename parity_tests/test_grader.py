@@ -19,7 +19,7 @@ import pytest
 
 from exercises import TRACKS
 from exercises.runner import Limits, grade_file
-from parity_tests.conftest import REPO
+from parity_tests.conftest import REPO, child_env
 
 QUICK = Limits(time=2, start=20)
 """Short limits: the backprop track's answers take milliseconds."""
@@ -78,9 +78,9 @@ def python(args: list[str], first: Path | None = None) -> subprocess.CompletedPr
     first on the path, after the folder `first` (a sitecustomize.py, a package) if given."""
     path = [str(first)] if first else []
     path += [str(REPO), *filter(None, [os.environ.get("PYTHONPATH")])]
-    return subprocess.run([sys.executable, *args], cwd=REPO, capture_output=True, text=True,
+    return subprocess.run([sys.executable, *args], cwd=REPO, capture_output=True,
                           encoding="utf-8", timeout=300,
-                          env=dict(os.environ, PYTHONPATH=os.pathsep.join(path)))
+                          env=child_env(PYTHONPATH=os.pathsep.join(path)))
 
 
 @pytest.mark.parametrize("case", ADVERSARIAL)

@@ -16,7 +16,7 @@ NOTEBOOKS = sorted((REPO / "notebooks").glob("*.ipynb"))
 
 
 def cells(path):
-    return json.loads(path.read_text())["cells"]
+    return json.loads(path.read_text(encoding="utf-8"))["cells"]
 
 
 def test_the_learners_path_is_four_notebooks_in_order():
@@ -41,7 +41,7 @@ def test_each_opens_with_the_same_setup_cell_that_installs_from_the_checkout():
 def test_no_notebook_invents_an_address():
     """The project has no public address yet: no Colab badge, no GitHub URL."""
     for path in NOTEBOOKS:
-        text = path.read_text()
+        text = path.read_text(encoding="utf-8")
         assert "colab.research.google.com" not in text and "github.com" not in text
 
 

@@ -4,20 +4,17 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import fcntl
 import json
 import os
-import pty
 import struct
 import subprocess
 import sys
-import termios
 import threading
 
 import pytest
 
 from numpy_impl.cli import main, numpy_trainer
-from parity_tests.conftest import REFERENCE_LOG, REPO
+from parity_tests.conftest import REFERENCE_LOG, REPO, child_env, needs_pty
 
 SHORT = ["--iterations", "21", "--test-size", "1000"]
 
@@ -38,7 +35,7 @@ def test_plot_without_matplotlib_is_one_line_before_training(tmp_path):
             f"sys.argv = ['x', '--plot', {str(tmp_path)!r}]; "
             "runpy.run_path('scripts/train.py', run_name='__main__')")
     result = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True,
-                            text=True, timeout=300)
+                            encoding="utf-8", env=child_env(), timeout=300)
     assert result.returncode == 2 and result.stdout == ""
     assert result.stderr.count("\n") == 1 and "pip install -e '.[plot]'" in result.stderr
 
@@ -49,7 +46,7 @@ def test_metrics_has_one_json_line_per_logged_iteration(tmp_path, script):
         result = script("scripts/train.py", ["--impl", impl, "--device", "cpu", *SHORT,
                                              "--metrics", str(path)])
         assert result.returncode == 0, result.stderr
-        lines = [json.loads(line) for line in path.read_text().splitlines()]
+        lines = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
         logged = result.stdout.splitlines()
         assert [f"I:{m['iteration']} Test-Acc:{m['test_accuracy']} "
                 f"Train-Acc:{m['train_accuracy']}" for m in lines] == logged
@@ -66,27 +63,34 @@ def test_metrics_of_a_diverged_run_keep_the_finite_lines(tmp_path, script):
                                          "1e6", "--iterations", "5", "--log-every", "1",
                                          "--metrics", str(path)])
     assert result.returncode == 2
-    lines = path.read_text().splitlines()
+    lines = path.read_text(encoding="utf-8").splitlines()
     assert len(lines) == len(result.stdout.splitlines()) >= 1
-    assert "NaN" not in path.read_text() and "Infinity" not in path.read_text()
+    written = path.read_text(encoding="utf-8")
+    assert "NaN" not in written and "Infinity" not in written
 
 
 @pytest.mark.xdist_group("book_run")  # one run of the default command for both
 def test_no_progress_bar_characters_when_stderr_is_not_a_terminal(book_run):
     result = book_run
-    assert result.stdout == REFERENCE_LOG.read_text()
+    assert result.stdout == REFERENCE_LOG.read_text(encoding="utf-8")
     for stream in (result.stdout, result.stderr):
         assert "\r" not in stream and "\x1b" not in stream
 
 
+@needs_pty
 def test_progress_bar_on_a_terminal_leaves_stdout_as_the_log():
     """stderr on an 80-column pseudo-terminal: the bar shows there (the run, 450 iterations,
     takes well over the bar's 2 s), and stdout stays exactly the log: its first 300
     iterations are the book's."""
+    import fcntl
+    import pty
+    import termios
+
     controller, terminal = pty.openpty()
     fcntl.ioctl(terminal, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))
     process = subprocess.Popen([sys.executable, "scripts/train.py", "--iterations", "450"],
-                               cwd=REPO, stdout=subprocess.PIPE, stderr=terminal, text=True)
+                               cwd=REPO, stdout=subprocess.PIPE, stderr=terminal,
+                               encoding="utf-8", env=child_env())
     os.close(terminal)
     chunks: list[bytes] = []
 
@@ -102,7 +106,7 @@ def test_progress_bar_on_a_terminal_leaves_stdout_as_the_log():
     os.close(controller)
     assert process.returncode == 0
     lines = stdout.splitlines(keepends=True)
-    assert len(lines) == 45 and "".join(lines[:30]) == REFERENCE_LOG.read_text()
+    assert len(lines) == 45 and "".join(lines[:30]) == REFERENCE_LOG.read_text(encoding="utf-8")
     shown = b"".join(chunks)
     assert b"it/s" in shown and b"/450 [" in shown
 

@@ -17,7 +17,7 @@ PAGE = REPO / "docs" / "performance.md"
 
 @pytest.fixture(scope="module")
 def recorded() -> dict:
-    return json.loads(RECORD.read_text())
+    return json.loads(RECORD.read_text(encoding="utf-8"))
 
 
 def row(recorded: dict, name: str) -> dict:
@@ -25,7 +25,7 @@ def row(recorded: dict, name: str) -> dict:
 
 
 def test_the_table_and_the_gemm_line_are_the_recorded_run(recorded):
-    page, machine = PAGE.read_text(), recorded["machine"]
+    page, machine = PAGE.read_text(encoding="utf-8"), recorded["machine"]
     assert table(recorded["rows"]) in page
     line = (f"{gemm_line({'numpy': machine['gemm_gflop_per_s']}, {'numpy': machine['gemm_n']})}"
             f"; median of {machine['rounds']} round(s), every row once a round")
@@ -36,7 +36,8 @@ def test_the_table_and_the_gemm_line_are_the_recorded_run(recorded):
 def test_the_busy_figures_quoted_are_the_recorded_ones(recorded):
     """A busy core costs each run at most 1.5 times its idle time: the thread policy's
     promise, for the chapter's runs, the idiomatic model and the quick study alike."""
-    readme, page = (REPO / "README.md").read_text(), PAGE.read_text()
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    page = PAGE.read_text(encoding="utf-8")
     book = row(recorded, "numpy, book mode")
     assert f"slows a run {book['busy_over_idle']:.1f} times" in readme
     assert f"trains in about {book['seconds']:.1f} s: {round(book['speedup'])} times" in readme
@@ -51,4 +52,4 @@ def test_the_busy_figures_quoted_are_the_recorded_ones(recorded):
 def test_the_checker_catches_a_changed_figure(recorded):
     rows = [dict(r) for r in recorded["rows"]]
     rows[1]["seconds"] *= 1.01
-    assert table(rows) not in PAGE.read_text()
+    assert table(rows) not in PAGE.read_text(encoding="utf-8")

@@ -92,7 +92,7 @@ def test_the_readme_opens_with_run_then_test_and_ci_runs_the_test_command_verbat
     run_chapter, run_tests = readme_commands()
     assert run_chapter.endswith("scripts/train.py")
     assert "pytest" in run_tests
-    ci = (REPO / ".ci" / "run").read_text().splitlines()
+    ci = (REPO / ".ci" / "run").read_text(encoding="utf-8").splitlines()
     assert run_tests in ci
     assert any(line.strip().endswith("ruff check .") for line in ci)
 
@@ -101,7 +101,7 @@ def test_the_readme_is_for_a_learner_arriving_cold():
     """Short, the two commands first, then the reading path; the details live in docs/. (155
     lines until the README gave Windows' commands and the notes macOS, Debian and a Linux
     machine without an NVIDIA GPU need: 167.)"""
-    text = (REPO / "README.md").read_text()
+    text = (REPO / "README.md").read_text(encoding="utf-8")
     assert len(text.splitlines()) <= 167
     headings = re.findall(r"^## (.+)$", text, re.M)
     assert headings[0] == "Reading path"
@@ -119,7 +119,7 @@ def test_the_flag_reference_lists_every_flag_of_train_py_and_no_other():
     from numpy_impl.cli import build_parser
 
     flags = {o for a in build_parser("x")._actions for o in a.option_strings} - {"-h", "--help"}
-    table = (REPO / "docs" / "cli.md").read_text().split("## scripts/train.py")[1]
+    table = (REPO / "docs" / "cli.md").read_text(encoding="utf-8").split("## scripts/train.py")[1]
     table = table.split("\n## ")[0]
     rows = [line.split("|")[1] for line in table.splitlines() if line.startswith("| `--")]
     documented = {flag for row in rows for flag in re.findall(r"--[a-z0-9-]+", row)}

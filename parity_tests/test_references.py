@@ -21,7 +21,8 @@ CAPS_DOC = re.compile(r"(?<![\w./-])([A-Z][A-Z_]+\.md)\b")
 
 def tracked() -> list[Path]:
     files = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard"],
-                           cwd=REPO, capture_output=True, text=True, check=True).stdout.split()
+                           cwd=REPO, capture_output=True, encoding="utf-8",
+                           check=True).stdout.split()
     return [REPO / f for f in files if (REPO / f).is_file()]
 
 
@@ -34,8 +35,9 @@ TEXT = MARKDOWN + [f for f in FILES if f.suffix in (".py", ".sh", ".toml", ".yml
 def text_of(path: Path) -> str:
     """A file's text; a notebook's is its cells' sources."""
     if path.suffix == ".ipynb":
-        return "\n".join("".join(cell["source"]) for cell in json.loads(path.read_text())["cells"])
-    return path.read_text()
+        cells = json.loads(path.read_text(encoding="utf-8"))["cells"]
+        return "\n".join("".join(cell["source"]) for cell in cells)
+    return path.read_text(encoding="utf-8")
 
 
 def slug(heading: str) -> str:
@@ -65,7 +67,7 @@ def broken_links(path: Path) -> list[str]:
 def ignored(paths: list[str]) -> set[str]:
     """Those of `paths` that git ignores: what runs write (a venv, an install folder)."""
     found = subprocess.run(["git", "check-ignore", "--stdin"], cwd=REPO, input="\n".join(paths),
-                           capture_output=True, text=True).stdout.split()
+                           capture_output=True, encoding="utf-8").stdout.split()
     return set(found)
 
 
@@ -108,7 +110,8 @@ def test_nothing_outside_the_repository_is_cited():
 def test_the_checks_find_what_is_broken(tmp_path):
     page = tmp_path / "page.md"
     page.write_text("# A heading\n[ok](#a-heading) [gone](#no-such) [file](nowhere.md) "
-                    "see DESIGN.md and numpy_impl/nowhere.py, numpy_impl/network.py\n")
+                    "see DESIGN.md and numpy_impl/nowhere.py, numpy_impl/network.py\n",
+                    encoding="utf-8")
     assert broken_links(page) == ["#no-such (no heading #no-such)", "nowhere.md (no such file)"]
     assert missing_names(page) == ["numpy_impl/nowhere.py", "DESIGN.md"]
     assert slug("The book's quirk: `book` and `exact`") == "the-books-quirk-book-and-exact"

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from parity_tests.conftest import REPO
+from parity_tests.conftest import REPO, child_env
 from scripts.build_site import SITE, assemble, sphinx_command
 
 READING_PATH = ["notebooks/1_the_listing.ipynb", "docs/walkthrough.md", "notebooks/README.md",
@@ -28,7 +28,8 @@ claims, speed, GPU and CI."""
 
 def toctrees() -> list[tuple[str, list[str]]]:
     """site/toc.md's toctrees: (caption, the files of its entries in order)."""
-    trees = re.findall(r"```\{toctree\}\n(.*?)```", (SITE / "toc.md").read_text(), re.S)
+    trees = re.findall(r"```\{toctree\}\n(.*?)```", (SITE / "toc.md").read_text(encoding="utf-8"),
+                       re.S)
     result = []
     for tree in trees:
         caption = re.search(r"^:caption: (.+)$", tree, re.M)
@@ -43,7 +44,7 @@ def test_the_navigation_follows_the_readmes_reading_path():
     assert caption == "Reading path"
     assert [page for page in reading if page in READING_PATH] == READING_PATH
     assert reading[0] == READING_PATH[0]
-    text = (REPO / "README.md").read_text()
+    text = (REPO / "README.md").read_text(encoding="utf-8")
     path = text[text.index("## Reading path"):].split("\n## ")[0].split("\n|")[0]
     linked = [re.sub(r"/$", "/README.md", target.split("#")[0])
               for target in re.findall(r"\]\(([^)]+)\)", path)]
@@ -63,7 +64,7 @@ def test_every_page_is_in_the_navigation_once():
 def assignments(path: Path) -> dict[str, object]:
     """The literal values a Python file assigns at its top level."""
     found = {}
-    for node in ast.parse(path.read_text()).body:
+    for node in ast.parse(path.read_text(encoding="utf-8")).body:
         if isinstance(node, ast.Assign | ast.AnnAssign):
             targets = node.targets if isinstance(node, ast.Assign) else [node.target]
             try:
@@ -89,12 +90,12 @@ def test_the_build_is_strict_executes_every_notebook_and_fetches_nothing():
 def test_the_site_is_built_into_a_folder_git_ignores():
     ignored = subprocess.run(["git", "check-ignore", "build/site", "build/site-work",
                               "build/site-screenshots"], cwd=REPO, capture_output=True,
-                             text=True).stdout.split()
+                             encoding="utf-8").stdout.split()
     assert ignored == ["build/site", "build/site-work", "build/site-screenshots"]
 
 
 def test_the_workflow_builds_on_every_push_checks_in_chromium_and_deploys_from_main():
-    text = (REPO / ".github" / "workflows" / "site.yml").read_text()
+    text = (REPO / ".github" / "workflows" / "site.yml").read_text(encoding="utf-8")
     on = text[text.index("\non:"):text.index("\npermissions:")]
     assert "  push:\n" in on and "branches" not in on
     for step in ("scripts/build_site.py", "pytest parity_tests/test_site.py",
@@ -114,9 +115,9 @@ def test_the_site_copies_no_text_into_git():
 
 def test_the_source_folder_is_the_readme_with_the_navigation_and_the_pages(tmp_path):
     src = assemble(tmp_path / "src")
-    index = (src / "index.md").read_text()
-    assert index.startswith((REPO / "README.md").read_text().rstrip())
-    assert index.endswith((SITE / "toc.md").read_text())
+    index = (src / "index.md").read_text(encoding="utf-8")
+    assert index.startswith((REPO / "README.md").read_text(encoding="utf-8").rstrip())
+    assert index.endswith((SITE / "toc.md").read_text(encoding="utf-8"))
     for entry in (entry for _, tree in toctrees() for entry in tree):
         assert (src / entry).read_bytes() == (REPO / entry).read_bytes()
 
@@ -160,9 +161,9 @@ def build(tmp_path: Path, changes: dict[str, str] | None = None) -> tuple[int, s
     src.mkdir()
     for name, text in {**GOOD, **(changes or {})}.items():
         (src / name).parent.mkdir(parents=True, exist_ok=True)
-        (src / name).write_text(text)
+        (src / name).write_text(text, encoding="utf-8")
     run = subprocess.run(sphinx_command(src, out, tmp_path / "doctrees"), cwd=REPO,
-                         capture_output=True, text=True, timeout=120)
+                         capture_output=True, encoding="utf-8", env=child_env(), timeout=120)
     return run.returncode, run.stdout + run.stderr
 
 
@@ -170,11 +171,12 @@ def build(tmp_path: Path, changes: dict[str, str] | None = None) -> tuple[int, s
 def test_a_clean_site_builds_with_its_math_as_mathml_and_its_notebook_run(tmp_path):
     status, output = build(tmp_path)
     assert status == 0, output
-    page = (tmp_path / "out" / "page.html").read_text()
+    page = (tmp_path / "out" / "page.html").read_text(encoding="utf-8")
     assert page.count("<math") == 2 and "<mo>⊙</mo>" in page
     assert 'href="sub/README.html"' in page  # a folder's link opens its README
     assert "the listing" in page and "listing.py" not in page  # a file's: text, off GitHub
-    assert "I:0 Test-Acc:0.394 Train-Acc:0.156" in (tmp_path / "out" / "run.html").read_text()
+    assert "I:0 Test-Acc:0.394 Train-Acc:0.156" in (tmp_path / "out" / "run.html").read_text(
+        encoding="utf-8")
 
 
 BROKEN = {

@@ -50,7 +50,8 @@ def test_each_model_of_a_stack_is_the_numpy_run_of_its_config(hidden, output, mo
 @pytest.mark.parametrize("device", FLOAT64_DEVICES)
 def test_a_stacked_book_run_prints_the_books_log(device, dataset):
     stacked = train_stack([PRESETS["tanh"]], dataset, device)
-    assert [str(r) for r in stacked.logs[0]] == REFERENCE_LOG.read_text().splitlines()
+    assert ([str(r) for r in stacked.logs[0]]
+            == REFERENCE_LOG.read_text(encoding="utf-8").splitlines())
 
 
 def test_a_diverging_model_leaves_the_others_alone(dataset):
@@ -123,10 +124,10 @@ def quick_study(tmp_path_factory) -> Path:
 
 @pytest.mark.xdist_group("quick_study")
 def test_quick_study_writes_its_three_files(quick_study):
-    document = json.loads((quick_study / "study.json").read_text())
+    document = json.loads((quick_study / "study.json").read_text(encoding="utf-8"))
     assert len(document["combinations"]) == 6 and len(document["quirk_groups"]) == 12
     assert all(len(c["final"]) == 2 for c in document["combinations"])
-    markdown = (quick_study / "study.md").read_text()
+    markdown = (quick_study / "study.md").read_text(encoding="utf-8")
     assert markdown.count("| tanh beats sigmoid in the hidden layer |") == 2
     assert "| tanh | sigmoid |" in markdown and "| relu | relu |" in markdown
     assert (quick_study / "study.png").read_bytes()[:4] == b"\x89PNG"
@@ -137,7 +138,7 @@ def test_quick_study_writes_its_three_files(quick_study):
 def test_quick_study_repeats_itself(part, quick_study, dataset):
     """Trained again, a group of the study gives the same numbers to the last digit: its
     curves in study.json are what its models learn, not what they happened to learn once."""
-    document = json.loads((quick_study / "study.json").read_text())
+    document = json.loads((quick_study / "study.json").read_text(encoding="utf-8"))
     entry = document[part][1]
     config = config_from_args(build_parser("x").parse_args(shlex.split(entry["command"])[1:]))
     assert config.test_size == document["settings"]["test_size"] == study.QUICK_TEST_SIZE
@@ -151,10 +152,10 @@ def test_quick_study_repeats_itself(part, quick_study, dataset):
 def test_quick_study_states_no_verdicts(quick_study):
     """30 iterations and 2 seeds test the machinery, not the chapter: every table says so,
     and every verdict is "not a finding"."""
-    document = json.loads((quick_study / "study.json").read_text())
+    document = json.loads((quick_study / "study.json").read_text(encoding="utf-8"))
     verdicts = [row["verdict"] for row in document["claims"] + document["quirk"]]
     assert verdicts and set(verdicts) == {"not a finding"}
-    markdown = (quick_study / "study.md").read_text()
+    markdown = (quick_study / "study.md").read_text(encoding="utf-8")
     for word in ("held", "reversed", "not resolved", "the quirk costs", "the quirk gains"):
         assert f"| {word}" not in markdown
     assert markdown.startswith("**A smoke test (`--quick`)")
@@ -164,11 +165,11 @@ def test_quick_study_states_no_verdicts(quick_study):
 @pytest.mark.xdist_group("quick_study")
 def test_a_study_command_prints_that_models_log(quick_study, capsys):
     """study.md gives each model's scripts/train.py command; run one, get its log."""
-    document = json.loads((quick_study / "study.json").read_text())
+    document = json.loads((quick_study / "study.json").read_text(encoding="utf-8"))
     for group in (document["combinations"][1], document["quirk_groups"][2]):
         command = shlex.split(group["command"])
         assert command[0] == "scripts/train.py" and "--seed" not in command  # seed 1
-        assert f"`{group['command']}`" in (quick_study / "study.md").read_text()
+        assert f"`{group['command']}`" in (quick_study / "study.md").read_text(encoding="utf-8")
         assert main([*command[1:], "--quiet"], prog="scripts/train.py",
                     trainers={"numpy": numpy_trainer}) == 0
         iterations = [i - 1 for i in group["iterations"][:-1]]
@@ -212,7 +213,7 @@ def test_study_refuses_bad_counts(args, message, script):
 
 def test_study_checks_its_output_folder_before_it_trains(tmp_path, capsys):
     taken = tmp_path / "a file"
-    taken.write_text("")
+    taken.write_text("", encoding="utf-8")
     assert study.main(["--out", str(taken)]) == 2
     stderr = capsys.readouterr().err
     assert f"--out {taken}: that is a file" in stderr
@@ -229,9 +230,9 @@ def test_the_docs_quote_the_study_they_link():
     """What README.md, docs/walkthrough.md and docs/claims.md say the quirk does, and what
     claims.md says of the chapter's claims, is what the study in docs/study found, digit for
     digit: redrawing the study without updating the docs fails here."""
-    document = json.loads((REPO / "docs" / "study" / "study.json").read_text())
+    document = json.loads((REPO / "docs" / "study" / "study.json").read_text(encoding="utf-8"))
     assert not document["settings"]["quick"]
-    docs = {name: (REPO / name).read_text()
+    docs = {name: (REPO / name).read_text(encoding="utf-8")
             for name in ("README.md", "docs/walkthrough.md", "docs/claims.md")}
     for row in document["quirk"]:
         difference = study.Summary(**row["difference"]).difference()

@@ -18,7 +18,7 @@ def test_train_py_impl_torch_prints_the_books_log_exactly(device, script):
     """The full run, float64, masks from NumPy: the book's log on the CPU and on a GPU."""
     result = script("scripts/train.py", ["--impl", "torch", "--device", device])
     assert result.returncode == 0, result.stderr
-    assert result.stdout == REFERENCE_LOG.read_text()
+    assert result.stdout == REFERENCE_LOG.read_text(encoding="utf-8")
 
 
 @pytest.mark.parametrize(("preset", "mode", "seed"), [
@@ -53,7 +53,7 @@ def test_float32_with_torch_masks_lands_near_the_float64_run(dataset):
                         lambda r: final.append(r.test_correct / r.test_size), device="cpu",
                         rng="torch")
     assert model.weights_0_1.weight.dtype == torch.float32
-    book_final = float(REFERENCE_LOG.read_text().split()[-2].split(":")[1])
+    book_final = float(REFERENCE_LOG.read_text(encoding="utf-8").split()[-2].split(":")[1])
     assert abs(final[-1] - book_final) <= 0.015
 
 

@@ -27,7 +27,7 @@ def stands_in(lines: list[str], source: str) -> bool:
     return any(code[i:i + len(lines)] == lines for i in range(len(code) - len(lines) + 1))
 
 
-BLOCKS = quoted_blocks(WALKTHROUGH.read_text())
+BLOCKS = quoted_blocks(WALKTHROUGH.read_text(encoding="utf-8"))
 
 
 def test_the_walkthrough_quotes_both_sides_and_the_idiomatic_model():
@@ -38,18 +38,18 @@ def test_the_walkthrough_quotes_both_sides_and_the_idiomatic_model():
 
 @pytest.mark.parametrize(("path", "lines"), BLOCKS, ids=[f"{p}:{q[0][:30]}" for p, q in BLOCKS])
 def test_quoted_code_is_the_real_code(path, lines):
-    assert stands_in(lines, (REPO / path).read_text()), f"{path} no longer has:\n" + "\n".join(
-        lines)
+    assert stands_in(lines, (REPO / path).read_text(encoding="utf-8")), (
+        f"{path} no longer has:\n" + "\n".join(lines))
 
 
 def test_a_changed_line_is_caught(tmp_path):
     path, lines = BLOCKS[0]
-    source = (REPO / path).read_text()
+    source = (REPO / path).read_text(encoding="utf-8")
     assert stands_in(lines, source)
     changed = source.replace(lines[0], lines[0].replace("@", "@ 1 *"), 1)
     assert changed != source and not stands_in(lines, changed)
 
 
 def test_the_walkthroughs_images_exist():
-    for image in re.findall(r"\]\((images/[^)]+)\)", WALKTHROUGH.read_text()):
+    for image in re.findall(r"\]\((images/[^)]+)\)", WALKTHROUGH.read_text(encoding="utf-8")):
         assert (WALKTHROUGH.parent / image).stat().st_size > 1000

@@ -61,7 +61,7 @@ def peak_mb(argv: Sequence[str]) -> float | None:
         return None
     train_py = str(Path(__file__).with_name("train.py"))
     peak = subprocess.run([sys.executable, "-c", PEAK_OF_CHILD, sys.executable, train_py,
-                           "--quiet", *argv], capture_output=True, text=True, check=True)
+                           "--quiet", *argv], capture_output=True, encoding="utf-8", check=True)
     return int(peak.stdout) / (1024**2 if sys.platform == "darwin" else 1024)
 
 

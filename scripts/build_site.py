@@ -54,7 +54,7 @@ def assemble(src: Path) -> Path:
     The notebooks run in the copy, inside the checkout, where their setup cell finds it."""
     clear(src, SOURCE_MARK)
     src.mkdir(parents=True)
-    (src / SOURCE_MARK).write_text("written by scripts/build_site.py\n")
+    (src / SOURCE_MARK).write_text("written by scripts/build_site.py\n", encoding="utf-8")
     readme = (REPO / "README.md").read_text(encoding="utf-8")
     toc = (SITE / "toc.md").read_text(encoding="utf-8")
     (src / "index.md").write_text(f"{readme.rstrip()}\n\n{toc}", encoding="utf-8")
@@ -84,8 +84,9 @@ def build(out: Path) -> int:
         shutil.rmtree(html)
     # the kernels' debugger would warn on standard error about Python's frozen modules
     env = {**os.environ, "PYDEVD_DISABLE_FILE_VALIDATION": "1"}
+    env["PYTHONIOENCODING"] = "utf-8"  # Sphinx's output, read below as UTF-8 on any system
     with subprocess.Popen(sphinx_command(src, html, work / "doctrees"), env=env,
-                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, encoding="utf-8",
                           bufsize=1) as sphinx:
         assert sphinx.stdout is not None
         for line in sphinx.stdout:

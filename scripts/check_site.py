@@ -49,7 +49,8 @@ def html_of(source: str) -> str:
 
 def reading_order() -> list[str]:
     """The pages in the order of the navigation: the home page, then site/toc.md's entries."""
-    entries = re.findall(r"<([^>]+)>$", (REPO / "site" / "toc.md").read_text(), re.M)
+    entries = re.findall(r"<([^>]+)>$", (REPO / "site" / "toc.md").read_text(encoding="utf-8"),
+                         re.M)
     return [html_of("README.md"), *map(html_of, entries)]
 
 
@@ -203,7 +204,7 @@ def main(argv: list[str] | None = None) -> int:
                    if not p.relative_to(site).parts[0].startswith("_"))
     args.screenshots.mkdir(parents=True, exist_ok=True)
     shots = {page: args.screenshots.resolve() / f"{name}.png" for name, page in SHOTS.items()}
-    book_log = BOOK_LOG.read_text().splitlines()
+    book_log = BOOK_LOG.read_text(encoding="utf-8").splitlines()
     exercises = checker_lines()
     server, base = serve(site)
     try:

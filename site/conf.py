@@ -58,8 +58,8 @@ pygments_dark_style = "monokai"
 
 def toc_titles() -> dict[str, str]:
     """The title site/toc.md gives each page, by its name in Sphinx (its path, no suffix)."""
-    entries = re.findall(r"^(.+?) <([^>]+)>$", (Path(__file__).parent / "toc.md").read_text(),
-                         re.M)
+    entries = re.findall(r"^(.+?) <([^>]+)>$",
+                         (Path(__file__).parent / "toc.md").read_text(encoding="utf-8"), re.M)
     return {str(Path(path).with_suffix("")): title for title, path in entries}
 
 
