@@ -25,7 +25,7 @@ from exercises import TRACKS
 from exercises.gradebook import csv_text, file_names, gradescope_json, junit_xml
 from exercises.grading import Result
 from exercises.runner import Graded
-from parity_tests.conftest import REPO
+from parity_tests.conftest import REPO, child_env
 
 SOLUTIONS = (REPO / "exercises" / "backprop_solutions.py").read_text(encoding="utf-8")
 WRONG = "def relu2deriv(output):\n    return output >= 0\n"
@@ -53,7 +53,8 @@ def rows(text: str) -> list[dict[str, str]]:
 
 def check_exercises(*args: str) -> subprocess.Popen[str]:
     return subprocess.Popen([sys.executable, "scripts/check_exercises.py", *args], cwd=REPO,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, encoding="utf-8",
+                            env=child_env())
 
 
 @pytest.fixture(scope="module")
@@ -158,7 +159,7 @@ def a_class() -> list[Graded]:
 
 @pytest.mark.parametrize("start", ["=", "+", "-", "@", "\t", "\r"])
 def test_no_cell_is_a_formula(start, tmp_path):
-    (tmp_path / f"{start}x.py").write_text("")
+    (tmp_path / f"{start}x.py").write_text("", encoding="utf-8")
     grades = [Graded(tmp_path / f"{start}x.py", ["backprop"],
                      [Result(name, "wrong", f"{start}1+1") for name in BACKPROP])]
     row = rows(csv_text(grades))[0]
@@ -218,7 +219,7 @@ BAD_OUTPUTS = {  # arguments (T: the tmp folder), words of the one line
 @pytest.mark.parametrize("case", BAD_OUTPUTS)
 def test_a_bad_output_is_one_line_and_grades_nothing(case, tmp_path, script):
     for name in ("alice.py", "bob.py"):
-        (tmp_path / name).write_text(SOLUTIONS)
+        (tmp_path / name).write_text(SOLUTIONS, encoding="utf-8")
     args, words = BAD_OUTPUTS[case]
     ran = script("check_exercises.py", [a.replace("T", str(tmp_path), 1) for a in args])
     assert ran.returncode == 2 and ran.stdout == "" and ran.stderr.count("\n") == 1
@@ -242,7 +243,7 @@ def test_user_is_refused_in_one_line_where_it_cannot_be(case, monkeypatch, tmp_p
     else:
         pytest.importorskip("pwd", reason="Windows has no users to switch to")
         monkeypatch.setattr(os, "geteuid", lambda: uid, raising=False)
-    (tmp_path / "alice.py").write_text(SOLUTIONS)
+    (tmp_path / "alice.py").write_text(SOLUTIONS, encoding="utf-8")
     ran = script("check_exercises.py", [str(tmp_path / "alice.py"), "--user",
                                         "no_such_user_here"])
     assert ran.returncode == 2 and ran.stdout == "" and ran.stderr.count("\n") == 1
@@ -306,7 +307,7 @@ def venv_for_others(folder: Path) -> Path | None:
         return None
     subprocess.run([str(system), "-m", "venv", "--without-pip", str(folder)], check=True)
     (folder / "lib" / version / "site-packages" / "outer.pth").write_text(
-        "\n".join(site.getsitepackages()) + "\n")
+        "\n".join(site.getsitepackages()) + "\n", encoding="utf-8")
     return folder
 
 
@@ -336,12 +337,13 @@ def test_the_autograder_end_to_end_on_a_fake_autograder_tree(tmp_path, script):
             shutil.copy(root / "source" / "run_autograder", root / "run_autograder")
             runs[case] = subprocess.Popen(
                 ["bash", str(root / "run_autograder"), "--time-limit", "1"],
-                env=dict(os.environ, AUTOGRADER_ROOT=str(root)), stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT, text=True)
+                env=child_env(AUTOGRADER_ROOT=str(root)), stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT, encoding="utf-8")
         for case, run in runs.items():
             out, _ = run.communicate(timeout=120)
             assert run.returncode == 0, f"{case}: {out}"
-        results = {case: json.loads((top / case / "results" / "results.json").read_text())
+        results = {case: json.loads((top / case / "results" / "results.json").read_text(
+            encoding="utf-8"))
                    for case in submissions}
         solutions = top / "wrong" / "source" / "exercises"
         assert {path.stat().st_mode & 0o777 for path in solutions.glob("*_solutions.py")} \

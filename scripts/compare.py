@@ -138,7 +138,7 @@ def rows_of(document: dict, name: str) -> list[Comparison]:
 
 def machine() -> dict:
     """What the last digits of a comparison depend on: the libraries, NumPy's BLAS kernels
-    (numpy_impl/system.numpy_blas) and the threads (a sum split across threads adds in
+    (`numpy_impl.system.numpy_blas`) and the threads (a sum split across threads adds in
     another order)."""
     return {"machine": platform.machine(), "processor": platform.processor(),
             "python": platform.python_version(), "numpy": np.__version__,
