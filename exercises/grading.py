@@ -184,14 +184,14 @@ def first_line(error: BaseException) -> str:
     return f"{type(error).__name__}: {text.splitlines()[0][:200]}" if text else type(error).__name__
 
 
-def a(word: str) -> str:
+def article(word: str) -> str:
     """The word with its article: "a list", "an int", "an ndarray"."""
     return f"{'an' if word[:1].lower() in 'aeiou' or word.startswith('nd') else 'a'} {word}"
 
 
 def kind(value: object) -> str:
     """What a value is, in words: "None", "a list", "an ndarray"."""
-    return "None" if value is None else a(type(value).__name__)
+    return "None" if value is None else article(type(value).__name__)
 
 
 PLURAL = {"is": "are", "has": "have", "differs": "differ", "does": "do", "matches": "match"}
@@ -219,16 +219,16 @@ def calling(function: Callable[..., object], *args: object) -> object:
 
 
 Arrays = dict[str, np.ndarray]
-Inputs = Callable[["Chapter"], dict[str, object]]
+Inputs = Callable[[Chapter], dict[str, object]]
 """inputs(chapter) -> the answer's arguments, by name: NumPy arrays and numbers."""
-Run = Callable[[object, dict[str, object], "Chapter"], Arrays]
+Run = Callable[[object, dict[str, object], Chapter], Arrays]
 """run(answer, inputs, chapter) -> the tensors the answer made from these inputs, by name
 (the chapter gives the rest: the weights a model starts from). Runs the learner's code."""
-Probe = Callable[[object, "Chapter"], Arrays]
+Probe = Callable[[object, Chapter], Arrays]
 """probe(answer, chapter) -> more tensors of the answer, on the first step alone."""
 Mistake = tuple[object, str]
 """A typical wrong answer, as code of the answer's kind, and what it gets wrong."""
-Final = Callable[["Chapter", Arrays], tuple[str | None, str]]
+Final = Callable[[Chapter, Arrays], tuple[str | None, str]]
 """final(chapter, arrays) -> (what is off, or None; a note for the line that says passed),
 on the first step's arrays."""
 
@@ -386,8 +386,8 @@ def what_is_off(exercise: Exercise, tensor: Tensor, answer: np.ndarray, c: Chapt
                           "compute it in the inputs' dtype")
     for made, explanation in _mistakes(exercise, c):
         wrong = None if isinstance(made, str) else made.get(tensor.key)
-        if wrong is not None and wrong.shape == answer.shape and compare(
-                label, answer, wrong.astype(dtype), tensor.depth, dtype).close:
+        if wrong is not None and wrong.dtype.kind in "biuf" and wrong.shape == answer.shape \
+                and compare(label, answer, wrong.astype(dtype), tensor.depth, dtype).close:
             return say(label, explanation)
     a, b = answer.astype(np.float64), expected.astype(np.float64)
     if b.size == 1:
@@ -416,8 +416,9 @@ class _Missing(Exception):
 
 def _off(exercise: Exercise, arrays: Arrays, c: Chapter
          ) -> tuple[str | None, str | None, list[tuple[float, float]]]:
-    """(the label of what is off or "it", what is off, or None; the max abs and rel
-    differences) of the arrays an answer made on chapter c."""
+    """What is off with the arrays an answer made on chapter c: (the label of the tensor
+    that is off, or "it"; what is off, or None; the max abs and rel differences of those
+    before it)."""
     if "outcome" in arrays:
         text = " ".join(str(arrays["outcome"]).split())
         return "it", text.removeprefix("wrong: "), []

@@ -286,6 +286,18 @@ HARD_CODED = [  # answers as a learner writes them, the words of their line
 ]
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_an_answer_right_on_the_first_step_alone_is_caught_on_the_second(dtype):
+    """Right where there are 100 images, and for no reason an argument explains: the second
+    configuration's line, with the catalogue's words for what is off there."""
+    def softmax_cross_entropy_delta(layer_2, labels, D):
+        return (layer_2 - labels) / (D if len(layer_2) == 100 else 1)
+    assert str(check(softmax_cross_entropy_delta, dtype)) == (
+        "softmax_cross_entropy_delta: wrong: right on the chapter's first step, but on a "
+        "second step (seed 2, 20 images, 30 hidden units, alpha = 0.5, D = 200), "
+        "layer_2_delta is D times too large: divide by D")
+
+
 @pytest.mark.parametrize("name, answer, words", HARD_CODED,
                          ids=[f"{name}-{i}" for i, (name, _, _) in enumerate(HARD_CODED)])
 def test_the_hard_coded_answers_of_the_issue(name, answer, words):
