@@ -456,19 +456,25 @@ def _names(names: list[str]) -> str:
 
 def judge(exercise: Exercise, arrays: Arrays, dtype: str = "float64") -> Result:
     """The verdict on the tensors an answer made (by `exercise.probe`), in `dtype`: the
-    first step's, then whether each argument changes them, then the second configuration's,
-    then `final` on the first step's."""
+    first step's, then the second configuration's, told as the arguments the answer
+    ignores where any (an answer right on both may ignore one that their inputs tie to
+    another, as dropout_mask to layer_1, but not pixels or classes, the same in both), then
+    `final` on the first step's."""
     name, (first, second) = exercise.name, chapters(dtype)
     base = _part(arrays, "1:")
     try:
         _, problem, differences = _off(exercise, base, first)
         if problem is not None:
             return Result(name, "wrong", f"wrong: {problem}")
-        ignored = [argument for argument in exercise.inputs(first)
+        inputs, others = exercise.inputs(first), exercise.inputs(second)
+        ignored = [argument for argument in inputs
                    if _same(exercise, _part(arrays, f"1:{argument}:"), base, first)]
         label, problem, more = _off(exercise, _part(arrays, "2:"), second)
     except _Missing as missing:
         return Result(name, "failed", f"failed: the grader's process did not send {missing}")
+    if problem is None:  # right on both: only an argument they share can be ignored unseen
+        ignored = [argument for argument in ignored if not isinstance(
+            inputs[argument], np.ndarray) and inputs[argument] == others[argument]]
     where = f"on a second step ({second.describe()})"
     if ignored:
         detail = (f"{where}, {problem}" if problem is not None else

@@ -298,6 +298,16 @@ def test_an_answer_right_on_the_first_step_alone_is_caught_on_the_second(dtype):
         "layer_2_delta is D times too large: divide by D")
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_an_answer_that_reads_the_mask_from_layer_1_passes(dtype):
+    """layer_1 is 0 exactly where the mask is: an answer may take the mask from it, and
+    ignore dropout_mask, and still be right on every step (the changed mask alone, which
+    no longer fits layer_1, does not fail it)."""
+    def layer_1_delta(layer_2_delta, weights_1_2, layer_1, dropout_mask):
+        return layer_2_delta @ weights_1_2.T * tanh2deriv(layer_1 / 2) * (layer_1 != 0) * 2
+    assert check(layer_1_delta, dtype).passed
+
+
 @pytest.mark.parametrize("name, answer, words", HARD_CODED,
                          ids=[f"{name}-{i}" for i, (name, _, _) in enumerate(HARD_CODED)])
 def test_the_hard_coded_answers_of_the_issue(name, answer, words):
