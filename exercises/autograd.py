@@ -7,9 +7,11 @@ your code, and check it:
 
 or, in a notebook, `from exercises import check, hint`, then `check(softmax_loss)`. Each
 answer runs on the chapter's first training step (100 images, the book's seed-1 weights
-and dropout mask) and is compared, tensor by tensor, with what the hand-built network
-computes (numpy_impl) in the same dtype. Stuck? `hint("softmax_loss")` gives one more
-hint at each call; the backprop track (exercises/backprop.py) is the same step by hand.
+and dropout mask), and on a second, smaller one (20 other images, 30 hidden units, another
+seed, alpha and D: use the arguments, never the chapter's numbers), and is compared,
+tensor by tensor, with what the hand-built network computes (numpy_impl) in the same
+dtype. Stuck? `hint("softmax_loss")` gives one more hint at each call; the backprop track
+(exercises/backprop.py) is the same step by hand.
 
 The names are the chapter's: layer_0 (100 images x 784 pixels), layer_1 (100 x 100
 hidden units, tanh, after dropout), logits (100 x 10, layer_2 before its activation),

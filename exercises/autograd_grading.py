@@ -1,7 +1,8 @@
 """The checks of the autograd track (exercises/autograd.py): each answer against the
-hand-built network's tensors of the chapter's first step.
+hand-built network's tensors of the chapter's first step, and of the second configuration
+(exercises/grading.py).
 
-Each exercise's probe runs the learner's torch code on the chapter's step and hands back
+Each exercise's probe runs the learner's torch code on each step and hands back
 NumPy arrays; `exercises.grading.judge` compares them with numpy_impl's own tensors under
 numpy_impl/close.py, in the exercise's dtype. The references:
 
@@ -11,7 +12,8 @@ numpy_impl/close.py, in the exercise's dtype. The references:
     TrueHidden                    layer_1, and hidden_input.grad = exact mode's layer_1_delta;
                                   torch.autograd.gradcheck (float64) must pass
     BookHidden                    the same against book mode's layer_1_delta; gradcheck must fail
-    train_step                    each weight's .grad and new value, as the hand-built step's
+    train_step                    each weight's .grad and new value, as the hand-built step's,
+                                  and the loss it returns
     idiomatic_model               eval and train logits, lr, and the weights after one SGD step
                                   with the mask nn.Dropout draws, through numpy_impl
     manual_layer_1_delta          autograd's hidden_input.grad from torch_impl's network
@@ -35,13 +37,13 @@ from exercises.grading import (
     Final,
     Mistake,
     Outcome,
-    Probe,
+    Run,
     Tensor,
-    _chapter,
     calling,
     chapter,
+    kind,
 )
-from numpy_impl.config import CLASSES, PIXELS, Config
+from numpy_impl.config import CLASSES, PIXELS
 from numpy_impl.network import LOSSES, OUTPUTS, Network
 from torch_impl.idiomatic import learning_rate
 from torch_impl.network import Network as TorchNetwork
@@ -58,24 +60,23 @@ def tensor(array: np.ndarray) -> torch.Tensor:
 def array(value: object, what: str) -> np.ndarray:
     """A tensor the answer made, as a NumPy array; anything else is wrong."""
     if not isinstance(value, torch.Tensor):
-        raise Outcome("wrong", f"wrong: {what} is a {type(value).__name__}, not a tensor")
+        raise Outcome("wrong", f"wrong: {what} is {kind(value)}, not a tensor")
     return value.detach().cpu().numpy().copy()
 
 
-def keeps_rng(probe: Probe) -> Probe:
-    """The probe, leaving torch's default generator as it found it: building an nn.Linear
+def keeps_rng(run: Run) -> Run:
+    """The run, leaving torch's default generator as it found it: building an nn.Linear
     draws from it, and checking an answer should not change a notebook's random numbers."""
-    @functools.wraps(probe)
-    def wrapped(answer: object, c: Chapter) -> Arrays:
+    @functools.wraps(run)
+    def wrapped(answer: object, inputs: dict[str, object], c: Chapter) -> Arrays:
         with torch.random.fork_rng():
-            return probe(answer, c)
+            return run(answer, inputs, c)
     return wrapped
 
 
 def is_subclass(answer: object, base: type, what: str) -> None:
     if not (isinstance(answer, type) and issubclass(answer, base)):
-        raise Outcome("wrong", f"wrong: it is a {type(answer).__name__}, not a subclass of "
-                               f"{what}")
+        raise Outcome("wrong", f"wrong: it is {kind(answer)}, not a subclass of {what}")
 
 
 # The three losses.
@@ -84,15 +85,19 @@ def output_layer(c: Chapter, output: str) -> Callable[[np.ndarray], np.ndarray]:
     return c.network.activate if output == "softmax" else OUTPUTS[output]
 
 
+def loss_inputs(c: Chapter) -> dict[str, object]:
+    return {"logits": c.logits, "labels": c.labels, "D": c.config.D}
+
+
 @keeps_rng
-def loss_probe(answer: object, c: Chapter) -> Arrays:
-    logits = tensor(c.logits).requires_grad_()
-    loss = calling(answer, logits, tensor(c.labels), c.config.D)
+def loss_run(answer: object, inputs: dict[str, object], c: Chapter) -> Arrays:
+    logits = tensor(inputs["logits"]).requires_grad_()
+    loss = calling(answer, logits, tensor(inputs["labels"]), inputs["D"])
     if loss is None:
         raise Outcome("not done", "not done yet (it returns None)")
     if not isinstance(loss, torch.Tensor):
-        raise Outcome("wrong", f"wrong: it returned a {type(loss).__name__}, not a tensor: "
-                               "autograd differentiates tensors (no .item(), no NumPy)")
+        raise Outcome("wrong", f"wrong: it returned {kind(loss)}, not a tensor: autograd "
+                               "differentiates tensors (no .item(), no NumPy)")
     if loss.numel() != 1:
         raise Outcome("wrong", f"wrong: the loss has shape {tuple(loss.shape)}: a loss is one "
                                "number, summed over the batch")
@@ -109,17 +114,23 @@ def loss_exercise(output: str, mistakes: tuple[Mistake, ...]) -> Exercise:
     def delta(c: Chapter) -> np.ndarray:
         return (output_layer(c, output)(c.logits) - c.labels) / c.config.D
 
+    return Exercise(f"{output}_loss", loss_inputs, loss_run, (
+        Tensor("grad", "logits.grad", delta, depth=4),
+        Tensor("loss", "the loss", loss_value(output), depth=4),
+    ), mistakes)
+
+
+def loss_value(output: str) -> Callable[[Chapter], np.ndarray]:
+    """The chapter's loss on its step, summed over the batch and divided by D."""
     def value(c: Chapter) -> np.ndarray:
         layer_2 = output_layer(c, output)(c.logits)
         return np.array(LOSSES[output](layer_2, c.labels, c.config.D), c.config.dtype)
-    return Exercise(f"{output}_loss", loss_probe, (
-        Tensor("grad", "logits.grad", delta, depth=4),
-        Tensor("loss", "the loss", value, depth=4),
-    ), mistakes)
+    return value
 
 
 MEAN = ("is that of a mean (the default reduction='mean'): the chapter sums over the "
         "batch and divides by D")
+OUTPUTS_MEAN = MEAN.replace("the batch", "the batch's outputs (images x classes)")
 NO_D = "is D times too large: divide the summed loss by D"
 
 
@@ -138,15 +149,22 @@ def wrong_network(forward: Callable[..., tuple[torch.Tensor, torch.Tensor]]) -> 
     return type("ChapterNetwork", (_Layers,), {"forward": forward})
 
 
+def network_inputs(c: Chapter) -> dict[str, object]:
+    return {"pixels": PIXELS, "hidden_size": c.config.hidden_size, "classes": CLASSES,
+            "layer_0": c.layer_0, "dropout_mask": c.dropout_mask}
+
+
 @keeps_rng
-def network_probe(answer: object, c: Chapter) -> Arrays:
+def network_run(answer: object, inputs: dict[str, object], c: Chapter) -> Arrays:
     is_subclass(answer, nn.Module, "nn.Module")
-    model = calling(answer, PIXELS, c.config.hidden_size, CLASSES)
+    model = calling(answer, inputs["pixels"], inputs["hidden_size"], inputs["classes"])
     for name in ("weights_0_1", "weights_1_2"):
         layer, weights = getattr(model, name, None), getattr(c, name)
+        if layer is None:
+            raise Outcome("wrong", f"wrong: it has no self.{name}: __init__ names its layers "
+                                   "self.weights_0_1 and self.weights_1_2, each an nn.Linear")
         if not isinstance(layer, nn.Linear):
-            raise Outcome("wrong", f"wrong: self.{name} is a {type(layer).__name__}, not an "
-                                   "nn.Linear")
+            raise Outcome("wrong", f"wrong: self.{name} is {kind(layer)}, not an nn.Linear")
         if layer.bias is not None:
             raise Outcome("wrong", f"wrong: self.{name} has a bias: the chapter's layers have "
                                    "none (bias=False)")
@@ -157,22 +175,22 @@ def network_probe(answer: object, c: Chapter) -> Arrays:
     with torch.no_grad():
         model.weights_0_1.weight.copy_(tensor(c.weights_0_1.T))
         model.weights_1_2.weight.copy_(tensor(c.weights_1_2.T))
-    result = calling(model, tensor(c.layer_0), tensor(c.dropout_mask))
+    result = calling(model, tensor(inputs["layer_0"]), tensor(inputs["dropout_mask"]))
     if not (isinstance(result, tuple) and len(result) == 2):
-        raise Outcome("wrong", f"wrong: forward returned a {type(result).__name__}, expected "
-                               "the pair (layer_1, logits)")
+        raise Outcome("wrong", f"wrong: forward returned {kind(result)}, expected the pair "
+                               "(layer_1, logits)")
     return {"layer_1": array(result[0], "layer_1"), "logits": array(result[1], "the logits")}
 
 
 # TrueHidden and BookHidden.
 
-def wrong_function(backward: Callable[[torch.Tensor, torch.Tensor, torch.Tensor],
-                                      torch.Tensor]) -> type:
-    """A hidden-layer Function with the right forward and backward(grad, layer_1, mask)."""
+def wrong_function(backward: Callable[..., torch.Tensor]) -> type:
+    """A hidden-layer Function with the right forward and backward(grad, hidden_input,
+    layer_1, mask)."""
     def forward(ctx: object, hidden_input: torch.Tensor, dropout_mask: torch.Tensor
                 ) -> torch.Tensor:
         layer_1 = torch.tanh(hidden_input) * dropout_mask * 2
-        ctx.save_for_backward(layer_1, dropout_mask)
+        ctx.save_for_backward(hidden_input, layer_1, dropout_mask)
         return layer_1
 
     def backward_(ctx: object, grad: torch.Tensor) -> tuple[torch.Tensor, None]:
@@ -193,31 +211,43 @@ def gradcheck_passes(answer: type) -> bool:
         return False
 
 
+def hidden_inputs(c: Chapter) -> dict[str, object]:
+    """forward's arguments, and backward's grad_layer_1."""
+    return {"hidden_input": c.hidden_input, "dropout_mask": c.dropout_mask,
+            "grad_layer_1": c.layer_2_delta @ c.weights_1_2.T}
+
+
 @keeps_rng
-def function_probe(answer: object, c: Chapter) -> Arrays:
+def hidden_run(answer: object, inputs: dict[str, object], c: Chapter) -> Arrays:
     is_subclass(answer, torch.autograd.Function, "torch.autograd.Function")
-    hidden_input = tensor(c.hidden_input).requires_grad_()
-    layer_1 = calling(answer.apply, hidden_input, tensor(c.dropout_mask))
+    hidden_input = tensor(inputs["hidden_input"]).requires_grad_()
+    layer_1 = calling(answer.apply, hidden_input, tensor(inputs["dropout_mask"]))
     arrays = {"layer_1": array(layer_1, "forward's result")}
     if not layer_1.requires_grad:
         raise Outcome("wrong", "wrong: forward's result is not connected to hidden_input")
-    calling(layer_1.backward, tensor(c.layer_2_delta @ c.weights_1_2.T))
+    calling(layer_1.backward, tensor(inputs["grad_layer_1"]))
     if hidden_input.grad is None:
         raise Outcome("wrong", "wrong: backward gave hidden_input no gradient: return it "
                                "first, then None for dropout_mask")
     arrays["layer_1_delta"] = hidden_input.grad.numpy()
-    arrays["gradcheck"] = np.array(gradcheck_passes(answer))
     return arrays
+
+
+def gradcheck_run(answer: object, c: Chapter) -> Arrays:
+    return {"gradcheck": np.array(gradcheck_passes(answer))}
 
 
 def gradcheck_verdict(must_pass: bool) -> Final:
     def final(c: Chapter, arrays: Arrays) -> tuple[str | None, str]:
-        if must_pass and not arrays["gradcheck"].all():
+        passes = arrays.get("gradcheck")
+        if not (isinstance(passes, np.ndarray) and passes.dtype.kind == "b"):
+            return "the grader's process did not send gradcheck's verdict", ""
+        if must_pass and not passes.all():
             return ("layer_1_delta matches exact mode on the chapter's step, but "
                     "torch.autograd.gradcheck fails on a 4 x 5 corner of it (float64)"), ""
         if must_pass:
             return None, "torch.autograd.gradcheck passes (float64)"
-        if arrays["gradcheck"].all():
+        if passes.all():
             return "torch.autograd.gradcheck passes: the book's update is not a gradient", ""
         return None, "torch.autograd.gradcheck fails, as it must: the book's update is no gradient"
     return final
@@ -231,11 +261,11 @@ def book_layer_1_delta(c: Chapter) -> np.ndarray:
 
 def hidden_exercise(name: str, reference: Callable[[Chapter], np.ndarray], gradient: bool,
                     mistakes: tuple[Mistake, ...]) -> Exercise:
-    return Exercise(name, function_probe, (
+    return Exercise(name, hidden_inputs, hidden_run, (
         Tensor("layer_1", "layer_1", lambda c: c.layer_1, zero="where dropout dropped a unit"),
         Tensor("layer_1_delta", "hidden_input.grad", reference, depth=4, masked=True,
                zero="where dropout dropped a unit"),
-    ), mistakes, gradcheck_verdict(gradient))
+    ), mistakes, gradcheck_verdict(gradient), gradcheck_run)
 
 
 def tanh2deriv(output: torch.Tensor) -> torch.Tensor:
@@ -251,23 +281,37 @@ def stale_gradients(network: TorchNetwork, c: Chapter) -> None:
     network.loss(logits, tensor(c.labels)).backward()
 
 
+def step_inputs(c: Chapter) -> dict[str, object]:
+    """train_step's arguments but the network: the optimizer as its lr, alpha."""
+    return {"optimizer": c.config.alpha, "layer_0": c.layer_0, "labels": c.labels,
+            "dropout_mask": c.dropout_mask, "D": c.config.D}
+
+
 @keeps_rng
-def train_step_probe(answer: object, c: Chapter) -> Arrays:
+def train_step_run(answer: object, inputs: dict[str, object], c: Chapter) -> Arrays:
     network = TorchNetwork.from_numpy(c.config, np.array(c.weights_0_1), np.array(c.weights_1_2))
     stale_gradients(network, c)
-    calling(answer, network, network.sgd(), tensor(c.layer_0), tensor(c.labels),
-            tensor(c.dropout_mask), c.config.D)
+    optimizer = torch.optim.SGD(network.parameters(), lr=inputs["optimizer"])
+    loss = calling(answer, network, optimizer, tensor(inputs["layer_0"]),
+                   tensor(inputs["labels"]), tensor(inputs["dropout_mask"]), inputs["D"])
     arrays = {}
     for name in ("weights_0_1", "weights_1_2"):
         weight = getattr(network, name).weight
         arrays[name] = weight.detach().numpy().T.copy()
         arrays[f"{name}.grad"] = (np.zeros_like(arrays[name]) if weight.grad is None
                                   else weight.grad.numpy().T.copy())
+    if isinstance(loss, torch.Tensor) and loss.numel() == 1:
+        arrays["loss"] = loss.detach().cpu().reshape(()).numpy().copy()
+    elif isinstance(loss, float):
+        arrays["loss"] = np.array(loss)
+    else:  # the probe's word on the loss, for judge to tell after the weights
+        arrays["loss"] = np.array(f"is {kind(loss)}: train_step returns the loss (a tensor "
+                                  "holding one number)")
     return arrays
 
 
 def wrong_step(*calls: str) -> Callable[..., object]:
-    """A train_step that makes these calls, in this order."""
+    """A train_step that makes these calls, in this order, and returns the loss."""
     def step(network: TorchNetwork, optimizer: torch.optim.Optimizer, layer_0: torch.Tensor,
              labels: torch.Tensor, dropout_mask: torch.Tensor, D: int) -> object:
         loss = None
@@ -276,13 +320,15 @@ def wrong_step(*calls: str) -> Callable[..., object]:
                 optimizer.zero_grad()
             elif call == "step":
                 optimizer.step()
-            elif call == "backward":
+            else:
                 _, _, logits = network(layer_0, dropout_mask)
-                loss = F.cross_entropy(logits, labels, reduction="sum") / D
+                if call == "backward":
+                    loss = F.cross_entropy(logits, labels, reduction="sum") / D
+                elif call == "mean":  # the loss averaged over the batch
+                    loss = F.cross_entropy(logits, labels)
+                else:  # "softmax": softmax before the loss that applies it
+                    loss = F.cross_entropy(torch.softmax(logits, 1), labels, reduction="sum") / D
                 loss.backward()
-            else:  # the loss averaged over the batch
-                _, _, logits = network(layer_0, dropout_mask)
-                F.cross_entropy(logits, labels).backward()
         return loss
     return step
 
@@ -290,41 +336,44 @@ def wrong_step(*calls: str) -> Callable[..., object]:
 # idiomatic_model.
 
 @functools.cache
-def idiomatic_mask(dtype: str) -> np.ndarray:
+def idiomatic_mask(c: Chapter) -> np.ndarray:
     """The mask nn.Dropout(0.5) draws first after torch.manual_seed(SEED), 0 or 1."""
-    c = chapter(dtype)
     with torch.random.fork_rng():
         torch.manual_seed(SEED)
-        ones = torch.ones(c.dropout_mask.shape, dtype=getattr(torch, dtype))
+        ones = torch.ones(c.dropout_mask.shape, dtype=getattr(torch, c.config.dtype))
         return (nn.Dropout(0.5)(ones) / 2).numpy()
 
 
 @functools.cache
-def _idiomatic_step(config: Config) -> Network:
+def _idiomatic_step(c: Chapter) -> Network:
     """The hand-built network after its first step with idiomatic_mask."""
-    c = _chapter(config)
     network = Network(c.config, c.weights_0_1.copy(), c.weights_1_2.copy())
-    network.train_step(c.layer_0, c.labels, idiomatic_mask(c.config.dtype))
+    network.train_step(c.layer_0, c.labels, idiomatic_mask(c))
     return network
 
 
 def idiomatic_reference(name: str) -> Callable[[Chapter], np.ndarray]:
-    return lambda c: getattr(_idiomatic_step(c.config), name)
+    return lambda c: getattr(_idiomatic_step(c), name)
+
+
+def idiomatic_inputs(c: Chapter) -> dict[str, object]:
+    config = c.config
+    return {"hidden_size": config.hidden_size, "alpha": config.alpha,
+            "batch_size": config.batch_size, "D": config.D}
 
 
 @keeps_rng
-def idiomatic_probe(answer: object, c: Chapter) -> Arrays:
+def idiomatic_run(answer: object, inputs: dict[str, object], c: Chapter) -> Arrays:
     config = c.config
-    result = calling(answer, config.hidden_size, config.alpha, config.batch_size, config.D)
+    result = calling(answer, *inputs.values())
     if not (isinstance(result, tuple) and len(result) == 2):
-        raise Outcome("wrong", f"wrong: it returned a {type(result).__name__}, expected the "
-                               "pair (model, lr)")
+        raise Outcome("wrong", f"wrong: it returned {kind(result)}, expected the pair "
+                               "(model, lr)")
     model, lr = result
     if not isinstance(model, nn.Sequential):
-        raise Outcome("wrong", f"wrong: the model is a {type(model).__name__}, not an "
-                               "nn.Sequential")
+        raise Outcome("wrong", f"wrong: the model is {kind(model)}, not an nn.Sequential")
     if not isinstance(lr, (int, float)) or isinstance(lr, bool):
-        raise Outcome("wrong", f"wrong: lr is a {type(lr).__name__}, not a number")
+        raise Outcome("wrong", f"wrong: lr is {kind(lr)}, not a number")
     linears = [m for m in model.modules() if isinstance(m, nn.Linear)]
     if len(linears) != 2 or any(layer.bias is not None for layer in linears):
         raise Outcome("wrong", "wrong: the model needs exactly two nn.Linear layers, without "
@@ -354,15 +403,21 @@ def idiomatic_probe(answer: object, c: Chapter) -> Arrays:
             "weights_1_2": linears[1].weight.detach().numpy().T.copy()}
 
 
-def wrong_model(*layers: Callable[[int], nn.Module], lr: float | None = None) -> Callable:
-    """An idiomatic_model with these layers between the two nn.Linear (and this lr)."""
+def wrong_model(*layers: Callable[[int], nn.Module], last: tuple[nn.Module, ...] = (),
+                lr: Callable[[float, int, int], float] | None = None) -> Callable:
+    """An idiomatic_model with these layers between the two nn.Linear, these after them,
+    and this lr(alpha, batch_size, D)."""
     def idiomatic_model(hidden_size: int, alpha: float, batch_size: int, D: int
                         ) -> tuple[nn.Sequential, float]:
         model = nn.Sequential(nn.Linear(PIXELS, hidden_size, bias=False),
                               *(layer(hidden_size) for layer in layers),
-                              nn.Linear(hidden_size, CLASSES, bias=False))
-        return model, alpha * batch_size / D if lr is None else lr
+                              nn.Linear(hidden_size, CLASSES, bias=False), *last)
+        return model, (lr or learning_rate_of)(alpha, batch_size, D)
     return idiomatic_model
+
+
+def learning_rate_of(alpha: float, batch_size: int, D: int) -> float:
+    return alpha * batch_size / D
 
 
 def tanh_(_: int) -> nn.Module:
@@ -389,23 +444,32 @@ def autograd_pass(c: Chapter) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
     return inputs, hidden_input.grad
 
 
+@functools.cache
+def _autograd(c: Chapter) -> tuple[dict[str, object], np.ndarray]:
+    """autograd_pass's tensors as NumPy arrays: manual_layer_1_delta's inputs, and the grad."""
+    inputs, grad = autograd_pass(c)
+    return {name: value.numpy() for name, value in inputs.items()}, grad.numpy()
+
+
+def manual_inputs(c: Chapter) -> dict[str, object]:
+    return _autograd(c)[0]
+
+
 @keeps_rng
-def manual_probe(answer: object, c: Chapter) -> Arrays:
-    inputs, _ = autograd_pass(c)
-    result = calling(answer, *(value.clone() for value in inputs.values()))
+def manual_run(answer: object, inputs: dict[str, object], c: Chapter) -> Arrays:
+    result = calling(answer, *(tensor(value) for value in inputs.values()))
     if result is None:
         raise Outcome("not done", "not done yet (it returns None)")
     return {"layer_1_delta": array(result, "its result")}
 
 
-@functools.cache
-def _autograd_grad(config: Config) -> np.ndarray:
-    return autograd_pass(_chapter(config))[1].numpy()
+def _autograd_grad(c: Chapter) -> np.ndarray:
+    return _autograd(c)[1]
 
 
 def cmp_note(c: Chapter, arrays: Arrays) -> tuple[None, str]:
     """makemore's cmp: exact to the bit, close, and the largest difference."""
-    autograd = _autograd_grad(c.config)
+    autograd = _autograd_grad(c)
     exact = np.array_equal(arrays["layer_1_delta"], autograd)
     diff = float(np.abs(arrays["layer_1_delta"].astype(np.float64) - autograd).max())
     return None, f"cmp with autograd's hidden_input.grad: exact {exact}, close True, " \
@@ -429,7 +493,9 @@ EXERCISE_LIST = [
     )),
     loss_exercise("sigmoid", (
         (lambda logits, labels, D: F.binary_cross_entropy_with_logits(logits, labels) / D,
-         MEAN.replace("the batch", "the batch's 1000 outputs")),
+         OUTPUTS_MEAN),
+        (lambda logits, labels, D: F.binary_cross_entropy_with_logits(logits, labels),
+         OUTPUTS_MEAN),
         (lambda logits, labels, D: F.cross_entropy(logits, labels, reduction="sum") / D,
          "is that of softmax's loss (cross_entropy): sigmoid's is binary cross-entropy"),
         (lambda logits, labels, D: F.binary_cross_entropy_with_logits(
@@ -442,12 +508,14 @@ EXERCISE_LIST = [
     loss_exercise("identity", (
         (lambda logits, labels, D: F.mse_loss(logits, labels, reduction="sum") / D,
          "is that of the squared error, twice the chapter's delta: halve the loss"),
-        (lambda logits, labels, D: F.mse_loss(logits, labels) / D,
-         MEAN.replace("the batch", "the batch's 1000 outputs")),
+        (lambda logits, labels, D: F.mse_loss(logits, labels) / D, OUTPUTS_MEAN),
+        (lambda logits, labels, D: F.mse_loss(logits, labels),
+         "is that of F.mse_loss's default mean (reduction='mean'): the chapter halves the "
+         "squared error, sums it over the batch and divides by D"),
         (lambda logits, labels, D: (logits - labels).abs().sum() / D,
          "is that of the absolute error, the sign of the error: square it (and halve it)"),
     )),
-    Exercise("ChapterNetwork", network_probe, (
+    Exercise("ChapterNetwork", network_inputs, network_run, (
         Tensor("layer_1", "layer_1", lambda c: c.layer_1, masked=True,
                zero="where dropout dropped a unit"),
         Tensor("logits", "the logits", lambda c: c.logits, depth=4),
@@ -470,24 +538,27 @@ EXERCISE_LIST = [
          "are layer_2, after softmax: return the logits, the loss applies softmax"),
     )),
     hidden_exercise("TrueHidden", lambda c: c.layer_1_delta, True, (
-        (wrong_function(lambda g, layer_1, mask: g * tanh2deriv(layer_1) * mask), BOOK_LINE),
-        (wrong_function(lambda g, layer_1, mask: g * tanh2deriv(layer_1 / 2) * mask),
+        (wrong_function(lambda g, h, layer_1, mask: g * tanh2deriv(layer_1) * mask), BOOK_LINE),
+        (wrong_function(lambda g, h, layer_1, mask: g * tanh2deriv(layer_1 / 2) * mask),
          "is off by a factor of 0.5 wherever a unit is kept: it leaves out the mask's 2"),
-        (wrong_function(lambda g, layer_1, mask: g * tanh2deriv(layer_1) * mask * 2),
+        (wrong_function(lambda g, h, layer_1, mask: g * tanh2deriv(layer_1) * mask * 2),
          "takes tanh's slope at layer_1, after dropout doubled it: take it from tanh's output"),
-        (wrong_function(lambda g, layer_1, mask: g * mask * 2),
+        (wrong_function(lambda g, h, layer_1, mask: g * tanh2deriv(h) * mask * 2),
+         "takes the slope 1 - x**2 at the hidden input x: tanh's slope is 1 - t**2 at its "
+         "output, t = tanh(hidden_input)"),
+        (wrong_function(lambda g, h, layer_1, mask: g * mask * 2),
          "leaves out tanh's slope"),
     )),
     hidden_exercise("BookHidden", book_layer_1_delta, False, (
-        (wrong_function(lambda g, layer_1, mask: g * tanh2deriv(layer_1 / 2) * mask * 2),
+        (wrong_function(lambda g, h, layer_1, mask: g * tanh2deriv(layer_1 / 2) * mask * 2),
          "is the true gradient (TrueHidden's): the book takes tanh's slope at layer_1, after "
          "dropout, and multiplies by the mask without its 2"),
-        (wrong_function(lambda g, layer_1, mask: g * tanh2deriv(layer_1) * mask * 2),
+        (wrong_function(lambda g, h, layer_1, mask: g * tanh2deriv(layer_1) * mask * 2),
          "multiplies by the mask's 2: the book's line multiplies by dropout_mask alone"),
-        (wrong_function(lambda g, layer_1, mask: g * tanh2deriv(layer_1 / 2) * mask),
+        (wrong_function(lambda g, h, layer_1, mask: g * tanh2deriv(layer_1 / 2) * mask),
          "takes tanh's slope from tanh's output: the book takes it at layer_1, after dropout"),
     )),
-    Exercise("train_step", train_step_probe, (
+    Exercise("train_step", step_inputs, train_step_run, (
         Tensor("weights_0_1.grad", "weights_0_1.grad", lambda c: c.layer_0.T @ c.layer_1_delta,
                depth=8),
         Tensor("weights_1_2.grad", "weights_1_2.grad", lambda c: c.layer_1.T @ c.layer_2_delta,
@@ -496,6 +567,7 @@ EXERCISE_LIST = [
                weights="weights_0_1"),
         Tensor("weights_1_2", "the new weights_1_2", lambda c: c.new_weights_1_2, depth=8,
                weights="weights_1_2"),
+        Tensor("loss", "the loss", loss_value("softmax"), depth=4),
     ), (
         (wrong_step("backward", "step"),
          "holds an earlier step's gradient too: gradients add up over backward() calls; "
@@ -505,22 +577,24 @@ EXERCISE_LIST = [
         (wrong_step("backward", "zero_grad", "step"),
          "is 0: optimizer.zero_grad() came after loss.backward() and erased its gradient"),
         (wrong_step("zero_grad", "mean", "step"), MEAN),
+        (wrong_step("zero_grad", "softmax", "step"),
+         "is that of softmax applied twice: cross_entropy takes the logits and applies it"),
     )),
-    Exercise("idiomatic_model", idiomatic_probe, (
+    Exercise("idiomatic_model", idiomatic_inputs, idiomatic_run, (
         Tensor("eval_logits", "the logits in eval mode", lambda c: c.hidden_output @ c.weights_1_2,
                depth=4),
         Tensor("logits", "the logits in train mode", lambda c: (
-            c.hidden_output * idiomatic_mask(c.config.dtype) * 2 @ c.weights_1_2), depth=4),
+            c.hidden_output * idiomatic_mask(c) * 2 @ c.weights_1_2), depth=4),
         Tensor("lr", "lr", lambda c: np.array(learning_rate(c.config))),
         Tensor("weights_0_1", "the new weights_0_1", idiomatic_reference("weights_0_1"),
                depth=8, weights="weights_0_1"),
         Tensor("weights_1_2", "the new weights_1_2", idiomatic_reference("weights_1_2"),
                depth=8, weights="weights_1_2"),
     ), (
-        (wrong_model(tanh_, dropout_(0.5), lr=2.0),
+        (wrong_model(tanh_, dropout_(0.5), lr=lambda alpha, batch_size, D: alpha),
          "is alpha: nn.CrossEntropyLoss averages over the batch where the chapter divides "
          "the sum by D, so lr is alpha * batch_size / D"),
-        (wrong_model(tanh_, dropout_(0.5), lr=2 / 10000),
+        (wrong_model(tanh_, dropout_(0.5), lr=lambda alpha, batch_size, D: alpha / D),
          "is alpha / D: the loss module already divides by the batch size, so lr is alpha * "
          "batch_size / D"),
         (wrong_model(tanh_), "drop nothing: add nn.Dropout(0.5) after the activation"),
@@ -530,9 +604,12 @@ EXERCISE_LIST = [
          "keep 4 units in 5: nn.Dropout's p is the probability of dropping one, 0.5 here"),
         (wrong_model(lambda _: nn.ReLU(), dropout_(0.5)), "use relu: the chapter's hidden "
                                                            "layer is tanh (nn.Tanh())"),
+        (wrong_model(tanh_, dropout_(0.5), last=(nn.Softmax(dim=1),)),
+         "are softmax's output: end the model with the last nn.Linear, as nn.CrossEntropyLoss "
+         "applies softmax itself"),
     )),
-    Exercise("manual_layer_1_delta", manual_probe, (
-        Tensor("layer_1_delta", "layer_1_delta", lambda c: _autograd_grad(c.config), depth=4,
+    Exercise("manual_layer_1_delta", manual_inputs, manual_run, (
+        Tensor("layer_1_delta", "layer_1_delta", _autograd_grad, depth=4,
                masked=True, zero="where dropout dropped a unit"),
     ), (
         (lambda d2, w, layer_1, mask: d2 @ w * tanh2deriv(layer_1) * mask, BOOK_LINE),
@@ -541,6 +618,9 @@ EXERCISE_LIST = [
         (lambda d2, w, layer_1, mask: d2 @ w * tanh2deriv(layer_1) * mask * 2,
          "takes tanh's slope at layer_1, after dropout doubled it: take it from tanh's output"),
         (lambda d2, w, layer_1, mask: d2 @ w * mask * 2, "leaves out tanh's slope"),
+        (lambda d2, w, layer_1, mask: d2 @ w.T * tanh2deriv(layer_1 / 2) * mask * 2,
+         "cannot be computed with weight_1_2.T: weight_1_2 is nn.Linear's weight, (classes, "
+         "hidden units), which is weights_1_2.T already; use it as it is"),
     ), cmp_note),
 ]
 EXERCISE = {exercise.name: exercise for exercise in EXERCISE_LIST}

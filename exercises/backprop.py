@@ -7,9 +7,11 @@ your code, and check it:
 
 or, in a notebook, `from exercises import check, hint`, then `check(tanh2deriv)`. Each
 function runs on the chapter's first training step (100 images, the book's seed-1 weights
-and dropout mask) and is compared, tensor by tensor, with what numpy_impl's own code
-computes; a derivative is also checked against finite differences. A wrong answer gets one
-line saying what is off. Stuck? `hint("tanh2deriv")` gives one more hint at each call.
+and dropout mask), and on a second, smaller one (20 other images, 30 hidden units, another
+seed, alpha and D: use the arguments, never the chapter's numbers), and is compared,
+tensor by tensor, with what numpy_impl's own code computes; a derivative is also checked
+against finite differences. A wrong answer gets one line saying what is off. Stuck?
+`hint("tanh2deriv")` gives one more hint at each call.
 
 The names are the chapter's: layer_0 (100 images x 784 pixels), layer_1 (100 x 100
 hidden units, tanh, after dropout), layer_2 (100 x 10, softmax), weights_0_1 (784 x 100),

@@ -144,7 +144,10 @@ _shown: dict[str, int] = {}
 
 
 class Hint(str):
-    """A hint's text; a notebook shows it as plain text."""
+    """A hint's text, which a plain Python prompt, IPython and a notebook show as it is."""
+
+    def __repr__(self) -> str:
+        return str(self)
 
     def _repr_pretty_(self, printer: object, cycle: bool) -> None:
         printer.text(str(self))

@@ -155,7 +155,7 @@ def child(path: Path, dtype: str, start: int, memory_mb: int) -> None:
         try:
             if answer is None:
                 raise Outcome("not done", f"not done yet ({name} is not defined)")
-            arrays = exercise(name).probe(answer, chapter(dtype))
+            arrays = exercise(name).probe(answer, dtype)
         except Outcome as outcome:
             send(channel, {"kind": "result", "name": name, "status": outcome.status,
                            "message": outcome.message})

@@ -1,8 +1,12 @@
 """The autograd track checks itself: the solutions pass in both dtypes, the blanks are not
-done, a 1% mutant of each solution is caught, and typical wrong answers get their line."""
+done, a 1% mutant of each solution is caught, typical wrong answers get their line, and an
+answer that ignores an argument gets a line that names it."""
 
 from __future__ import annotations
 
+import inspect
+
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -10,6 +14,7 @@ from torch import nn
 
 from exercises import autograd, autograd_grading, check, check_module
 from exercises import autograd_solutions as solutions
+from exercises.grading import chapter, chapters
 
 DTYPES = ["float64", "float32"]
 NAMES = autograd_grading.EXERCISES
@@ -61,8 +66,10 @@ def scaled_function(name: str):
         def mutant(network, optimizer, layer_0, labels, dropout_mask, D):
             optimizer.zero_grad()
             _, _, logits = network(layer_0, dropout_mask)
-            (solutions.softmax_loss(logits, labels, D) * 1.01).backward()
+            loss = solutions.softmax_loss(logits, labels, D) * 1.01
+            loss.backward()
             optimizer.step()
+            return loss
         return mutant
     if name == "idiomatic_model":
         def mutant(*args):
@@ -123,9 +130,19 @@ def step_without(skip: str):
         if skip != "zero_grad":
             optimizer.zero_grad()
         _, _, logits = network(layer_0, dropout_mask)
-        (F.cross_entropy(logits, labels, reduction="sum") / D).backward()
+        loss = F.cross_entropy(logits, labels, reduction="sum") / D
+        loss.backward()
         if skip != "step":
             optimizer.step()
+        if skip != "return":
+            return loss
+    return train_step
+
+
+def step_returning(value):
+    """The solution's step, returning value(loss) instead of the loss."""
+    def train_step(network, optimizer, layer_0, labels, dropout_mask, D):
+        return value(solutions.train_step(network, optimizer, layer_0, labels, dropout_mask, D))
     return train_step
 
 
@@ -157,7 +174,8 @@ WRONG = [  # (exercise, a wrong answer as a learner writes it, words its message
      ["does not depend on logits through autograd"]),
     ("ChapterNetwork", NoDouble, ["layer_1", "does not double them"]),
     ("ChapterNetwork", WithBias, ["self.weights_0_1 has a bias", "bias=False"]),
-    ("ChapterNetwork", Renamed, ["self.weights_0_1 is a NoneType, not an nn.Linear"]),
+    ("ChapterNetwork", Renamed, ["it has no self.weights_0_1: __init__ names its layers "
+                                 "self.weights_0_1 and self.weights_1_2"]),
     ("ChapterNetwork", solutions.TrueHidden, ["not a subclass of nn.Module"]),
     ("TrueHidden", hidden(lambda g, layer_1, mask: (g * (1 - layer_1**2) * mask, None)),
      ["hidden_input.grad", "the book's line"]),
@@ -178,7 +196,7 @@ WRONG = [  # (exercise, a wrong answer as a learner writes it, words its message
     ("idiomatic_model", lambda hidden_size, alpha, batch_size, D: solutions.ChapterNetwork(
         784, hidden_size, 10), ["expected the pair (model, lr)"]),
     ("manual_layer_1_delta", lambda d2, w, layer_1, mask: d2 @ w.T * (1 - layer_1**2) * mask,
-     ["raised RuntimeError", "mat1 and mat2"]),
+     ["layer_1_delta cannot be computed with weight_1_2.T: weight_1_2 is nn.Linear's weight"]),
     ("manual_layer_1_delta", lambda d2, w, layer_1, mask: d2 @ w * (1 - layer_1**2) * mask,
      ["layer_1_delta", "the book's line"]),
 ]
@@ -202,6 +220,208 @@ def test_each_exercise_has_two_wrong_answers_here_and_in_the_catalogue():
         for wrong, explanation in exercise.mistakes:  # each typical mistake is recognized
             line = str(check(wrong, name=exercise.name))
             assert line.endswith(explanation), line
+
+
+class SlopeOfTheInput(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, hidden_input, dropout_mask):
+        ctx.save_for_backward(hidden_input, dropout_mask)
+        return torch.tanh(hidden_input) * dropout_mask * 2
+
+    @staticmethod
+    def backward(ctx, grad_layer_1):
+        hidden_input, dropout_mask = ctx.saved_tensors
+        return grad_layer_1 * dropout_mask * 2 * (1 - hidden_input**2), None
+
+
+def softmax_step(network, optimizer, layer_0, labels, dropout_mask, D):
+    optimizer.zero_grad()
+    _, _, logits = network(layer_0, dropout_mask)
+    loss = F.cross_entropy(torch.softmax(logits, 1), labels, reduction="sum") / D
+    loss.backward()
+    optimizer.step()
+    return loss
+
+
+NAMED = [  # the issue's table: each mistake and the words of its line (no "differs")
+    ("identity_loss", lambda logits, labels, D: F.mse_loss(logits, labels),
+     "logits.grad is that of F.mse_loss's default mean (reduction='mean')"),
+    ("sigmoid_loss", lambda logits, labels, D: F.binary_cross_entropy_with_logits(logits, labels),
+     "logits.grad is that of a mean (the default reduction='mean'): the chapter sums over the "
+     "batch's outputs (images x classes) and divides by D"),
+    ("train_step", softmax_step, "weights_0_1.grad is that of softmax applied twice"),
+    ("idiomatic_model", lambda hidden_size, alpha, batch_size, D: (
+        nn.Sequential(*solutions.idiomatic_model(hidden_size, alpha, batch_size, D)[0],
+                      nn.Softmax(dim=1)), alpha * batch_size / D),
+     "the logits in eval mode are softmax's output: end the model with the last nn.Linear"),
+    ("TrueHidden", SlopeOfTheInput, "hidden_input.grad takes the slope 1 - x**2 at the hidden "
+                                    "input x: tanh's slope is 1 - t**2 at its output"),
+    ("manual_layer_1_delta", lambda d2, w, layer_1, mask:
+        d2 @ w.T * (1 - (layer_1 / 2)**2) * mask * 2,
+     "layer_1_delta cannot be computed with weight_1_2.T"),
+    ("softmax_loss", lambda logits, labels, D: solutions.softmax_loss(logits, labels, D) + 1,
+     "the loss is 1 more than it should be ("),
+    ("identity_loss", lambda logits, labels, D: solutions.identity_loss(logits, labels, D) - 2,
+     "the loss is 2 less than it should be ("),
+    ("ChapterNetwork", Renamed, "it has no self.weights_0_1"),
+    ("train_step", step_returning(lambda loss: 2 * loss),
+     "the loss is 0.04602, expected 0.02301: it is off by a factor of about 2"),
+    ("train_step", step_returning(lambda loss: -loss), "the loss has the wrong sign"),
+    ("train_step", step_returning(lambda loss: loss + 1), "the loss is 1 more than it should be"),
+    ("train_step", step_without("return"), "the loss is None: train_step returns the loss"),
+    ("train_step", step_returning(lambda loss: [loss]), "the loss is a list: train_step returns"),
+]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("name, answer, words", NAMED,
+                         ids=[f"{name}-{i}" for i, (name, _, _) in enumerate(NAMED)])
+def test_each_mistake_of_the_issue_has_its_line(name, answer, words, dtype):
+    line = one_line(check(answer, dtype, name=name))
+    assert line.startswith(f"{name}: wrong: ") and words in line, line
+    assert "differs" not in line and " is a NoneType" not in line, line
+
+
+def test_the_grammar_of_the_lines():
+    """The logits are (plural); an int, an ndarray (articles)."""
+    class Logits(solutions.ChapterNetwork):
+        def forward(self, layer_0, dropout_mask):
+            layer_1, logits = super().forward(layer_0, dropout_mask)
+            return layer_1, logits * 3
+    assert str(check(Logits, name="ChapterNetwork")) == (
+        "ChapterNetwork: wrong: the logits are off by a factor of about 3")
+    assert str(check(lambda logits, labels, D: 1, name="softmax_loss")).endswith(
+        "it returned an int, not a tensor: autograd differentiates tensors (no .item(), no "
+        "NumPy)")
+    assert "lr is an ndarray, not a number" in str(check(
+        lambda hidden_size, alpha, batch_size, D: (solutions.idiomatic_model(
+            hidden_size, alpha, batch_size, D)[0], np.array(0.02)), name="idiomatic_model"))
+
+
+def arguments(name: str) -> list[str]:
+    """The blank's arguments: a function's, or its class's methods' (but self and ctx), all
+    but train_step's network (an answer has nothing else to train)."""
+    blank = getattr(autograd, name)
+    methods = [blank] if not inspect.isclass(blank) else [
+        getattr(blank, method) for method in ("__init__", "forward", "backward")
+        if method in vars(blank)]
+    return [argument for method in methods for argument in inspect.signature(method).parameters
+            if argument not in ("self", "ctx", "network")]
+
+
+ARGUMENTS = [(name, argument) for name in NAMES for argument in arguments(name)]
+
+
+def test_every_argument_is_changed():
+    first, second = chapters()
+    for name in NAMES:
+        exercise = autograd_grading.EXERCISE[name]
+        inputs, others = exercise.inputs(first), exercise.inputs(second)
+        assert sorted(inputs) == sorted(arguments(name)), name
+        for argument, value in inputs.items():
+            assert np.shape(value) != np.shape(others[argument]) or not np.array_equal(
+                value, others[argument]) or argument in ("pixels", "classes"), (name, argument)
+
+
+def hard_coded(name: str, argument: str, dtype: str):
+    """The solution, with the argument's value on the chapter's first step written in (as
+    a torch tensor where it is an array)."""
+    value = autograd_grading.EXERCISE[name].inputs(chapter(dtype))[argument]
+    if isinstance(value, np.ndarray):
+        value = torch.from_numpy(np.array(value))
+    solution = getattr(solutions, name)
+    if name == "ChapterNetwork":
+        class Network(solution):
+            def __init__(self, pixels, hidden_size, classes):
+                sizes = dict(pixels=pixels, hidden_size=hidden_size, classes=classes)
+                super().__init__(**{**sizes, argument: value} if argument in sizes else sizes)
+
+            def forward(self, layer_0, dropout_mask):
+                given = dict(layer_0=layer_0, dropout_mask=dropout_mask)
+                return super().forward(**{**given, argument: value} if argument in given
+                                       else given)
+        return Network
+    if name in ("TrueHidden", "BookHidden"):
+        class Hidden(solution):
+            @staticmethod
+            def forward(ctx, hidden_input, dropout_mask):
+                given = dict(hidden_input=hidden_input, dropout_mask=dropout_mask)
+                return solution.forward(ctx, **{**given, argument: value} if argument in given
+                                        else given)
+
+            @staticmethod
+            def backward(ctx, grad_layer_1):
+                return solution.backward(ctx, value if argument == "grad_layer_1"
+                                         else grad_layer_1)
+        return Hidden
+    if argument == "optimizer":  # SGD by hand, at the first step's lr
+        def train_step(network, optimizer, layer_0, labels, dropout_mask, D):
+            network.zero_grad()
+            _, _, logits = network(layer_0, dropout_mask)
+            loss = solutions.softmax_loss(logits, labels, D)
+            loss.backward()
+            with torch.no_grad():
+                for weight in network.parameters():
+                    weight -= value * weight.grad
+            return loss
+        return train_step
+    parameters = list(inspect.signature(solution).parameters)
+
+    def answer(*args):
+        return solution(*(value if p == argument else a for p, a in zip(parameters, args,
+                                                                          strict=True)))
+    return answer
+
+
+NOT_CONNECTED = {"logits": "the loss does not depend on logits through autograd"}
+"""The logits written in: the loss is a constant, which has its own line."""
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("name, argument", ARGUMENTS)
+def test_an_answer_that_hard_codes_an_argument_is_caught(name, argument, dtype):
+    """The first step's value of any one argument written in: it fails, and its line names
+    that argument alone."""
+    line = one_line(check(hard_coded(name, argument, dtype), dtype, name=name))
+    words = NOT_CONNECTED.get(argument, f"not change with {argument}: ")
+    assert line.startswith(f"{name}: wrong: ") and words in line, line
+
+
+def idiomatic_lr(lr):
+    def idiomatic_model(hidden_size, alpha, batch_size, D):
+        return solutions.idiomatic_model(hidden_size, alpha, batch_size, D)[0], lr(
+            alpha, batch_size, D)
+    return idiomatic_model
+
+
+class Hidden100(nn.Module):
+    def __init__(self, pixels, hidden_size, classes):
+        super().__init__()
+        self.weights_0_1 = nn.Linear(784, 100, bias=False)
+        self.weights_1_2 = nn.Linear(100, 10, bias=False)
+
+    forward = solutions.ChapterNetwork.forward
+
+
+HARD_CODED = [  # answers as a learner writes them, the words of their line
+    ("idiomatic_model", idiomatic_lr(lambda alpha, batch_size, D: alpha / batch_size),
+     "lr does not change with D: on a second step (seed 2, 20 images, 30 hidden units, "
+     "alpha = 0.5, D = 200), lr is 0.025, expected 0.05"),
+    ("idiomatic_model", idiomatic_lr(lambda alpha, batch_size, D: 0.02),
+     "lr does not change with alpha, batch_size or D: on a second step"),
+    ("idiomatic_model", sequential(nn.Tanh(), nn.Dropout(0.5), lr=0.02),
+     "lr does not change with alpha, batch_size or D: on a second step"),
+    ("softmax_loss", lambda logits, labels, D: F.cross_entropy(logits, labels, reduction="sum")
+     / 10000, "logits.grad does not change with D: on a second step"),
+    ("ChapterNetwork", Hidden100, "it does not change with pixels, hidden_size or classes: "),
+]
+
+
+@pytest.mark.parametrize("name, answer, words", HARD_CODED,
+                         ids=[f"{name}-{i}" for i, (name, _, _) in enumerate(HARD_CODED)])
+def test_the_hard_coded_answers_of_the_issue(name, answer, words):
+    line = one_line(check(answer, name=name))
+    assert line.startswith(f"{name}: wrong: ") and words in line, line
 
 
 @pytest.mark.parametrize("name", ["ChapterNetwork", "idiomatic_model"])

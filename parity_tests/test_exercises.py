@@ -1,7 +1,14 @@
 """The backprop track checks itself: the solutions pass, the blanks are not done, and
-typical wrong answers are caught, each with one line that names the tensor and what is off."""
+typical wrong answers are caught, each with one line that names the tensor and what is off;
+an answer that ignores an argument is caught on the second configuration, and its line
+names the argument."""
 
 from __future__ import annotations
+
+import inspect
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -9,6 +16,7 @@ import pytest
 from exercises import backprop, check, check_module, grading
 from exercises import backprop_solutions as solutions
 from numpy_impl.activations import sigmoid, tanh2deriv
+from parity_tests.conftest import REPO
 
 DTYPES = ["float64", "float32"]
 DERIVATIVES = [name for name in grading.EXERCISES if grading.EXERCISE[name].final is not None]
@@ -95,6 +103,12 @@ WRONG = [  # (exercise, a wrong answer, words its message must hold)
     ("weights_1_2_update", lambda weights_1_2, layer_1, layer_2_delta, alpha:
         weights_1_2 - alpha * layer_1 @ layer_2_delta, ["new weights_1_2", "layer_1.T"]),
     ("weights_1_2_update", lambda weights_1_2, layer_1, layer_2_delta, alpha:
+        alpha * layer_1.T @ layer_2_delta, ["the new weights_1_2 is the step alone"]),
+    ("weights_0_1_update", lambda weights_0_1, layer_0, layer_1_delta, alpha:
+        alpha * layer_0.T @ layer_1_delta, ["the new weights_0_1 is the step alone"]),
+    ("weights_0_1_update", lambda weights_0_1, layer_0, layer_1_delta, alpha:
+        -alpha * layer_0.T @ layer_1_delta, ["the new weights_0_1 is the step alone"]),
+    ("weights_1_2_update", lambda weights_1_2, layer_1, layer_2_delta, alpha:
         weights_1_2.T - alpha * layer_2_delta.T @ layer_1,
      ["new weights_1_2", "shape (10, 100), expected (100, 10): a transposed product?"]),
     ("weights_0_1_update", lambda weights_0_1, layer_0, layer_1_delta, alpha:
@@ -137,6 +151,8 @@ def test_an_answer_that_raises_or_is_no_array_is_one_line():
         return [[1.0], [1.0, 2.0]]
     assert str(check(tanh2deriv)) == (
         "tanh2deriv: wrong: it returned a list, not an array of numbers")
+    assert str(check(np.ones(3), name="tanh2deriv")) == (
+        "tanh2deriv: wrong: it is an ndarray, not a function")
 
 
 def test_in_place_answers_in_the_books_style():
@@ -191,6 +207,112 @@ def test_a_notebook_cell_shows_the_one_line():
     result = check(solutions.tanh2deriv)
     assert pretty.pretty(result) == str(result)
     assert pretty.pretty([result]) == f"[{result}]"
+
+
+def test_a_plain_python_prompt_shows_the_text():
+    """check, hint and problem at `python -i`'s prompt: their text, not a dataclass or an
+    escaped string (repr is what the prompt prints)."""
+    from exercises import hint, problem
+    result, shown = check(solutions.tanh2deriv), hint("tanh2deriv", 1)
+    assert repr(result) == str(result) and repr(shown) == str(shown)
+    assert repr(problem("relu2deriv")) == str(problem("relu2deriv"))
+    lines = ["from exercises import check, hint, problem",
+             "from exercises.backprop_solutions import tanh2deriv",
+             "check(tanh2deriv)", "hint('tanh2deriv', 1)", "problem('relu2deriv')"]
+    ran = subprocess.run([sys.executable, "-i", "-q"], input="\n".join(lines) + "\n",
+                         capture_output=True, text=True, cwd=REPO, timeout=120,
+                         env=dict(os.environ, PYTHONPATH=str(REPO)))
+    assert ran.returncode == 0, ran.stderr
+    out = ran.stdout.splitlines()
+    assert out[0] == str(result) and out[1] == str(shown)
+    assert out[2].startswith("relu2deriv(output") and out[4] == (
+        "relu's slope at each entry, computed from relu's output.")
+    assert "Result(" not in ran.stdout and "\\n" not in ran.stdout
+
+
+ARGUMENTS = [(name, argument) for name in grading.EXERCISES
+             for argument in inspect.signature(getattr(backprop, name)).parameters]
+
+
+def test_every_argument_is_changed():
+    """The grader changes every argument of every blank, and the second configuration
+    differs from the first in every one."""
+    first, second = grading.chapters()
+    for name in grading.EXERCISES:
+        exercise = grading.EXERCISE[name]
+        inputs, others = exercise.inputs(first), exercise.inputs(second)
+        assert list(inputs) == list(inspect.signature(getattr(backprop, name)).parameters)
+        for argument, value in inputs.items():
+            assert np.shape(value) != np.shape(others[argument]) or not np.array_equal(
+                value, others[argument]), (name, argument)
+
+
+def hard_coded(name: str, argument: str, dtype: str):
+    """The solution, with the argument's value on the chapter's first step written in."""
+    solution = getattr(solutions, name)
+    index = list(inspect.signature(solution).parameters).index(argument)
+    value = grading.EXERCISE[name].inputs(grading.chapter(dtype))[argument]
+
+    def answer(*args):
+        args = list(args)
+        args[index] = np.array(value) if isinstance(value, np.ndarray) else value
+        return solution(*args)
+    return answer
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("name, argument", ARGUMENTS)
+def test_an_answer_that_hard_codes_an_argument_is_caught(name, argument, dtype):
+    """The first step's value of any one argument written in: right on the first step, it
+    fails, and its line names that argument alone."""
+    line = one_line(check(hard_coded(name, argument, dtype), dtype, name=name))
+    assert line.startswith(f"{name}: wrong: ") and f"not change with {argument}: " in line, line
+
+
+HARD_CODED = [  # answers as a learner writes them, the words of their line
+    ("softmax_cross_entropy_delta", lambda layer_2, labels, D: (layer_2 - labels) / 10000,
+     "layer_2_delta does not change with D: on a second step (seed 2, 20 images, 30 hidden "
+     "units, alpha = 0.5, D = 200), layer_2_delta is off by a factor of about 0.02"),
+    ("weights_1_2_update", lambda weights_1_2, layer_1, layer_2_delta, alpha:
+        weights_1_2 - 2 * layer_1.T @ layer_2_delta,
+     "the new weights_1_2 does not change with alpha: on a second step"),
+    ("weights_0_1_update", lambda weights_0_1, layer_0, layer_1_delta, alpha:
+        weights_0_1 - 2 * layer_0.T @ layer_1_delta,
+     "the new weights_0_1 does not change with alpha: on a second step"),
+    ("softmax_cross_entropy_delta", lambda layer_2, labels, D:
+        (layer_2 - labels) / len(layer_2) ** 2, "layer_2_delta does not change with D: "),
+    ("dropout", lambda layer_1, dropout_mask: layer_1 * grading.chapter().dropout_mask * 2,
+     "it does not change with dropout_mask: on a second step"),
+]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_an_answer_right_on_the_first_step_alone_is_caught_on_the_second(dtype):
+    """Right where there are 100 images, and for no reason an argument explains: the second
+    configuration's line, with the catalogue's words for what is off there."""
+    def softmax_cross_entropy_delta(layer_2, labels, D):
+        return (layer_2 - labels) / (D if len(layer_2) == 100 else 1)
+    assert str(check(softmax_cross_entropy_delta, dtype)) == (
+        "softmax_cross_entropy_delta: wrong: right on the chapter's first step, but on a "
+        "second step (seed 2, 20 images, 30 hidden units, alpha = 0.5, D = 200), "
+        "layer_2_delta is D times too large: divide by D")
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_an_answer_that_reads_the_mask_from_layer_1_passes(dtype):
+    """layer_1 is 0 exactly where the mask is: an answer may take the mask from it, and
+    ignore dropout_mask, and still be right on every step (the changed mask alone, which
+    no longer fits layer_1, does not fail it)."""
+    def layer_1_delta(layer_2_delta, weights_1_2, layer_1, dropout_mask):
+        return layer_2_delta @ weights_1_2.T * tanh2deriv(layer_1 / 2) * (layer_1 != 0) * 2
+    assert check(layer_1_delta, dtype).passed
+
+
+@pytest.mark.parametrize("name, answer, words", HARD_CODED,
+                         ids=[f"{name}-{i}" for i, (name, _, _) in enumerate(HARD_CODED)])
+def test_the_hard_coded_answers_of_the_issue(name, answer, words):
+    line = one_line(check(answer, name=name))
+    assert line.startswith(f"{name}: wrong: ") and words in line, line
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
