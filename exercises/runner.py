@@ -65,7 +65,8 @@ from numpy_impl.threads import THREAD_VARIABLES
 ROOT = Path(__file__).resolve().parent.parent
 HEADER = struct.Struct("<Q")
 MAX_MESSAGE = 64 << 20
-"""The largest message the parent reads: the biggest exercise sends well under 4 MB."""
+"""The largest message the parent reads: the biggest exercise (train_step, float64, on both
+configurations) sends about 4 MB."""
 NONSENSE = "the grader's process sent what is not a message"
 
 

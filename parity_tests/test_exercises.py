@@ -6,7 +6,6 @@ names the argument."""
 from __future__ import annotations
 
 import inspect
-import os
 import subprocess
 import sys
 
@@ -16,7 +15,7 @@ import pytest
 from exercises import backprop, check, check_module, grading
 from exercises import backprop_solutions as solutions
 from numpy_impl.activations import sigmoid, tanh2deriv
-from parity_tests.conftest import REPO
+from parity_tests.conftest import REPO, child_env
 
 DTYPES = ["float64", "float32"]
 DERIVATIVES = [name for name in grading.EXERCISES if grading.EXERCISE[name].final is not None]
@@ -220,8 +219,8 @@ def test_a_plain_python_prompt_shows_the_text():
              "from exercises.backprop_solutions import tanh2deriv",
              "check(tanh2deriv)", "hint('tanh2deriv', 1)", "problem('relu2deriv')"]
     ran = subprocess.run([sys.executable, "-i", "-q"], input="\n".join(lines) + "\n",
-                         capture_output=True, text=True, cwd=REPO, timeout=120,
-                         env=dict(os.environ, PYTHONPATH=str(REPO)))
+                         capture_output=True, encoding="utf-8", cwd=REPO, timeout=120,
+                         env=child_env(PYTHONPATH=str(REPO)))
     assert ran.returncode == 0, ran.stderr
     out = ran.stdout.splitlines()
     assert out[0] == str(result) and out[1] == str(shown)
