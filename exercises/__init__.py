@@ -1,10 +1,16 @@
 """The teaching kit: write each step of chapter 9 yourself, and check it, on two tracks.
 
 - backprop (NumPy alone): every derivative of the chapter by hand. Blanks in
-  `exercises/backprop.py`, checks in `grading.py`, answers in `backprop_solutions.py`.
+  `exercises/backprop.py`, checks in `backprop_checks.py`, answers in
+  `backprop_solutions.py`.
 - autograd (torch): the same network as torch writes it, the jump from the hand-made
   backward pass to autograd. Blanks in `exercises/autograd.py`, checks in
-  `autograd_grading.py`, answers in `autograd_solutions.py`.
+  `autograd_checks.py`, answers in `autograd_solutions.py`.
+
+A blank file defines its track's exercises, in order: each function or class in it is one,
+and its name, written there once, is the exercise's everywhere else (the checks refer to
+the blank itself; the hints, keyed by name, are checked against the blanks on import).
+`grading.py` is the engine that judges an answer on either track.
 
 In a notebook, the learner's code runs in the learner's kernel:
 
@@ -19,25 +25,41 @@ and a memory limit (`runner.py`), for a teacher grading a class.
 
 from __future__ import annotations
 
+import ast
 import importlib
 import inspect
+from pathlib import Path
 from typing import TYPE_CHECKING
 
-from exercises.hints import Hint, hint
+from exercises.hints import HINTS, Hint, hint
 
 if TYPE_CHECKING:
     from exercises.grading import Exercise, Result
 
-TRACKS: dict[str, tuple[str, ...]] = {
-    "backprop": ("relu2deriv", "sigmoid2deriv", "tanh2deriv", "softmax_cross_entropy_delta",
-                 "dropout", "dropout_backward", "layer_1_delta", "weights_1_2_update",
-                 "weights_0_1_update"),
-    "autograd": ("softmax_loss", "sigmoid_loss", "identity_loss", "ChapterNetwork",
-                 "TrueHidden", "BookHidden", "train_step", "idiomatic_model",
-                 "manual_layer_1_delta"),
-}
+
+def blanks(track: str) -> tuple[str, ...]:
+    """The functions and classes the track's blank file defines, in order. The file is read,
+    not imported: the autograd track's imports torch, and only its exercises may."""
+    source = Path(__file__).with_name(f"{track}.py").read_text(encoding="utf-8")
+    return tuple(node.name for node in ast.parse(source).body
+                 if isinstance(node, ast.FunctionDef | ast.ClassDef))
+
+
+TRACKS: dict[str, tuple[str, ...]] = {track: blanks(track) for track in ("backprop", "autograd")}
 """Each track's exercises, in the order of its blank file (the backprop track needs NumPy
 alone; the autograd track's checks import torch, only when one of them is asked for)."""
+
+
+def check_hints(hints: dict[str, object]) -> None:
+    """Raise unless the hints are keyed by the exercises' names, in the tracks' order: a
+    name no blank defines is a misspelling, a missing one an exercise without hints."""
+    names = [name for track in TRACKS.values() for name in track]
+    if list(hints) != names:
+        raise ValueError(f"exercises/hints.py has hints for {', '.join(hints)}; the blank "
+                         f"files define {', '.join(names)}, and each needs its hints, in order")
+
+
+check_hints(HINTS)
 
 
 def track_of(name: str) -> str:
@@ -49,12 +71,8 @@ def track_of(name: str) -> str:
 
 
 def exercise(name: str) -> Exercise:
-    """The exercise called `name`, from its track's checks."""
-    if track_of(name) == "autograd":
-        from exercises.autograd_grading import EXERCISE
-    else:
-        from exercises.grading import EXERCISE
-    return EXERCISE[name]
+    """The exercise called `name`, from its track's checks (exercises/{track}_checks.py)."""
+    return importlib.import_module(f"exercises.{track_of(name)}_checks").EXERCISE[name]
 
 
 def problem(name: str) -> Hint:
@@ -82,4 +100,5 @@ def check_module(module: object, track: str = "backprop", dtype: str = "float64"
     return [check(getattr(module, name, None), dtype, name) for name in TRACKS[track]]
 
 
-__all__ = ["TRACKS", "check", "check_module", "exercise", "hint", "problem", "track_of"]
+__all__ = ["TRACKS", "blanks", "check", "check_hints", "check_module", "exercise", "hint",
+           "problem", "track_of"]

@@ -12,12 +12,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from exercises import autograd, autograd_grading, check, check_module
+from exercises import TRACKS, autograd, autograd_checks, check, check_module
 from exercises import autograd_solutions as solutions
 from exercises.grading import chapter, chapters
 
 DTYPES = ["float64", "float32"]
-NAMES = autograd_grading.EXERCISES
+NAMES = TRACKS["autograd"]
 
 
 def one_line(result) -> str:
@@ -215,7 +215,7 @@ def test_a_wrong_answer_says_what_is_off(name, answer, words):
 def test_each_exercise_has_two_wrong_answers_here_and_in_the_catalogue():
     counts = {name: sum(n == name for n, _, _ in WRONG) for name in NAMES}
     assert min(counts.values()) >= 2, counts
-    for exercise in autograd_grading.EXERCISE_LIST:
+    for exercise in autograd_checks.EXERCISES:
         assert len(exercise.mistakes) >= 2, exercise.name
         for wrong, explanation in exercise.mistakes:  # each typical mistake is recognized
             line = str(check(wrong, name=exercise.name))
@@ -315,7 +315,7 @@ ARGUMENTS = [(name, argument) for name in NAMES for argument in arguments(name)]
 def test_every_argument_is_changed():
     first, second = chapters()
     for name in NAMES:
-        exercise = autograd_grading.EXERCISE[name]
+        exercise = autograd_checks.EXERCISE[name]
         inputs, others = exercise.inputs(first), exercise.inputs(second)
         assert sorted(inputs) == sorted(arguments(name)), name
         for argument, value in inputs.items():
@@ -326,7 +326,7 @@ def test_every_argument_is_changed():
 def hard_coded(name: str, argument: str, dtype: str):
     """The solution, with the argument's value on the chapter's first step written in (as
     a torch tensor where it is an array)."""
-    value = autograd_grading.EXERCISE[name].inputs(chapter(dtype))[argument]
+    value = autograd_checks.EXERCISE[name].inputs(chapter(dtype))[argument]
     if isinstance(value, np.ndarray):
         value = torch.from_numpy(np.array(value))
     solution = getattr(solutions, name)

@@ -12,13 +12,14 @@ import sys
 import numpy as np
 import pytest
 
-from exercises import backprop, check, check_module, grading
+from exercises import TRACKS, backprop, backprop_checks, check, check_module, grading
 from exercises import backprop_solutions as solutions
 from numpy_impl.activations import sigmoid, tanh2deriv
 from parity_tests.conftest import REPO, child_env
 
 DTYPES = ["float64", "float32"]
-DERIVATIVES = [name for name in grading.EXERCISES if grading.EXERCISE[name].final is not None]
+NAMES = TRACKS["backprop"]
+DERIVATIVES = [name for name in NAMES if backprop_checks.EXERCISE[name].final is not None]
 
 
 def one_line(result: grading.Result) -> str:
@@ -28,7 +29,7 @@ def one_line(result: grading.Result) -> str:
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("name", grading.EXERCISES)
+@pytest.mark.parametrize("name", NAMES)
 def test_the_solutions_pass(name, dtype):
     result = check(getattr(solutions, name), dtype)
     assert result.status == "passed", str(result)
@@ -38,13 +39,13 @@ def test_the_solutions_pass(name, dtype):
 
 def test_the_blank_exercises_are_not_done():
     results = check_module(backprop)
-    assert [r.name for r in results] == list(grading.EXERCISES)
+    assert [r.name for r in results] == list(NAMES)
     assert {r.status for r in results} == {"not done"}
     assert all(one_line(r).endswith("not done yet") for r in results)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("name", grading.EXERCISES)
+@pytest.mark.parametrize("name", NAMES)
 def test_one_percent_off_is_caught(name, dtype):
     """Every check holds the answer to a few ulps of its dtype: 1% off fails in both dtypes."""
     solution = getattr(solutions, name)
@@ -129,7 +130,7 @@ def test_a_wrong_answer_says_what_is_off(name, answer, words):
 
 
 def test_each_exercise_has_two_wrong_answers_here():
-    counts = {name: sum(n == name for n, _, _ in WRONG) for name in grading.EXERCISES}
+    counts = {name: sum(n == name for n, _, _ in WRONG) for name in NAMES}
     assert min(counts.values()) >= 2, counts
 
 
@@ -229,7 +230,7 @@ def test_a_plain_python_prompt_shows_the_text():
     assert "Result(" not in ran.stdout and "\\n" not in ran.stdout
 
 
-ARGUMENTS = [(name, argument) for name in grading.EXERCISES
+ARGUMENTS = [(name, argument) for name in NAMES
              for argument in inspect.signature(getattr(backprop, name)).parameters]
 
 
@@ -237,8 +238,8 @@ def test_every_argument_is_changed():
     """The grader changes every argument of every blank, and the second configuration
     differs from the first in every one."""
     first, second = grading.chapters()
-    for name in grading.EXERCISES:
-        exercise = grading.EXERCISE[name]
+    for name in NAMES:
+        exercise = backprop_checks.EXERCISE[name]
         inputs, others = exercise.inputs(first), exercise.inputs(second)
         assert list(inputs) == list(inspect.signature(getattr(backprop, name)).parameters)
         for argument, value in inputs.items():
@@ -250,7 +251,7 @@ def hard_coded(name: str, argument: str, dtype: str):
     """The solution, with the argument's value on the chapter's first step written in."""
     solution = getattr(solutions, name)
     index = list(inspect.signature(solution).parameters).index(argument)
-    value = grading.EXERCISE[name].inputs(grading.chapter(dtype))[argument]
+    value = backprop_checks.EXERCISE[name].inputs(grading.chapter(dtype))[argument]
 
     def answer(*args):
         args = list(args)

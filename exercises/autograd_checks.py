@@ -1,8 +1,9 @@
 """The checks of the autograd track (exercises/autograd.py): each answer against the
 hand-built network's tensors of the chapter's first step, and of the second configuration
-(exercises/grading.py).
+(exercises/grading.py). Each exercise's catalogue of typical mistakes is written out below
+as code.
 
-Each exercise's probe runs the learner's torch code on each step and hands back
+Each exercise's run takes the learner's torch code through each step and hands back
 NumPy arrays; `exercises.grading.judge` compares them with numpy_impl's own tensors under
 numpy_impl/close.py, in the exercise's dtype. The references:
 
@@ -29,16 +30,17 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from exercises import autograd as blanks
+from exercises.backprop_checks import BOOK_LINE
 from exercises.grading import (
-    BOOK_LINE,
     Arrays,
     Chapter,
     Exercise,
+    Expected,
     Final,
     Mistake,
     Outcome,
     Run,
-    Tensor,
     calling,
     chapter,
     kind,
@@ -110,13 +112,16 @@ def loss_run(answer: object, inputs: dict[str, object], c: Chapter) -> Arrays:
     return {"grad": logits.grad.numpy(), "loss": array(loss.reshape(()), "the loss")}
 
 
-def loss_exercise(output: str, mistakes: tuple[Mistake, ...]) -> Exercise:
+def loss_exercise(blank: Callable[..., object], mistakes: tuple[Mistake, ...]) -> Exercise:
+    """The loss of an output layer: `blank` is {output}_loss."""
+    output = blank.__name__.removesuffix("_loss")
+
     def delta(c: Chapter) -> np.ndarray:
         return (output_layer(c, output)(c.logits) - c.labels) / c.config.D
 
-    return Exercise(f"{output}_loss", loss_inputs, loss_run, (
-        Tensor("grad", "logits.grad", delta, depth=4),
-        Tensor("loss", "the loss", loss_value(output), depth=4),
+    return Exercise(blank, loss_inputs, loss_run, (
+        Expected("grad", "logits.grad", delta, depth=4),
+        Expected("loss", "the loss", loss_value(output), depth=4),
     ), mistakes)
 
 
@@ -259,12 +264,12 @@ def book_layer_1_delta(c: Chapter) -> np.ndarray:
     return network.backward(c.layer_1, c.layer_2, c.labels, c.dropout_mask)[1]
 
 
-def hidden_exercise(name: str, reference: Callable[[Chapter], np.ndarray], gradient: bool,
+def hidden_exercise(blank: type, reference: Callable[[Chapter], np.ndarray], gradient: bool,
                     mistakes: tuple[Mistake, ...]) -> Exercise:
-    return Exercise(name, hidden_inputs, hidden_run, (
-        Tensor("layer_1", "layer_1", lambda c: c.layer_1, zero="where dropout dropped a unit"),
-        Tensor("layer_1_delta", "hidden_input.grad", reference, depth=4, masked=True,
-               zero="where dropout dropped a unit"),
+    return Exercise(blank, hidden_inputs, hidden_run, (
+        Expected("layer_1", "layer_1", lambda c: c.layer_1, zero="where dropout dropped a unit"),
+        Expected("layer_1_delta", "hidden_input.grad", reference, depth=4, masked=True,
+                 zero="where dropout dropped a unit"),
     ), mistakes, gradcheck_verdict(gradient), gradcheck_run)
 
 
@@ -476,8 +481,8 @@ def cmp_note(c: Chapter, arrays: Arrays) -> tuple[None, str]:
                  f"max diff {diff:.1e}"
 
 
-EXERCISE_LIST = [
-    loss_exercise("softmax", (
+EXERCISES = (
+    loss_exercise(blanks.softmax_loss, (
         (lambda logits, labels, D: F.cross_entropy(logits, labels) / D, MEAN),
         (lambda logits, labels, D: F.cross_entropy(logits, labels), MEAN),
         (lambda logits, labels, D: F.cross_entropy(logits, labels, reduction="sum"), NO_D),
@@ -491,7 +496,7 @@ EXERCISE_LIST = [
             logits, labels, reduction="sum") / D,
          "is that of sigmoid's loss (binary cross-entropy): softmax's is cross_entropy"),
     )),
-    loss_exercise("sigmoid", (
+    loss_exercise(blanks.sigmoid_loss, (
         (lambda logits, labels, D: F.binary_cross_entropy_with_logits(logits, labels) / D,
          OUTPUTS_MEAN),
         (lambda logits, labels, D: F.binary_cross_entropy_with_logits(logits, labels),
@@ -505,7 +510,7 @@ EXERCISE_LIST = [
         (lambda logits, labels, D: F.binary_cross_entropy_with_logits(
             logits, labels, reduction="sum"), NO_D),
     )),
-    loss_exercise("identity", (
+    loss_exercise(blanks.identity_loss, (
         (lambda logits, labels, D: F.mse_loss(logits, labels, reduction="sum") / D,
          "is that of the squared error, twice the chapter's delta: halve the loss"),
         (lambda logits, labels, D: F.mse_loss(logits, labels) / D, OUTPUTS_MEAN),
@@ -515,10 +520,10 @@ EXERCISE_LIST = [
         (lambda logits, labels, D: (logits - labels).abs().sum() / D,
          "is that of the absolute error, the sign of the error: square it (and halve it)"),
     )),
-    Exercise("ChapterNetwork", network_inputs, network_run, (
-        Tensor("layer_1", "layer_1", lambda c: c.layer_1, masked=True,
-               zero="where dropout dropped a unit"),
-        Tensor("logits", "the logits", lambda c: c.logits, depth=4),
+    Exercise(blanks.ChapterNetwork, network_inputs, network_run, (
+        Expected("layer_1", "layer_1", lambda c: c.layer_1, masked=True,
+                 zero="where dropout dropped a unit"),
+        Expected("logits", "the logits", lambda c: c.logits, depth=4),
     ), (
         (wrong_network(lambda self, layer_0, mask: (
             (layer_1 := torch.tanh(self.weights_0_1(layer_0)) * mask),
@@ -537,7 +542,7 @@ EXERCISE_LIST = [
             torch.softmax(self.weights_1_2(layer_1), 1))),
          "are layer_2, after softmax: return the logits, the loss applies softmax"),
     )),
-    hidden_exercise("TrueHidden", lambda c: c.layer_1_delta, True, (
+    hidden_exercise(blanks.TrueHidden, lambda c: c.layer_1_delta, True, (
         (wrong_function(lambda g, h, layer_1, mask: g * tanh2deriv(layer_1) * mask), BOOK_LINE),
         (wrong_function(lambda g, h, layer_1, mask: g * tanh2deriv(layer_1 / 2) * mask),
          "is off by a factor of 0.5 wherever a unit is kept: it leaves out the mask's 2"),
@@ -549,7 +554,7 @@ EXERCISE_LIST = [
         (wrong_function(lambda g, h, layer_1, mask: g * mask * 2),
          "leaves out tanh's slope"),
     )),
-    hidden_exercise("BookHidden", book_layer_1_delta, False, (
+    hidden_exercise(blanks.BookHidden, book_layer_1_delta, False, (
         (wrong_function(lambda g, h, layer_1, mask: g * tanh2deriv(layer_1 / 2) * mask * 2),
          "is the true gradient (TrueHidden's): the book takes tanh's slope at layer_1, after "
          "dropout, and multiplies by the mask without its 2"),
@@ -558,16 +563,16 @@ EXERCISE_LIST = [
         (wrong_function(lambda g, h, layer_1, mask: g * tanh2deriv(layer_1 / 2) * mask),
          "takes tanh's slope from tanh's output: the book takes it at layer_1, after dropout"),
     )),
-    Exercise("train_step", step_inputs, train_step_run, (
-        Tensor("weights_0_1.grad", "weights_0_1.grad", lambda c: c.layer_0.T @ c.layer_1_delta,
-               depth=8),
-        Tensor("weights_1_2.grad", "weights_1_2.grad", lambda c: c.layer_1.T @ c.layer_2_delta,
-               depth=8),
-        Tensor("weights_0_1", "the new weights_0_1", lambda c: c.new_weights_0_1, depth=8,
-               weights="weights_0_1"),
-        Tensor("weights_1_2", "the new weights_1_2", lambda c: c.new_weights_1_2, depth=8,
-               weights="weights_1_2"),
-        Tensor("loss", "the loss", loss_value("softmax"), depth=4),
+    Exercise(blanks.train_step, step_inputs, train_step_run, (
+        Expected("weights_0_1.grad", "weights_0_1.grad", lambda c: c.layer_0.T @ c.layer_1_delta,
+                 depth=8),
+        Expected("weights_1_2.grad", "weights_1_2.grad", lambda c: c.layer_1.T @ c.layer_2_delta,
+                 depth=8),
+        Expected("weights_0_1", "the new weights_0_1", lambda c: c.new_weights_0_1, depth=8,
+                 weights="weights_0_1"),
+        Expected("weights_1_2", "the new weights_1_2", lambda c: c.new_weights_1_2, depth=8,
+                 weights="weights_1_2"),
+        Expected("loss", "the loss", loss_value("softmax"), depth=4),
     ), (
         (wrong_step("backward", "step"),
          "holds an earlier step's gradient too: gradients add up over backward() calls; "
@@ -580,16 +585,16 @@ EXERCISE_LIST = [
         (wrong_step("zero_grad", "softmax", "step"),
          "is that of softmax applied twice: cross_entropy takes the logits and applies it"),
     )),
-    Exercise("idiomatic_model", idiomatic_inputs, idiomatic_run, (
-        Tensor("eval_logits", "the logits in eval mode", lambda c: c.hidden_output @ c.weights_1_2,
-               depth=4),
-        Tensor("logits", "the logits in train mode", lambda c: (
+    Exercise(blanks.idiomatic_model, idiomatic_inputs, idiomatic_run, (
+        Expected("eval_logits", "the logits in eval mode",
+                 lambda c: c.hidden_output @ c.weights_1_2, depth=4),
+        Expected("logits", "the logits in train mode", lambda c: (
             c.hidden_output * idiomatic_mask(c) * 2 @ c.weights_1_2), depth=4),
-        Tensor("lr", "lr", lambda c: np.array(learning_rate(c.config))),
-        Tensor("weights_0_1", "the new weights_0_1", idiomatic_reference("weights_0_1"),
-               depth=8, weights="weights_0_1"),
-        Tensor("weights_1_2", "the new weights_1_2", idiomatic_reference("weights_1_2"),
-               depth=8, weights="weights_1_2"),
+        Expected("lr", "lr", lambda c: np.array(learning_rate(c.config))),
+        Expected("weights_0_1", "the new weights_0_1", idiomatic_reference("weights_0_1"),
+                 depth=8, weights="weights_0_1"),
+        Expected("weights_1_2", "the new weights_1_2", idiomatic_reference("weights_1_2"),
+                 depth=8, weights="weights_1_2"),
     ), (
         (wrong_model(tanh_, dropout_(0.5), lr=lambda alpha, batch_size, D: alpha),
          "is alpha: nn.CrossEntropyLoss averages over the batch where the chapter divides "
@@ -608,9 +613,9 @@ EXERCISE_LIST = [
          "are softmax's output: end the model with the last nn.Linear, as nn.CrossEntropyLoss "
          "applies softmax itself"),
     )),
-    Exercise("manual_layer_1_delta", manual_inputs, manual_run, (
-        Tensor("layer_1_delta", "layer_1_delta", _autograd_grad, depth=4,
-               masked=True, zero="where dropout dropped a unit"),
+    Exercise(blanks.manual_layer_1_delta, manual_inputs, manual_run, (
+        Expected("layer_1_delta", "layer_1_delta", _autograd_grad, depth=4,
+                 masked=True, zero="where dropout dropped a unit"),
     ), (
         (lambda d2, w, layer_1, mask: d2 @ w * tanh2deriv(layer_1) * mask, BOOK_LINE),
         (lambda d2, w, layer_1, mask: d2 @ w * tanh2deriv(layer_1 / 2) * mask,
@@ -622,8 +627,6 @@ EXERCISE_LIST = [
          "cannot be computed with weight_1_2.T: weight_1_2 is nn.Linear's weight, (classes, "
          "hidden units), which is weights_1_2.T already; use it as it is"),
     ), cmp_note),
-]
-EXERCISE = {exercise.name: exercise for exercise in EXERCISE_LIST}
-EXERCISES = tuple(EXERCISE)
-"""The exercises' names, in the order of exercises/autograd.py."""
+)
+EXERCISE = {exercise.name: exercise for exercise in EXERCISES}
 

@@ -1,0 +1,347 @@
+"""The checks of the backprop track (exercises/backprop.py): every hand-written derivative
+of the chapter, in NumPy, judged by exercises/grading.py.
+
+Each answer is one function of arrays, returning one array, compared with what numpy_impl
+computes from the same inputs. Where the answer is a derivative, it is also checked
+against central finite differences (float64) of the loss: a pass means the answer is the
+true gradient, not merely the project's. Each exercise's catalogue of typical mistakes is
+written out below as code.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+
+import numpy as np
+
+from exercises import backprop as blanks
+from exercises.grading import (
+    Arrays,
+    Chapter,
+    Exercise,
+    Expected,
+    Extra,
+    Final,
+    Inputs,
+    Mistake,
+    Outcome,
+    calling,
+    chapter,
+    kind,
+)
+from numpy_impl import activations as act
+from numpy_impl.network import LOSSES, Network
+
+H = 1e-5
+"""The step of the central differences (float64)."""
+
+FD_TOLERANCE = 1e-6
+"""How far, in relative error (of the norms), an answer may be from finite differences.
+The solutions are at most 2e-8 away (truncation, and the rounding of the loss); a
+mistake of 0.1% is 1e-3 away."""
+
+
+def loss_of_logits(c: Chapter, logits: np.ndarray) -> float:
+    return LOSSES[c.config.output](c.network.activate(logits), c.labels, c.config.D)
+
+
+def loss_of_hidden_output(c: Chapter, hidden_output: np.ndarray) -> float:
+    return loss_of_logits(c, hidden_output * c.dropout_mask * 2 @ c.weights_1_2)
+
+
+def loss_of_hidden_input(c: Chapter, hidden_input: np.ndarray) -> float:
+    return loss_of_hidden_output(c, c.network.hidden(hidden_input))
+
+
+def derivative(f: Callable[[float], float]) -> float:
+    """f'(0) by central differences: (f(h) - f(-h)) / 2h."""
+    return (f(H) - f(-H)) / (2 * H)
+
+
+def central_differences(loss: Callable[[np.ndarray], float], x: np.ndarray,
+                        entries: tuple[np.ndarray, ...]) -> np.ndarray:
+    """d loss / d x at the given entries, one entry at a time."""
+    def moved(index: tuple[int, ...], t: float) -> np.ndarray:
+        y = x.copy()
+        y[index] += t
+        return y
+    return np.array([derivative(lambda t: loss(moved(index, t)))  # noqa: B023
+                     for index in zip(*entries, strict=True)])
+
+
+def some_entries(shape: tuple[int, ...], count: int = 32,
+                 rows: np.ndarray | None = None) -> tuple[np.ndarray, ...]:
+    """`count` entries of an array, the same every time (from `rows` only, if given)."""
+    rng = np.random.RandomState(0)
+    if rows is None:
+        flat = rng.choice(int(np.prod(shape)), count, replace=False)
+        return np.unravel_index(flat, shape)
+    return rng.choice(rows, count), rng.randint(shape[1], size=count)
+
+
+Numeric = Callable[[Chapter, np.ndarray], tuple[np.ndarray, np.ndarray]]
+"""numeric(chapter, answer) -> (entries of the answer, the same entries by finite differences)."""
+
+
+def slope_numeric(forward: Callable[[np.ndarray], np.ndarray]) -> Numeric:
+    def numeric(c: Chapter, slope: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        away = np.abs(c.spread) > 10 * H  # from relu's kink, where there is no slope
+        x = c.spread[away]
+        return slope[away], (forward(x + H) - forward(x - H)) / (2 * H)
+    return numeric
+
+
+def gradient_numeric(x: str, loss: Callable[[Chapter, np.ndarray], float]) -> Numeric:
+    """d loss / d x by finite differences on a few entries of the chapter's tensor `x`,
+    beside the same entries of the answer (of an update: the gradient it followed,
+    (weights - new) / alpha)."""
+    def numeric(c: Chapter, answer: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        value = getattr(c, x)
+        gradient = (value - answer) / c.config.alpha if x.startswith("weights") else answer
+        entries = some_entries(value.shape)
+        return gradient[entries], central_differences(functools.partial(loss, c), value, entries)
+    return numeric
+
+
+def weights_0_1_numeric(c: Chapter, new: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """gradient_numeric's, on rows of pixels that are not 0 in every image (the rest get 0).
+    Moving weights_0_1[i, j] by t moves the hidden input's column j by t * layer_0[:, i]:
+    the same differences, without a 784-wide matmul for each."""
+    rows, columns = some_entries(c.weights_0_1.shape, rows=np.flatnonzero(c.layer_0.any(axis=0)))
+    gradient = (c.weights_0_1 - new) / c.config.alpha
+
+    def loss(i: int, j: int, t: float) -> float:
+        hidden_input = c.hidden_input.copy()
+        hidden_input[:, j] += t * c.layer_0[:, i]
+        return loss_of_hidden_input(c, hidden_input)
+    numeric = [derivative(functools.partial(loss, i, j))
+               for i, j in zip(rows, columns, strict=True)]
+    return gradient[rows, columns], np.array(numeric)
+
+
+def dropout_backward_reference(c: Chapter) -> np.ndarray:
+    """Dropout alone is a hidden layer whose activation is the identity: Network.backward,
+    with identity's slope (1), leaves only dropout's part of layer_1_delta."""
+    network = Network(c.config, c.weights_0_1, c.weights_1_2)
+    network.hidden2deriv = act.identity2deriv
+    return network.backward(c.layer_1, c.layer_2, c.labels, c.dropout_mask)[1]
+
+
+def _copies(inputs: dict[str, object]) -> dict[str, object]:
+    """Writable copies of the arrays: an answer may change its arguments in place."""
+    return {k: np.array(v) if isinstance(v, np.ndarray) else v for k, v in inputs.items()}
+
+
+def _answer(function: object, inputs: dict[str, object]) -> np.ndarray:
+    """The function's answer on copies of the inputs, as an array, or Outcome."""
+    if not callable(function):
+        raise Outcome("wrong", f"wrong: it is {kind(function)}, not a function")
+    copies = _copies(inputs)
+    result = calling(function, *copies.values())
+    if result is None:
+        changed = [k for k, v in copies.items()
+                   if isinstance(v, np.ndarray) and not np.array_equal(v, inputs[k])]
+        if changed:
+            raise Outcome("wrong", f"wrong: it returned None after changing {changed[0]} in "
+                                   f"place: return {changed[0]}")
+        raise Outcome("not done", "not done yet (it returns None)")
+    try:
+        answer = np.asarray(result)
+    except (ValueError, TypeError):  # a ragged list
+        answer = np.array(None)
+    if answer.dtype.kind not in "biuf":
+        raise Outcome("wrong", f"wrong: it returned {kind(result)}, not an array of numbers")
+    return answer
+
+
+def function_run(function: object, inputs: dict[str, object], c: Chapter) -> Arrays:
+    return {"answer": _answer(function, inputs)}
+
+
+def float64_answer(inputs: Inputs) -> Extra:
+    """A derivative's answer in float64 too, for the finite differences."""
+    def extra(function: object, c: Chapter) -> Arrays:
+        if c.config.dtype == "float64":
+            return {}
+        return {"answer64": _answer(function, inputs(chapter("float64")))}
+    return extra
+
+
+def finite_differences(numeric: Numeric, label: str) -> Final:
+    def final(c: Chapter, arrays: Arrays) -> tuple[str | None, str]:
+        c64 = chapter("float64")
+        answer64 = arrays.get("answer64", arrays["answer"])
+        if answer64.dtype.kind not in "biuf" or answer64.shape != arrays["answer"].shape:
+            return f"{label} in float64 has shape {answer64.shape}", ""
+        error = relative_error(*numeric(c64, answer64.astype(np.float64)))
+        if not error <= FD_TOLERANCE:
+            return (f"{label} matches numpy_impl's reference but not finite differences "
+                    f"(relative error {error:.1e}): the reference is not the gradient"), ""
+        return None, f"finite differences agree to {error:.0e}"
+    return final
+
+
+def relative_error(a: np.ndarray, b: np.ndarray) -> float:
+    scale = max(np.linalg.norm(a), np.linalg.norm(b))
+    return float(np.linalg.norm(a - b) / scale) if scale > 0 else 0.0
+
+
+def function_exercise(
+    blank: Callable[..., object], label: str, inputs: Inputs,
+    reference: Callable[[Chapter], np.ndarray], mistakes: tuple[Mistake, ...] = (),
+    numeric: Numeric | None = None, depth: float = 2, zero: str = "where it should be 0",
+    masked: bool = False, weights: str | None = None,
+) -> Exercise:
+    """An exercise whose answer is one function of arrays, returning one array."""
+    return Exercise(
+        blank, inputs, function_run,
+        (Expected("answer", label, reference, depth, zero, masked, weights),), mistakes,
+        None if numeric is None else finite_differences(numeric, label),
+        None if numeric is None else float64_answer(inputs))
+
+
+BOOK_LINE = ("is off by a factor of about 0.5 wherever a unit is kept: this is the book's "
+             "line, which takes the slope after dropout doubled layer_1 and leaves out the "
+             "mask's 2; see docs/walkthrough.md")
+FROM_INPUT = ("takes the slope from the input: {0}2deriv gets {0}'s output, so do not apply "
+              "{0} again")
+DROPPED = "where dropout dropped a unit (dropout_mask is 0)"
+
+
+def slope_exercise(blank: Callable[..., object], mistakes: tuple[Mistake, ...],
+                   zero: str = "where it should be 0") -> Exercise:
+    """An activation's slope from its output: `blank` is {activation}2deriv."""
+    forward, slope = act.HIDDEN[blank.__name__.removesuffix("2deriv")]
+    return function_exercise(
+        blank, f"{blank.__name__}(output)",
+        inputs=lambda c: {"output": forward(c.spread)},
+        reference=lambda c: slope(forward(c.spread)),
+        mistakes=mistakes, numeric=slope_numeric(forward), zero=zero)
+
+
+def update_exercise(blank: Callable[..., object], layer: str, delta: str) -> Exercise:
+    """One step of gradient descent on weights: `blank` is {weights}_update."""
+    weights = blank.__name__.removesuffix("_update")
+    return function_exercise(
+        blank, f"the new {weights}",
+        inputs=lambda c: {weights: getattr(c, weights), layer: getattr(c, layer),
+                          delta: getattr(c, delta), "alpha": c.config.alpha},
+        reference=lambda c: getattr(c, f"new_{weights}"),
+        mistakes=(
+            (lambda w, x, d, alpha: w + alpha * x.T @ d,
+             "moves up the gradient: += where it should be -= (the book adds, because its "
+             "delta is labels - layer_2; the gradient's is layer_2 - labels)"),
+            (lambda w, x, d, alpha: w - x.T @ d, "leaves out alpha, the learning rate"),
+            (lambda w, x, d, alpha: -alpha * x.T @ d,
+             f"is the step alone: return {weights} minus the step"),
+            (lambda w, x, d, alpha: alpha * x.T @ d,
+             f"is the step alone: return {weights} minus the step"),
+            (lambda w, x, d, alpha: w - alpha * x @ d,
+             f"multiplies {layer}, not {layer}.T, by {delta}: the shapes fit only because the "
+             "chapter's step has as many images as hidden units"),
+        ),
+        numeric=weights_0_1_numeric if weights == "weights_0_1" else gradient_numeric(
+            weights, lambda c, w: loss_of_logits(c, c.layer_1 @ w)),
+        weights=weights)
+
+
+EXERCISES = (
+    slope_exercise(blanks.relu2deriv, zero="where relu's output is 0 (a unit that is off)",
+                   mistakes=(
+        (lambda output: output >= 0,
+         "is 1 where relu's output is 0: a unit that is off has slope 0 (output > 0, not >= 0)"),
+        (lambda output: output, "is relu's output, not its slope (1 or 0)"),
+    )),
+    slope_exercise(blanks.sigmoid2deriv, mistakes=(
+        (lambda output: act.sigmoid(output) * (1 - act.sigmoid(output)),
+         FROM_INPUT.format("sigmoid")),
+        (lambda output: 1 - output**2, "is tanh's slope (1 - output**2), not sigmoid's"),
+        (lambda output: 1 - output, "is 1 - output: multiply by output, output * (1 - output)"),
+    )),
+    slope_exercise(blanks.tanh2deriv, mistakes=(
+        (lambda output: 1 - np.tanh(output) ** 2, FROM_INPUT.format("tanh")),
+        (lambda output: 1 - output, "is 1 - output: square the output, 1 - output**2"),
+        (lambda output: (1 - output) ** 2, "is (1 - output)**2: the square is the output's, "
+                                           "1 - output**2"),
+        (lambda output: output * (1 - output), "is sigmoid's slope, not tanh's (1 - output**2)"),
+    )),
+    function_exercise(
+        blanks.softmax_cross_entropy_delta, "layer_2_delta",
+        inputs=lambda c: {"layer_2": c.layer_2, "labels": c.labels, "D": c.config.D},
+        reference=lambda c: c.layer_2_delta,
+        mistakes=(
+            (lambda layer_2, labels, D: (labels - layer_2) / D,
+             "has the wrong sign: it is the book's (labels - layer_2) / D, which goes with its "
+             "+=; the gradient is (layer_2 - labels) / D"),
+            (lambda layer_2, labels, D: layer_2 - labels, "is D times too large: divide by D"),
+            (lambda layer_2, labels, D: (layer_2 - labels) / len(layer_2),
+             "divides by the batch size, not by D"),
+            (lambda layer_2, labels, D: (act.softmax(layer_2) - labels) / D,
+             "applies softmax again: layer_2 is already softmax's output"),
+            (lambda layer_2, labels, D: (layer_2 - labels) * layer_2 * (1 - layer_2) / D,
+             "multiplies by a slope: with softmax and cross-entropy the slope cancels, "
+             "the delta is just (layer_2 - labels) / D"),
+        ),
+        numeric=gradient_numeric("logits", loss_of_logits)),
+    function_exercise(
+        blanks.dropout, "layer_1 (after dropout)",
+        inputs=lambda c: {"layer_1": c.hidden_output, "dropout_mask": c.dropout_mask},
+        reference=lambda c: c.layer_1,
+        mistakes=(
+            (lambda layer_1, mask: layer_1 * mask,
+             "keeps the right units but does not double them: inverted dropout multiplies "
+             "the kept units by 2 (1 / the probability 1/2 of keeping one)"),
+            (lambda layer_1, mask: layer_1 * mask / 2, "halves the kept units: double them"),
+            (lambda layer_1, mask: layer_1 * (1 - mask) * 2,
+             "drops the units the mask keeps: a unit is kept where dropout_mask is 1"),
+            (lambda layer_1, mask: layer_1 * 2, "doubles every unit but drops none: multiply "
+                                                "by dropout_mask"),
+        ),
+        zero=DROPPED, masked=True),
+    function_exercise(
+        blanks.dropout_backward, "the gradient before dropout",
+        inputs=lambda c: {"grad_layer_1": c.layer_2_delta @ c.weights_1_2.T,
+                          "dropout_mask": c.dropout_mask},
+        reference=dropout_backward_reference,
+        mistakes=(
+            (lambda grad, mask: grad * mask,
+             "leaves out the 2: the forward pass doubled the kept units, so their gradient "
+             "doubles too"),
+            (lambda grad, mask: grad * 2,
+             "lets the gradient through dropped units: multiply by dropout_mask"),
+            (lambda grad, mask: grad,
+             "is grad_layer_1 unchanged: multiply by what the forward pass multiplied by"),
+            (lambda grad, mask: grad * mask / 2, "halves the kept units' gradient: double it"),
+        ),
+        numeric=gradient_numeric("hidden_output", loss_of_hidden_output),
+        zero=DROPPED, masked=True),
+    function_exercise(
+        blanks.layer_1_delta, "layer_1_delta",
+        inputs=lambda c: {"layer_2_delta": c.layer_2_delta, "weights_1_2": c.weights_1_2,
+                          "layer_1": c.layer_1, "dropout_mask": c.dropout_mask},
+        reference=lambda c: c.layer_1_delta,
+        mistakes=(
+            (lambda d2, w, layer_1, mask: d2 @ w.T * act.tanh2deriv(layer_1) * mask, BOOK_LINE),
+            (lambda d2, w, layer_1, mask: d2 @ w.T * act.tanh2deriv(layer_1 / 2) * mask,
+             "is off by a factor of 0.5 wherever a unit is kept: it leaves out the mask's 2 "
+             "(dropout doubled the kept units, so their gradient doubles too)"),
+            (lambda d2, w, layer_1, mask: d2 @ w.T * act.tanh2deriv(layer_1) * mask * 2,
+             "takes tanh's slope at layer_1, after dropout doubled it: take it at layer_1 / 2, "
+             "tanh's output"),
+            (lambda d2, w, layer_1, mask: d2 @ w.T * (1 - np.tanh(layer_1 / 2) ** 2) * mask * 2,
+             FROM_INPUT.format("tanh")),
+            (lambda d2, w, layer_1, mask: d2 @ w.T * mask * 2,
+             "leaves out tanh's slope: multiply by tanh2deriv of tanh's output"),
+            (lambda d2, w, layer_1, mask: d2 @ w.T * act.tanh2deriv(layer_1 / 2) * 2,
+             "lets the gradient through dropped units: multiply by dropout_mask"),
+            (lambda d2, w, layer_1, mask: d2 @ w.T,
+             "is layer_2_delta @ weights_1_2.T alone: go on through dropout and tanh"),
+        ),
+        numeric=gradient_numeric("hidden_input", loss_of_hidden_input),
+        depth=4, zero=DROPPED, masked=True),
+    update_exercise(blanks.weights_1_2_update, "layer_1", "layer_2_delta"),
+    update_exercise(blanks.weights_0_1_update, "layer_0", "layer_1_delta"),
+)
+EXERCISE = {exercise.name: exercise for exercise in EXERCISES}
+
