@@ -2,7 +2,7 @@
 
 A checkpoint holds both weight matrices (in the NumPy layout, (784, H) and (H, classes)),
 the number of iterations done, the state of the run's `RandomState` (and of the torch
-generator, for `--rng torch`, with the kind of device it ran on), the run's config and the
+generator, for `rng="torch"`, with the kind of device it ran on), the run's config and the
 implementation that wrote it.
 The NumPy side writes it as `.npz` (read back with `allow_pickle=False`); the torch side
 as a `torch.save` dict of tensors and plain values (read back with `weights_only=True`).
@@ -19,8 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-from numpy_impl.config import CLASSES, PIXELS, Config, ConfigError
-from numpy_impl.files import write_atomically
+from common.config import CLASSES, PIXELS, Config, ConfigError
+from common.files import write_atomically
 
 FORMAT = "grokking-ch9 checkpoint 1"
 
@@ -43,8 +43,8 @@ class Checkpoint:
     def check_resumes(self, config: Config, impl: str, path: Path) -> None:
         """Raise CheckpointError unless a run of `impl` with `config` can go on from here."""
         if self.impl != impl:
-            raise CheckpointError(f"{path} was made by --impl {self.impl}, not {impl}: resume "
-                                  f"it with --impl {self.impl}")
+            raise CheckpointError(f"{path} was made by `impl` {self.impl}, not {impl}: "
+                                  f"resume it with `impl` {self.impl}")
         for field in dataclasses.fields(Config):
             mine, theirs = getattr(self.config, field.name), getattr(config, field.name)
             if field.name != "iterations" and mine != theirs:
@@ -52,7 +52,7 @@ class Checkpoint:
                                       f"has {theirs!r}: pass the original run's flags")
         if self.iteration > config.iterations:
             raise CheckpointError(f"{path} has {self.iteration} iterations done, more than "
-                                  f"--iterations {config.iterations}")
+                                  f"`iterations` {config.iterations}")
 
 
 def config_json(config: Config) -> str:
@@ -105,7 +105,7 @@ def load_npz(path: Path | str) -> Checkpoint:
         with np.load(path, allow_pickle=False) as f:
             if "format" not in f.files or str(f["format"]) != FORMAT:
                 raise CheckpointError(f"{path}: not a NumPy checkpoint of this project (a torch "
-                                      "checkpoint resumes with --impl torch or idiomatic)")
+                                      "checkpoint resumes with `impl` torch or idiomatic)")
             return Checkpoint(
                 f["weights_0_1"], f["weights_1_2"], int(f["iteration"]),
                 numpy_rng_state(f["rng_key"], int(f["rng_pos"]), int(f["rng_has_gauss"]),
@@ -118,7 +118,7 @@ def load_npz(path: Path | str) -> Checkpoint:
         if isinstance(e, CheckpointError):
             raise
         raise CheckpointError(f"{path}: not a readable NumPy checkpoint ({e}); a torch "
-                              "checkpoint resumes with --impl torch or idiomatic") from None
+                              "checkpoint resumes with `impl` torch or idiomatic") from None
 
 
 def check_shapes(checkpoint: Checkpoint, path: Path) -> None:

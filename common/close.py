@@ -21,7 +21,7 @@ bit. This module says how far apart they may be, tensor by tensor:
 A wrong factor of 1% moves a tensor's largest entries by 1e-2 max|b|: a thousand times
 the float32 tolerance of one step (128 eps = 1.5e-5), so it fails in both dtypes, where
 an absolute tolerance of 1e-5 would pass it on any tensor whose entries are about 1e-5.
-(parity_tests/test_mutants.py puts wrong factors into the code and checks just that.)
+(parity_tests/chapter/test_mutants.py puts wrong factors into the code and checks just that.)
 
 NumPy only: torch tensors are read through `.detach().cpu().numpy()` without importing
 torch, so the NumPy side keeps running where torch is not installed.
@@ -36,7 +36,7 @@ import numpy as np
 
 ULPS = 16
 """Rounding allowed per step of depth, in units of eps: a measured one-step comparison of
-NumPy and torch uses at most 17 eps of its 128 (parity_tests/test_close.py keeps it so)."""
+NumPy and torch uses at most 17 eps of its 128 (parity_tests/chapter/test_close.py keeps it so)."""
 
 STEP_DEPTH = 8
 """The depth of one training step: the hidden matmul, the activation, dropout, the output

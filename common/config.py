@@ -86,7 +86,7 @@ class Config:
         if self.batch_size > self.train_size:
             raise ConfigError(
                 f"batch_size {self.batch_size} is larger than train_size {self.train_size}: "
-                "lower --batch-size or raise --train-size"
+                "lower `batch_size` or raise `train_size`"
             )
 
     @property

@@ -17,10 +17,10 @@ from pathlib import Path
 
 import numpy as np
 
-from numpy_impl.config import CLASSES, PIXELS
+from common.config import CLASSES, PIXELS
 
 SHIPPED = Path(__file__).parent / "mnist"
-"""The first 1000 MNIST training images and all 10000 test images (scripts/build_data.py)."""
+"""The first 1000 MNIST training images and all 10000 test images (tools/build_data.py)."""
 
 FILES = {
     "train_images": "train-images-idx3-ubyte",
@@ -91,7 +91,7 @@ def find_idx_folder(data_dir: Path) -> Path:
     if not data_dir.is_dir():
         raise DataError(f"data folder {data_dir} does not exist or is not a folder")
     candidates = [data_dir, data_dir / "raw", *sorted(data_dir.glob("*/raw"))]
-    found = [d for d in candidates if _idx_path(d, FILES["train_images"]) is not None]
+    found = [d for d in candidates if idx_path(d, FILES["train_images"]) is not None]
     if not found:
         raise DataError(f"no IDX dataset in {data_dir}: expected {FILES['train_images']}[.gz] "
                         "and its three siblings, flat or under NAME/raw/")
@@ -101,7 +101,7 @@ def find_idx_folder(data_dir: Path) -> Path:
     return found[0]
 
 
-def _idx_path(folder: Path, name: str) -> Path | None:
+def idx_path(folder: Path, name: str) -> Path | None:
     """The extracted file if present (faster), else the gzipped one, else None."""
     for path in (folder / name, folder / f"{name}.gz"):
         if path.is_file():
@@ -117,7 +117,7 @@ def load(data_dir: Path | None = None, train_size: int = 1000, test_size: int = 
     folder = SHIPPED if data_dir is None else find_idx_folder(Path(data_dir))
     arrays = {}
     for key, name in FILES.items():
-        path = _idx_path(folder, name)
+        path = idx_path(folder, name)
         if path is None:
             raise DataError(f"{folder}: {name}[.gz] is missing")
         arrays[key] = read_idx(path)
@@ -132,8 +132,8 @@ def load(data_dir: Path | None = None, train_size: int = 1000, test_size: int = 
         if len(images) != len(labels):
             raise DataError(f"{where}: {len(images)} images but {len(labels)} labels")
         if size > len(images):
-            more = (" (the shipped data is the chapter's slice: pass --data-dir with the full "
-                    "MNIST, or --dataset mnist --download)") if data_dir is None else ""
+            more = (" (the shipped data is the chapter's slice: pass `data_dir` with the full "
+                    "MNIST, or `dataset` mnist with `download`)") if data_dir is None else ""
             raise DataError(f"{where}: asked for {size} images, there are {len(images)}{more}")
         if labels[:size].max(initial=0) >= CLASSES:
             raise DataError(f"{where}: label {labels[:size].max()} out of range 0..{CLASSES - 1}")

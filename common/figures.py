@@ -19,9 +19,9 @@ from typing import NamedTuple
 
 import numpy as np
 
+from common.config import CLASSES
+from common.files import write_atomically
 from numpy_impl import activations as act
-from numpy_impl.config import CLASSES
-from numpy_impl.files import write_atomically
 from numpy_impl.train import LogRecord
 
 

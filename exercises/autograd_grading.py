@@ -3,7 +3,7 @@ hand-built network's tensors of the chapter's first step.
 
 Each exercise's probe runs the learner's torch code on the chapter's step and hands back
 NumPy arrays; `exercises.grading.judge` compares them with numpy_impl's own tensors under
-numpy_impl/close.py, in the exercise's dtype. The references:
+common/close.py, in the exercise's dtype. The references:
 
     softmax_loss, sigmoid_loss,   logits.grad after loss.backward(): (layer_2 - labels) / D,
     identity_loss                 with layer_2 = the output layer's activation; the loss's value
@@ -27,6 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from common.config import CLASSES, PIXELS, Config
 from exercises.grading import (
     BOOK_LINE,
     Arrays,
@@ -41,7 +42,6 @@ from exercises.grading import (
     calling,
     chapter,
 )
-from numpy_impl.config import CLASSES, PIXELS, Config
 from numpy_impl.network import LOSSES, OUTPUTS, Network
 from torch_impl.idiomatic import learning_rate
 from torch_impl.network import Network as TorchNetwork

@@ -16,7 +16,7 @@ Grading is two halves, so that a learner's code never decides its own verdict:
 Every exercise runs on the chapter's first training step: the first 100 images of the
 shipped MNIST slice, the book's seed-1 initial weights and first dropout mask, preset tanh
 in exact mode. The reference is what numpy_impl computes from the same inputs, and "close"
-is numpy_impl/close.py's, at the tolerance of the exercise's dtype (never the answer's).
+is common/close.py's, at the tolerance of the exercise's dtype (never the answer's).
 Where the answer is a derivative, it is also checked against central finite differences
 (float64) of the loss: a pass means the answer is the true gradient, not merely the
 project's.
@@ -35,10 +35,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from common.close import compare
+from common.config import CLASSES, PRESETS, Config
+from common.data import load
 from numpy_impl import activations as act
-from numpy_impl.close import compare
-from numpy_impl.config import CLASSES, PRESETS, Config
-from numpy_impl.data import load
 from numpy_impl.network import LOSSES, Network
 from numpy_impl.train import dropout_masks, initial_weights
 
@@ -179,7 +179,7 @@ class Tensor:
     key: str  # its name among the probe's arrays
     label: str  # what messages call it
     reference: Callable[[Chapter], np.ndarray]  # computed by the project's own code
-    depth: float = 2  # its rounding steps, for numpy_impl.close.compare
+    depth: float = 2  # its rounding steps, for common.close.compare
     zero: str = "where it should be 0"  # where the reference is 0, in words
     masked: bool = False  # 0 where the chapter's dropout_mask is 0
     weights: str | None = None  # the new value of these chapter weights: diagnose its step

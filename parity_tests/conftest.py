@@ -12,7 +12,7 @@ import pytest
 import torch
 from threadpoolctl import threadpool_limits
 
-from numpy_impl.data import Dataset, load
+from common.data import Dataset, load
 
 REPO = Path(__file__).resolve().parent.parent
 REFERENCE_LOG = Path(__file__).parent / "reference" / "book_ch9_seed1.log"
@@ -79,7 +79,8 @@ def script(capsys):
     import importlib
 
     def call(name: str, args: list[str]) -> Ran:
-        main = importlib.import_module(f"scripts.{Path(name).stem}").main
+        folder = Path(name).parent.name or "scripts"  # tools/bench.py: the tools' folder
+        main = importlib.import_module(f"{folder}.{Path(name).stem}").main
         capsys.readouterr()
         try:
             status = main(args)

@@ -26,11 +26,11 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from common.config import DTYPE_CHOICES
+from common.files import OutputError, writable_file, write_atomically
 from exercises import TRACKS
 from exercises.runner import Graded, Limits, grade_file
-from numpy_impl.cli import _Parser, exit_with, integer_in, positive_float
-from numpy_impl.config import DTYPE_CHOICES
-from numpy_impl.files import OutputError, writable_file, write_atomically
+from scripts.cli import Parser, exit_with, integer_in, positive_float
 
 BLANK = Path(__file__).resolve().parent.parent / "exercises" / "backprop.py"
 COLUMNS = ["file", "track", "passed", "total", "error",
@@ -117,7 +117,7 @@ def csv_text(grades: list[Graded]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = _Parser(prog="scripts/check_exercises.py", description=__doc__.split("\n\n")[0],
+    parser = Parser(prog="scripts/check_exercises.py", description=__doc__.split("\n\n")[0],
                      formatter_class=argparse.RawDescriptionHelpFormatter,
                      epilog=__doc__.split("\n\n", 1)[1])
     parser.add_argument("answers", nargs="*", type=Path,

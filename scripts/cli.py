@@ -1,29 +1,35 @@
-"""The one command line both implementations share (`scripts/train.py`, `python -m numpy_impl`).
+"""The command line the scripts share: argparse, the flags, the one-line usage error, the
+broken-pipe exit, and the adapters from parsed flags to the trainers (`scripts/train.py`).
 
 Standard output carries exactly the book's log lines; everything else goes to standard error.
-Bad input is one line on standard error and exit status 2, never a traceback.
+Bad input is one line on standard error and exit status 2, never a traceback. The libraries
+know no flags: their errors name a field in backquotes (`batch_size`), and `as_flags` turns
+it into the flag (--batch-size). torch is imported only for --impl torch, --impl idiomatic
+and --download, so the NumPy side runs where torch is not installed.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import functools
 import json
 import math
 import os
+import re
 import shlex
 import sys
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import NamedTuple, NoReturn
 
 import numpy as np
 
-from numpy_impl import data
-from numpy_impl.checkpoint import Checkpoint, CheckpointError, check_shapes, load_npz, save_npz
-from numpy_impl.config import (
+from common import data
+from common.checkpoint import Checkpoint, CheckpointError, check_shapes, load_npz, save_npz
+from common.config import (
     DIVISOR_CHOICES,
     DTYPE_CHOICES,
     HIDDEN_CHOICES,
@@ -33,7 +39,7 @@ from numpy_impl.config import (
     Config,
     ConfigError,
 )
-from numpy_impl.files import (
+from common.files import (
     OutputError,
     distinct,
     writable_file,
@@ -65,6 +71,8 @@ IMPL_DEFAULTS = {"numpy": ("book", "numpy"), "torch": ("book", "numpy"),
                  "idiomatic": ("exact", "torch")}
 """Each implementation's --mode and --rng when they are not given."""
 
+NEEDS_TORCH = "needs torch and torchvision ({}): pip install -e '.[torch]'"
+
 DEFAULT_CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "grokking-ch9"
 
 # Flags that override a field of the preset's Config, in the order --help lists them.
@@ -77,18 +85,32 @@ class CliError(Exception):
     """Input the run cannot use; printed as one line, exit status 2."""
 
 
+def reader_left() -> int:
+    """The reader of standard output left (`| head`): stop quietly, with status 141 as Unix
+    tools do."""
+    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    return 141
+
+
 def exit_with(main: Callable[[], int]) -> NoReturn:
-    """sys.exit(main()), quietly when the reader of standard output leaves (`| head`), with
-    status 141 as Unix tools do."""
+    """sys.exit(main()), quietly when the reader of standard output leaves."""
     try:
         status = main()
     except BrokenPipeError:
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        status = 141
+        status = reader_left()
     sys.exit(status)
 
 
-class _Parser(argparse.ArgumentParser):
+FIELD = re.compile(r"`([a-z][a-z0-9_]*)`")
+
+
+def as_flags(error: object) -> str:
+    """A library's message with each field it names in backquotes (`batch_size`) written as
+    the flag that sets it (--batch-size)."""
+    return FIELD.sub(lambda field: "--" + field[1].replace("_", "-"), str(error))
+
+
+class Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # one line instead of usage + message
         self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
 
@@ -170,7 +192,7 @@ def add_device_flag(p: argparse.ArgumentParser | argparse._ArgumentGroup) -> Non
 
 
 def build_parser(prog: str, default_impl: str = "numpy") -> argparse.ArgumentParser:
-    p = _Parser(
+    p = Parser(
         prog=prog,
         description="Grokking Deep Learning, chapter 9: an MNIST MLP with tanh/relu, softmax, "
         "dropout and mini-batch SGD. Prints the book's log on standard output.",
@@ -238,7 +260,7 @@ def command_line(config: Config, prog: str = "scripts/train.py") -> str:
     return shlex.join(flags)
 
 
-def data_folder(args: argparse.Namespace, fetch: Fetcher | None) -> Path | None:
+def data_folder(args: argparse.Namespace, fetch: Fetcher) -> Path | None:
     """The folder to read, from --data-dir or --dataset (fetching it if asked); None: shipped."""
     if args.data_dir is not None and args.dataset is not None:
         raise CliError("give --data-dir or --dataset, not both")
@@ -247,9 +269,6 @@ def data_folder(args: argparse.Namespace, fetch: Fetcher | None) -> Path | None:
     if args.dataset is None:
         return args.data_dir
     if args.download:
-        if fetch is None:
-            raise CliError("--download fetches with torchvision, outside the NumPy-only package: "
-                           "run scripts/train.py --download instead")
         return fetch(args.dataset, args.cache_dir)
     folder = args.cache_dir / data.DATASETS[args.dataset] / "raw"
     if not folder.is_dir():
@@ -268,6 +287,73 @@ def numpy_trainer(
     resume, save = checkpointing(args, config, "numpy", load_npz, save_npz)
     network = train(config, dataset, log, progress, resume, save, args.save_every)
     return Trained("cpu", network.weights_0_1, network.weights_1_2)
+
+
+def torch_trainer(
+    config: Config, dataset: data.Dataset, log: Log, progress: Progress, args: argparse.Namespace
+) -> Trained:
+    """The CLI's entry to the hand-built torch side: --device and --rng (and the checkpoint
+    flags)."""
+    with needs_torch(f"--impl {args.impl}"):
+        from torch_impl import train as torch_train
+        from torch_impl.checkpoint import load_any, save_pt
+        from torch_impl.network import chapter_layout
+    resume, save = checkpointing(args, config, "torch", load_any, save_pt)
+    device = cli_device(args, config)
+    network = torch_train.train(config, dataset, log, progress, resume, save, args.save_every,
+                                device=device, rng=args.rng)
+    return Trained(f"{network.weights_0_1.weight.device} (masks from {args.rng})",
+                   chapter_layout(network.weights_0_1.weight),
+                   chapter_layout(network.weights_1_2.weight))
+
+
+def idiomatic_trainer(
+    config: Config, dataset: data.Dataset, log: Log, progress: Progress, args: argparse.Namespace
+) -> Trained:
+    """The CLI's entry to the idiomatic model: --device (and the checkpoint flags)."""
+    with needs_torch(f"--impl {args.impl}"):
+        from torch_impl import idiomatic
+        from torch_impl.checkpoint import load_any, save_pt
+    resume, save = checkpointing(args, config, "idiomatic", load_any, save_pt)
+    device = cli_device(args, config)
+    model = idiomatic.train(config, dataset, log, progress, resume, save, args.save_every,
+                            device=device)
+    return Trained(f"{model[0].weight.device} (SGD lr {idiomatic.learning_rate(config):g})",
+                   *idiomatic.weights(model))
+
+
+TRAINERS: dict[str, Trainer] = {"numpy": numpy_trainer, "torch": torch_trainer,
+                                "idiomatic": idiomatic_trainer}
+
+
+def fetch_dataset(dataset: str, cache_dir: Path) -> Path:
+    """--download: the dataset from torchvision into the cache."""
+    with needs_torch("--download"):
+        from torch_impl.datasets import fetch as torchvision_fetch
+    return torchvision_fetch(dataset, cache_dir)
+
+
+@contextlib.contextmanager
+def needs_torch(what: str) -> Iterator[None]:
+    """Imports of torch_impl inside the block; without torch, one line on how to install it."""
+    try:
+        yield
+    except ImportError as e:
+        raise CliError(f"{what} " + NEEDS_TORCH.format(e)) from None
+
+
+def cli_device(args: argparse.Namespace, config: Config):
+    """The device --device names, and its notes on standard error (unless --quiet): float64
+    on a GPU, for one."""
+    import torch
+
+    from torch_impl.device import notes, resolve_device
+
+    device = resolve_device(args.device)
+    if not args.quiet:
+        for note in notes(device, getattr(torch, config.dtype)):
+            print(f"{args.prog}: note: {as_flags(note)}", file=sys.stderr)
+    return device
 
 
 def checkpointing(
@@ -307,7 +393,7 @@ def need_matplotlib() -> None:
 
 def write_figures(directory: Path, records: list[LogRecord], impl: str, config: Config,
                   trained: Trained, dataset: data.Dataset) -> list[Path]:
-    from numpy_impl.figures import chapter_figures
+    from common.figures import chapter_figures
 
     return chapter_figures(directory, {f"{impl}, {config.mode} mode": records},
                            trained.weights_0_1, trained.weights_1_2, dataset.train_images,
@@ -335,7 +421,7 @@ def main(
     *,
     prog: str,
     trainers: Mapping[str, Trainer],
-    fetch: Fetcher | None = None,
+    fetch: Fetcher = fetch_dataset,
     default_impl: str = "numpy",
 ) -> int:
     """Parse, check, load, train with `trainers[--impl]`, print the log; return the exit
@@ -374,12 +460,11 @@ def main(
             seconds = time.perf_counter() - start
         if args.plot is not None:
             write_figures(args.plot, records, args.impl, config, trained, dataset)
-    except BrokenPipeError:  # the reader left (`| head`): stop quietly, as Unix tools do
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        status = 141
+    except BrokenPipeError:
+        status = reader_left()
     except (CliError, ConfigError, OutputError, data.DataError, Diverged, CheckpointError,
             OSError) as e:
-        print(f"{prog}: error: {e}", file=sys.stderr)
+        print(f"{prog}: error: {as_flags(e)}", file=sys.stderr)
         status = 2
     except KeyboardInterrupt:
         print(f"{prog}: interrupted", file=sys.stderr)

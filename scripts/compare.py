@@ -7,7 +7,7 @@
 Three tables: one training step from the same weights, batch and mask (every intermediate
 tensor); the whole run (its log and final weights); and, for the same step, book mode
 against exact mode, with the difference that the quirk's formula predicts
-(docs/design.md). "close" is numpy_impl/close.py's tolerance, scaled to each tensor and
+(docs/design.md). "close" is common/close.py's tolerance, scaled to each tensor and
 to the dtype. Exits 1 if a tensor of the first two tables, or the formula's row, is not
 close; the rest of the third table is expected to differ.
 
@@ -15,7 +15,7 @@ Takes the flags of scripts/train.py that make a run (--preset, --mode, --seed, t
 hyperparameters, the data flags) and --device. --json PATH writes every row of the three
 tables, the settings and the machine as JSON; it is the only file it writes. The figures
 that docs/parity.md and docs/walkthrough.md quote are such files, in docs/parity/
-(parity_tests/test_parity_figures.py holds the pages to them).
+(parity_tests/chapter/test_parity_figures.py holds the pages to them).
 """
 
 from __future__ import annotations
@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import os
 import platform
 import sys
 from pathlib import Path
@@ -32,22 +31,24 @@ import numpy as np
 import torch
 from threadpoolctl import threadpool_info
 
-from numpy_impl.cli import (
+from common.close import STEP_DEPTH, Comparison, run_depth, tolerance
+from common.config import Config, ConfigError
+from common.data import DataError, Dataset, load
+from common.files import OutputError, writable_file, write_atomically
+from common.threads import one_thread
+from numpy_impl.train import Diverged
+from scripts.cli import (
     CliError,
-    _Parser,
+    Parser,
     add_data_flags,
     add_device_flag,
     add_run_flags,
+    as_flags,
     command_line,
     config_from_args,
     data_folder,
+    exit_with,
 )
-from numpy_impl.close import STEP_DEPTH, Comparison, run_depth, tolerance
-from numpy_impl.config import Config, ConfigError
-from numpy_impl.data import DataError, Dataset, load
-from numpy_impl.files import OutputError, writable_file, write_atomically
-from numpy_impl.threads import one_thread
-from numpy_impl.train import Diverged
 from torch_impl.datasets import fetch
 from torch_impl.device import resolve_device
 from torch_impl.parity import all_close, first_step, quirk_rows, run_rows, step_rows, table
@@ -57,7 +58,7 @@ TABLES = ("one_step", "whole_run", "quirk")
 
 
 def build_parser():
-    parser = _Parser(prog="scripts/compare.py", description=__doc__.split("\n\n")[0])
+    parser = Parser(prog="scripts/compare.py", description=__doc__.split("\n\n")[0])
     add_run_flags(parser)
     add_data_flags(parser)
     add_device_flag(parser)
@@ -83,13 +84,13 @@ def compare(args: argparse.Namespace) -> int:
         dataset = load(folder, config.train_size, config.test_size)
         device = resolve_device(args.device)
     except (CliError, ConfigError, DataError, OutputError) as e:
-        print(f"scripts/compare.py: error: {e}", file=sys.stderr)
+        print(f"scripts/compare.py: error: {as_flags(e)}", file=sys.stderr)
         return 2
     try:
         document = record(config, dataset, device,
                           "the shipped data" if folder is None else str(folder))
     except Diverged as e:
-        print(f"scripts/compare.py: error: {e}", file=sys.stderr)
+        print(f"scripts/compare.py: error: {as_flags(e)}", file=sys.stderr)
         return 2
     print(report(document))
     if args.json is not None:
@@ -101,7 +102,7 @@ def compare(args: argparse.Namespace) -> int:
 def record(config: Config, dataset: Dataset, device: torch.device | str,
            data: str = "the shipped data") -> dict:
     """Run the comparisons: the settings, the machine, every row of the three tables (as
-    dicts: dataclasses.asdict of numpy_impl/close.py's Comparison) and the verdict."""
+    dicts: dataclasses.asdict of common/close.py's Comparison) and the verdict."""
     first = first_step(config, dataset, device)
     steps = step_rows(first)
     run, same_log = run_rows(config, dataset, device)
@@ -174,8 +175,4 @@ def report(document: dict) -> str:
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except BrokenPipeError:  # the reader left (`| head`): stop quietly, as Unix tools do
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        sys.exit(141)
+    exit_with(main)

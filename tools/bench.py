@@ -1,9 +1,9 @@
 """Benchmark the chapter run, side by side, in one process.
 
-    python scripts/bench.py                    # about 11 minutes on 2 cores
-    python scripts/bench.py --quick            # one round, a tenth of each run: about 2 min
-    python scripts/bench.py --data-dir ~/mnist --json bench.json   # with a full MNIST
-    python scripts/bench.py --quick --device-rows cuda   # the GPU's rows alone
+    python tools/bench.py                    # about 11 minutes on 2 cores
+    python tools/bench.py --quick            # one round, a tenth of each run: about 2 min
+    python tools/bench.py --data-dir ~/mnist --json bench.json   # with a full MNIST
+    python tools/bench.py --quick --device-rows cuda   # the GPU's rows alone
 
 Measures the machine's dense GEMM rate (large square matmuls) and each run, round-robin
 (every row once a round, --repeats rounds, so that a slow minute on a shared machine slows
@@ -37,14 +37,14 @@ from typing import NamedTuple
 
 import numpy as np
 
-from numpy_impl.cli import _Parser
-from numpy_impl.config import CLASSES, PIXELS, PRESETS, Config, ConfigError
-from numpy_impl.data import DataError, Dataset, load
-from numpy_impl.files import OutputError, writable_file, write_atomically
+from common.config import CLASSES, PIXELS, PRESETS, Config, ConfigError
+from common.data import DataError, Dataset, load
+from common.files import OutputError, writable_file, write_atomically
+from common.threads import Background, one_thread
 from numpy_impl.listing import run_listing
-from numpy_impl.threads import Background, one_thread
 from numpy_impl.train import LogRecord, as_test_layer_0, make_batches
 from numpy_impl.train import train as numpy_train
+from scripts.cli import Parser, as_flags
 
 PEAK_OF_CHILD = """import resource, subprocess, sys
 subprocess.run(sys.argv[1:], check=True, stdout=subprocess.DEVNULL)
@@ -88,7 +88,7 @@ def big_matmuls(config: Config, data: Dataset, policy: bool = False) -> Callable
     (each batch's zero pixels dropped, the test pass at logged iterations): the floor under
     any NumPy run of this arithmetic on this machine. With `policy`, on the run's threads:
     training's products on one BLAS thread, each test pass on a second thread, on a copy
-    of the weights (numpy_impl/threads.py). Returns its number of test passes."""
+    of the weights (common/threads.py). Returns its number of test passes."""
     batches = make_batches(data.train_images, data.train_labels, config)
     rng = np.random.default_rng(0)
     weights_0_1 = rng.random((PIXELS, config.hidden_size))
@@ -435,7 +435,7 @@ def gemm_line(rates: dict[str, dict[str, float]], sizes: dict[str, int]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = _Parser(prog="scripts/bench.py", description=__doc__.split("\n\n")[0])
+    parser = Parser(prog="tools/bench.py", description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true",
                         help="one round, each chapter row timed on 30 of its 300 iterations")
     parser.add_argument("--repeats", type=int, default=5,
@@ -472,7 +472,7 @@ def main(argv: list[str] | None = None) -> int:
             elif device is None:
                 print("  no CUDA GPU: the GPU rows are left out", file=sys.stderr)
     except (DataError, ConfigError, OutputError) as e:
-        print(f"scripts/bench.py: error: {e}", file=sys.stderr)
+        print(f"tools/bench.py: error: {as_flags(e)}", file=sys.stderr)
         return 2
 
     gemms: dict[tuple[str, str], Callable[[], object]] = {}

@@ -1,7 +1,7 @@
 """Build the chapter's data that ships inside numpy_impl: the first 1000 MNIST training
 images and all 10000 test images, as gzipped IDX files (about 2 MB).
 
-    python scripts/build_data.py --source ~/mnist     # a folder with the full MNIST
+    python tools/build_data.py --source ~/mnist     # a folder with the full MNIST
 
 Checks the four source files against MNIST's published MD5s (of the uncompressed files)
 first, and writes byte-for-byte reproducible gzip files (no timestamp), each atomically.
@@ -14,9 +14,9 @@ import hashlib
 import sys
 from pathlib import Path
 
-from numpy_impl.cli import _Parser
-from numpy_impl.data import FILES, SHIPPED, DataError, _idx_path, find_idx_folder
-from numpy_impl.files import OutputError, writable_folder, write_atomically
+from common.data import FILES, SHIPPED, DataError, find_idx_folder, idx_path
+from common.files import OutputError, writable_folder, write_atomically
+from scripts.cli import Parser
 
 MD5 = {
     "train-images-idx3-ubyte": "6bbc9ace898e44ae57da46a324031adb",
@@ -29,7 +29,7 @@ KEEP = {"train": 1000, "t10k": 10000}
 
 
 def read_verified(folder: Path, name: str) -> bytes:
-    path = _idx_path(folder, name)
+    path = idx_path(folder, name)
     if path is None:
         raise DataError(f"{folder}: {name}[.gz] is missing")
     raw = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
@@ -72,18 +72,18 @@ def build(source: Path, out: Path) -> list[Path]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = _Parser(prog="scripts/build_data.py", description=__doc__.split("\n\n")[0])
+    parser = Parser(prog="tools/build_data.py", description=__doc__.split("\n\n")[0])
     parser.add_argument("--source", type=Path, required=True,
                         help="folder with the full MNIST IDX files (flat or in MNIST/raw/)")
     parser.add_argument("--out", type=Path, default=SHIPPED,
-                        help="where to write (default: the package's numpy_impl/mnist)")
+                        help="where to write (default: the package's common/mnist)")
     args = parser.parse_args(argv)
     try:
         writable_folder("--out", args.out)
         for path in build(args.source, args.out):
             print(f"wrote {path} ({path.stat().st_size} bytes)", file=sys.stderr)
     except (DataError, OutputError) as e:
-        print(f"scripts/build_data.py: error: {e}", file=sys.stderr)
+        print(f"tools/build_data.py: error: {e}", file=sys.stderr)
         return 2
     return 0
 

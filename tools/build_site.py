@@ -1,4 +1,4 @@
-"""Build the project's site, to read without running anything: scripts/build_site.py.
+"""Build the project's site, to read without running anything: tools/build_site.py.
 
 Sphinx with myst-nb turns the README, docs/ and the four notebooks into a static site in
 build/site (git ignores build/), executing every notebook at build time so that its logs,
@@ -8,9 +8,9 @@ fails it (exit status 1), after every problem has been listed. The configuration
 site/conf.py and the navigation, in the README's reading path, site/toc.md.
 
     .venv/bin/pip install -e '.[site]'
-    .venv/bin/python scripts/build_site.py --open   # build, then open it in a browser
+    .venv/bin/python tools/build_site.py --open   # build, then open it in a browser
 
-scripts/check_site.py then reads the built site in headless Chromium.
+tools/check_site.py then reads the built site in headless Chromium.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ import time
 import webbrowser
 from pathlib import Path
 
-from numpy_impl.cli import _Parser
+from scripts.cli import Parser
 
 REPO = Path(__file__).resolve().parent.parent
 SITE = REPO / "site"  # conf.py, toc.md, mathml.py
@@ -54,7 +54,7 @@ def assemble(src: Path) -> Path:
     The notebooks run in the copy, inside the checkout, where their setup cell finds it."""
     clear(src, SOURCE_MARK)
     src.mkdir(parents=True)
-    (src / SOURCE_MARK).write_text("written by scripts/build_site.py\n")
+    (src / SOURCE_MARK).write_text("written by tools/build_site.py\n")
     readme = (REPO / "README.md").read_text(encoding="utf-8")
     toc = (SITE / "toc.md").read_text(encoding="utf-8")
     (src / "index.md").write_text(f"{readme.rstrip()}\n\n{toc}", encoding="utf-8")
@@ -99,7 +99,7 @@ def build(out: Path) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = _Parser(prog="scripts/build_site.py", description=__doc__.split("\n\n")[0])
+    parser = Parser(prog="tools/build_site.py", description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, default=OUT,
                         help="folder to build the site into (default: build/site)")
     parser.add_argument("--open", action="store_true",
@@ -109,11 +109,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         status = build(args.out.resolve())
     except Refused as e:
-        print(f"scripts/build_site.py: error: {e}", file=sys.stderr)
+        print(f"tools/build_site.py: error: {e}", file=sys.stderr)
         return 2
     seconds = time.perf_counter() - start
     if status:
-        print(f"scripts/build_site.py: the build failed (see above), in {seconds:.0f} s",
+        print(f"tools/build_site.py: the build failed (see above), in {seconds:.0f} s",
               file=sys.stderr)
         return 1
     index = args.out.resolve() / "index.html"

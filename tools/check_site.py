@@ -1,6 +1,6 @@
-"""Read the built site in a real browser: scripts/check_site.py.
+"""Read the built site in a real browser: tools/check_site.py.
 
-Serves build/site (scripts/build_site.py) on 127.0.0.1 and opens every page in headless
+Serves build/site (tools/build_site.py) on 127.0.0.1 and opens every page in headless
 Chromium, Debian's /usr/bin/chromium driven by Playwright (no browser download), and checks
 what a reader would see:
 
@@ -31,7 +31,7 @@ import time
 from pathlib import Path, PurePosixPath
 from urllib.parse import urljoin, urlsplit
 
-from numpy_impl.cli import _Parser
+from scripts.cli import Parser
 
 REPO = Path(__file__).resolve().parent.parent
 SITE = REPO / "build" / "site"
@@ -67,7 +67,7 @@ def chromium() -> str:
                       shutil.which("chromium"), shutil.which("chromium-browser")):
         if candidate and Path(candidate).is_file():
             return candidate
-    raise SystemExit("scripts/check_site.py: error: no Chromium (apt-get install chromium)")
+    raise SystemExit("tools/check_site.py: error: no Chromium (apt-get install chromium)")
 
 
 class Quiet(http.server.SimpleHTTPRequestHandler):
@@ -184,7 +184,7 @@ class Check:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = _Parser(prog="scripts/check_site.py", description=__doc__.split("\n\n")[0])
+    parser = Parser(prog="tools/check_site.py", description=__doc__.split("\n\n")[0])
     parser.add_argument("--site", type=Path, default=SITE,
                         help="the built site (default: build/site)")
     parser.add_argument("--screenshots", type=Path, default=SCREENSHOTS,
@@ -192,7 +192,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     site = args.site.resolve()
     if not (site / "index.html").is_file():
-        print(f"scripts/check_site.py: error: no site in {site}: run scripts/build_site.py",
+        print(f"tools/check_site.py: error: no site in {site}: run tools/build_site.py",
               file=sys.stderr)
         return 2
     os.environ.setdefault("PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD", "1")
@@ -232,7 +232,7 @@ def main(argv: list[str] | None = None) -> int:
         server.shutdown()
     seconds = time.perf_counter() - start
     for problem in check.problems:
-        print(f"scripts/check_site.py: {problem}")
+        print(f"tools/check_site.py: {problem}")
     for path in shots.values():
         print(f"screenshot: {path}")
     print(f"{len(pages)} pages, {check.images} images, {check.formulas} formulas; next goes "

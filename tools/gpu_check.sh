@@ -3,8 +3,8 @@
 # minutes), or the same checks on the CPU with --cpu (what CI runs; the checks that need a
 # GPU are skipped, and say so):
 #
-#   bash scripts/gpu_check.sh            # on the GPU
-#   bash scripts/gpu_check.sh --cpu      # on the CPU
+#   bash tools/gpu_check.sh            # on the GPU
+#   bash tools/gpu_check.sh --cpu      # on the CPU
 #
 # Uses $PYTHON, else .venv/bin/python, else python3, with this checkout first on the path.
 # Ends with one PASS, FAIL or SKIP line per check; exits 1 if any check failed.
@@ -15,7 +15,7 @@ device=cuda
 case "${1:-}" in
     --cpu) device=cpu ;;
     "") ;;
-    *) echo "usage: bash scripts/gpu_check.sh [--cpu]" >&2; exit 2 ;;
+    *) echo "usage: bash tools/gpu_check.sh [--cpu]" >&2; exit 2 ;;
 esac
 if [ -n "${PYTHON:-}" ]; then
     python=$PYTHON
@@ -188,8 +188,8 @@ stacked_models() {  # several models, their own alphas and seeds, float64: NumPy
     "$python" - "$device" <<'EOF'
 import sys
 
-from numpy_impl.config import Config
-from numpy_impl.data import load
+from common.config import Config
+from common.data import load
 from numpy_impl.train import train
 from torch_impl.stacked import train_stack
 
@@ -216,7 +216,7 @@ study_quick() {
 }
 
 bench_device_rows() {
-    "$python" scripts/bench.py --quick --device-rows "$device" --json "$tmp/bench.json" &&
+    "$python" tools/bench.py --quick --device-rows "$device" --json "$tmp/bench.json" &&
         "$python" - "$tmp/bench.json" "$device" <<'EOF'
 import json, sys
 
@@ -253,9 +253,9 @@ else
 fi
 check "stacked trainer, several models, on $device" stacked_models
 check "scripts/study.py --quick --device $device" study_quick
-check "scripts/bench.py --quick --device-rows $device" bench_device_rows
+check "tools/bench.py --quick --device-rows $device" bench_device_rows
 
 echo
-echo "scripts/gpu_check.sh on $device, $((SECONDS - start)) s:"
+echo "tools/gpu_check.sh on $device, $((SECONDS - start)) s:"
 printf '%s\n' "${summary[@]}"
 exit "$failed"

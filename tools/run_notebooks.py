@@ -1,4 +1,4 @@
-"""Run the learner's notebooks end to end, as a fresh kernel would: scripts/run_notebooks.py.
+"""Run the learner's notebooks end to end, as a fresh kernel would: tools/run_notebooks.py.
 
 Executes each notebook of notebooks/ (or those named) top to bottom with nbclient, in the
 notebooks/ folder, without writing its outputs back (the notebooks are stored without
@@ -16,7 +16,7 @@ import nbformat
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 
-from numpy_impl.cli import _Parser, integer_in
+from scripts.cli import Parser, integer_in
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 
@@ -31,7 +31,7 @@ def run(path: Path, timeout: int) -> float:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = _Parser(prog="scripts/run_notebooks.py", description=__doc__.split("\n\n")[0])
+    parser = Parser(prog="tools/run_notebooks.py", description=__doc__.split("\n\n")[0])
     parser.add_argument("notebooks", nargs="*", type=Path,
                         help="notebooks to run (default: all of notebooks/)")
     parser.add_argument("--timeout", type=integer_in(1), default=300,
@@ -40,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     paths = args.notebooks or sorted(NOTEBOOKS.glob("*.ipynb"))
     for path in paths:
         if not path.is_file():
-            print(f"scripts/run_notebooks.py: error: {path}: no such notebook", file=sys.stderr)
+            print(f"tools/run_notebooks.py: error: {path}: no such notebook", file=sys.stderr)
             return 2
     total, failed = 0.0, 0
     for path in paths:

@@ -21,7 +21,7 @@ from collections.abc import Iterator
 
 import torch
 
-from numpy_impl.config import ConfigError
+from common.config import ConfigError
 
 TF32_OVERRIDE = "TORCH_ALLOW_TF32_CUBLAS_OVERRIDE"
 """Set to 1 in NVIDIA's containers: torch starts with TF32 matmuls on."""
@@ -33,7 +33,7 @@ def resolve_device(name: str | torch.device) -> torch.device:
     if name == "auto":
         name = "cuda" if torch.cuda.is_available() else "cpu"
     if name == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("--device cuda, but torch sees no CUDA GPU here: use --device cpu "
+        raise ConfigError("`device` cuda, but torch sees no CUDA GPU here: use `device` cpu "
                           "(or auto)")
     return torch.device(name)
 
@@ -78,6 +78,6 @@ def notes(device: torch.device, dtype: torch.dtype) -> list[str]:
     """What a user should know before a run on `device` starts."""
     if is_cuda(device) and dtype == torch.float64:
         return ["float64 on a GPU runs at 1/32 to 1/64 of float32's speed on most GPUs (all "
-                "but the data-centre ones): --dtype float32 is much faster (float64 is the "
+                "but the data-centre ones): `dtype` float32 is much faster (float64 is the "
                 "default for parity with the NumPy side)"]
     return []

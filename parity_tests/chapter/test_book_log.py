@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from common.close import STEP_DEPTH, assert_close
+from common.config import PRESETS
 from numpy_impl import listing as book
-from numpy_impl.close import STEP_DEPTH, assert_close
-from numpy_impl.config import PRESETS
 from numpy_impl.network import Network
 from numpy_impl.train import dropout_masks, initial_weights, make_batches, train
 from parity_tests.conftest import REFERENCE_LOG, first_test_images

@@ -1,4 +1,4 @@
-"""numpy_impl/close.py, the one notion of "close": rounding passes, a wrong factor fails, in
+"""common/close.py, the one notion of "close": rounding passes, a wrong factor fails, in
 either dtype, and an entry that cancels to near zero does not loosen the whole tensor."""
 
 from __future__ import annotations
@@ -8,8 +8,8 @@ import itertools
 import numpy as np
 import pytest
 
-from numpy_impl.close import ULPS, assert_close, compare, run_depth, tolerance
-from numpy_impl.config import PRESETS
+from common.close import ULPS, assert_close, compare, run_depth, tolerance
+from common.config import PRESETS
 from torch_impl.parity import first_step, step_rows
 
 DTYPES = ["float64", "float32"]

@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from numpy_impl.data import FILES, SHIPPED, DataError, load, read_idx
-from scripts.build_data import MD5, build
+from common.data import FILES, SHIPPED, DataError, load, read_idx
+from tools.build_data import MD5, build
 
 
 def idx_bytes(array: np.ndarray) -> bytes:

@@ -12,13 +12,14 @@ import numpy as np
 import pytest
 import torch
 
-from numpy_impl.checkpoint import CheckpointError, load_npz, save_npz
-from numpy_impl.cli import main
-from numpy_impl.close import assert_close, run_depth
-from numpy_impl.config import PRESETS, Config
+from common.checkpoint import CheckpointError, load_npz, save_npz
+from common.close import assert_close, run_depth
+from common.config import PRESETS, Config
 from numpy_impl.train import train as numpy_train
 from parity_tests.conftest import DEVICES
-from scripts import bench, evaluate, study
+from scripts import evaluate, study
+from scripts.cli import as_flags, main, torch_trainer
+from tools import bench
 from torch_impl import activations as torch_act
 from torch_impl import device as torch_device
 from torch_impl import network as torch_network
@@ -26,7 +27,6 @@ from torch_impl import parity, stacked
 from torch_impl import train as torch_train_module
 from torch_impl.checkpoint import load_pt, save_pt
 from torch_impl.stacked import train_stack
-from torch_impl.train import torch_trainer
 from torch_impl.train import train as torch_train
 
 SHORT = ["--preset", "relu", "--test-size", "500", "--log-every", "2", "--quiet"]
@@ -333,8 +333,8 @@ def test_a_gpu_run_in_float64_notes_that_float32_is_faster(dtype, quiet, noted, 
     err = capsys.readouterr().err
     notes = [line for line in err.splitlines() if "note:" in line]
     if noted:
-        assert notes == ["scripts/train.py: note: " + torch_device.notes(
-            torch.device("cuda"), torch.float64)[0]]
+        assert notes == ["scripts/train.py: note: " + as_flags(torch_device.notes(
+            torch.device("cuda"), torch.float64)[0])]
         assert "--dtype float32" in notes[0]
     else:
         assert notes == []

@@ -8,8 +8,8 @@ import math
 import numpy as np
 import pytest
 
+from common.config import CLASSES, PIXELS, Config
 from numpy_impl import activations as act
-from numpy_impl.config import CLASSES, PIXELS, Config
 from numpy_impl.network import Network
 
 EPS = 1e-6

@@ -24,17 +24,17 @@ import torch
 from torch import nn
 from torch.utils.data import SequentialSampler, TensorDataset
 
-from numpy_impl.checkpoint import CheckpointError
-from numpy_impl.close import Comparison, compare, run_depth
-from numpy_impl.config import PRESETS, Config, ConfigError
-from numpy_impl.data import Dataset
+from common.checkpoint import CheckpointError
+from common.close import Comparison, compare, run_depth
+from common.config import PRESETS, Config, ConfigError
+from common.data import Dataset
 from numpy_impl.train import LogRecord, initial_weights
-from parity_tests.conftest import first_test_images
+from parity_tests.conftest import REPO, first_test_images
 from scripts import evaluate
 from scripts import train as train_script
 from torch_impl import idiomatic
 from torch_impl.checkpoint import load_pt
-from torch_impl.network import Network
+from torch_impl.network import Network, chapter_layout
 from torch_impl.train import on_device
 from torch_impl.train import train as torch_train
 
@@ -61,8 +61,7 @@ def hand_built(config: Config, dataset: Dataset, device: str = "cpu") -> Run:
     log: list[LogRecord] = []
     network = torch_train(config.replace(mode="exact"), dataset, log.append, device=device,
                           rng="torch")
-    return Run(log, tuple(getattr(network, name).weight.detach().cpu().numpy().T
-                          for name in NAMES))
+    return Run(log, tuple(chapter_layout(getattr(network, name).weight) for name in NAMES))
 
 
 def idiomatic_run(config: Config, dataset: Dataset, device: str = "cpu") -> Run:
@@ -263,8 +262,7 @@ def test_any_device_the_hand_built_steps_fed_the_masks_nn_dropout_drew(device, s
     for _ in range(config.iterations):
         for layer_0, labels in zip(batches.images, batches.labels, strict=True):
             network.train_step(layer_0, labels, next(recorded), optimizer)
-    theirs = Run([], tuple(getattr(network, name).weight.detach().cpu().numpy().T
-                           for name in NAMES))
+    theirs = Run([], tuple(chapter_layout(getattr(network, name).weight) for name in NAMES))
     found = rows(ours, theirs, config)
     assert all(row.close for row in found), "\n".join(map(str, found))
     if device == "cpu":  # and the masks are --rng torch's
@@ -331,15 +329,15 @@ def test_what_idiomatic_cannot_do_is_one_line_exit_2_and_no_file(flags, message,
     assert not save.exists()
 
 
-def test_python_m_torch_impl_runs_it_too(monkeypatch, capsys):
+def test_the_script_as_main_runs_it_too(monkeypatch, capsys):
     monkeypatch.setattr(sys, "argv", ["x", "--impl", "idiomatic", *SHORT])
     with pytest.raises(SystemExit) as stop:
-        runpy.run_module("torch_impl", run_name="__main__")
+        runpy.run_path(str(REPO / "scripts" / "train.py"), run_name="__main__")
     module = capsys.readouterr()
     status, script_out, _ = main(train_script, ["--impl", "idiomatic", *SHORT])
     assert stop.value.code == status == 0
     assert module.out == script_out and len(script_out.splitlines()) == 4
-    assert "python -m torch_impl: idiomatic on cpu" in module.err
+    assert "scripts/train.py: idiomatic on cpu" in module.err
 
 
 def test_resume_ends_bit_identical_and_evaluate_reads_it(tmp_path):
@@ -390,10 +388,10 @@ def test_a_checkpoint_of_another_device_is_one_clear_error(tmp_path, dataset):
     saved = []
     idiomatic.train(config, dataset, save=saved.append, device="cpu")
     checkpoint = dataclasses.replace(saved[0], torch_rng=np.zeros(16, np.uint8))  # CUDA's size
-    with pytest.raises(CheckpointError, match="not a cpu generator's: resume it with --device "
+    with pytest.raises(CheckpointError, match="not a cpu generator's: resume it with `device` "
                                               "cuda"):
         idiomatic.train(config.replace(iterations=2), dataset, resume=checkpoint, device="cpu")
     made_on_cuda = dataclasses.replace(checkpoint, torch_rng_device="cuda")
     with pytest.raises(CheckpointError, match="on cuda, which cannot go on on cpu: resume it "
-                                              "with --device cuda"):
+                                              "with `device` cuda"):
         idiomatic.train(config.replace(iterations=2), dataset, resume=made_on_cuda, device="cpu")

@@ -1,6 +1,6 @@
 """NumPy by hand against torch autograd, tensor by tensor: activations, derivatives from the
 output, one whole update, and the book's quirk accounted for by its formula. Every
-comparison is numpy_impl/close.py's, scaled to the tensor and to its dtype."""
+comparison is common/close.py's, scaled to the tensor and to its dtype."""
 
 from __future__ import annotations
 
@@ -14,13 +14,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
+from common.close import STEP_DEPTH, assert_close, compare
+from common.config import CLASSES, PRESETS
 from numpy_impl import activations as act
-from numpy_impl.close import STEP_DEPTH, assert_close, compare
-from numpy_impl.config import CLASSES, PRESETS
 from numpy_impl.network import book_slope_error
 from parity_tests.conftest import DEVICES
 from torch_impl import activations as torch_act
-from torch_impl.parity import FirstStep, first_step, step_rows
+from torch_impl.parity import FirstStep, first_step, percent, step_rows
 
 HIDDEN = ["relu", "sigmoid", "tanh"]
 OUTPUTS = ["softmax", "sigmoid", "identity"]
@@ -209,3 +209,8 @@ def test_book_tanh_slope_has_the_wrong_sign_beyond_one_half():
     near_zero = np.abs(t) < 0.01
     np.testing.assert_allclose(book[near_zero] / true[near_zero], 0.5, rtol=1e-3)
 
+
+
+def test_the_table_writes_a_share_of_the_tolerance_plainly():
+    assert [percent(used) for used in (0.00035, 0.015, 1.5, 12)] == \
+        ["0.035%", "1.5%", "150%", ">999%"]

@@ -9,8 +9,8 @@ import re
 
 import pytest
 
-from numpy_impl.config import Config
-from numpy_impl.threads import one_thread
+from common.config import Config
+from common.threads import one_thread
 from parity_tests.conftest import REPO
 from scripts import compare
 from torch_impl.parity import first_step, quirk_rows, step_rows, table

@@ -1,4 +1,4 @@
-"""The thread policy (numpy_impl/threads.py): one BLAS thread for training, each logged test
+"""The thread policy (common/threads.py): one BLAS thread for training, each logged test
 pass on a second thread, and nothing of it visible in what a run prints or saves."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from threadpoolctl import threadpool_info, threadpool_limits
 
-from numpy_impl.config import PRESETS
+from common.config import PRESETS
 from numpy_impl.network import Network
 from numpy_impl.train import Diverged
 from numpy_impl.train import train as numpy_train

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from numpy_impl.config import PRESETS
+from common.config import PRESETS
 from parity_tests.conftest import DEVICES, REFERENCE_LOG, run
 from torch_impl.parity import all_close, run_rows
 from torch_impl.train import train as torch_train
@@ -33,10 +33,10 @@ def test_whole_run_numpy_and_torch_agree(preset, mode, seed, dataset):
 
 
 def test_entry_points_agree_and_masks_from_numpy_are_the_default(script):
-    """`python -m torch_impl` in a process of its own (the entry point is the subject), the
-    two scripts/train.py runs in this one."""
+    """scripts/train.py --impl torch in a process of its own (the entry point is the subject),
+    the two other runs in this one."""
     args = ["--preset", "relu", "--iterations", "3", "--log-every", "2", "--test-size", "500"]
-    module = run(["-m", "torch_impl", "--device", "cpu", *args])
+    module = run(["scripts/train.py", "--impl", "torch", "--device", "cpu", *args])
     torch_run = script("scripts/train.py", ["--impl", "torch", "--device", "cpu", "--rng",
                                             "numpy", *args])
     numpy_run = script("scripts/train.py", args)

@@ -11,7 +11,10 @@ import sys
 import numpy as np
 import pytest
 
-from numpy_impl.cli import (
+from common.config import PRESETS, Config, ConfigError
+from numpy_impl.train import train
+from parity_tests.conftest import REPO, run
+from scripts.cli import (
     OVERRIDES,
     CliError,
     build_parser,
@@ -21,9 +24,6 @@ from numpy_impl.cli import (
     numpy_trainer,
     resolve_impl_flags,
 )
-from numpy_impl.config import PRESETS, Config, ConfigError
-from numpy_impl.train import train
-from parity_tests.conftest import REPO, run
 
 LOG_LINE = re.compile(r"I:\d+ Test-Acc:[0-9.e-]+ Train-Acc:[0-9.e-]+")
 SHORT = ["--iterations", "3", "--log-every", "2", "--test-size", "500"]
@@ -80,9 +80,9 @@ def test_config_rejects_what_cannot_work(change):
         Config(**change)
 
 
-def test_stdout_is_exactly_the_log_and_both_entry_points_agree():
+def test_stdout_is_exactly_the_log_and_impl_numpy_is_the_default():
     script = run(["scripts/train.py", *SHORT, "--preset", "relu"])
-    module = run(["-m", "numpy_impl", *SHORT, "--preset", "relu"])
+    module = run(["scripts/train.py", "--impl", "numpy", *SHORT, "--preset", "relu"])
     assert script.returncode == module.returncode == 0
     assert script.stdout == module.stdout
     lines = script.stdout.splitlines()
@@ -160,7 +160,7 @@ def test_divergence_stops_with_the_iteration_named(script):
     assert re.search(r"iteration \d+: .*lower --alpha", result.stderr)
 
 
-@pytest.mark.parametrize("entry", [["scripts/train.py", "--impl", "numpy"], ["-m", "numpy_impl"]])
+@pytest.mark.parametrize("entry", [["scripts/train.py", "--impl", "numpy"], ["scripts/train.py"]])
 def test_runs_with_torch_unimportable(entry):
     result = run([*entry, *SHORT], block_torch=True)
     assert result.returncode == 0, result.stderr

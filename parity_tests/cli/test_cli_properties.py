@@ -14,7 +14,7 @@ figures.py) the work is stopped where it starts, after every check of the input.
 
 Two profiles: "suite" (the default: 20 deterministic examples a script, a few seconds) and
 "deep" (1000 random ones a script, minutes): `CLI_PROFILE=deep pytest -n 0
-parity_tests/test_cli_properties.py --hypothesis-show-statistics`.
+parity_tests/cli/test_cli_properties.py --hypothesis-show-statistics`.
 """
 
 from __future__ import annotations
@@ -46,9 +46,9 @@ import pytest
 from hypothesis import HealthCheck, given, note, settings
 from hypothesis import strategies as st
 
-from numpy_impl import cli
-from numpy_impl.data import SHIPPED
+from common.data import SHIPPED
 from parity_tests.conftest import REPO
+from scripts import cli
 
 settings.register_profile("suite", max_examples=20, deadline=None, derandomize=True,
                           database=None, print_blob=False,
@@ -121,7 +121,7 @@ SCRIPTS = [
     Script("study", prefix=("--quick",), outputs=("--out",), folders=("--out",),
            stops=("scripts.study.run",)),
     Script("bench", prefix=("--quick",), outputs=("--json",),
-           stops=("scripts.bench.gemm", "scripts.bench.device_rows")),
+           stops=("tools.bench.gemm", "tools.bench.device_rows")),
     Script("check_exercises", frozenset({0, 1}), outputs=("--csv",)),
     Script("figures", prefix=("--out", "@new-folder"), outputs=("--out",), folders=("--out",),
            stops=("scripts.figures.load",)),

@@ -11,8 +11,8 @@ import pytest
 import torch
 from threadpoolctl import threadpool_info, threadpool_limits
 
-from numpy_impl.config import PRESETS
-from numpy_impl.threads import one_thread
+from common.config import PRESETS
+from common.threads import one_thread
 from parity_tests.conftest import first_test_images, run
 
 SHORT = PRESETS["tanh"].replace(mode="exact", iterations=3, test_size=100)
@@ -81,10 +81,10 @@ def test_the_policy_is_one_place_and_the_users_count_wins(two_threads, monkeypat
 def test_every_script_runs_under_the_policy(name, args, two_threads, script, monkeypatch,
                                             tmp_path):
     """Each script's work runs inside one_thread(), and only there."""
-    import numpy_impl.threads
+    import common.threads
 
     entered = []
-    real = numpy_impl.threads.one_thread
+    real = common.threads.one_thread
 
     def watched():
         entered.append(threads())

@@ -16,8 +16,8 @@ import threading
 
 import pytest
 
-from numpy_impl.cli import main, numpy_trainer
 from parity_tests.conftest import REFERENCE_LOG, REPO
+from scripts.cli import main, numpy_trainer
 
 SHORT = ["--iterations", "21", "--test-size", "1000"]
 

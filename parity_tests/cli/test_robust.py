@@ -20,10 +20,10 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from numpy_impl.checkpoint import load_npz
-from numpy_impl.data import FILES, DataError, read_idx
+from common.checkpoint import load_npz
+from common.data import FILES, DataError, read_idx
+from parity_tests.chapter.test_data import idx_bytes, write_dataset
 from parity_tests.conftest import REPO, run
-from parity_tests.test_data import idx_bytes, write_dataset
 from scripts import train as train_py
 from torch_impl.checkpoint import load_pt
 

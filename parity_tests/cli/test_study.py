@@ -12,13 +12,13 @@ import numpy as np
 import pytest
 import torch
 
-from numpy_impl.cli import build_parser, config_from_args, main, numpy_trainer
-from numpy_impl.close import assert_close, run_depth
-from numpy_impl.config import PRESETS, Config, ConfigError
-from numpy_impl.data import Dataset
+from common.close import assert_close, run_depth
+from common.config import PRESETS, Config, ConfigError
+from common.data import Dataset
 from numpy_impl.train import train as numpy_train
 from parity_tests.conftest import DEVICES, REFERENCE_LOG, REPO, first_test_images
 from scripts import study
+from scripts.cli import build_parser, config_from_args, main, numpy_trainer
 from torch_impl.stacked import train_stack
 
 

@@ -1,5 +1,5 @@
 """The learner's notebooks: stored without outputs, each opening with the same setup cell,
-and showing the project's own code (CI runs them end to end: scripts/run_notebooks.py)."""
+and showing the project's own code (CI runs them end to end: tools/run_notebooks.py)."""
 
 from __future__ import annotations
 

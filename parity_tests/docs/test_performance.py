@@ -1,5 +1,5 @@
 """docs/performance.md's benchmark is a recorded run, docs/performance/bench.json (written by
-`scripts/bench.py --json`): its table and GEMM line are the JSON's, as the bench prints
+`tools/bench.py --json`): its table and GEMM line are the JSON's, as the bench prints
 them, and the figures the README and the page quote in prose are its rows'."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import json
 import pytest
 
 from parity_tests.conftest import REPO
-from scripts.bench import gemm_line, table
+from tools.bench import gemm_line, table
 
 RECORD = REPO / "docs" / "performance" / "bench.json"
 PAGE = REPO / "docs" / "performance.md"

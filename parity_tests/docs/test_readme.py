@@ -116,7 +116,7 @@ def test_the_readme_is_for_a_learner_arriving_cold():
 def test_the_flag_reference_lists_every_flag_of_train_py_and_no_other():
     """docs/cli.md's table, kept true: each flag of the parser has a row, and each row's
     flags are the parser's."""
-    from numpy_impl.cli import build_parser
+    from scripts.cli import build_parser
 
     flags = {o for a in build_parser("x")._actions for o in a.option_strings} - {"-h", "--help"}
     table = (REPO / "docs" / "cli.md").read_text().split("## scripts/train.py")[1]

@@ -1,9 +1,9 @@
-"""The site (scripts/build_site.py): its navigation is the README's reading path and covers
+"""The site (tools/build_site.py): its navigation is the README's reading path and covers
 every page, its build is strict, and it deploys from main. The builds of small fixture sites
 below show that a broken link, a missing anchor or image, or a notebook cell that raises
 fails the real configuration's build; they need the `site` extra and skip without it (CI's
-site step runs them: `pytest parity_tests/test_site.py`). The full build and the browser
-check are their own steps (scripts/build_site.py, scripts/check_site.py)."""
+site step runs them: `pytest parity_tests/docs/test_site.py`). The full build and the browser
+check are their own steps (tools/build_site.py, tools/check_site.py)."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from parity_tests.conftest import REPO
-from scripts.build_site import SITE, assemble, sphinx_command
+from tools.build_site import SITE, assemble, sphinx_command
 
 READING_PATH = ["notebooks/1_the_listing.ipynb", "docs/walkthrough.md", "notebooks/README.md",
                 "docs/exercises.md", "docs/parity.md", "docs/claims.md", "docs/performance.md",
@@ -97,8 +97,8 @@ def test_the_workflow_builds_on_every_push_checks_in_chromium_and_deploys_from_m
     text = (REPO / ".github" / "workflows" / "site.yml").read_text()
     on = text[text.index("\non:"):text.index("\npermissions:")]
     assert "  push:\n" in on and "branches" not in on
-    for step in ("scripts/build_site.py", "pytest parity_tests/test_site.py",
-                 "scripts/check_site.py", "apt-get install -y -qq chromium",
+    for step in ("tools/build_site.py", "pytest parity_tests/docs/test_site.py",
+                 "tools/check_site.py", "apt-get install -y -qq chromium",
                  "actions/upload-pages-artifact@", "actions/deploy-pages@"):
         assert step in text
     deploy = text[text.index("\n  deploy:"):]

@@ -1,4 +1,4 @@
-"""numpy_impl/system.py's grader section, every branch on this machine: the other systems are
+"""common/system.py's grader section, every branch on this machine: the other systems are
 faked (a module made unimportable, a call made to raise, a function taken away)."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from numpy_impl import system
+from common import system
 
 
 class FakeResource:

@@ -1,4 +1,4 @@
-"""scripts/bench.py runs, writes its table and JSON, and counts the chapter's FLOPs right."""
+"""tools/bench.py runs, writes its table and JSON, and counts the chapter's FLOPs right."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from numpy_impl.config import PRESETS
-from scripts.bench import Row, Timing, dense_flops, results, round_robin, table
+from common.config import PRESETS
+from tools.bench import Row, Timing, dense_flops, results, round_robin, table
 
 
 def test_dense_flops_of_the_chapter():
@@ -22,7 +22,7 @@ def test_dense_flops_of_the_chapter():
 
 def test_quick_numpy_pass_writes_table_and_json(tmp_path, script):
     out = tmp_path / "bench.json"
-    result = script("scripts/bench.py", ["--quick", "--no-torch", "--idle-only", "--json",
+    result = script("tools/bench.py", ["--quick", "--no-torch", "--idle-only", "--json",
                                          str(out)])
     assert result.returncode == 0, result.stderr
     rows = json.loads(out.read_text())["rows"]
@@ -100,7 +100,7 @@ def test_the_idiomatic_run_and_the_quick_study_are_timed_busy_too(dataset, monke
     are blank (its arithmetic is not the chapter's), and its row runs the learner's command."""
     import subprocess
 
-    from scripts import bench
+    from tools import bench
 
     commands = []
     monkeypatch.setattr(subprocess, "run", lambda argv, **kw: commands.append(argv))
