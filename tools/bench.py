@@ -58,7 +58,7 @@ def peak_mb(argv: Sequence[str]) -> float | None:
     learner runs it: Python, the libraries, the data and the run (None off Unix)."""
     if sys.platform == "win32":
         return None
-    train_py = str(Path(__file__).with_name("train.py"))
+    train_py = str(Path(__file__).parent.parent / "scripts" / "train.py")
     peak = subprocess.run([sys.executable, "-c", PEAK_OF_CHILD, sys.executable, train_py,
                            "--quiet", *argv], capture_output=True, text=True, check=True)
     return int(peak.stdout) / (1024**2 if sys.platform == "darwin" else 1024)
@@ -313,7 +313,7 @@ def scaling_rows(data: Dataset, full: Dataset | None, data_dir: Path | None) -> 
 def quick_study() -> Callable[[], int]:
     """`python scripts/study.py --quick` in a process of its own, as a learner runs it, its
     report in a scratch folder; returns 0 (it makes none of the chapter's test passes)."""
-    study_py = str(Path(__file__).with_name("study.py"))
+    study_py = str(Path(__file__).parent.parent / "scripts" / "study.py")
 
     def run() -> int:
         with tempfile.TemporaryDirectory() as out:
