@@ -167,7 +167,7 @@ def test_the_learning_rate_is_alpha_times_n_over_d(preset, output, lr):
 
 @pytest.mark.parametrize("change", [{"mode": "book"}, {"softmax_base": 2.0}])
 def test_what_the_idiomatic_model_cannot_do_is_a_config_error(change, dataset):
-    with pytest.raises(ConfigError, match="--impl torch"):
+    with pytest.raises(ConfigError, match="`impl` torch"):
         idiomatic.train(PRESETS["tanh"].replace(**{"mode": "exact", **change}), dataset,
                         device="cpu")
 

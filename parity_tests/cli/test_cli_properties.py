@@ -129,6 +129,13 @@ SCRIPTS = [
            folders=("--out",)),
 ]
 
+TOOLS = ("bench", "build_data")  # in tools/; the others in scripts/
+
+
+def module_name(name: str) -> str:
+    return f"{'tools' if name in TOOLS else 'scripts'}.{name}"
+
+
 LOG_LINE = re.compile(r"I:\d+ Test-Acc:[0-9.e-]+ Train-Acc:[0-9.e-]+")
 DIVERGED = "the weights overflowed to inf or nan"
 HIDDEN_BY_DEFAULT = (DeprecationWarning, PendingDeprecationWarning, ImportWarning, ResourceWarning)
@@ -146,7 +153,7 @@ def parser_of(name: str) -> argparse.ArgumentParser:
     main() builds, caught as it parses."""
     if name == "train":
         return cli.build_parser("scripts/train.py")
-    module = importlib.import_module(f"scripts.{name}")
+    module = importlib.import_module(module_name(name))
     if hasattr(module, "build_parser"):
         return module.build_parser()
 
@@ -158,7 +165,7 @@ def parser_of(name: str) -> argparse.ArgumentParser:
             module.main([])
         except _Captured as caught:
             return caught.parser
-    raise AssertionError(f"scripts/{name}.py's main() parsed no arguments")
+    raise AssertionError(f"{module_name(name)}'s main() parsed no arguments")
 
 
 # Strategies: a command line is a list of tokens; "@KIND" stands for a path of that kind,
@@ -389,7 +396,7 @@ def working_directory(path: Path) -> Iterator[None]:
 
 
 def run(script: Script, args: list[str], cwd: Path) -> Ran:
-    main = importlib.import_module(f"scripts.{script.name}").main
+    main = importlib.import_module(module_name(script.name)).main
     out, err = io.StringIO(), io.StringIO()
     status: int | str | None = None
     escaped = None
@@ -472,7 +479,7 @@ def test_bad_input_is_one_line_and_exit_2_and_writes_nothing(script, artifacts, 
     with tempfile.TemporaryDirectory(prefix="cli-") as name:
         folder = Folder(Path(name), artifacts)
         args = folder.command(tokens)
-        command = f"scripts/{script.name}.py {shlex.join(args)}"
+        command = f"{module_name(script.name).replace('.', '/')}.py {shlex.join(args)}"
         note(command)
         bad_outputs = known_bad_outputs(args, script, folder.root)
         before = snapshot(folder.root)

@@ -12,8 +12,8 @@ import pytest
 
 from parity_tests.conftest import REPO
 
-TOP = ("numpy_impl", "torch_impl", "exercises", "scripts", "parity_tests", "docs", "notebooks",
-       ".ci", ".github")
+TOP = ("numpy_impl", "torch_impl", "common", "exercises", "scripts", "tools", "parity_tests",
+       "docs", "notebooks", ".ci", ".github")
 LINK = re.compile(r"!?\[[^\]]*\]\(([^)\s]+)\)")
 PROJECT_PATH = re.compile(rf"(?<![\w./-])((?:{'|'.join(map(re.escape, TOP))})/[\w./-]*[\w/])")
 CAPS_DOC = re.compile(r"(?<![\w./-])([A-Z][A-Z_]+\.md)\b")
