@@ -5,7 +5,7 @@ as code.
 
 Each exercise's run takes the learner's torch code through each step and hands back
 NumPy arrays; `exercises.grading.judge` compares them with numpy_impl's own tensors under
-numpy_impl/close.py, in the exercise's dtype. The references:
+common/close.py, in the exercise's dtype. The references:
 
     softmax_loss, sigmoid_loss,   logits.grad after loss.backward(): (layer_2 - labels) / D,
     identity_loss                 with layer_2 = the output layer's activation; the loss's value
@@ -30,6 +30,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from common.config import CLASSES, PIXELS
 from exercises import autograd as blanks
 from exercises.backprop_checks import BOOK_LINE
 from exercises.grading import (
@@ -45,7 +46,6 @@ from exercises.grading import (
     chapter,
     kind,
 )
-from numpy_impl.config import CLASSES, PIXELS
 from numpy_impl.network import LOSSES, OUTPUTS, Network
 from torch_impl.idiomatic import learning_rate
 from torch_impl.network import Network as TorchNetwork

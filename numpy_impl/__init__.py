@@ -1,7 +1,7 @@
 """Grokking Deep Learning, chapter 9, by hand: NumPy only, every derivative written out.
 
 Modules, in reading order: `activations` (the chapter's table), `network` (forward and
-backward), `train` (the loop and the log), `config`, `data`, `cli`; then `listing` (the
-book's programs in their own structure), `checkpoint`, `figures` and `files`. To write the
-backward pass yourself: the top-level `exercises` package.
+backward), `train` (the loop and the log); then `listing` (the book's programs in their own
+structure). What both sides share (config, data, checkpoints, ...) is the `common` package;
+to write the backward pass yourself: the top-level `exercises` package.
 """

@@ -23,8 +23,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from common.config import Config
 from numpy_impl import activations as act
-from numpy_impl.config import Config
 
 Pixels = np.ndarray | slice
 """Which of the 784 pixel columns a layer_0 holds: an index array, or all of them."""

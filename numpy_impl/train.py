@@ -16,11 +16,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from numpy_impl.checkpoint import Checkpoint
-from numpy_impl.config import CLASSES, PIXELS, Config
-from numpy_impl.data import Dataset
+from common.checkpoint import Checkpoint
+from common.config import CLASSES, PIXELS, Config
+from common.data import Dataset
+from common.threads import Background, one_thread
 from numpy_impl.network import LOSSES, Network
-from numpy_impl.threads import Background, one_thread
 
 
 class Diverged(ArithmeticError):
@@ -28,7 +28,7 @@ class Diverged(ArithmeticError):
 
     def __init__(self, iteration: int, alpha: float):
         super().__init__(f"iteration {iteration}: the weights overflowed to inf or nan; "
-                         f"lower --alpha (now {alpha})")
+                         f"lower `alpha` (now {alpha})")
 
 
 @dataclass(frozen=True)
@@ -143,7 +143,7 @@ def train(
 ) -> Network:
     """Train from scratch, or on from `resume`; call `log` at every `log_every`-th iteration,
     `progress` after every iteration, and `save` every `save_every` iterations and at the end.
-    Each logged test pass runs on a second thread (numpy_impl/threads.py); `log` is called
+    Each logged test pass runs on a second thread (common/threads.py); `log` is called
     on this one, in order, and before any checkpoint of a later iteration is saved.
     """
     start = time.perf_counter()

@@ -16,8 +16,8 @@ import pytest
 import torch
 from threadpoolctl import threadpool_limits
 
-from numpy_impl.data import Dataset, load
-from numpy_impl.system import blas_pools
+from common.data import Dataset, load
+from common.system import blas_pools
 from torch_impl.device import mps_usable
 
 REPO = Path(__file__).resolve().parent.parent
@@ -112,7 +112,7 @@ def child_env(**extra: str) -> dict[str, str]:
 
 
 def peak_within(peak_mb: float | None, low: float, high: float) -> bool:
-    """A peak memory of scripts/bench.py within (low, high) MB, or None where the system
+    """A peak memory of tools/bench.py within (low, high) MB, or None where the system
     gives none (bench.peak_mb: no getrusage on Windows)."""
     if sys.platform == "win32":
         return peak_mb is None
@@ -174,7 +174,8 @@ def script(capsys):
     import importlib
 
     def call(name: str, args: list[str]) -> Ran:
-        main = importlib.import_module(f"scripts.{Path(name).stem}").main
+        folder = Path(name).parent.name or "scripts"  # tools/bench.py: the tools' folder
+        main = importlib.import_module(f"{folder}.{Path(name).stem}").main
         capsys.readouterr()
         try:
             status = main(args)

@@ -17,8 +17,8 @@ import sys
 import zipfile
 from pathlib import Path
 
-from numpy_impl.cli import exit_with
-from numpy_impl.files import OutputError, writable_file, write_atomically
+from common.files import OutputError, writable_file, write_atomically
+from scripts.cli import exit_with
 
 ROOT = Path(__file__).resolve().parent.parent
 GRADESCOPE = ("setup.sh", "run_autograder")

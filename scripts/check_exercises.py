@@ -27,12 +27,12 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from common.config import DTYPE_CHOICES
+from common.files import OutputError, distinct, writable_file, write_atomically
+from common.system import user_options
 from exercises import gradebook
 from exercises.runner import Graded, Limits, grade_file
-from numpy_impl.cli import _Parser, exit_with, integer_in, positive_float
-from numpy_impl.config import DTYPE_CHOICES
-from numpy_impl.files import OutputError, distinct, writable_file, write_atomically
-from numpy_impl.system import user_options
+from scripts.cli import Parser, exit_with, integer_in, positive_float
 
 BLANK = Path(__file__).resolve().parent.parent / "exercises" / "backprop.py"
 MAX_SECONDS = 24 * 60 * 60
@@ -101,7 +101,7 @@ def table(grades: list[Graded]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = _Parser(prog="scripts/check_exercises.py", description=__doc__.split("\n\n")[0],
+    parser = Parser(prog="scripts/check_exercises.py", description=__doc__.split("\n\n")[0],
                      formatter_class=argparse.RawDescriptionHelpFormatter,
                      epilog=__doc__.split("\n\n", 1)[1])
     parser.add_argument("answers", nargs="*", type=Path,

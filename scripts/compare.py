@@ -7,7 +7,7 @@
 Three tables: one training step from the same weights, batch and mask (every intermediate
 tensor); the whole run (its log and final weights); and, for the same step, book mode
 against exact mode, with the difference that the quirk's formula predicts
-(docs/design.md). "close" is numpy_impl/close.py's tolerance, scaled to each tensor and
+(docs/design.md). "close" is common/close.py's tolerance, scaled to each tensor and
 to the dtype. Exits 1 if a tensor of the first two tables, or the formula's row, is not
 close; the rest of the third table is expected to differ.
 
@@ -15,7 +15,7 @@ Takes the flags of scripts/train.py that make a run (--preset, --mode, --seed, t
 hyperparameters, the data flags) and --device. --json PATH writes every row of the three
 tables, the settings and the machine as JSON; it is the only file it writes. The figures
 that docs/parity.md and docs/walkthrough.md quote are such files, in docs/parity/
-(parity_tests/test_parity_figures.py holds the pages to them).
+(parity_tests/chapter/test_parity_figures.py holds the pages to them).
 """
 
 from __future__ import annotations
@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import os
 import platform
 import sys
 from pathlib import Path
@@ -31,33 +30,35 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from numpy_impl.cli import (
+from common.close import STEP_DEPTH, Comparison, run_depth, tolerance
+from common.config import Config, ConfigError
+from common.data import DataError, Dataset, load
+from common.files import OutputError, writable_file, write_atomically
+from common.system import numpy_blas
+from common.threads import one_thread
+from numpy_impl.train import Diverged
+from scripts.cli import (
     CliError,
-    _Parser,
+    Parser,
     add_data_flags,
     add_device_flag,
     add_run_flags,
+    as_flags,
     command_line,
     config_from_args,
     data_folder,
+    device_flag,
+    exit_with,
 )
-from numpy_impl.close import STEP_DEPTH, Comparison, run_depth, tolerance
-from numpy_impl.config import Config, ConfigError
-from numpy_impl.data import DataError, Dataset, load
-from numpy_impl.files import OutputError, writable_file, write_atomically
-from numpy_impl.system import numpy_blas
-from numpy_impl.threads import one_thread
-from numpy_impl.train import Diverged
 from torch_impl.datasets import fetch
 from torch_impl.parity import all_close, first_step, quirk_rows, run_rows, step_rows, table
-from torch_impl.train import device_flag
 
 TABLES = ("one_step", "whole_run", "quirk")
 """The document's tables, in the order they are printed (quirk: book mode only)."""
 
 
 def build_parser():
-    parser = _Parser(prog="scripts/compare.py", description=__doc__.split("\n\n")[0])
+    parser = Parser(prog="scripts/compare.py", description=__doc__.split("\n\n")[0])
     add_run_flags(parser)
     add_data_flags(parser)
     add_device_flag(parser)
@@ -83,13 +84,13 @@ def compare(args: argparse.Namespace) -> int:
         dataset = load(folder, config.train_size, config.test_size)
         device = device_flag(args.device, config.dtype)
     except (CliError, ConfigError, DataError, OutputError) as e:
-        print(f"scripts/compare.py: error: {e}", file=sys.stderr)
+        print(f"scripts/compare.py: error: {as_flags(e)}", file=sys.stderr)
         return 2
     try:
         document = record(config, dataset, device,
                           "the shipped data" if folder is None else str(folder))
     except Diverged as e:
-        print(f"scripts/compare.py: error: {e}", file=sys.stderr)
+        print(f"scripts/compare.py: error: {as_flags(e)}", file=sys.stderr)
         return 2
     print(report(document))
     if args.json is not None:
@@ -101,7 +102,7 @@ def compare(args: argparse.Namespace) -> int:
 def record(config: Config, dataset: Dataset, device: torch.device | str,
            data: str = "the shipped data") -> dict:
     """Run the comparisons: the settings, the machine, every row of the three tables (as
-    dicts: dataclasses.asdict of numpy_impl/close.py's Comparison) and the verdict."""
+    dicts: dataclasses.asdict of common/close.py's Comparison) and the verdict."""
     first = first_step(config, dataset, device)
     steps = step_rows(first)
     run, same_log = run_rows(config, dataset, device)
@@ -138,7 +139,7 @@ def rows_of(document: dict, name: str) -> list[Comparison]:
 
 def machine() -> dict:
     """What the last digits of a comparison depend on: the libraries, NumPy's BLAS kernels
-    (`numpy_impl.system.numpy_blas`) and the threads (a sum split across threads adds in
+    (`common.system.numpy_blas`) and the threads (a sum split across threads adds in
     another order)."""
     return {"machine": platform.machine(), "processor": platform.processor(),
             "python": platform.python_version(), "numpy": np.__version__,
@@ -170,8 +171,4 @@ def report(document: dict) -> str:
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except BrokenPipeError:  # the reader left (`| head`): stop quietly, as Unix tools do
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        sys.exit(141)
+    exit_with(main)

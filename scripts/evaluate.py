@@ -15,12 +15,12 @@ from pathlib import Path
 
 import numpy as np
 
-from numpy_impl.checkpoint import Checkpoint, CheckpointError, check_shapes, load_npz
-from numpy_impl.cli import DEVICE_CHOICES, _Parser, exit_with, integer_in
-from numpy_impl.config import CLASSES
-from numpy_impl.data import DataError, load
+from common.checkpoint import Checkpoint, CheckpointError, check_shapes, load_npz
+from common.config import CLASSES
+from common.data import DataError, load
+from common.threads import one_thread
 from numpy_impl.network import Network
-from numpy_impl.threads import one_thread
+from scripts.cli import DEVICE_CHOICES, Parser, as_flags, exit_with, integer_in
 
 
 def load_checkpoint(path: Path) -> Checkpoint:
@@ -78,7 +78,7 @@ def last_logged(iteration: int, log_every: int) -> int | None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = _Parser(prog="scripts/evaluate.py", description=__doc__.split("\n\n")[0])
+    parser = Parser(prog="scripts/evaluate.py", description=__doc__.split("\n\n")[0])
     parser.add_argument("checkpoint", type=Path)
     parser.add_argument("--impl", choices=("numpy", "torch", "idiomatic"), default="numpy",
                         help="which implementation evaluates (default: %(default)s)")
@@ -94,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
         with one_thread():
             predicted = predictions(checkpoint, data.test_images, args.impl, args.device)
     except (CheckpointError, DataError, ValueError, ImportError, OSError) as e:
-        print(f"scripts/evaluate.py: error: {e}", file=sys.stderr)
+        print(f"scripts/evaluate.py: error: {as_flags(e)}", file=sys.stderr)
         return 2
     matrix = confusion_matrix(data.test_labels, predicted)
     correct = int(np.trace(matrix))

@@ -12,20 +12,20 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from numpy_impl import figures
-from numpy_impl.cli import _Parser
-from numpy_impl.config import PRESETS
-from numpy_impl.data import load
-from numpy_impl.files import OutputError, writable_folder
+from common import figures
+from common.config import PRESETS
+from common.data import load
+from common.files import OutputError, writable_folder
 from numpy_impl.train import LogRecord
 from numpy_impl.train import train as numpy_train
+from scripts.cli import Parser
 from torch_impl.train import train as torch_train
 
 OUT = Path(__file__).resolve().parent.parent / "docs" / "images"
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = _Parser(prog="scripts/figures.py", description=__doc__.split("\n\n")[0])
+    parser = Parser(prog="scripts/figures.py", description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, default=OUT, help="folder (default: docs/images)")
     args = parser.parse_args(argv)
     try:

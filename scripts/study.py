@@ -36,15 +36,15 @@ from pathlib import Path
 import numpy as np
 import scipy.stats
 
+from common import figures
+from common.config import PRESETS, Config, ConfigError
+from common.data import DataError, Dataset, load
+from common.files import OutputError, writable_folder, write_atomically
+from common.threads import one_thread
 from numpy_impl import activations as numpy_act
-from numpy_impl import figures
-from numpy_impl.cli import DEVICE_CHOICES, _Parser, command_line
-from numpy_impl.config import PRESETS, Config, ConfigError
-from numpy_impl.data import DataError, Dataset, load
-from numpy_impl.files import OutputError, writable_folder, write_atomically
-from numpy_impl.threads import one_thread
 from numpy_impl.train import Diverged, LogRecord
 from numpy_impl.train import train as numpy_train
+from scripts.cli import DEVICE_CHOICES, Parser, as_flags, command_line
 
 HIDDEN = ("sigmoid", "tanh", "relu")
 OUTPUT = ("sigmoid", "softmax")
@@ -143,7 +143,7 @@ def rerun(group: Group, data: Dataset) -> str:
     try:
         numpy_train(group.configs[0], data, records.append)
     except Diverged as e:
-        return f"{e} ({'as' if group.diverged[0] else 'unlike'} the stack's model)"
+        return f"{as_flags(e)} ({'as' if group.diverged[0] else 'unlike'} the stack's model)"
     lines, stacks = [str(r) for r in records], group.logs[0]
     if lines == stacks:
         return "the same log"
@@ -409,7 +409,7 @@ def bands(groups: dict[str, Group]) -> dict[str, figures.Band]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = _Parser(prog="scripts/study.py", description=__doc__.split("\n\n")[0])
+    parser = Parser(prog="scripts/study.py", description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true",
                         help="30 iterations, 3 seeds, a 2-point grid: a smoke test")
     parser.add_argument("--seeds", type=int, help="seeds 1..N per setting (default: 10; "
@@ -442,15 +442,15 @@ def main(argv: list[str] | None = None) -> int:
     try:  # before minutes of training, not after
         writable_folder("--out", args.out)
     except OutputError as e:
-        print(f"scripts/study.py: error: {e}", file=sys.stderr)
+        print(f"scripts/study.py: error: {as_flags(e)}", file=sys.stderr)
         return 2
-    with one_thread():  # the thread policy of every run (numpy_impl/threads.py)
+    with one_thread():  # the thread policy of every run (common/threads.py)
         return run(args, seeds, folds)
 
 
 def run(args: argparse.Namespace, seeds: int, folds: int) -> int:
     """Train every group, write study.md, study.json and study.png; the exit status."""
-    from torch_impl.train import device_flag
+    from scripts.cli import device_flag
 
     start = time.perf_counter()
     iterations = 30 if args.quick else 300
@@ -483,7 +483,7 @@ def run(args: argparse.Namespace, seeds: int, folds: int) -> int:
                         f"{preset} listing, {hidden} hidden, {mode}",
                         [config.replace(seed=s) for s in seed_list], data, device)
     except (ConfigError, DataError) as e:
-        print(f"scripts/study.py: error: {e}", file=sys.stderr)
+        print(f"scripts/study.py: error: {as_flags(e)}", file=sys.stderr)
         return 2
 
     settings = {"seeds": seeds, "folds": folds, "iterations": iterations, "test_size": test_size,

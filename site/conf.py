@@ -1,5 +1,5 @@
 """Sphinx configuration of the project's site: the README, docs/ and the four notebooks,
-executed at build time (scripts/build_site.py builds it; site/toc.md is its navigation)."""
+executed at build time (tools/build_site.py builds it; site/toc.md is its navigation)."""
 
 from __future__ import annotations
 
@@ -39,7 +39,7 @@ nb_execution_timeout = 600
 nb_execution_in_temp = False
 nb_merge_streams = True
 
-# Warnings are errors (scripts/build_site.py runs sphinx-build -W --keep-going); these make
+# Warnings are errors (tools/build_site.py runs sphinx-build -W --keep-going); these make
 # the checks of the links strict too.
 nitpicky = True
 suppress_warnings: list[str] = []

@@ -1,5 +1,5 @@
 """The torch side's checkpoints: a `torch.save` dict of tensors and plain values, loadable
-with `weights_only=True`. Same content as numpy_impl/checkpoint.py, weights as state_dict
+with `weights_only=True`. Same content as common/checkpoint.py, weights as state_dict
 tensors (nn.Linear's (out, in) layout). A checkpoint written before the generator's device
 was saved has none: it is read as "cpu"."""
 
@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from numpy_impl.checkpoint import (
+from common.checkpoint import (
     FORMAT,
     Checkpoint,
     CheckpointError,
@@ -19,7 +19,8 @@ from numpy_impl.checkpoint import (
     generator_device,
     numpy_rng_state,
 )
-from numpy_impl.files import write_atomically
+from common.files import write_atomically
+from torch_impl.network import chapter_layout
 
 
 def save_pt(path: Path, checkpoint: Checkpoint) -> None:
@@ -49,8 +50,8 @@ def load_pt(path: Path | str) -> Checkpoint:
             raise CheckpointError(f"{path}: not a checkpoint of this project")
         torch_rng = state["torch_rng"]
         return Checkpoint(
-            state["weights_0_1.weight"].numpy().T.copy(),
-            state["weights_1_2.weight"].numpy().T.copy(), int(state["iteration"]),
+            chapter_layout(state["weights_0_1.weight"]),
+            chapter_layout(state["weights_1_2.weight"]), int(state["iteration"]),
             numpy_rng_state(state["rng_key"].numpy(), int(state["rng_pos"]),
                             int(state["rng_has_gauss"]), float(state["rng_gauss"])),
             None if torch_rng is None else torch_rng.numpy(),
@@ -66,7 +67,7 @@ def load_pt(path: Path | str) -> Checkpoint:
 
 def load_any(path: Path) -> Checkpoint:
     """A checkpoint of either side: NumPy's .npz or torch's file."""
-    from numpy_impl.checkpoint import load_npz
+    from common.checkpoint import load_npz
 
     try:
         return load_npz(path)

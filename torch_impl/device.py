@@ -23,7 +23,7 @@ from collections.abc import Iterator
 
 import torch
 
-from numpy_impl.config import ConfigError
+from common.config import ConfigError
 
 TF32_OVERRIDE = "TORCH_ALLOW_TF32_CUBLAS_OVERRIDE"
 """Set to 1 in NVIDIA's containers: torch starts with TF32 matmuls on."""
@@ -85,14 +85,14 @@ def resolve_device(name: str | torch.device, dtype: torch.dtype = torch.float64
         if kind is not None and runs_dtype(torch.device(kind), dtype):
             device = torch.device(kind)
     if device.type == "cuda" and not available("cuda"):
-        raise ConfigError("--device cuda, but torch sees no CUDA GPU here: use --device cpu "
+        raise ConfigError("`device` cuda, but torch sees no CUDA GPU here: use `device` cpu "
                           "(or auto)")
     if device.type == "mps" and not available("mps"):
-        raise ConfigError("--device mps, but torch sees no usable Apple GPU (MPS) here: use "
-                          "--device cpu (or auto)")
+        raise ConfigError("`device` mps, but torch sees no usable Apple GPU (MPS) here: use "
+                          "`device` cpu (or auto)")
     if not runs_dtype(device, dtype):
-        raise NoFloat64("dtype float64 does not run on MPS (Apple's GPUs have no float64): "
-                        "use float32, or the CPU")
+        raise NoFloat64("`dtype` float64 does not run on MPS (Apple's GPUs have no float64): "
+                        "use `dtype` float32, or `device` cpu")
     return device
 
 
@@ -148,6 +148,6 @@ def notes(device: torch.device, dtype: torch.dtype) -> list[str]:
     resolve_device refuses float64 there)."""
     if is_cuda(device) and dtype == torch.float64:
         return ["float64 on a GPU runs at 1/32 to 1/64 of float32's speed on most GPUs (all "
-                "but the data-centre ones): --dtype float32 is much faster (float64 is the "
+                "but the data-centre ones): `dtype` float32 is much faster (float64 is the "
                 "default for parity with the NumPy side)"]
     return []

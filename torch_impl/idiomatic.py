@@ -16,13 +16,13 @@ It is the hand-built network (torch_impl/network.py) in exact mode, nothing writ
   gradient of any loss (see numpy_impl/network.py), and needs `BookHidden`.
 
 The initial weights are the same `RandomState` draws as on every other side, copied in
-transposed. On the CPU, `--impl torch --mode exact --rng torch` draws the same dropout
-masks, and the two agree to rounding (parity_tests/test_idiomatic.py).
+transposed. On the CPU, the hand-built network (torch_impl/train.py) in exact mode with
+`rng="torch"` draws the same dropout masks, and the two agree to rounding
+(parity_tests/chapter/test_idiomatic.py).
 """
 
 from __future__ import annotations
 
-import argparse
 import functools
 import math
 import time
@@ -34,15 +34,14 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from numpy_impl.checkpoint import Checkpoint
-from numpy_impl.cli import Log, Progress, Trained, checkpointing
-from numpy_impl.config import CLASSES, PIXELS, Config, ConfigError
-from numpy_impl.data import Dataset
-from numpy_impl.threads import one_thread
+from common.checkpoint import Checkpoint
+from common.config import CLASSES, PIXELS, Config, ConfigError
+from common.data import Dataset
+from common.threads import one_thread
 from numpy_impl.train import Diverged, LogRecord, due, initial_weights
-from torch_impl.checkpoint import load_any, save_pt
 from torch_impl.device import full_precision, resolve_device
-from torch_impl.train import cli_device, set_generator_state
+from torch_impl.network import chapter_layout
+from torch_impl.train import set_generator_state
 
 HIDDEN: dict[str, type[nn.Module]] = {"relu": nn.ReLU, "sigmoid": nn.Sigmoid, "tanh": nn.Tanh}
 LOSSES: dict[str, type[nn.Module]] = {
@@ -58,11 +57,11 @@ def check(config: Config) -> None:
     """Raise ConfigError for what the idiomatic model cannot do."""
     if config.mode != "exact":
         raise ConfigError("the idiomatic model follows the true gradient (mode exact); the "
-                          "book's quirk needs BookHidden: use --impl torch --mode book")
+                          "book's quirk needs BookHidden: use `impl` torch `mode` book")
     if config.softmax_base != math.e:
-        raise ConfigError(f"--softmax-base {config.softmax_base:g} is not for the idiomatic "
+        raise ConfigError(f"`softmax_base` {config.softmax_base:g} is not for the idiomatic "
                           "model: nn.CrossEntropyLoss's softmax has base e; for another base "
-                          "use --impl torch")
+                          "use `impl` torch")
 
 
 def make_model(config: Config) -> nn.Sequential:
@@ -88,8 +87,7 @@ def from_numpy(config: Config, weights_0_1: np.ndarray, weights_1_2: np.ndarray,
 
 def weights(model: nn.Sequential) -> tuple[np.ndarray, np.ndarray]:
     """weights_0_1 and weights_1_2 in the NumPy layout."""
-    return (model[0].weight.detach().cpu().numpy().T.copy(),
-            model[3].weight.detach().cpu().numpy().T.copy())
+    return chapter_layout(model[0].weight), chapter_layout(model[3].weight)
 
 
 def learning_rate(config: Config) -> float:
@@ -231,13 +229,3 @@ def train(
                                 device.type))
     return model
 
-
-def idiomatic_trainer(
-    config: Config, dataset: Dataset, log: Log, progress: Progress, args: argparse.Namespace
-) -> Trained:
-    """The CLI's entry: train with --device (and the checkpoint flags)."""
-    resume, save = checkpointing(args, config, "idiomatic", load_any, save_pt)
-    device = cli_device(args, config)
-    model = train(config, dataset, log, progress, resume, save, args.save_every, device=device)
-    return Trained(f"{model[0].weight.device} (SGD lr {learning_rate(config):g})",
-                   *weights(model))

@@ -24,8 +24,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from numpy_impl.config import CLASSES, PIXELS, Config
+from common.config import CLASSES, PIXELS, Config
 from torch_impl import activations as act
+
+
+def chapter_layout(weight: torch.Tensor) -> np.ndarray:
+    """A weight matrix in the chapter's layout, (in, out), as a NumPy array of its own:
+    nn.Linear keeps its weight transposed, (out, in), and perhaps on a GPU."""
+    return weight.detach().cpu().numpy().T.copy()
 
 
 @dataclass

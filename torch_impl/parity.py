@@ -1,5 +1,5 @@
 """The parity checks: the NumPy side by hand against the torch side by autograd, tensor by
-tensor, under numpy_impl/close.py's one notion of "close".
+tensor, under common/close.py's one notion of "close".
 
     first_step(config, data)   both sides take the run's first step from the same weights,
                                batch and dropout mask (torch's on any device)
@@ -9,7 +9,7 @@ tensor, under numpy_impl/close.py's one notion of "close".
                                book_slope_error's formula predicts
     table(title, rows)         the rows as a backprop checker prints them
 
-scripts/compare.py prints these rows; the tests assert them; parity_tests/test_mutants.py
+scripts/compare.py prints these rows; the tests assert them; parity_tests/chapter/test_mutants.py
 puts wrong factors into either side and checks that these rows catch every one.
 """
 
@@ -20,16 +20,17 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
-from numpy_impl.close import STEP_DEPTH, Comparison, compare, run_depth
-from numpy_impl.config import Config
-from numpy_impl.data import Dataset
+from common.close import STEP_DEPTH, Comparison, compare, run_depth
+from common.config import Config
+from common.data import Dataset
+from common.threads import one_thread
 from numpy_impl.network import Network, Step, book_slope_error
-from numpy_impl.threads import one_thread
 from numpy_impl.train import dropout_masks, initial_weights, make_batches
 from numpy_impl.train import train as numpy_train
 from torch_impl.device import full_precision
 from torch_impl.network import Network as TorchNetwork
 from torch_impl.network import Step as TorchStep
+from torch_impl.network import chapter_layout
 from torch_impl.train import train as torch_train
 
 STEP_TENSORS = ("layer_1", "layer_2", "layer_2_delta", "layer_1_delta")
@@ -48,7 +49,7 @@ class FirstStep(NamedTuple):
 
 def first_step(config: Config, dataset: Dataset, device: torch.device | str = "cpu") -> FirstStep:
     """Both sides' first step; torch's on `device`, its float32 matmuls at full precision,
-    under the thread policy of every run (numpy_impl/threads.py): a sum split across threads
+    under the thread policy of every run (common/threads.py): a sum split across threads
     adds in another order, and the docs' figures are one thread's."""
     with one_thread():
         return _first_step(config, dataset, device)
@@ -76,7 +77,7 @@ def _first_step(config: Config, dataset: Dataset, device: torch.device | str) ->
 
 def weights(model: TorchNetwork, name: str) -> np.ndarray:
     """A torch network's matrix in the NumPy layout (nn.Linear keeps it transposed)."""
-    return getattr(model, name).weight.detach().cpu().numpy().T
+    return chapter_layout(getattr(model, name).weight)
 
 
 def step_rows(first: FirstStep) -> list[Comparison]:
@@ -126,11 +127,16 @@ def all_close(rows: list[Comparison]) -> bool:
 HEADER = ("tensor", "shape", "exact", "close", "max abs diff", "max rel diff", "of tolerance")
 
 
+def percent(used: float) -> str:
+    """A share of the tolerance to two significant digits, written plainly: 0.035%, 150%."""
+    return f"{float(f'{100 * used:.2g}'):g}%" if used < 10 else ">999%"
+
+
 def table(title: str, rows: list[Comparison]) -> str:
     """The rows as aligned columns under a title, as a backprop checker prints them."""
     cells = [HEADER] + [(r.name, "x".join(map(str, r.shape)), str(r.exact), str(r.close),
                          f"{r.max_abs:.2e}", f"{r.max_rel:.2e}",
-                         f"{100 * r.used:.2g}%" if r.used < 10 else ">999%") for r in rows]
+                         percent(r.used)) for r in rows]
     widths = [max(len(row[i]) for row in cells) for i in range(len(HEADER))]
     lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
              for row in cells]

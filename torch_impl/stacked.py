@@ -24,9 +24,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from numpy_impl.config import PIXELS, Config, ConfigError
-from numpy_impl.data import Dataset
-from numpy_impl.threads import one_thread
+from common.config import PIXELS, Config, ConfigError
+from common.data import Dataset
+from common.threads import one_thread
 from numpy_impl.train import LogRecord, dropout_masks, initial_weights
 from torch_impl import activations as act
 from torch_impl.device import full_precision, resolve_device

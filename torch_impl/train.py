@@ -11,11 +11,9 @@ device and read only at log time.
 
 from __future__ import annotations
 
-import argparse
 import copy
 import dataclasses
 import functools
-import sys
 import time
 from collections.abc import Callable
 from typing import NamedTuple
@@ -24,15 +22,17 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from numpy_impl.checkpoint import Checkpoint, CheckpointError
-from numpy_impl.cli import Log, Progress, Trained, checkpointing
-from numpy_impl.config import CLASSES, PIXELS, Config
-from numpy_impl.data import Dataset
-from numpy_impl.threads import Background, one_thread
+from common.checkpoint import Checkpoint, CheckpointError
+from common.config import CLASSES, PIXELS, Config
+from common.data import Dataset
+from common.threads import Background, one_thread
 from numpy_impl.train import Diverged, LogRecord, dropout_masks, due, initial_weights
-from torch_impl.checkpoint import load_any, save_pt
-from torch_impl.device import NoFloat64, full_precision, is_accelerator, notes, resolve_device
-from torch_impl.network import LOSSES, Network
+from torch_impl.device import (
+    full_precision,
+    is_accelerator,
+    resolve_device,
+)
+from torch_impl.network import LOSSES, Network, chapter_layout
 
 
 class OnDevice(NamedTuple):
@@ -89,7 +89,7 @@ def train(
         numpy_rng.set_state(resume.numpy_rng)
         made_with = "numpy" if resume.torch_rng is None else "torch"
         if made_with != rng:
-            raise CheckpointError(f"the checkpoint was made with --rng {made_with}, not {rng}")
+            raise CheckpointError(f"the checkpoint was made with `rng` {made_with}, not {rng}")
         if generator is not None:
             set_generator_state(resume, device, generator.set_state)
     network = Network.from_numpy(config, weights_0_1, weights_1_2, device)
@@ -101,7 +101,7 @@ def train(
     train_size = batches * size
 
     # each logged test pass on a copy of the network: on the CPU, on a second thread while
-    # training goes on (numpy_impl/threads.py); on a GPU, queued in order (it is async anyway)
+    # training goes on (common/threads.py); on a GPU, queued in order (it is async anyway)
     with full_precision(device, dtype), one_thread(), \
             Background(log, inline=is_accelerator(device)) as tests:
         for iteration in range(0 if resume is None else resume.iteration, config.iterations):
@@ -134,8 +134,8 @@ def train(
             if save is not None and due(iteration + 1, config.iterations, save_every):
                 tests.flush()  # the log is whole up to the checkpoint
                 save(Checkpoint(
-                    network.weights_0_1.weight.detach().cpu().numpy().T.copy(),
-                    network.weights_1_2.weight.detach().cpu().numpy().T.copy(),
+                    chapter_layout(network.weights_0_1.weight),
+                    chapter_layout(network.weights_1_2.weight),
                     iteration + 1, numpy_rng.get_state(legacy=False),
                     None if generator is None else generator.get_state().numpy(), config,
                     "torch", device.type))
@@ -158,49 +158,17 @@ def set_generator_state(resume: Checkpoint, device: torch.device,
     """Go on with the checkpoint's mask stream: `set_state` sets the state of the generator
     on `device`. A generator's state belongs to its kind of device (the CPU's Mersenne
     Twister: 5056 bytes; CUDA's Philox: 16; MPS's its own), and no state turns into another's,
-    so a checkpoint of --rng torch resumes on the kind of device that made it."""
+    so a checkpoint of rng "torch" resumes on the kind of device that made it."""
     made_on, here = resume.torch_rng_device, device.type
     if made_on != here:
         raise CheckpointError(f"the checkpoint's dropout masks come from a torch.Generator on "
                               f"{made_on}, which cannot go on on {here}: resume it with "
-                              f"--device {made_on}")
+                              f"`device` {made_on}")
     try:
         set_state(torch.from_numpy(resume.torch_rng))
     except RuntimeError:  # a checkpoint older than the device field, made on a GPU
         other = "cuda" if here == "cpu" else "cpu"
         raise CheckpointError(f"the checkpoint's torch.Generator state ({resume.torch_rng.size} "
-                              f"bytes) is not a {here} generator's: resume it with --device "
+                              f"bytes) is not a {here} generator's: resume it with `device` "
                               f"{other}") from None
 
-
-def device_flag(name: str, dtype: str) -> torch.device:
-    """resolve_device for a command line's --device and --dtype: float64 on MPS is refused
-    in the flags' words."""
-    try:
-        return resolve_device(name, getattr(torch, dtype))
-    except NoFloat64:
-        raise NoFloat64(f"--device {name} runs only --dtype float32 (Apple's GPUs have no "
-                        "float64): add --dtype float32, or use --device cpu") from None
-
-
-def cli_device(args: argparse.Namespace, config: Config) -> torch.device:
-    """The device --device names, and its notes on standard error (unless --quiet): float64
-    on a GPU, for one."""
-    device = device_flag(args.device, config.dtype)
-    if not args.quiet:
-        for note in notes(device, getattr(torch, config.dtype)):
-            print(f"{args.prog}: note: {note}", file=sys.stderr)
-    return device
-
-
-def torch_trainer(
-    config: Config, dataset: Dataset, log: Log, progress: Progress, args: argparse.Namespace
-) -> Trained:
-    """The CLI's entry: train with --device and --rng (and the checkpoint flags)."""
-    resume, save = checkpointing(args, config, "torch", load_any, save_pt)
-    device = cli_device(args, config)
-    network = train(config, dataset, log, progress, resume, save, args.save_every,
-                    device=device, rng=args.rng)
-    return Trained(f"{network.weights_0_1.weight.device} (masks from {args.rng})",
-                   network.weights_0_1.weight.detach().cpu().numpy().T,
-                   network.weights_1_2.weight.detach().cpu().numpy().T)

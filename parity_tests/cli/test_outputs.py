@@ -1,0 +1,132 @@
+"""What a learner sees besides the log: figures, metrics, and a progress bar only on a terminal."""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import json
+import os
+import struct
+import subprocess
+import sys
+import threading
+
+import pytest
+
+from parity_tests.conftest import REFERENCE_LOG, REPO, child_env, needs_pty
+from scripts.cli import main, numpy_trainer
+
+SHORT = ["--iterations", "21", "--test-size", "1000"]
+
+
+def test_plot_writes_the_four_figures(tmp_path, script):
+    result = script("scripts/train.py", [*SHORT, "--plot", str(tmp_path / "figs")])
+    assert result.returncode == 0, result.stderr
+    names = sorted(p.name for p in (tmp_path / "figs").iterdir())
+    assert names == ["activations.png", "class_averages.png", "curves.png",
+                     "weight_templates.png"]
+    for name in names:
+        data = (tmp_path / "figs" / name).read_bytes()
+        assert data.startswith(b"\x89PNG") and 5_000 < len(data) < 200_000
+
+
+def test_plot_without_matplotlib_is_one_line_before_training(tmp_path):
+    code = ("import sys; sys.modules['matplotlib'] = None; import runpy; "
+            f"sys.argv = ['x', '--plot', {str(tmp_path)!r}]; "
+            "runpy.run_path('scripts/train.py', run_name='__main__')")
+    result = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True,
+                            encoding="utf-8", env=child_env(), timeout=300)
+    assert result.returncode == 2 and result.stdout == ""
+    assert result.stderr.count("\n") == 1 and "pip install -e '.[plot]'" in result.stderr
+
+
+def test_metrics_has_one_json_line_per_logged_iteration(tmp_path, script):
+    path = tmp_path / "metrics.jsonl"
+    for impl in ("numpy", "torch"):
+        result = script("scripts/train.py", ["--impl", impl, "--device", "cpu", *SHORT,
+                                             "--metrics", str(path)])
+        assert result.returncode == 0, result.stderr
+        lines = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+        logged = result.stdout.splitlines()
+        assert [f"I:{m['iteration']} Test-Acc:{m['test_accuracy']} "
+                f"Train-Acc:{m['train_accuracy']}" for m in lines] == logged
+        assert {m["impl"] for m in lines} == {impl} and lines[0]["config"]["iterations"] == 21
+        assert all(0 < m["train_loss"] < 3 and 0 < m["test_loss"] < 3 for m in lines)
+        assert lines[-1]["test_loss"] < lines[0]["test_loss"]
+        assert 0 <= lines[0]["seconds"] <= lines[-1]["seconds"]
+    assert not list(tmp_path.glob(".*"))
+
+
+def test_metrics_of_a_diverged_run_keep_the_finite_lines(tmp_path, script):
+    path = tmp_path / "metrics.jsonl"
+    result = script("scripts/train.py", ["--mode", "exact", "--output", "identity", "--alpha",
+                                         "1e6", "--iterations", "5", "--log-every", "1",
+                                         "--metrics", str(path)])
+    assert result.returncode == 2
+    lines = path.read_text(encoding="utf-8").splitlines()
+    assert len(lines) == len(result.stdout.splitlines()) >= 1
+    written = path.read_text(encoding="utf-8")
+    assert "NaN" not in written and "Infinity" not in written
+
+
+@pytest.mark.xdist_group("book_run")  # one run of the default command for both
+def test_no_progress_bar_characters_when_stderr_is_not_a_terminal(book_run):
+    result = book_run
+    assert result.stdout == REFERENCE_LOG.read_text(encoding="utf-8")
+    for stream in (result.stdout, result.stderr):
+        assert "\r" not in stream and "\x1b" not in stream
+
+
+@needs_pty
+def test_progress_bar_on_a_terminal_leaves_stdout_as_the_log():
+    """stderr on an 80-column pseudo-terminal: the bar shows there (the run, 450 iterations,
+    takes well over the bar's 2 s), and stdout stays exactly the log: its first 300
+    iterations are the book's."""
+    import fcntl
+    import pty
+    import termios
+
+    controller, terminal = pty.openpty()
+    fcntl.ioctl(terminal, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))
+    process = subprocess.Popen([sys.executable, "scripts/train.py", "--iterations", "450"],
+                               cwd=REPO, stdout=subprocess.PIPE, stderr=terminal,
+                               encoding="utf-8", env=child_env())
+    os.close(terminal)
+    chunks: list[bytes] = []
+
+    def read_terminal() -> None:
+        with contextlib.suppress(OSError):  # EIO once the child has closed it
+            while chunk := os.read(controller, 65536):
+                chunks.append(chunk)
+
+    reader = threading.Thread(target=read_terminal)
+    reader.start()
+    stdout, _ = process.communicate(timeout=600)
+    reader.join(timeout=60)
+    os.close(controller)
+    assert process.returncode == 0
+    lines = stdout.splitlines(keepends=True)
+    assert len(lines) == 45 and "".join(lines[:30]) == REFERENCE_LOG.read_text(encoding="utf-8")
+    shown = b"".join(chunks)
+    assert b"it/s" in shown and b"/450 [" in shown
+
+
+@pytest.mark.parametrize("flag", ["--metrics", "--save", "--plot"])
+def test_a_write_that_fails_during_or_after_the_run_is_one_line(flag, tmp_path, monkeypatch,
+                                                                capsys):
+    """The folder was fine when the run started; the disk filled up before the write."""
+    def disk_full(*args: object) -> None:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(os, "replace", disk_full)
+    status = main([*SHORT, "--iterations", "3", flag, str(tmp_path / "out"), "--quiet"],
+                  prog="p", trainers={"numpy": numpy_trainer})
+    err = capsys.readouterr().err
+    assert status == 2 and err.count("\n") == 1 and "No space left on device" in err, err
+    assert not [p for p in tmp_path.rglob("*") if p.is_file()]  # no half-written file
+
+
+def test_quiet_keeps_stderr_empty(script):
+    result = script("scripts/train.py", [*SHORT, "--quiet"])
+    assert result.returncode == 0 and result.stderr == ""
+    assert len(result.stdout.splitlines()) == 3

@@ -1,0 +1,103 @@
+"""The map of the house (docs/design.md), held: numpy_impl/ is the chapter alone; the
+libraries know no command line and name no flag; nothing imports a script or another
+module's `_private` name."""
+
+from __future__ import annotations
+
+import ast
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from numpy_impl.train import Diverged
+from parity_tests.conftest import REPO
+from scripts.cli import as_flags, build_parser
+
+LIBRARIES = ("numpy_impl", "torch_impl", "exercises", "common")
+FLAG = re.compile(r"(?<![\w-])--[a-z][a-z0-9-]+")
+
+
+def python_files() -> list[Path]:
+    listed = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard",
+                             "*.py"], cwd=REPO, capture_output=True, encoding="utf-8",
+                            check=True).stdout.split()
+    return [REPO / name for name in listed if (REPO / name).is_file()]
+
+
+def library_files() -> list[Path]:
+    return [p for p in python_files() if p.relative_to(REPO).parts[0] in LIBRARIES]
+
+
+def tree(path: Path) -> ast.Module:
+    return ast.parse(path.read_text(encoding="utf-8"), str(path))
+
+
+def imported(path: Path) -> list[tuple[str, list[str]]]:
+    """(module, names) of each import statement in the file."""
+    found = []
+    for node in ast.walk(tree(path)):
+        if isinstance(node, ast.Import):
+            found += [(alias.name, []) for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            found.append((node.module, [alias.name for alias in node.names]))
+    return found
+
+
+def test_numpy_impl_holds_the_chapter_alone():
+    modules = {p.name for p in (REPO / "numpy_impl").iterdir() if p.suffix == ".py"}
+    assert modules == {"__init__.py", "activations.py", "listing.py", "network.py", "train.py"}
+
+
+@pytest.mark.parametrize("path", library_files(), ids=lambda p: str(p.relative_to(REPO)))
+def test_a_library_imports_no_command_line_and_no_script(path):
+    for module, _ in imported(path):
+        top = module.split(".")[0]
+        assert top not in ("argparse", "scripts", "tools"), f"{path}: imports {module}"
+
+
+@pytest.mark.parametrize("path", library_files(), ids=lambda p: str(p.relative_to(REPO)))
+def test_a_library_names_no_flag(path):
+    flags = [(node.lineno, FLAG.findall(node.value)) for node in ast.walk(tree(path))
+             if isinstance(node, ast.Constant) and isinstance(node.value, str)]
+    assert [(line, found) for line, found in flags if found] == []
+
+
+def test_the_flag_check_catches_a_flag():
+    module = ast.parse('def f():\n    raise ValueError(f"lower --alpha (now {1})")\n')
+    assert any(FLAG.search(node.value) for node in ast.walk(module)
+               if isinstance(node, ast.Constant) and isinstance(node.value, str))
+
+
+def test_each_field_a_library_error_names_is_a_flag():
+    """A library error names a field in backquotes; the command line shows it as the flag
+    (`batch_size` -> --batch-size), and that flag exists."""
+    options = set(FLAG.findall(build_parser("scripts/train.py").format_help()))
+    named = set()
+    for path in library_files():
+        for node in ast.walk(tree(path)):
+            if isinstance(node, ast.Raise) and node.exc is not None:
+                for part in ast.walk(node.exc):
+                    if isinstance(part, ast.Constant) and isinstance(part.value, str):
+                        named |= set(re.findall(r"`([a-z][a-z0-9_]*)`", part.value))
+    assert {"batch_size", "device", "impl", "rng", "softmax_base"} <= named
+    assert [name for name in named if as_flags(f"`{name}`") not in options] == []
+    assert as_flags(Diverged(3, 2.0)).endswith("lower --alpha (now 2.0)")
+
+
+def test_nothing_imports_a_private_name_or_a_script():
+    """`from X import _name` nowhere; a script (scripts/*.py but cli.py, tools/*.py) is
+    imported only by the tests that run it."""
+    private, scripts = [], []
+    for path in python_files():
+        is_test = path.relative_to(REPO).parts[0] == "parity_tests"
+        for module, names in imported(path):
+            private += [f"{path}: {module}.{n}" for n in names if n.startswith("_")
+                        and not n.startswith("__")]
+            targets = [module] + [f"{module}.{n}" for n in names]
+            scripts += [f"{path}: {t}" for t in targets if not is_test
+                        and t.split(".")[0] in ("scripts", "tools") and t.count(".") == 1
+                        and t != "scripts.cli"]
+    assert private == []
+    assert scripts == []

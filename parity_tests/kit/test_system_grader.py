@@ -1,0 +1,107 @@
+"""common/system.py's grader section, every branch on this machine: the other systems are
+faked (a module made unimportable, a call made to raise, a function taken away)."""
+
+from __future__ import annotations
+
+import errno
+import os
+import subprocess
+import sys
+
+import pytest
+
+from common import system
+
+
+class FakeResource:
+    """The resource module, recording setrlimit's calls; `refuse` is what RLIMIT_DATA raises."""
+
+    RLIMIT_DATA, RLIMIT_CORE = "data", "core"
+
+    def __init__(self, refuse: Exception | None = None):
+        self.refuse = refuse
+        self.calls: list[tuple[str, tuple[int, int]]] = []
+
+    def setrlimit(self, which: str, limits: tuple[int, int]) -> None:
+        if which == self.RLIMIT_DATA and self.refuse is not None:
+            raise self.refuse
+        self.calls.append((which, limits))
+
+
+def test_linux_caps_the_data_segment_and_writes_no_core(monkeypatch):
+    fake = FakeResource()
+    monkeypatch.setitem(sys.modules, "resource", fake)
+    assert system.limit_memory(300) is None
+    assert fake.calls == [("core", (0, 0)), ("data", (300 << 20, 300 << 20))]
+
+
+def test_windows_has_no_resource_module(monkeypatch):
+    monkeypatch.setitem(sys.modules, "resource", None)
+    assert system.limit_memory(300) == "this system has none (Python has no resource module here)"
+
+
+@pytest.mark.parametrize("error", [ValueError("current limit exceeds maximum limit"),
+                                   OSError(errno.EPERM, "Operation not permitted")], ids=str)
+def test_macos_refuses_the_cap(monkeypatch, error):
+    """macOS's RLIMIT_DATA caps the whole address space, so setrlimit raises: the reason is
+    returned, never raised, and core files are still off."""
+    fake = FakeResource(refuse=error)
+    monkeypatch.setitem(sys.modules, "resource", fake)
+    assert system.limit_memory(300) == f"setrlimit(RLIMIT_DATA) refused it: {error}"
+    assert fake.calls == [("core", (0, 0))]
+
+
+@pytest.mark.skipif(not hasattr(os, "setsid"), reason="no sessions here (Windows)")
+def test_posix_starts_the_child_in_a_new_session():
+    assert system.new_group_options() == {"start_new_session": True}
+
+
+def test_windows_starts_the_child_in_a_new_process_group(monkeypatch):
+    monkeypatch.delattr(os, "setsid", raising=False)
+    monkeypatch.setattr(subprocess, "CREATE_NEW_PROCESS_GROUP", 0x200, raising=False)
+    assert system.new_group_options() == {"creationflags": 0x200}
+
+
+FAMILY = ("import subprocess, sys, time\n"
+          "subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)'])\n"
+          "print('ready', flush=True)\ntime.sleep(60)\n")
+"""A child that starts a grandchild; both hold the child's standard output open."""
+
+
+@pytest.mark.skipif(not hasattr(os, "killpg"), reason="no process groups here (Windows)")
+def test_posix_kills_the_whole_group():
+    process = subprocess.Popen([sys.executable, "-c", FAMILY], stdout=subprocess.PIPE,
+                               **system.new_group_options())
+    assert process.stdout.readline() == b"ready\n"
+    system.kill_group(process)
+    assert process.returncode == -9  # SIGKILL
+    out, _ = process.communicate(timeout=10)  # the end of the pipe: the grandchild is gone
+    assert out == b""
+
+
+def test_windows_kills_the_child(monkeypatch):
+    monkeypatch.delattr(os, "killpg", raising=False)
+    process = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    system.kill_group(process)
+    assert process.returncode not in (None, 0)
+    system.kill_group(process)  # a child that is gone already: nothing to do, no error
+
+
+def test_a_child_that_has_ended_is_no_error_to_kill():
+    process = subprocess.Popen([sys.executable, "-c", "pass"], **system.new_group_options())
+    process.wait()
+    system.kill_group(process)
+    assert process.returncode == 0
+
+
+@pytest.mark.parametrize("code, words", [
+    (0, None), (1, None), (255, None),
+    (-11, "SIGSEGV"),
+    pytest.param(-9, "SIGKILL (out of memory?)",
+                 marks=pytest.mark.skipif(not hasattr(os, "killpg"), reason="no SIGKILL here")),
+    (-200, "signal 200"),  # no signal of the system's has that number
+    (0xC0000005, "exception 0xc0000005"),  # Windows: an access violation
+    (0xC00000FD, "exception 0xc00000fd"),  # Windows: a stack overflow
+])
+def test_how_a_child_ended(code, words):
+    assert system.how_it_ended(code) == words

@@ -1,0 +1,127 @@
+"""tools/bench.py runs, writes its table and JSON, and counts the chapter's FLOPs right."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+from common.config import PRESETS
+from parity_tests.conftest import needs_proc, peak_within
+from tools.bench import Row, Timing, dense_flops, peak_mb, results, round_robin, table
+
+
+def test_dense_flops_of_the_chapter():
+    config = PRESETS["tanh"]
+    per_batch = 2 * 100 * (2 * 784 * 100 + 3 * 100 * 10)
+    per_test = 2 * 10000 * (784 * 100 + 100 * 10)
+    assert dense_flops(config, 30) == 3000 * per_batch + 30 * per_test
+
+
+def test_quick_numpy_pass_writes_table_and_json(tmp_path, script):
+    out = tmp_path / "bench.json"
+    result = script("tools/bench.py", ["--quick", "--no-torch", "--idle-only", "--json",
+                                         str(out)])
+    assert result.returncode == 0, result.stderr
+    rows = json.loads(out.read_text(encoding="utf-8"))["rows"]
+    assert [r["run"].split(" (")[0] for r in rows[:5]] == [
+        "book-structured baseline", "numpy, book mode", "numpy, its big matmuls alone",
+        "numpy, its big matmuls alone, on the run's threads", "numpy, exact mode"]
+    assert rows[0]["speedup"] == 1.0 and rows[1]["speedup"] > 1
+    # --quick times the chapter rows on 30 iterations (3 test passes) and scales them
+    assert all(r["run"].endswith("(timed on 30 iterations, scaled)") for r in rows[1:5])
+    assert all(r["iterations"] == 300 for r in rows[:5])
+    # each run makes the test passes it counts: every iteration for the book's structure,
+    # every 10th (the logged ones) for ours, one for an epoch of the scaling rows
+    assert [r["test_passes"] for r in rows] == [300, 30, 30, 30, 30, 1]
+    assert rows[1]["gflop"] == dense_flops(PRESETS["tanh"], 30) / 1e9
+    # peak memory: scripts/train.py's own process, not the bench's (which holds more)
+    assert [rows[i]["peak_mb"] for i in (0, 2, 3)] == [None] * 3  # no train.py run of theirs
+    assert all(peak_within(r["peak_mb"], 30, 500) for r in rows[1:2] + rows[4:])
+    assert all(r["seconds"] > 0 and r["roofline_fraction"] > 0 for r in rows)
+    assert all(r["seconds_each_round"] == [r["seconds"]] for r in rows)  # one round
+    assert all(r["busy_seconds"] is None for r in rows)  # --idle-only
+    assert ("| numpy, book mode (timed on 30 iterations, scaled) | float64 | 300 x 1000 |"
+            in result.stdout)
+    assert not list(tmp_path.glob(".*.tmp"))
+
+
+def test_where_the_system_gives_no_peak_the_bench_says_none(monkeypatch):
+    """Windows has no getrusage: peak_mb is None there, and only there the tests take None."""
+    assert not peak_within(None, 30, 500) and peak_within(100, 30, 500)
+    monkeypatch.setattr(sys, "platform", "win32")
+    assert peak_mb(["--iterations", "1"]) is None
+    assert peak_within(None, 30, 500) and not peak_within(100, 30, 500)
+
+
+def test_rows_run_round_robin_so_drift_slows_them_alike():
+    calls = []
+
+    def contender(name: str, result: int):
+        def run() -> int:
+            calls.append(name)
+            return result
+        return run
+
+    timings, busy = round_robin([contender("a", 1), contender("b", 2)], rounds=3,
+                                busy=[contender("a busy", 3)])
+    assert calls == ["a", "b", "a busy"] * 3
+    assert [len(t.seconds) for t in timings + busy] == [3, 3, 3]
+    assert [t.result for t in timings + busy] == [1, 2, 3]
+
+
+def test_a_row_timed_busy_too_gets_both_columns():
+    config = PRESETS["tanh"]
+    rows = [Row("baseline", config, lambda: 300), Row("ours", config, lambda: 30, busy=True)]
+    timings = [Timing([10.0], 300), Timing([2.0, 3.0, 4.0], 30)]
+    [baseline, ours] = results(rows, timings, {"numpy": {"float64": 100.0}},
+                               {"ours": Timing([4.5, 3.0, 6.0], 30)})
+    assert baseline["busy_seconds"] is None and baseline["busy_over_idle"] is None
+    assert ours["busy_seconds"] == 4.5 and ours["busy_over_idle"] == 1.5
+    assert ours["busy_seconds_each_round"] == [4.5, 3.0, 6.0]
+    assert "| ours | float64 | 300 x 1000 | 3.00 | 4.50 (1.50x) |" in table([baseline, ours])
+
+
+def children() -> list[str]:
+    """The command lines of this process's children (Linux)."""
+    pid = os.getpid()
+    found = Path(f"/proc/{pid}/task/{pid}/children").read_text(encoding="utf-8").split()
+    return [Path(f"/proc/{child}/cmdline").read_text(encoding="utf-8").replace("\0", " ")
+            for child in found]
+
+
+@needs_proc
+def test_a_busy_run_runs_beside_a_process_that_keeps_one_core_busy():
+    seen = []
+    round_robin([lambda: seen.append(("idle", children()))], rounds=2,
+                busy=[lambda: seen.append(("busy", children()))])
+    assert [kind for kind, _ in seen] == ["idle", "busy"] * 2
+    for kind, running in seen:
+        spinning = [c for c in running if "while True: pass" in c]
+        assert len(spinning) == (1 if kind == "busy" else 0)
+    assert not [c for c in children() if "while True" in c]  # stopped after each round
+
+
+def test_the_idiomatic_run_and_the_quick_study_are_timed_busy_too(dataset, monkeypatch):
+    """Their busy column is the thread policy's measure for them; the study's FLOP columns
+    are blank (its arithmetic is not the chapter's), and its row runs the learner's command."""
+    import subprocess
+
+    from tools import bench
+
+    commands = []
+    monkeypatch.setattr(subprocess, "run", lambda argv, **kw: commands.append(argv))
+    rows = {row.name.split(" (")[0]: row for row in bench.torch_rows(dataset, quick=True)}
+    idiomatic, study = rows["idiomatic"], rows["scripts/study.py --quick"]
+    assert idiomatic.busy and study.busy and idiomatic.flops and not study.flops
+    assert idiomatic.argv[:2] == ("--impl", "idiomatic")
+    assert study.run() == 0 and commands[0][1].endswith("scripts/study.py")
+    assert commands[0][2:5] == ["--quick", "--device", "cpu"]
+    out = results([study], [Timing([30.0], 0)], {"numpy": {"float64": 1.0}},
+                  {study.name: Timing([36.0], 0)})[0]
+    assert out["gflop"] is None and out["busy_over_idle"] == pytest.approx(1.2)
+    assert f"| {study.name} | float64 | 30 x 1000 | 30.00 | 36.00 (1.20x) | | | |  |" in (
+        table([out]))
