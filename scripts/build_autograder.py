@@ -10,7 +10,6 @@ same bytes: every entry has one date.
 
 from __future__ import annotations
 
-import argparse
 import io
 import stat
 import sys
@@ -18,19 +17,15 @@ import zipfile
 from pathlib import Path
 
 from common.files import OutputError, writable_file, write_atomically
-from scripts.cli import exit_with
+from scripts.cli import Parser, exit_with
 
 ROOT = Path(__file__).resolve().parent.parent
 GRADESCOPE = ("setup.sh", "run_autograder")
 """Gradescope's scripts, from scripts/autograder/ to the zip's root."""
-SOURCE = ("pyproject.toml", "README.md", "numpy_impl", "torch_impl", "exercises", "scripts")
+SOURCE = ("pyproject.toml", "README.md", "numpy_impl", "torch_impl", "common", "exercises",
+          "scripts")
 """What `pip install` of the project needs, and the grader."""
 DATE = (1980, 1, 1, 0, 0, 0)
-
-
-class Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # one line instead of usage + message
-        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
 
 
 def kept(path: Path) -> bool:

@@ -470,7 +470,7 @@ def test_float64_on_mps_is_one_line_naming_dtype_float32(name, mps_here, script,
 def test_the_library_refuses_float64_on_mps_in_the_configs_words(mps_here, dataset):
     with pytest.raises(torch_device.NoFloat64) as refused:
         torch_device.resolve_device("mps", torch.float64)
-    assert "dtype float64" in str(refused.value) and "--" not in str(refused.value)
+    assert "`dtype` float64" in str(refused.value) and "--" not in str(refused.value)
     assert torch_device.resolve_device("mps", torch.float32) == torch.device("mps")
     for train in (torch_train, idiomatic.train):
         with pytest.raises(torch_device.NoFloat64):
@@ -578,7 +578,7 @@ def test_a_checkpoint_resumes_its_generator_on_its_own_kind_of_device_alone(here
         assert [bytes(state.numpy()) for state in set_to] == [bytes(checkpoint.torch_rng)]
     else:
         with pytest.raises(CheckpointError, match="on mps, which cannot go on on cpu: resume "
-                                                  "it with --device mps"):
+                                                  "it with `device` mps"):
             torch_train_module.set_generator_state(checkpoint, torch.device(here), set_to.append)
 
 
