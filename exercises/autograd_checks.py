@@ -49,6 +49,7 @@ from exercises.grading import (
 from numpy_impl.network import LOSSES, OUTPUTS, Network
 from torch_impl.idiomatic import learning_rate
 from torch_impl.network import Network as TorchNetwork
+from torch_impl.network import chapter_layout
 
 SEED = 1
 """torch's seed for the dropout mask of the idiomatic model's step."""
@@ -302,9 +303,9 @@ def train_step_run(answer: object, inputs: dict[str, object], c: Chapter) -> Arr
     arrays = {}
     for name in ("weights_0_1", "weights_1_2"):
         weight = getattr(network, name).weight
-        arrays[name] = weight.detach().numpy().T.copy()
+        arrays[name] = chapter_layout(weight)
         arrays[f"{name}.grad"] = (np.zeros_like(arrays[name]) if weight.grad is None
-                                  else weight.grad.numpy().T.copy())
+                                  else chapter_layout(weight.grad))
     if isinstance(loss, torch.Tensor) and loss.numel() == 1:
         arrays["loss"] = loss.detach().cpu().reshape(()).numpy().copy()
     elif isinstance(loss, float):
@@ -404,8 +405,8 @@ def idiomatic_run(answer: object, inputs: dict[str, object], c: Chapter) -> Arra
     calling(loss.backward)
     optimizer.step()
     return {"eval_logits": eval_logits, "logits": train_logits, "lr": np.array(float(lr)),
-            "weights_0_1": linears[0].weight.detach().numpy().T.copy(),
-            "weights_1_2": linears[1].weight.detach().numpy().T.copy()}
+            "weights_0_1": chapter_layout(linears[0].weight),
+            "weights_1_2": chapter_layout(linears[1].weight)}
 
 
 def wrong_model(*layers: Callable[[int], nn.Module], last: tuple[nn.Module, ...] = (),
