@@ -15,15 +15,10 @@ from torch import nn
 from exercises import TRACKS, autograd, autograd_checks, check, check_module
 from exercises import autograd_solutions as solutions
 from exercises.grading import chapter, chapters
+from parity_tests.kit.conftest import one_line
 
 DTYPES = ["float64", "float32"]
 NAMES = TRACKS["autograd"]
-
-
-def one_line(result) -> str:
-    line = str(result)
-    assert "\n" not in line and line.startswith(f"{result.name}: ")
-    return line
 
 
 @pytest.mark.parametrize("dtype", DTYPES)

@@ -16,16 +16,11 @@ from exercises import TRACKS, backprop, backprop_checks, check, check_module, gr
 from exercises import backprop_solutions as solutions
 from numpy_impl.activations import sigmoid, tanh2deriv
 from parity_tests.conftest import REPO, child_env
+from parity_tests.kit.conftest import one_line
 
 DTYPES = ["float64", "float32"]
 NAMES = TRACKS["backprop"]
 DERIVATIVES = [name for name in NAMES if backprop_checks.EXERCISE[name].final is not None]
-
-
-def one_line(result: grading.Result) -> str:
-    line = str(result)
-    assert "\n" not in line and line.startswith(f"{result.name}: ")
-    return line
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
