@@ -11,6 +11,8 @@ import contextlib
 import os
 import signal
 import subprocess
+import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -126,4 +128,20 @@ def numpy_blas() -> list[dict]:
              "architecture": None, "num_threads": None}]
 
 
-# Paths and files.
+# A command's peak memory.
+
+PEAK_OF_CHILD = """import resource, subprocess, sys
+subprocess.run(sys.argv[1:], check=True, stdout=subprocess.DEVNULL)
+print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)"""
+"""Run a command, then print its peak resident memory. A go-between, because on Linux a
+child's peak counts its parent's memory at the fork."""
+
+
+def peak_mb(argv: Sequence[str]) -> float | None:
+    """The peak resident memory of the command `argv`, in MB, in a process of its own; None
+    on Windows, which has no getrusage. macOS counts it in bytes, Linux in KiB."""
+    if sys.platform == "win32":
+        return None
+    peak = subprocess.run([sys.executable, "-c", PEAK_OF_CHILD, *argv], capture_output=True,
+                          encoding="utf-8", check=True)
+    return int(peak.stdout) / (1024**2 if sys.platform == "darwin" else 1024)

@@ -37,6 +37,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from common import system
 from common.config import CLASSES, PIXELS, PRESETS, Config, ConfigError
 from common.data import DataError, Dataset, load
 from common.files import OutputError, writable_file, write_atomically
@@ -47,22 +48,12 @@ from numpy_impl.train import LogRecord, as_test_layer_0, make_batches
 from numpy_impl.train import train as numpy_train
 from scripts.cli import Parser, as_flags
 
-PEAK_OF_CHILD = """import resource, subprocess, sys
-subprocess.run(sys.argv[1:], check=True, stdout=subprocess.DEVNULL)
-print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)"""
-"""Run a command, then print its peak resident memory. A go-between, because on Linux a
-child's peak counts its parent's memory at the fork, and the bench holds torch and data."""
-
 
 def peak_mb(argv: Sequence[str]) -> float | None:
     """The peak resident memory of `scripts/train.py argv` in a process of its own, as a
-    learner runs it: Python, the libraries, the data and the run (None off Unix)."""
-    if sys.platform == "win32":
-        return None
+    learner runs it: Python, the libraries, the data and the run (None on Windows)."""
     train_py = str(Path(__file__).parent.parent / "scripts" / "train.py")
-    peak = subprocess.run([sys.executable, "-c", PEAK_OF_CHILD, sys.executable, train_py,
-                           "--quiet", *argv], capture_output=True, encoding="utf-8", check=True)
-    return int(peak.stdout) / (1024**2 if sys.platform == "darwin" else 1024)
+    return system.peak_mb([sys.executable, train_py, "--quiet", *argv])
 
 
 def logged(train: Callable[..., object], config: Config, data: Dataset,

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from common import system
 from common.config import PRESETS
 from parity_tests.conftest import needs_proc, peak_within
 from tools.bench import Row, Timing, dense_flops, peak_mb, results, round_robin, table
@@ -55,6 +57,20 @@ def test_where_the_system_gives_no_peak_the_bench_says_none(monkeypatch):
     monkeypatch.setattr(sys, "platform", "win32")
     assert peak_mb(["--iterations", "1"]) is None
     assert peak_within(None, 30, 500) and not peak_within(100, 30, 500)
+
+
+@pytest.mark.parametrize(("platform", "mb"), [("linux", 2.0), ("darwin", 2 / 1024)])
+def test_the_peak_is_in_kib_on_linux_and_in_bytes_on_macos(platform, mb, monkeypatch):
+    """getrusage's ru_maxrss: KiB on Linux, bytes on macOS; either way the bench says MB."""
+    ran = []
+
+    def run(argv, **options):
+        ran.append(argv)
+        return subprocess.CompletedProcess(argv, 0, stdout="2048\n")
+    monkeypatch.setattr(sys, "platform", platform)
+    monkeypatch.setattr(system.subprocess, "run", run)
+    assert system.peak_mb(["true"]) == mb
+    assert ran[0][-1] == "true"
 
 
 def test_rows_run_round_robin_so_drift_slows_them_alike():
