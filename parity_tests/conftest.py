@@ -189,11 +189,9 @@ def script(capsys):
 def run(args: list[str], block_torch: bool = False) -> subprocess.CompletedProcess[str]:
     """Run `python ARGS` from the repository root; with block_torch, torch cannot be imported."""
     if block_torch:
-        assert args[0] in ("scripts/train.py", "-m")
-        target = (f"runpy.run_module({args[1]!r}, run_name='__main__')" if args[0] == "-m"
-                  else f"runpy.run_path({args[0]!r}, run_name='__main__')")
-        rest = args[2:] if args[0] == "-m" else args[1:]
-        code = (BLOCK_TORCH + f"import runpy; sys.argv = ['x', *{rest!r}]; " + target)
+        assert args[0] == "scripts/train.py"
+        code = (BLOCK_TORCH + f"import runpy; sys.argv = ['x', *{args[1:]!r}]; "
+                f"runpy.run_path({args[0]!r}, run_name='__main__')")
         args = ["-c", code]
     return subprocess.run([sys.executable, *args], cwd=REPO, capture_output=True,
                           encoding="utf-8", env=child_env(), timeout=600)
