@@ -10,3 +10,13 @@ def one_line(result: Result) -> str:
     line = str(result)
     assert "\n" not in line and line.startswith(f"{result.name}: ")
     return line
+
+
+def wrong_line(result: Result, *words: str) -> str:
+    """The line of a wrong answer, checked: one line, `NAME: wrong: ...`, saying each of
+    `words`."""
+    line = one_line(result)
+    assert result.status == "wrong" and line.startswith(f"{result.name}: wrong: "), line
+    for word in words:
+        assert word in line, line
+    return line

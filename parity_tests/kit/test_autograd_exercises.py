@@ -15,7 +15,7 @@ from torch import nn
 from exercises import TRACKS, autograd, autograd_checks, check, check_module
 from exercises import autograd_solutions as solutions
 from exercises.grading import chapter, chapters
-from parity_tests.kit.conftest import one_line
+from parity_tests.kit.conftest import one_line, wrong_line
 
 DTYPES = ["float64", "float32"]
 NAMES = TRACKS["autograd"]
@@ -200,11 +200,7 @@ WRONG = [  # (exercise, a wrong answer as a learner writes it, words its message
 @pytest.mark.parametrize("name, answer, words", WRONG,
                          ids=[f"{name}-{i}" for i, (name, _, _) in enumerate(WRONG)])
 def test_a_wrong_answer_says_what_is_off(name, answer, words):
-    result = check(answer, name=name)
-    line = one_line(result)
-    assert result.status == "wrong" and line.startswith(f"{name}: wrong: "), line
-    for word in words:
-        assert word in line, line
+    wrong_line(check(answer, name=name), *words)
 
 
 def test_each_exercise_has_two_wrong_answers_here_and_in_the_catalogue():
@@ -272,8 +268,7 @@ NAMED = [  # the issue's table: each mistake and the words of its line (no "diff
 @pytest.mark.parametrize("name, answer, words", NAMED,
                          ids=[f"{name}-{i}" for i, (name, _, _) in enumerate(NAMED)])
 def test_each_mistake_of_the_issue_has_its_line(name, answer, words, dtype):
-    line = one_line(check(answer, dtype, name=name))
-    assert line.startswith(f"{name}: wrong: ") and words in line, line
+    line = wrong_line(check(answer, dtype, name=name), words)
     assert "differs" not in line and " is a NoneType" not in line, line
 
 
@@ -377,9 +372,8 @@ NOT_CONNECTED = {"logits": "the loss does not depend on logits through autograd"
 def test_an_answer_that_hard_codes_an_argument_is_caught(name, argument, dtype):
     """The first step's value of any one argument written in: it fails, and its line names
     that argument alone."""
-    line = one_line(check(hard_coded(name, argument, dtype), dtype, name=name))
-    words = NOT_CONNECTED.get(argument, f"not change with {argument}: ")
-    assert line.startswith(f"{name}: wrong: ") and words in line, line
+    wrong_line(check(hard_coded(name, argument, dtype), dtype, name=name),
+               NOT_CONNECTED.get(argument, f"not change with {argument}: "))
 
 
 def idiomatic_lr(lr):
@@ -415,8 +409,7 @@ HARD_CODED = [  # answers as a learner writes them, the words of their line
 @pytest.mark.parametrize("name, answer, words", HARD_CODED,
                          ids=[f"{name}-{i}" for i, (name, _, _) in enumerate(HARD_CODED)])
 def test_the_hard_coded_answers_of_the_issue(name, answer, words):
-    line = one_line(check(answer, name=name))
-    assert line.startswith(f"{name}: wrong: ") and words in line, line
+    wrong_line(check(answer, name=name), words)
 
 
 @pytest.mark.parametrize("name", ["ChapterNetwork", "idiomatic_model"])

@@ -16,7 +16,7 @@ from exercises import TRACKS, backprop, backprop_checks, check, check_module, gr
 from exercises import backprop_solutions as solutions
 from numpy_impl.activations import sigmoid, tanh2deriv
 from parity_tests.conftest import REPO, child_env
-from parity_tests.kit.conftest import one_line
+from parity_tests.kit.conftest import one_line, wrong_line
 
 DTYPES = ["float64", "float32"]
 NAMES = TRACKS["backprop"]
@@ -117,11 +117,7 @@ WRONG = [  # (exercise, a wrong answer, words its message must hold)
 @pytest.mark.parametrize("name, answer, words", WRONG,
                          ids=[f"{name}-{i}" for i, (name, _, _) in enumerate(WRONG)])
 def test_a_wrong_answer_says_what_is_off(name, answer, words):
-    result = check(answer, name=name)
-    line = one_line(result)
-    assert result.status == "wrong" and line.startswith(f"{name}: wrong: ")
-    for word in words:
-        assert word in line
+    wrong_line(check(answer, name=name), *words)
 
 
 def test_each_exercise_has_two_wrong_answers_here():
@@ -260,8 +256,8 @@ def hard_coded(name: str, argument: str, dtype: str):
 def test_an_answer_that_hard_codes_an_argument_is_caught(name, argument, dtype):
     """The first step's value of any one argument written in: right on the first step, it
     fails, and its line names that argument alone."""
-    line = one_line(check(hard_coded(name, argument, dtype), dtype, name=name))
-    assert line.startswith(f"{name}: wrong: ") and f"not change with {argument}: " in line, line
+    wrong_line(check(hard_coded(name, argument, dtype), dtype, name=name),
+               f"not change with {argument}: ")
 
 
 HARD_CODED = [  # answers as a learner writes them, the words of their line
@@ -306,8 +302,7 @@ def test_an_answer_that_reads_the_mask_from_layer_1_passes(dtype):
 @pytest.mark.parametrize("name, answer, words", HARD_CODED,
                          ids=[f"{name}-{i}" for i, (name, _, _) in enumerate(HARD_CODED)])
 def test_the_hard_coded_answers_of_the_issue(name, answer, words):
-    line = one_line(check(answer, name=name))
-    assert line.startswith(f"{name}: wrong: ") and words in line, line
+    wrong_line(check(answer, name=name), words)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
