@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import platform
 import signal
 import subprocess
 import sys
@@ -127,6 +128,13 @@ def numpy_blas() -> list[dict]:
     return [{"internal_api": built.get("name"), "version": built.get("version"),
              "architecture": None, "num_threads": None}]
 
+
+def machine() -> dict[str, object]:
+    """The start of a record's machine block: the machine, Python, NumPy and NumPy's BLAS
+    (scripts/compare.py and tools/bench.py add what their figures also depend on)."""
+    return {"machine": platform.machine(), "processor": platform.processor(),
+            "python": platform.python_version(), "numpy": np.__version__,
+            "numpy_blas": numpy_blas()}
 
 # A command's peak memory.
 

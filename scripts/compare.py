@@ -23,18 +23,17 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import platform
 import sys
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from common import system
 from common.close import STEP_DEPTH, Comparison, run_depth, tolerance
 from common.config import Config, ConfigError
 from common.data import DataError, Dataset, load
 from common.files import OutputError, writable_file, write_atomically
-from common.system import numpy_blas
 from common.threads import one_thread
 from numpy_impl.train import Diverged
 from scripts.cli import (
@@ -139,11 +138,9 @@ def rows_of(document: dict, name: str) -> list[Comparison]:
 
 def machine() -> dict:
     """What the last digits of a comparison depend on: the libraries, NumPy's BLAS kernels
-    (`common.system.numpy_blas`) and the threads (a sum split across threads adds in
+    (`common.system.machine`) and the threads (a sum split across threads adds in
     another order)."""
-    return {"machine": platform.machine(), "processor": platform.processor(),
-            "python": platform.python_version(), "numpy": np.__version__,
-            "numpy_blas": numpy_blas(), "torch": torch.__version__,
+    return {**system.machine(), "torch": torch.__version__,
             "torch_cpu_capability": torch.backends.cpu.get_cpu_capability(),
             "torch_threads": torch.get_num_threads()}
 

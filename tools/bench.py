@@ -41,7 +41,6 @@ from common import system
 from common.config import CLASSES, PIXELS, PRESETS, Config, ConfigError
 from common.data import DataError, Dataset, load
 from common.files import OutputError, writable_file, write_atomically
-from common.system import numpy_blas
 from common.threads import Background, one_thread
 from numpy_impl.listing import run_listing
 from numpy_impl.train import LogRecord, as_test_layer_0, make_batches
@@ -493,9 +492,7 @@ def main(argv: list[str] | None = None) -> int:
     rows_out = results(rows, timings[len(gemms):], rates, busy,
                        speedups=args.device_rows is None)
 
-    machine = {"machine": platform.machine(), "processor": platform.processor(),
-               "python": platform.python_version(), "numpy": np.__version__,
-               "numpy_blas": numpy_blas(), "gemm_gflop_per_s": rates.get("numpy"),
+    machine = {**system.machine(), "gemm_gflop_per_s": rates.get("numpy"),
                "gemm_n": sizes.get("numpy"), "rounds": rounds, "quick": args.quick}
     if device is not None:
         import torch
