@@ -5,7 +5,7 @@ as code.
 
 Each exercise's run takes the learner's torch code through each step and hands back
 NumPy arrays; `exercises.grading.judge` compares them with numpy_impl's own tensors under
-common/close.py, in the exercise's dtype. The references:
+ch9_shared/close.py, in the exercise's dtype. The references:
 
     softmax_loss, sigmoid_loss,   logits.grad after loss.backward(): (layer_2 - labels) / D,
     identity_loss                 with layer_2 = the output layer's activation; the loss's value
@@ -30,7 +30,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from common.config import CLASSES, PIXELS
+from ch9_shared.config import CLASSES, PIXELS
 from exercises import autograd as blanks
 from exercises.backprop_checks import BOOK_LINE
 from exercises.grading import (

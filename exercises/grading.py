@@ -26,7 +26,7 @@ answer that makes the same tensors ignores that argument, and its line says whic
 does not change with D").
 
 The reference is what numpy_impl computes from the same inputs, and "close" is
-common/close.py's, at the tolerance of the exercise's dtype (never the answer's). An
+ch9_shared/close.py's, at the tolerance of the exercise's dtype (never the answer's). An
 exercise may end with a `final` check of its own on the first step (finite differences,
 gradcheck), whose note joins the line that says passed.
 
@@ -49,9 +49,9 @@ from typing import Literal
 
 import numpy as np
 
-from common.close import compare
-from common.config import CLASSES, PRESETS, Config
-from common.data import load
+from ch9_shared.close import compare
+from ch9_shared.config import CLASSES, PRESETS, Config
+from ch9_shared.data import load
 from numpy_impl.network import Network
 from numpy_impl.train import dropout_masks, initial_weights
 
@@ -234,7 +234,7 @@ class Expected:
     key: str  # its name among the probe's arrays
     label: str  # what messages call it
     reference: Callable[[Chapter], np.ndarray]  # computed by the project's own code
-    depth: float = 2  # its rounding steps, for common.close.compare
+    depth: float = 2  # its rounding steps, for ch9_shared.close.compare
     zero: str = "where it should be 0"  # where the reference is 0, in words
     masked: bool = False  # 0 where the chapter's dropout_mask is 0
     weights: str | None = None  # the new value of these chapter weights: diagnose its step

@@ -18,7 +18,7 @@ Limits: each exercise has `time` seconds of wall-clock time (importing the file 
 `start` seconds); where the system enforces it (Linux), the child's data segment (its heap
 and every anonymous mapping, where NumPy and torch allocate) is capped at `memory_mb`
 (RLIMIT_DATA), so an allocation past it raises MemoryError inside the answer. Where it does
-not (Windows, macOS: common/system.py), the child grades without that cap and says so,
+not (Windows, macOS: ch9_shared/system.py), the child grades without that cap and says so,
 and Graded.unlimited says why. A hang or a crash fails that exercise alone: the parent
 kills the child (and its process group, where the system has one) and starts a fresh child
 at the next exercise.
@@ -51,14 +51,14 @@ from typing import BinaryIO
 
 import numpy as np
 
-from common.system import (
+from ch9_shared.system import (
     how_it_ended,
     kill_group,
     limit_memory,
     new_group_options,
     user_options,
 )
-from common.threads import THREAD_VARIABLES
+from ch9_shared.threads import THREAD_VARIABLES
 from exercises import TRACKS, exercise
 from exercises.grading import Arrays, Outcome, Result, chapter, first_line, judge
 

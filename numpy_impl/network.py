@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from common.config import Config
+from ch9_shared.config import Config
 from numpy_impl import activations as act
 
 Pixels = np.ndarray | slice

@@ -16,10 +16,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from common.checkpoint import Checkpoint
-from common.config import CLASSES, PIXELS, Config
-from common.data import Dataset
-from common.threads import Background, one_thread
+from ch9_shared.checkpoint import Checkpoint
+from ch9_shared.config import CLASSES, PIXELS, Config
+from ch9_shared.data import Dataset
+from ch9_shared.threads import Background, one_thread
 from numpy_impl.network import LOSSES, Network
 
 
@@ -143,7 +143,7 @@ def train(
 ) -> Network:
     """Train from scratch, or on from `resume`; call `log` at every `log_every`-th iteration,
     `progress` after every iteration, and `save` every `save_every` iterations and at the end.
-    Each logged test pass runs on a second thread (common/threads.py); `log` is called
+    Each logged test pass runs on a second thread (ch9_shared/threads.py); `log` is called
     on this one, in order, and before any checkpoint of a later iteration is saved.
     """
     start = time.perf_counter()

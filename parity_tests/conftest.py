@@ -16,8 +16,8 @@ import pytest
 import torch
 from threadpoolctl import threadpool_limits
 
-from common.data import Dataset, load
-from common.system import blas_pools
+from ch9_shared.data import Dataset, load
+from ch9_shared.system import blas_pools
 from torch_impl.device import mps_usable
 
 REPO = Path(__file__).resolve().parent.parent

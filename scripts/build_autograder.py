@@ -16,13 +16,13 @@ import sys
 import zipfile
 from pathlib import Path
 
-from common.files import OutputError, writable_file, write_atomically
+from ch9_shared.files import OutputError, writable_file, write_atomically
 from scripts.cli import Parser, exit_with
 
 ROOT = Path(__file__).resolve().parent.parent
 GRADESCOPE = ("setup.sh", "run_autograder")
 """Gradescope's scripts, from scripts/autograder/ to the zip's root."""
-SOURCE = ("pyproject.toml", "README.md", "numpy_impl", "torch_impl", "common", "exercises",
+SOURCE = ("pyproject.toml", "README.md", "numpy_impl", "torch_impl", "ch9_shared", "exercises",
           "scripts")
 """What `pip install` of the project needs, and the grader."""
 DATE = (1980, 1, 1, 0, 0, 0)

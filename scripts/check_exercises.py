@@ -27,9 +27,9 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from common.config import DTYPE_CHOICES
-from common.files import OutputError, distinct, writable_file, write_atomically
-from common.system import user_options
+from ch9_shared.config import DTYPE_CHOICES
+from ch9_shared.files import OutputError, distinct, writable_file, write_atomically
+from ch9_shared.system import user_options
 from exercises import gradebook
 from exercises.runner import Graded, Limits, grade_file
 from scripts.cli import Parser, exit_with, integer_in, positive_float

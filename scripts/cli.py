@@ -27,9 +27,9 @@ from typing import NamedTuple, NoReturn
 
 import numpy as np
 
-from common import data
-from common.checkpoint import Checkpoint, CheckpointError, check_shapes, load_npz, save_npz
-from common.config import (
+from ch9_shared import data
+from ch9_shared.checkpoint import Checkpoint, CheckpointError, check_shapes, load_npz, save_npz
+from ch9_shared.config import (
     DIVISOR_CHOICES,
     DTYPE_CHOICES,
     HIDDEN_CHOICES,
@@ -39,7 +39,7 @@ from common.config import (
     Config,
     ConfigError,
 )
-from common.files import (
+from ch9_shared.files import (
     OutputError,
     distinct,
     writable_file,
@@ -409,7 +409,7 @@ def need_matplotlib() -> None:
 
 def write_figures(directory: Path, records: list[LogRecord], impl: str, config: Config,
                   trained: Trained, dataset: data.Dataset) -> list[Path]:
-    from common.figures import chapter_figures
+    from ch9_shared.figures import chapter_figures
 
     return chapter_figures(directory, {f"{impl}, {config.mode} mode": records},
                            trained.weights_0_1, trained.weights_1_2, dataset.train_images,

@@ -7,7 +7,7 @@
 Three tables: one training step from the same weights, batch and mask (every intermediate
 tensor); the whole run (its log and final weights); and, for the same step, book mode
 against exact mode, with the difference that the quirk's formula predicts
-(docs/design.md). "close" is common/close.py's tolerance, scaled to each tensor and
+(docs/design.md). "close" is ch9_shared/close.py's tolerance, scaled to each tensor and
 to the dtype. Exits 1 if a tensor of the first two tables, or the formula's row, is not
 close; the rest of the third table is expected to differ.
 
@@ -29,12 +29,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from common import system
-from common.close import STEP_DEPTH, Comparison, run_depth, tolerance
-from common.config import Config, ConfigError
-from common.data import DataError, Dataset, load
-from common.files import OutputError, writable_file, write_atomically
-from common.threads import one_thread
+from ch9_shared import system
+from ch9_shared.close import STEP_DEPTH, Comparison, run_depth, tolerance
+from ch9_shared.config import Config, ConfigError
+from ch9_shared.data import DataError, Dataset, load
+from ch9_shared.files import OutputError, writable_file, write_atomically
+from ch9_shared.threads import one_thread
 from numpy_impl.train import Diverged
 from scripts.cli import (
     CliError,
@@ -101,7 +101,7 @@ def compare(args: argparse.Namespace) -> int:
 def record(config: Config, dataset: Dataset, device: torch.device | str,
            data: str = "the shipped data") -> dict:
     """Run the comparisons: the settings, the machine, every row of the three tables (as
-    dicts: dataclasses.asdict of common/close.py's Comparison) and the verdict."""
+    dicts: dataclasses.asdict of ch9_shared/close.py's Comparison) and the verdict."""
     first = first_step(config, dataset, device)
     steps = step_rows(first)
     run, same_log = run_rows(config, dataset, device)
@@ -138,7 +138,7 @@ def rows_of(document: dict, name: str) -> list[Comparison]:
 
 def machine() -> dict:
     """What the last digits of a comparison depend on: the libraries, NumPy's BLAS kernels
-    (`common.system.machine`) and the threads (a sum split across threads adds in
+    (`ch9_shared.system.machine`) and the threads (a sum split across threads adds in
     another order)."""
     return {**system.machine(), "torch": torch.__version__,
             "torch_cpu_capability": torch.backends.cpu.get_cpu_capability(),

@@ -15,10 +15,10 @@ from pathlib import Path
 
 import numpy as np
 
-from common.checkpoint import Checkpoint, CheckpointError, check_shapes, load_npz
-from common.config import CLASSES
-from common.data import DataError, load
-from common.threads import one_thread
+from ch9_shared.checkpoint import Checkpoint, CheckpointError, check_shapes, load_npz
+from ch9_shared.config import CLASSES
+from ch9_shared.data import DataError, load
+from ch9_shared.threads import one_thread
 from numpy_impl.network import Network
 from scripts.cli import DEVICE_CHOICES, Parser, as_flags, exit_with, integer_in
 

@@ -12,10 +12,10 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from common import figures
-from common.config import PRESETS
-from common.data import load
-from common.files import OutputError, writable_folder
+from ch9_shared import figures
+from ch9_shared.config import PRESETS
+from ch9_shared.data import load
+from ch9_shared.files import OutputError, writable_folder
 from numpy_impl.train import LogRecord
 from numpy_impl.train import train as numpy_train
 from scripts.cli import Parser

@@ -36,11 +36,11 @@ from pathlib import Path
 import numpy as np
 import scipy.stats
 
-from common import figures
-from common.config import PRESETS, Config, ConfigError
-from common.data import DataError, Dataset, load
-from common.files import OutputError, writable_folder, write_atomically
-from common.threads import one_thread
+from ch9_shared import figures
+from ch9_shared.config import PRESETS, Config, ConfigError
+from ch9_shared.data import DataError, Dataset, load
+from ch9_shared.files import OutputError, writable_folder, write_atomically
+from ch9_shared.threads import one_thread
 from numpy_impl import activations as numpy_act
 from numpy_impl.train import Diverged, LogRecord
 from numpy_impl.train import train as numpy_train
@@ -444,7 +444,7 @@ def main(argv: list[str] | None = None) -> int:
     except OutputError as e:
         print(f"scripts/study.py: error: {as_flags(e)}", file=sys.stderr)
         return 2
-    with one_thread():  # the thread policy of every run (common/threads.py)
+    with one_thread():  # the thread policy of every run (ch9_shared/threads.py)
         return run(args, seeds, folds)
 
 

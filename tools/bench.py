@@ -37,11 +37,11 @@ from typing import NamedTuple
 
 import numpy as np
 
-from common import system
-from common.config import CLASSES, PIXELS, PRESETS, Config, ConfigError
-from common.data import DataError, Dataset, load
-from common.files import OutputError, writable_file, write_atomically
-from common.threads import Background, one_thread
+from ch9_shared import system
+from ch9_shared.config import CLASSES, PIXELS, PRESETS, Config, ConfigError
+from ch9_shared.data import DataError, Dataset, load
+from ch9_shared.files import OutputError, writable_file, write_atomically
+from ch9_shared.threads import Background, one_thread
 from numpy_impl.listing import run_listing
 from numpy_impl.train import LogRecord, as_test_layer_0, make_batches
 from numpy_impl.train import train as numpy_train
@@ -79,7 +79,7 @@ def big_matmuls(config: Config, data: Dataset, policy: bool = False) -> Callable
     (each batch's zero pixels dropped, the test pass at logged iterations): the floor under
     any NumPy run of this arithmetic on this machine. With `policy`, on the run's threads:
     training's products on one BLAS thread, each test pass on a second thread, on a copy
-    of the weights (common/threads.py). Returns its number of test passes."""
+    of the weights (ch9_shared/threads.py). Returns its number of test passes."""
     batches = make_batches(data.train_images, data.train_labels, config)
     rng = np.random.default_rng(0)
     weights_0_1 = rng.random((PIXELS, config.hidden_size))

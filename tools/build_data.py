@@ -14,8 +14,8 @@ import hashlib
 import sys
 from pathlib import Path
 
-from common.data import FILES, SHIPPED, DataError, find_idx_folder, idx_path
-from common.files import OutputError, writable_folder, write_atomically
+from ch9_shared.data import FILES, SHIPPED, DataError, find_idx_folder, idx_path
+from ch9_shared.files import OutputError, writable_folder, write_atomically
 from scripts.cli import Parser
 
 MD5 = {
@@ -76,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--source", type=Path, required=True,
                         help="folder with the full MNIST IDX files (flat or in MNIST/raw/)")
     parser.add_argument("--out", type=Path, default=SHIPPED,
-                        help="where to write (default: the package's common/mnist)")
+                        help="where to write (default: the package's ch9_shared/mnist)")
     args = parser.parse_args(argv)
     try:
         writable_folder("--out", args.out)

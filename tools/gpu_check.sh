@@ -207,8 +207,8 @@ stacked_models() {  # several models, their own alphas and seeds, float64: NumPy
     "$python" - "$device" <<'EOF'
 import sys
 
-from common.config import Config
-from common.data import load
+from ch9_shared.config import Config
+from ch9_shared.data import load
 from numpy_impl.train import train
 from torch_impl.stacked import train_stack
 

@@ -1,5 +1,5 @@
 """The torch side's checkpoints: a `torch.save` dict of tensors and plain values, loadable
-with `weights_only=True`. Same content as common/checkpoint.py, weights as state_dict
+with `weights_only=True`. Same content as ch9_shared/checkpoint.py, weights as state_dict
 tensors (nn.Linear's (out, in) layout). A checkpoint written before the generator's device
 was saved has none: it is read as "cpu"."""
 
@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from common.checkpoint import (
+from ch9_shared.checkpoint import (
     FORMAT,
     Checkpoint,
     CheckpointError,
@@ -19,7 +19,7 @@ from common.checkpoint import (
     generator_device,
     numpy_rng_state,
 )
-from common.files import write_atomically
+from ch9_shared.files import write_atomically
 from torch_impl.network import chapter_layout
 
 
@@ -67,7 +67,7 @@ def load_pt(path: Path | str) -> Checkpoint:
 
 def load_any(path: Path) -> Checkpoint:
     """A checkpoint of either side: NumPy's .npz or torch's file."""
-    from common.checkpoint import load_npz
+    from ch9_shared.checkpoint import load_npz
 
     try:
         return load_npz(path)

@@ -11,7 +11,7 @@ import shutil
 import sys
 from pathlib import Path
 
-from common.data import DATASETS, DataError
+from ch9_shared.data import DATASETS, DataError
 
 
 def fetch(dataset: str, cache_dir: Path) -> Path:

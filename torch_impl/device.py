@@ -23,7 +23,7 @@ from collections.abc import Iterator
 
 import torch
 
-from common.config import ConfigError
+from ch9_shared.config import ConfigError
 
 TF32_OVERRIDE = "TORCH_ALLOW_TF32_CUBLAS_OVERRIDE"
 """Set to 1 in NVIDIA's containers: torch starts with TF32 matmuls on."""

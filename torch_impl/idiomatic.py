@@ -34,10 +34,10 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from common.checkpoint import Checkpoint
-from common.config import CLASSES, PIXELS, Config, ConfigError
-from common.data import Dataset
-from common.threads import one_thread
+from ch9_shared.checkpoint import Checkpoint
+from ch9_shared.config import CLASSES, PIXELS, Config, ConfigError
+from ch9_shared.data import Dataset
+from ch9_shared.threads import one_thread
 from numpy_impl.train import Diverged, LogRecord, due, initial_weights
 from torch_impl.device import full_precision, resolve_device
 from torch_impl.network import chapter_layout

@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from common.config import CLASSES, PIXELS, Config
+from ch9_shared.config import CLASSES, PIXELS, Config
 from torch_impl import activations as act
 
 

@@ -1,5 +1,5 @@
 """The parity checks: the NumPy side by hand against the torch side by autograd, tensor by
-tensor, under common/close.py's one notion of "close".
+tensor, under ch9_shared/close.py's one notion of "close".
 
     first_step(config, data)   both sides take the run's first step from the same weights,
                                batch and dropout mask (torch's on any device)
@@ -20,10 +20,10 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
-from common.close import STEP_DEPTH, Comparison, compare, run_depth
-from common.config import Config
-from common.data import Dataset
-from common.threads import one_thread
+from ch9_shared.close import STEP_DEPTH, Comparison, compare, run_depth
+from ch9_shared.config import Config
+from ch9_shared.data import Dataset
+from ch9_shared.threads import one_thread
 from numpy_impl.network import Network, Step, book_slope_error
 from numpy_impl.train import dropout_masks, initial_weights, make_batches
 from numpy_impl.train import train as numpy_train
@@ -49,7 +49,7 @@ class FirstStep(NamedTuple):
 
 def first_step(config: Config, dataset: Dataset, device: torch.device | str = "cpu") -> FirstStep:
     """Both sides' first step; torch's on `device`, its float32 matmuls at full precision,
-    under the thread policy of every run (common/threads.py): a sum split across threads
+    under the thread policy of every run (ch9_shared/threads.py): a sum split across threads
     adds in another order, and the docs' figures are one thread's."""
     with one_thread():
         return _first_step(config, dataset, device)

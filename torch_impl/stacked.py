@@ -24,9 +24,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from common.config import PIXELS, Config, ConfigError
-from common.data import Dataset
-from common.threads import one_thread
+from ch9_shared.config import PIXELS, Config, ConfigError
+from ch9_shared.data import Dataset
+from ch9_shared.threads import one_thread
 from numpy_impl.train import LogRecord, dropout_masks, initial_weights
 from torch_impl import activations as act
 from torch_impl.device import full_precision, resolve_device

@@ -22,10 +22,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from common.checkpoint import Checkpoint, CheckpointError
-from common.config import CLASSES, PIXELS, Config
-from common.data import Dataset
-from common.threads import Background, one_thread
+from ch9_shared.checkpoint import Checkpoint, CheckpointError
+from ch9_shared.config import CLASSES, PIXELS, Config
+from ch9_shared.data import Dataset
+from ch9_shared.threads import Background, one_thread
 from numpy_impl.train import Diverged, LogRecord, dropout_masks, due, initial_weights
 from torch_impl.device import (
     full_precision,
@@ -101,7 +101,7 @@ def train(
     train_size = batches * size
 
     # each logged test pass on a copy of the network: on the CPU, on a second thread while
-    # training goes on (common/threads.py); on a GPU, queued in order (it is async anyway)
+    # training goes on (ch9_shared/threads.py); on a GPU, queued in order (it is async anyway)
     with full_precision(device, dtype), one_thread(), \
             Background(log, inline=is_accelerator(device)) as tests:
         for iteration in range(0 if resume is None else resume.iteration, config.iterations):

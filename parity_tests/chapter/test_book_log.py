@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from common.close import STEP_DEPTH, assert_close
-from common.config import PRESETS
+from ch9_shared.close import STEP_DEPTH, assert_close
+from ch9_shared.config import PRESETS
 from numpy_impl import listing as book
 from numpy_impl.network import Network
 from numpy_impl.train import dropout_masks, initial_weights, make_batches, train

@@ -1,4 +1,4 @@
-"""common/close.py, the one notion of "close": rounding passes, a wrong factor fails, in
+"""ch9_shared/close.py, the one notion of "close": rounding passes, a wrong factor fails, in
 either dtype, and an entry that cancels to near zero does not loosen the whole tensor."""
 
 from __future__ import annotations
@@ -8,8 +8,8 @@ import itertools
 import numpy as np
 import pytest
 
-from common.close import ULPS, assert_close, compare, run_depth, tolerance
-from common.config import PRESETS
+from ch9_shared.close import ULPS, assert_close, compare, run_depth, tolerance
+from ch9_shared.config import PRESETS
 from torch_impl.parity import first_step, step_rows
 
 DTYPES = ["float64", "float32"]

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from common.data import FILES, SHIPPED, DataError, load, read_idx
+from ch9_shared.data import FILES, SHIPPED, DataError, load, read_idx
 from tools.build_data import MD5, build
 
 

@@ -14,9 +14,9 @@ import numpy as np
 import pytest
 import torch
 
-from common.checkpoint import CheckpointError, load_npz, save_npz
-from common.close import assert_close, run_depth
-from common.config import PRESETS, Config
+from ch9_shared.checkpoint import CheckpointError, load_npz, save_npz
+from ch9_shared.close import assert_close, run_depth
+from ch9_shared.config import PRESETS, Config
 from numpy_impl.train import train as numpy_train
 from parity_tests.conftest import (
     CUDA,

@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pytest
 
-from common.config import CLASSES, PIXELS, Config
+from ch9_shared.config import CLASSES, PIXELS, Config
 from numpy_impl import activations as act
 from numpy_impl.network import Network
 

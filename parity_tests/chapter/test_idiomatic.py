@@ -24,10 +24,10 @@ import torch
 from torch import nn
 from torch.utils.data import SequentialSampler, TensorDataset
 
-from common.checkpoint import CheckpointError
-from common.close import Comparison, compare, run_depth
-from common.config import PRESETS, Config, ConfigError
-from common.data import Dataset
+from ch9_shared.checkpoint import CheckpointError
+from ch9_shared.close import Comparison, compare, run_depth
+from ch9_shared.config import PRESETS, Config, ConfigError
+from ch9_shared.data import Dataset
 from numpy_impl.train import LogRecord, initial_weights
 from parity_tests.conftest import DEVICES, REPO, dtype_for, first_test_images
 from scripts import evaluate

@@ -4,7 +4,7 @@ the one-step check must catch it, in float64 and in float32.
 Each mutant rewrites one line of one function's source (a copy, compiled in memory) and
 puts it in place with monkeypatch for the length of one test: nothing reaches the files
 or the installed package. The factors are 1%: the checks hold every tensor to a few ulps
-of its own scale (common/close.py), so 1% is a thousand times what they allow.
+of its own scale (ch9_shared/close.py), so 1% is a thousand times what they allow.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from common.config import PRESETS
+from ch9_shared.config import PRESETS
 from numpy_impl import activations as numpy_act
 from numpy_impl import network as numpy_network
 from torch_impl import activations as torch_act

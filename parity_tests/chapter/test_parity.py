@@ -1,6 +1,6 @@
 """NumPy by hand against torch autograd, tensor by tensor: activations, derivatives from the
 output, one whole update, and the book's quirk accounted for by its formula. Every
-comparison is common/close.py's, scaled to the tensor and to its dtype."""
+comparison is ch9_shared/close.py's, scaled to the tensor and to its dtype."""
 
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from common.close import STEP_DEPTH, assert_close, compare
-from common.config import CLASSES, PRESETS
+from ch9_shared.close import STEP_DEPTH, assert_close, compare
+from ch9_shared.config import CLASSES, PRESETS
 from numpy_impl import activations as act
 from numpy_impl.network import book_slope_error
 from parity_tests.conftest import DEVICES, float64_on

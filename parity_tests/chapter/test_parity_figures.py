@@ -10,9 +10,9 @@ import re
 
 import pytest
 
-from common.close import Comparison
-from common.config import Config
-from common.data import Dataset
+from ch9_shared.close import Comparison
+from ch9_shared.config import Config
+from ch9_shared.data import Dataset
 from parity_tests.conftest import REPO
 from scripts import compare
 from torch_impl.parity import first_step, quirk_rows, step_rows, table

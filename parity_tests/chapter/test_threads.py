@@ -1,4 +1,4 @@
-"""The thread policy (common/threads.py): one BLAS thread for training, each logged test
+"""The thread policy (ch9_shared/threads.py): one BLAS thread for training, each logged test
 pass on a second thread, and nothing of it visible in what a run prints or saves."""
 
 from __future__ import annotations
@@ -10,9 +10,9 @@ import pytest
 import torch
 from threadpoolctl import threadpool_limits
 
-from common import system
-from common.config import PRESETS
-from common.threads import THREAD_VARIABLES, one_thread, threads_set_by_user
+from ch9_shared import system
+from ch9_shared.config import PRESETS
+from ch9_shared.threads import THREAD_VARIABLES, one_thread, threads_set_by_user
 from numpy_impl.network import Network
 from numpy_impl.train import Diverged
 from numpy_impl.train import train as numpy_train

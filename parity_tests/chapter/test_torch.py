@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from common.config import PRESETS
+from ch9_shared.config import PRESETS
 from parity_tests.conftest import FLOAT64_DEVICES, REFERENCE_LOG, run
 from torch_impl.parity import all_close, run_rows
 from torch_impl.train import train as torch_train

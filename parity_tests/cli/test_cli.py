@@ -11,7 +11,7 @@ import sys
 import numpy as np
 import pytest
 
-from common.config import PRESETS, Config, ConfigError
+from ch9_shared.config import PRESETS, Config, ConfigError
 from numpy_impl.train import train
 from parity_tests.conftest import REPO, needs_symlinks, run
 from scripts.cli import (

@@ -46,7 +46,7 @@ import pytest
 from hypothesis import HealthCheck, given, note, settings
 from hypothesis import strategies as st
 
-from common.data import SHIPPED
+from ch9_shared.data import SHIPPED
 from parity_tests.conftest import REPO, can_symlink, has_signal, needs_fifo, needs_symlinks
 from scripts import cli
 

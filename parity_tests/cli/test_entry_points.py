@@ -11,8 +11,8 @@ import pytest
 import torch
 from threadpoolctl import threadpool_limits
 
-from common.config import PRESETS
-from common.threads import THREAD_VARIABLES, one_thread
+from ch9_shared.config import PRESETS
+from ch9_shared.threads import THREAD_VARIABLES, one_thread
 from parity_tests.conftest import blas_threads, first_test_images, needs_fifo, needs_symlinks, run
 
 SHORT = PRESETS["tanh"].replace(mode="exact", iterations=3, test_size=100)
@@ -80,10 +80,10 @@ def test_the_policy_is_one_place_and_the_users_count_wins(two_threads, monkeypat
 def test_every_script_runs_under_the_policy(name, args, two_threads, script, monkeypatch,
                                             tmp_path):
     """Each script's work runs inside one_thread(), and only there."""
-    import common.threads
+    import ch9_shared.threads
 
     entered = []
-    real = common.threads.one_thread
+    real = ch9_shared.threads.one_thread
 
     def watched():
         entered.append(threads())

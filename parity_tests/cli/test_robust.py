@@ -20,8 +20,8 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from common.checkpoint import load_npz
-from common.data import FILES, DataError, read_idx
+from ch9_shared.checkpoint import load_npz
+from ch9_shared.data import FILES, DataError, read_idx
 from parity_tests.chapter.test_data import idx_bytes, write_dataset
 from parity_tests.conftest import REPO, child_env, needs_proc, needs_signal, needs_sys, run
 from scripts import train as train_py

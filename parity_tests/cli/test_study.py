@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 import torch
 
-from common.close import assert_close, run_depth
-from common.config import PRESETS, Config, ConfigError
-from common.data import Dataset
+from ch9_shared.close import assert_close, run_depth
+from ch9_shared.config import PRESETS, Config, ConfigError
+from ch9_shared.data import Dataset
 from numpy_impl.train import train as numpy_train
 from parity_tests.conftest import FLOAT64_DEVICES, REFERENCE_LOG, REPO, first_test_images
 from scripts import study

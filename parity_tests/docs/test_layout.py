@@ -15,7 +15,7 @@ from numpy_impl.train import Diverged
 from parity_tests.conftest import REPO
 from scripts.cli import as_flags, build_parser
 
-LIBRARIES = ("numpy_impl", "torch_impl", "exercises", "common")
+LIBRARIES = ("numpy_impl", "torch_impl", "exercises", "ch9_shared")
 FLAG = re.compile(r"(?<![\w-])--[a-z][a-z0-9-]+")
 
 

@@ -12,7 +12,7 @@ import pytest
 
 from parity_tests.conftest import REPO
 
-TOP = ("numpy_impl", "torch_impl", "common", "exercises", "scripts", "tools", "parity_tests",
+TOP = ("numpy_impl", "torch_impl", "ch9_shared", "exercises", "scripts", "tools", "parity_tests",
        "docs", "notebooks", ".ci", ".github")
 LINK = re.compile(r"!?\[[^\]]*\]\(([^)\s]+)\)")
 PROJECT_PATH = re.compile(rf"(?<![\w./-])((?:{'|'.join(map(re.escape, TOP))})/[\w./-]*[\w/])")

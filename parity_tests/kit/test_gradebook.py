@@ -258,8 +258,8 @@ def test_the_autograder_zip(tmp_path, script):
         modes = {info.filename: info.external_attr >> 16 for info in archive.infolist()}
     assert names[:2] == ["setup.sh", "run_autograder"]
     assert modes["run_autograder"] & 0o111 and not modes["pyproject.toml"] & 0o111
-    for needed in ("pyproject.toml", "README.md", "common/data.py",
-                   "common/mnist/train-images-idx3-ubyte.gz", "torch_impl/network.py",
+    for needed in ("pyproject.toml", "README.md", "ch9_shared/data.py",
+                   "ch9_shared/mnist/train-images-idx3-ubyte.gz", "torch_impl/network.py",
                    "exercises/runner.py", "scripts/check_exercises.py"):
         assert needed in names
     assert not [name for name in names if "__pycache__" in name or name.startswith(

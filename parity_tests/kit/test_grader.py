@@ -114,7 +114,7 @@ def test_replacing_the_graders_functions_changes_nothing(tmp_path):
     verdicts are the parent's, so the wrong answers stay wrong."""
     text = textwrap.dedent("""\
         import exercises
-        import common.close as close
+        import ch9_shared.close as close
         from exercises import grading, runner
         passed = grading.Result("relu2deriv", "passed", "passed (trust me)")
         grading.judge = grading.grade = lambda *args, **kwargs: passed

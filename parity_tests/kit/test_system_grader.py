@@ -1,4 +1,4 @@
-"""common/system.py's grader section, every branch on this machine: the other systems are
+"""ch9_shared/system.py's grader section, every branch on this machine: the other systems are
 faked (a module made unimportable, a call made to raise, a function taken away)."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from common import system
+from ch9_shared import system
 
 
 class FakeResource:

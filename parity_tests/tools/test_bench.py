@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from common import system
-from common.config import PRESETS
+from ch9_shared import system
+from ch9_shared.config import PRESETS
 from parity_tests.conftest import needs_proc, peak_within
 from tools.bench import Row, Timing, dense_flops, peak_mb, results, round_robin, table
 

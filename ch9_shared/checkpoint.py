@@ -19,8 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-from common.config import CLASSES, PIXELS, Config, ConfigError
-from common.files import write_atomically
+from ch9_shared.config import CLASSES, PIXELS, Config, ConfigError
+from ch9_shared.files import write_atomically
 
 FORMAT = "grokking-ch9 checkpoint 1"
 GENERATOR_DEVICES = ("cpu", "cuda", "mps")

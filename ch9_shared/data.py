@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from common.config import CLASSES, PIXELS
+from ch9_shared.config import CLASSES, PIXELS
 
 SHIPPED = Path(__file__).parent / "mnist"
 """The first 1000 MNIST training images and all 10000 test images (tools/build_data.py)."""

@@ -19,8 +19,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from common.config import CLASSES
-from common.files import write_atomically
+from ch9_shared.config import CLASSES
+from ch9_shared.files import write_atomically
 from numpy_impl import activations as act
 from numpy_impl.train import LogRecord
 
