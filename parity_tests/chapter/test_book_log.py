@@ -7,8 +7,8 @@ import pytest
 
 from ch9_shared.close import STEP_DEPTH, assert_close, run_depth
 from ch9_shared.config import PRESETS
-from numpy_impl import listing as book
 from ch9_shared.loop import dropout_masks, initial_weights, train
+from numpy_impl import listing as book
 from numpy_impl.fast import FastNetwork
 from numpy_impl.network import Network
 from parity_tests.conftest import REFERENCE_LOG, first_test_images
