@@ -25,7 +25,6 @@ from ch9_shared.config import Config
 from ch9_shared.data import Dataset
 from ch9_shared.loop import initial_weights, train
 from ch9_shared.threads import one_thread
-from numpy_impl.fast import FastNetwork
 from numpy_impl.network import Network, Step, book_slope_error
 from torch_impl.device import full_precision
 from torch_impl.network import Network as TorchNetwork
@@ -92,7 +91,7 @@ def run_rows(config: Config, dataset: Dataset, device: torch.device | str = "cpu
     """The whole run on both sides: its final weights, and whether the logs are the same."""
     numpy_log: list[str] = []
     torch_log: list[str] = []
-    network = train(FastNetwork(config), dataset, lambda r: numpy_log.append(str(r)))
+    network = train(Network(config), dataset, lambda r: numpy_log.append(str(r)))
     model = train(HandBuilt(config, str(device)), dataset, lambda r: torch_log.append(str(r)))
     depth = run_depth(config.iterations * (config.train_size // config.batch_size))
     rows = [compare(f"{name} (final)", weights(model.network, name), getattr(network, name),

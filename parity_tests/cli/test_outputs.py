@@ -14,7 +14,7 @@ import threading
 import pytest
 
 from parity_tests.conftest import REFERENCE_LOG, REPO, child_env, needs_pty
-from scripts.cli import main, numpy_trainer
+from scripts.cli import main
 
 SHORT = ["--iterations", "21", "--test-size", "1000"]
 
@@ -120,7 +120,7 @@ def test_a_write_that_fails_during_or_after_the_run_is_one_line(flag, tmp_path, 
 
     monkeypatch.setattr(os, "replace", disk_full)
     status = main([*SHORT, "--iterations", "3", flag, str(tmp_path / "out"), "--quiet"],
-                  prog="p", trainers={"numpy": numpy_trainer})
+                  prog="p", impls=("numpy",))
     err = capsys.readouterr().err
     assert status == 2 and err.count("\n") == 1 and "No space left on device" in err, err
     assert not [p for p in tmp_path.rglob("*") if p.is_file()]  # no half-written file
