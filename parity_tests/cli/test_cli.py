@@ -14,7 +14,7 @@ import pytest
 from ch9_shared.config import PRESETS, Config, ConfigError
 from ch9_shared.loop import train
 from numpy_impl.fast import FastNetwork
-from parity_tests.conftest import REPO, needs_symlinks, run
+from parity_tests.conftest import LOG_LINE, REPO, needs_symlinks, run
 from scripts.cli import (
     OVERRIDES,
     CliError,
@@ -25,7 +25,6 @@ from scripts.cli import (
     resolve_impl_flags,
 )
 
-LOG_LINE = re.compile(r"I:\d+ Test-Acc:[0-9.e-]+ Train-Acc:[0-9.e-]+")
 SHORT = ["--iterations", "3", "--log-every", "2", "--test-size", "500"]
 
 
