@@ -13,7 +13,7 @@
 3. Book vs exact: each hidden activation {relu, sigmoid, tanh} at each listing's own
    settings (alpha, initial scales, D, iterations), in both modes.
 
-Models train many at once (torch_impl/stacked.py), on the GPU when there is one. Seeds pair
+Models train many at once (scripts/stacked.py), on the GPU when there is one. Seeds pair
 the runs: seed s gives every model the same uniform draws for its initial weights and the
 same dropout masks, so comparisons are made seed by seed. Writes study.md (the tables, which
 claims held, and the scripts/train.py command that trains each model), study.json (every
