@@ -103,6 +103,7 @@ class Model(Protocol):
     impl: str  # the checkpoint's `impl`
     generator_device: str  # where its own generator runs (the checkpoint's), "cpu" if none
     inline_tests: bool  # run each test pass at once (a GPU queues its work anyway)
+    ran_on: str  # the device, and how (for the run's summary line)
 
     def start(self, weights_0_1: np.ndarray, weights_1_2: np.ndarray, data: Dataset,
               resume: Checkpoint | None) -> Sequence[Any]:

@@ -24,12 +24,19 @@ import numpy as np
 import pytest
 from threadpoolctl import threadpool_limits
 
+from ch9_shared.config import PRESETS
 from ch9_shared.data import Dataset, load
 from ch9_shared.system import blas_pools
 
 REPO = Path(__file__).resolve().parent.parent
 REFERENCE_LOG = Path(__file__).parent / "reference" / "book_ch9_seed1.log"
 SHARED_MNIST = REPO.parent / "shared" / "data" / "mnist"
+
+SHORT = ["--preset", "relu", "--iterations", "4", "--log-every", "2", "--test-size", "500"]
+"""A short run's flags (about a second): a test that needs another length, log or device
+gives those flags after these (argparse keeps the last)."""
+SHORT_CONFIG = PRESETS["relu"].replace(iterations=4, log_every=2, test_size=500)
+"""The same short run, as a Config."""
 
 LOG_LINE = re.compile(r"I:\d+ Test-Acc:[0-9.e-]+ Train-Acc:[0-9.e-]+")
 """One line of the book's log."""

@@ -19,6 +19,7 @@ from ch9_shared.close import assert_close, run_depth
 from ch9_shared.config import PRESETS, Config
 from ch9_shared.loop import train
 from numpy_impl.fast import FastNetwork
+from parity_tests import conftest
 from parity_tests.conftest import (
     CUDA,
     DEVICES,
@@ -40,7 +41,7 @@ from torch_impl import train as torch_train_module
 from torch_impl.checkpoint import load_pt, save_pt
 from torch_impl.train import HandBuilt
 
-SHORT = ["--preset", "relu", "--test-size", "500", "--log-every", "2", "--quiet"]
+SHORT = [*conftest.SHORT, "--iterations", "8", "--quiet"]
 
 
 def train_py(argv: list[str]) -> int:

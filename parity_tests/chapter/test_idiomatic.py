@@ -29,6 +29,7 @@ from ch9_shared.close import Comparison, compare, run_depth
 from ch9_shared.config import PRESETS, Config, ConfigError
 from ch9_shared.data import Dataset
 from ch9_shared.loop import LogRecord, initial_weights, train
+from parity_tests import conftest
 from parity_tests.conftest import DEVICES, LOG_LINE, REPO, dtype_for, first_test_images
 from scripts import evaluate
 from scripts import train as train_script
@@ -37,8 +38,7 @@ from torch_impl.checkpoint import load_pt
 from torch_impl.network import Network, chapter_layout
 from torch_impl.train import HandBuilt, on_device
 
-SHORT = ["--preset", "relu", "--iterations", "4", "--log-every", "1", "--test-size", "500",
-         "--device", "cpu"]
+SHORT = [*conftest.SHORT, "--log-every", "1", "--device", "cpu"]
 NAMES = ("weights_0_1", "weights_1_2")
 
 

@@ -15,9 +15,10 @@ from ch9_shared.loop import Diverged, train
 from ch9_shared.threads import THREAD_VARIABLES, one_thread, threads_set_by_user
 from numpy_impl.fast import FastNetwork
 from numpy_impl.network import Network
+from parity_tests import conftest
 from parity_tests.conftest import blas_threads
 
-SHORT = PRESETS["relu"].replace(iterations=12)
+SHORT = conftest.SHORT_CONFIG.replace(iterations=12, log_every=10, test_size=10000)
 
 
 def workers() -> list[str]:

@@ -14,6 +14,7 @@ import pytest
 from ch9_shared.config import PRESETS, Config, ConfigError
 from ch9_shared.loop import train
 from numpy_impl.fast import FastNetwork
+from parity_tests import conftest
 from parity_tests.conftest import LOG_LINE, REPO, needs_symlinks, run
 from scripts.cli import (
     OVERRIDES,
@@ -25,7 +26,7 @@ from scripts.cli import (
     resolve_impl_flags,
 )
 
-SHORT = ["--iterations", "3", "--log-every", "2", "--test-size", "500"]
+SHORT = [*conftest.SHORT, "--preset", "tanh", "--iterations", "3"]
 
 
 def test_every_flag_of_the_issue_is_there_with_its_default():

@@ -11,12 +11,12 @@ import pytest
 import torch
 from threadpoolctl import threadpool_limits
 
-from ch9_shared.config import PRESETS
 from ch9_shared.loop import train
 from ch9_shared.threads import THREAD_VARIABLES, one_thread
+from parity_tests import conftest
 from parity_tests.conftest import blas_threads, first_test_images, needs_fifo, needs_symlinks, run
 
-SHORT = PRESETS["tanh"].replace(mode="exact", iterations=3, test_size=100)
+SHORT = conftest.SHORT_CONFIG.replace(hidden="tanh", mode="exact", iterations=3, test_size=100)
 
 
 def threads() -> tuple[int, int]:

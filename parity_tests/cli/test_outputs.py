@@ -13,10 +13,12 @@ import threading
 
 import pytest
 
+from parity_tests import conftest
 from parity_tests.conftest import REFERENCE_LOG, REPO, child_env, needs_pty
 from scripts.cli import main
 
-SHORT = ["--iterations", "21", "--test-size", "1000"]
+SHORT = [*conftest.SHORT, "--preset", "tanh", "--iterations", "21", "--log-every", "10",
+         "--test-size", "1000"]
 
 
 def test_plot_writes_the_four_figures(tmp_path, script):
