@@ -4,6 +4,7 @@
     python tools/bench.py --quick            # one round, a tenth of each run: about 2 min
     python tools/bench.py --data-dir ~/mnist --json bench.json   # with a full MNIST
     python tools/bench.py --quick --device-rows cuda   # the GPU's rows alone (or mps)
+    python tools/bench.py --against ../old --repeats 7   # this checkout's book run / another's
 
 Measures the machine's dense GEMM rate (large square matmuls) and each run, round-robin
 (every row once a round, --repeats rounds, so that a slow minute on a shared machine slows
@@ -24,6 +25,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import json
+import os
 import platform
 import statistics
 import subprocess
@@ -427,6 +429,31 @@ def gemm_line(rates: dict[str, dict[str, float]], sizes: dict[str, int]) -> str:
     return "dense GEMM " + "; ".join(parts)
 
 
+def against(other: Path, rounds: int, idle_only: bool) -> list[str]:
+    """`scripts/train.py --quiet` (the book's run, as a learner runs it) of this checkout
+    and of `other` (a `git worktree` of an older commit, run with this Python), round-robin,
+    idle and with one core busy: the median seconds of each and their ratio, in one run."""
+    here = Path(__file__).resolve().parent.parent
+    if not (other / "scripts" / "train.py").is_file():
+        raise ConfigError(f"--against {other}: no scripts/train.py there (give a checkout of "
+                          "this project)")
+
+    def train_py(tree: Path) -> Callable[[], object]:
+        command = [sys.executable, str(tree / "scripts" / "train.py"), "--quiet"]
+        env = {**os.environ, "PYTHONPATH": str(tree)}  # its own packages, not this checkout's
+        return lambda: subprocess.run(command, cwd=tree, env=env, check=True,
+                                      stdout=subprocess.DEVNULL)
+
+    runs = [train_py(other.resolve()), train_py(here)]
+    timings, busy = round_robin(runs, rounds, [] if idle_only else runs)
+    lines = []
+    for label, (old, new) in (("idle", timings), ("one core busy", busy or (None, None))):
+        if old is not None:
+            lines.append(f"{label}: {other} {old.median:.2f} s, this checkout {new.median:.2f} "
+                         f"s, ratio {new.median / old.median:.3f} (median of {rounds})")
+    return lines
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = Parser(prog="tools/bench.py", description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true",
@@ -442,9 +469,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device-rows", choices=("cuda", "mps", "cpu"),
                         help="only the rows of this torch device and its GEMM (the GPU's "
                         "rows: cuda or mps; cpu runs the same code on the CPU)")
+    parser.add_argument("--against", type=Path, metavar="DIR",
+                        help="only the book's run of this checkout against the checkout in DIR "
+                        "(e.g. a git worktree of main), as a ratio")
     args = parser.parse_args(argv)
     if args.repeats < 1:
         parser.error("--repeats must be at least 1")
+    if args.against is not None:
+        try:
+            print("\n".join(against(args.against, args.repeats, args.idle_only)))
+        except ConfigError as e:
+            print(f"tools/bench.py: error: {as_flags(e)}", file=sys.stderr)
+            return 2
+        return 0
     if args.no_torch and args.device_rows:
         parser.error("--device-rows runs torch: leave out --no-torch")
     rounds = 1 if args.quick else args.repeats
