@@ -1,5 +1,6 @@
 """The command line the scripts share: argparse, the flags, the one-line usage error, the
-broken-pipe exit, and the adapters from parsed flags to the trainers (`scripts/train.py`).
+broken-pipe exit, and the one adapter from parsed flags to the training loop
+(`train_from_flags`, for `scripts/train.py`).
 
 Standard output carries exactly the book's log lines; everything else goes to standard error.
 Bad input is one line on standard error and exit status 2, never a traceback. The libraries
