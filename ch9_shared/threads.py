@@ -76,25 +76,32 @@ class Background(Generic[T]):
     Leaving the block hands on what is pending (also when the block raises Diverged: its log
     lines came before the divergence), except on KeyboardInterrupt, BrokenPipeError and the
     like, which cancel what has not started. Either way no thread is left running. With
-    `inline`, each job runs at once on the caller's thread (a GPU queues its work anyway).
+    `inline`, each job runs at once on the caller's thread (a GPU queues its work anyway);
+    so does every job from the first the system gives no thread for (RuntimeError: can't
+    start new thread), after the jobs before it.
     """
 
-    def __init__(self, hand_on: Callable[[T], object], inline: bool = False):
-        self.hand_on, self.inline = hand_on, inline
+    def __init__(self, on_result: Callable[[T], object], inline: bool = False):
+        self.on_result, self.inline = on_result, inline
         self.pending: deque[Future[T]] = deque()
         self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="test-pass")
 
     def submit(self, job: Callable[[], T]) -> None:
+        if not self.inline:
+            try:
+                self.pending.append(self.pool.submit(job))
+            except RuntimeError:  # no thread for the worker: this thread does the work
+                self.inline = True
         if self.inline:
-            self.hand_on(job())
+            self.flush()
+            self.on_result(job())
             return
-        self.pending.append(self.pool.submit(job))
         while self.pending and self.pending[0].done():
-            self.hand_on(self.pending.popleft().result())
+            self.on_result(self.pending.popleft().result())
 
     def flush(self) -> None:
         while self.pending:
-            self.hand_on(self.pending.popleft().result())
+            self.on_result(self.pending.popleft().result())
 
     def __enter__(self) -> Background[T]:
         return self

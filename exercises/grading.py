@@ -52,8 +52,8 @@ import numpy as np
 from ch9_shared.close import compare
 from ch9_shared.config import CLASSES, PRESETS, Config
 from ch9_shared.data import load
+from ch9_shared.loop import dropout_masks, initial_weights
 from numpy_impl.network import Network
-from numpy_impl.train import dropout_masks, initial_weights
 
 CONFIG = PRESETS["tanh"].replace(mode="exact")
 """The book's listing, with the true gradient (book mode's hidden delta is not one)."""

@@ -7,7 +7,7 @@ teaches ("we can directly convert their output to their slope"):
     sigmoid  out = 1 / (1 + e^-x)         d out/dx = out * (1 - out)
     tanh     out = tanh(x)                d out/dx = 1 - out**2
     identity out = x                      d out/dx = 1
-    softmax  out = b^x / sum(b^x)         (a Jacobian, so a vector-Jacobian product)
+    softmax  out = b^x / sum(b^x)         (a Jacobian: with its cross-entropy, a fused delta)
 """
 
 from __future__ import annotations
@@ -63,15 +63,6 @@ def softmax(x: Array, base: float = math.e) -> Array:
     """
     temp = np.exp(x * math.log(base))
     return temp / np.sum(temp, axis=1, keepdims=True)
-
-
-def softmax_vjp(output: Array, grad_output: Array, base: float = math.e) -> Array:
-    """dL/dx from dL/d(output), using only the output s = softmax(x):
-
-        dL/dx_i = ln(base) * s_i * (g_i - sum_j g_j s_j)
-    """
-    dot = np.sum(grad_output * output, axis=1, keepdims=True)
-    return math.log(base) * output * (grad_output - dot)
 
 
 def softmax_cross_entropy_delta(

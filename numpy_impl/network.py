@@ -18,16 +18,17 @@ but not by its 2, so book mode does not follow the gradient of any loss (see doc
 
 from __future__ import annotations
 
+import contextlib
 import functools
 from dataclasses import dataclass
 
 import numpy as np
 
-from ch9_shared.config import Config
+from ch9_shared.checkpoint import Checkpoint
+from ch9_shared.config import CLASSES, Config
+from ch9_shared.data import Dataset
+from ch9_shared.loop import TestPass, dropout_masks
 from numpy_impl import activations as act
-
-Pixels = np.ndarray | slice
-"""Which of the 784 pixel columns a layer_0 holds: an index array, or all of them."""
 
 OUTPUTS = {"sigmoid": act.sigmoid, "identity": act.identity}
 LOSSES = {
@@ -77,10 +78,29 @@ class Step:
     layer_1_delta: np.ndarray
 
 
-class Network:
-    """`weights_0_1` (784, H) and `weights_1_2` (H, classes), no biases, trained in place."""
+@dataclass(frozen=True)
+class Batch:
+    """One fixed mini-batch."""
 
-    def __init__(self, config: Config, weights_0_1: np.ndarray, weights_1_2: np.ndarray):
+    layer_0: np.ndarray  # (B, 784) pixel values / 255
+    labels: np.ndarray  # (B, classes) one-hot
+    digits: np.ndarray  # (B,) the labels as digits, to count correct answers
+
+
+def count_correct(scores: np.ndarray, digits: np.ndarray) -> int:
+    return int(np.count_nonzero(scores.argmax(axis=1) == digits))
+
+
+class Network:
+    """`weights_0_1` (784, H) and `weights_1_2` (H, classes), no biases, trained in place.
+
+    Also the model the training loop drives (ch9_shared/loop.py): the chapter's step on
+    whole matrices. numpy_impl/fast.py is the same step, faster."""
+
+    impl, generator_device, inline_tests, ran_on = "numpy", "cpu", False, "cpu"
+
+    def __init__(self, config: Config, weights_0_1: np.ndarray | None = None,
+                 weights_1_2: np.ndarray | None = None):
         self.config = config
         self.weights_0_1 = weights_0_1
         self.weights_1_2 = weights_1_2
@@ -91,14 +111,10 @@ class Network:
             else OUTPUTS[config.output]
         )
 
-    def forward(
-        self, layer_0: np.ndarray, dropout_mask: np.ndarray, weights_0_1: np.ndarray | None = None
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """layer_1 (dropped out) and layer_2. `weights_0_1` is the whole matrix unless
-        given: `train_step` passes the rows of the pixels its batch holds."""
-        if weights_0_1 is None:
-            weights_0_1 = self.weights_0_1
-        layer_1 = self.hidden(layer_0 @ weights_0_1)
+    def forward(self, layer_0: np.ndarray, dropout_mask: np.ndarray
+                ) -> tuple[np.ndarray, np.ndarray]:
+        """layer_1 (dropped out) and layer_2."""
+        layer_1 = self.hidden(layer_0 @ self.weights_0_1)
         layer_1 *= dropout_mask * 2
         layer_2 = self.activate(layer_1 @ self.weights_1_2, stable=self.config.mode == "exact")
         return layer_1, layer_2
@@ -128,51 +144,80 @@ class Network:
             layer_1_delta *= dropout_mask * 2
         return layer_2_delta, layer_1_delta
 
-    def train_step(
-        self,
-        layer_0: np.ndarray,
-        labels: np.ndarray,
-        dropout_mask: np.ndarray,
-        pixels: Pixels = slice(None),
-    ) -> Step:
-        """One step of mini-batch SGD on a batch with one-hot labels.
-
-        `pixels` lists the columns of the 784 that layer_0 holds: a pixel that is zero in
-        every image of a batch adds nothing forward and gets a zero gradient, so a batch
-        may leave it out (about 280 of 784 for MNIST batches of 100). The step works on a
-        copy of those rows of weights_0_1 and writes them back.
-        """
-        weights_0_1 = self.weights_0_1[pixels]
-        layer_1, layer_2 = self.forward(layer_0, dropout_mask, weights_0_1)
+    def train_step(self, layer_0: np.ndarray, labels: np.ndarray, dropout_mask: np.ndarray
+                   ) -> Step:
+        """One step of mini-batch SGD on a batch with one-hot labels."""
+        layer_1, layer_2 = self.forward(layer_0, dropout_mask)
         layer_2_delta, layer_1_delta = self.backward(layer_1, layer_2, labels, dropout_mask)
         alpha = self.config.alpha
         self.weights_1_2 -= alpha * (layer_1.T @ layer_2_delta)
-        weights_0_1 -= alpha * (layer_0.T @ layer_1_delta)
-        self.weights_0_1[pixels] = weights_0_1
+        self.weights_0_1 -= alpha * (layer_0.T @ layer_1_delta)
         return Step(layer_1, layer_2, layer_2_delta, layer_1_delta)
 
-    def gradients(
-        self, layer_0: np.ndarray, labels: np.ndarray, dropout_mask: np.ndarray
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """The directions the weights move in, (d weights_0_1, d weights_1_2), without moving them.
+    def predict(self, layer_0: np.ndarray) -> np.ndarray:
+        """Logits of the test pass: no dropout, and no output activation (argmax is the same)."""
+        return self.hidden(layer_0 @ self.weights_0_1) @ self.weights_1_2
 
-        In exact mode these are dL/d weights of `loss`; in book mode, what the listings use.
-        """
-        layer_1, layer_2 = self.forward(layer_0, dropout_mask)
-        layer_2_delta, layer_1_delta = self.backward(layer_1, layer_2, labels, dropout_mask)
-        return layer_0.T @ layer_1_delta, layer_1.T @ layer_2_delta
+    # The model the training loop drives (ch9_shared/loop.py) ---------------------------
 
-    def loss(self, layer_0: np.ndarray, labels: np.ndarray, dropout_mask: np.ndarray) -> float:
-        """The output layer's canonical loss, summed over the batch and divided by D."""
-        _, layer_2 = self.forward(layer_0, dropout_mask)
-        return LOSSES[self.config.output](layer_2, labels, self.config.D)
+    def start(self, weights_0_1: np.ndarray, weights_1_2: np.ndarray, data: Dataset,
+              resume: Checkpoint | None) -> list[Batch]:
+        dtype = np.dtype(self.config.dtype)
+        self.weights_0_1, self.weights_1_2 = weights_0_1.astype(dtype), weights_1_2.astype(dtype)
+        self.test_labels = np.eye(CLASSES, dtype=dtype)[data.test_labels]
+        self.test_digits = data.test_labels
+        self.test_layer_0 = self.layout_test(data.test_images)
+        return self.layout_batches(data.train_images, data.train_labels)
 
-    def predict(self, layer_0: np.ndarray, pixels: Pixels = slice(None)) -> np.ndarray:
-        """Logits of the test pass: no dropout, and no output activation (argmax is the same).
+    def layout_test(self, images: np.ndarray) -> np.ndarray:
+        """The test set's layer_0."""
+        return (images / 255).astype(self.config.dtype)
 
-        Computed as `(layer_1 @ weights_1_2).T = weights_1_2.T @ hidden(weights_0_1.T @ layer_0.T)`:
-        the same numbers, but BLAS runs about twice as fast writing the wide (H, N) result than
-        the tall (N, H) one, most of all when `layer_0` is the transpose of a C-ordered array.
-        """
-        layer_1_t = self.hidden(self.weights_0_1[pixels].T @ layer_0.T)
-        return (self.weights_1_2.T @ layer_1_t).T
+    def layout_batches(self, images: np.ndarray, digits: np.ndarray) -> list[Batch]:
+        """The training set cut into train_size // batch_size batches; a remainder is left
+        out, as in the listings."""
+        config, dtype = self.config, np.dtype(self.config.dtype)
+        found = []
+        for start in range(0, config.train_size - config.batch_size + 1, config.batch_size):
+            end = start + config.batch_size
+            found.append(Batch((images[start:end] / 255).astype(dtype),
+                               np.eye(CLASSES, dtype=dtype)[digits[start:end]],
+                               digits[start:end]))
+        return found
+
+    def masks(self, rng: np.random.RandomState) -> np.ndarray:
+        return dropout_masks(rng, self.config).astype(self.config.dtype)
+
+    def step(self, batch: Batch, dropout_mask: np.ndarray, logged: bool) -> tuple[int, float]:
+        step = self.train_step(batch.layer_0, batch.labels, dropout_mask)
+        loss = LOSSES[self.config.output](step.layer_2, batch.labels, 1) if logged else 0.0
+        return count_correct(step.layer_2, batch.digits), loss
+
+    def finite(self) -> bool:
+        return bool(np.isfinite(self.weights_0_1).all() and np.isfinite(self.weights_1_2).all())
+
+    def test_pass(self) -> TestPass:
+        copy = Network(self.config, self.weights_0_1.copy(), self.weights_1_2.copy())
+        return functools.partial(test_pass, copy, self.test_layer_0, self.test_labels,
+                                 self.test_digits)
+
+    def weights(self) -> tuple[np.ndarray, np.ndarray]:
+        return self.weights_0_1.copy(), self.weights_1_2.copy()
+
+    def generator_state(self) -> None:
+        return None
+
+    def context(self) -> contextlib.AbstractContextManager[object]:
+        """Overflow is caught by the loop, at the first iteration whose weights are not
+        finite: NumPy's warnings on the way would say less, many times over."""
+        return np.errstate(all="ignore")
+
+
+def test_pass(network: Network, test_layer_0: np.ndarray, test_labels: np.ndarray,
+              digits: np.ndarray) -> tuple[int, float]:
+    """The test pass of `network` (no dropout): its correct answers and its loss per image."""
+    with np.errstate(all="ignore"):
+        logits = network.predict(test_layer_0)
+        loss = LOSSES[network.config.output](network.activate(logits), test_labels,
+                                             len(test_labels))
+    return count_correct(logits, digits), loss

@@ -1,10 +1,18 @@
-"""Shared fixtures: the shipped data, the repository's paths, a CLI runner, DEVICES, the
-BLAS pools' threads, and the markers of what a test needs from the system."""
+"""Shared fixtures and constants: the shipped data, the repository's paths, the command-line
+harness (`script` in this process, `run` in a process of its own), DEVICES, the log line,
+the BLAS pools' threads, and the markers of what a test needs from the system.
+
+torch is not imported here: the NumPy tests run where it is not installed (a GPU's
+parameters look for torch only when a test of theirs is set up)."""
 
 from __future__ import annotations
 
+import contextlib
 import importlib
+import io
+import math
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -12,24 +20,35 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pytest
-import torch
 from threadpoolctl import threadpool_limits
 
+from ch9_shared.config import PRESETS
 from ch9_shared.data import Dataset, load
 from ch9_shared.system import blas_pools
-from torch_impl.device import mps_usable
 
 REPO = Path(__file__).resolve().parent.parent
 REFERENCE_LOG = Path(__file__).parent / "reference" / "book_ch9_seed1.log"
 SHARED_MNIST = REPO.parent / "shared" / "data" / "mnist"
 
+SHORT = ["--preset", "relu", "--iterations", "4", "--log-every", "2", "--test-size", "500"]
+"""A short run's flags (about a second): a test that needs another length, log or device
+gives those flags after these (argparse keeps the last)."""
+SHORT_CONFIG = PRESETS["relu"].replace(iterations=4, log_every=2, test_size=500)
+"""The same short run, as a Config."""
+
+LOG_LINE = re.compile(r"I:\d+ Test-Acc:[0-9.e-]+ Train-Acc:[0-9.e-]+")
+"""One line of the book's log."""
+
 CUDA = pytest.param("cuda", marks=[
     pytest.mark.cuda,
-    pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA GPU here")])
+    pytest.mark.skipif("not __import__('torch').cuda.is_available()",
+                       reason="no CUDA GPU here")])
 MPS = pytest.param("mps", marks=[
     pytest.mark.mps,
-    pytest.mark.skipif(not mps_usable(), reason="no usable Apple GPU (MPS) here")])
+    pytest.mark.skipif("not __import__('torch_impl.device').device.mps_usable()",
+                       reason="no usable Apple GPU (MPS) here")])
 DEVICES = ["cpu", CUDA, MPS]
 """Parametrize a test over these: the CPU runs the body of every GPU test, and only the CUDA
 and MPS parameters skip where torch cannot use that GPU (`pytest -m cuda`, `-m mps` run just
@@ -124,13 +143,29 @@ BLOCK_TORCH = "import sys; sys.modules.update(torch=None, torchvision=None); "
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """Each pytest-xdist worker computes on one thread (torch, and NumPy's BLAS). Two
-    workers whose thread pools each want both of two cores spin while they wait for each
-    other: the quick study took 200 s so, and 29 s alone. Runs started as processes of
-    their own keep the project's thread policy."""
+    """Each pytest-xdist worker computes on one thread (NumPy's BLAS here, torch once the
+    tests are collected). Two workers whose thread pools each want both of two cores spin
+    while they wait for each other: the quick study took 200 s so, and 29 s alone. Runs
+    started as processes of their own keep the project's thread policy."""
     if os.environ.get("PYTEST_XDIST_WORKER"):
-        torch.set_num_threads(1)
         threadpool_limits(limits=1)
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """torch on one thread in a pytest-xdist worker, where a collected test imported it."""
+    torch = sys.modules.get("torch")
+    if os.environ.get("PYTEST_XDIST_WORKER") and torch is not None:
+        torch.set_num_threads(1)
+
+
+def softmax_vjp(output: np.ndarray, grad_output: np.ndarray, base: float = math.e
+                ) -> np.ndarray:
+    """dL/dx from dL/d(output), using only the output s = softmax(x):
+
+        dL/dx_i = ln(base) * s_i * (g_i - sum_j g_j s_j)
+    """
+    dot = np.sum(grad_output * output, axis=1, keepdims=True)
+    return math.log(base) * output * (grad_output - dot)
 
 
 @pytest.fixture(scope="session")
@@ -160,30 +195,40 @@ def shared_mnist() -> Path:
 
 @dataclass
 class Ran:
-    """What a command did: its exit status and its two streams."""
+    """What a command did: its exit status and its two streams (and, where the caller asked
+    to catch it, the exception that escaped its `main`)."""
 
-    returncode: int
+    returncode: int | str | None
     stdout: str
     stderr: str
+    raised: BaseException | None = None
 
 
-@pytest.fixture
-def script(capsys):
-    """Run a script's `main` in this process, as `python SCRIPT ARGS` would: for tests of
-    what a command says and does, where a process of its own adds nothing but seconds."""
-    import importlib
-
-    def call(name: str, args: list[str]) -> Ran:
-        folder = Path(name).parent.name or "scripts"  # tools/bench.py: the tools' folder
-        main = importlib.import_module(f"{folder}.{Path(name).stem}").main
-        capsys.readouterr()
+def in_process(name: str, args: list[str],
+               catch: tuple[type[BaseException], ...] = ()) -> Ran:
+    """Run a script's `main` in this process, as `python NAME ARGS` would (NAME:
+    scripts/train.py, tools/bench.py): for tests of what a command says and does, where a
+    process of its own adds nothing but seconds. An exception of a kind in `catch` is
+    handed back in `raised`, with what was printed before it; any other goes on."""
+    folder = Path(name).parent.name or "scripts"
+    main = importlib.import_module(f"{folder}.{Path(name).stem}").main
+    out, err = io.StringIO(), io.StringIO()
+    status: int | str | None = None
+    raised = None
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         try:
             status = main(args)
         except SystemExit as stop:  # argparse's errors
             status = stop.code
-        out, err = capsys.readouterr()
-        return Ran(status, out, err)
-    return call
+        except catch as error:
+            raised = error
+    return Ran(status, out.getvalue(), err.getvalue(), raised)
+
+
+@pytest.fixture
+def script():
+    """`in_process`, as a fixture: `script("scripts/train.py", [...])`."""
+    return in_process
 
 
 def run(args: list[str], block_torch: bool = False) -> subprocess.CompletedProcess[str]:

@@ -1,5 +1,6 @@
 """The command line the scripts share: argparse, the flags, the one-line usage error, the
-broken-pipe exit, and the adapters from parsed flags to the trainers (`scripts/train.py`).
+broken-pipe exit, and the one adapter from parsed flags to the training loop
+(`train_from_flags`, for `scripts/train.py`).
 
 Standard output carries exactly the book's log lines; everything else goes to standard error.
 Bad input is one line on standard error and exit status 2, never a traceback. The libraries
@@ -21,14 +22,14 @@ import re
 import shlex
 import sys
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import NamedTuple, NoReturn
 
 import numpy as np
 
 from ch9_shared import data
-from ch9_shared.checkpoint import Checkpoint, CheckpointError, check_shapes, load_npz, save_npz
+from ch9_shared.checkpoint import CheckpointError, check_shapes, load_npz, save_npz
 from ch9_shared.config import (
     DIVISOR_CHOICES,
     DTYPE_CHOICES,
@@ -46,27 +47,27 @@ from ch9_shared.files import (
     writable_folder,
     write_atomically,
 )
+from ch9_shared.loop import Diverged, LogRecord, Model, train
+from numpy_impl.fast import FastNetwork
 from numpy_impl.network import book_slope_flips_at_start
-from numpy_impl.train import Diverged, LogRecord, train
 
 Log = Callable[[LogRecord], None]
 Progress = Callable[[int], None]
 
 
 class Trained(NamedTuple):
-    """What a trainer hands back: where it ran, and the final weights as NumPy arrays."""
+    """What a training hands back: the device it ran on (and how), and the final weights as
+    NumPy arrays."""
 
-    where: str
+    ran_on: str
     weights_0_1: np.ndarray
     weights_1_2: np.ndarray
 
 
-Trainer = Callable[[Config, data.Dataset, Log, Progress, argparse.Namespace], Trained]
-"""trainer(config, dataset, log, progress, args) runs a whole training, calling `log` at each
-logged iteration and `progress` after each iteration."""
 Fetcher = Callable[[str, Path], Path]
 """fetch(dataset, cache_dir) -> the folder of IDX files, downloaded if need be."""
 
+IMPLS = ("numpy", "torch", "idiomatic")
 IMPL_DEFAULTS = {"numpy": ("book", "numpy"), "torch": ("book", "numpy"),
                  "idiomatic": ("exact", "torch")}
 """Each implementation's --mode and --rng when they are not given."""
@@ -86,7 +87,7 @@ class CliError(Exception):
     """Input the run cannot use; printed as one line, exit status 2."""
 
 
-def reader_left() -> int:
+def stdout_closed_early() -> int:
     """The reader of standard output left (`| head`): stop quietly, with status 141 as Unix
     tools do."""
     os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
@@ -98,7 +99,7 @@ def exit_with(main: Callable[[], int]) -> NoReturn:
     try:
         status = main()
     except BrokenPipeError:
-        status = reader_left()
+        status = stdout_closed_early()
     sys.exit(status)
 
 
@@ -279,53 +280,44 @@ def data_folder(args: argparse.Namespace, fetch: Fetcher) -> Path | None:
     return folder
 
 
-def numpy_trainer(
-    config: Config, dataset: data.Dataset, log: Log, progress: Progress, args: argparse.Namespace
-) -> Trained:
-    """The CLI's entry to the NumPy side: --device and --rng are the torch side's."""
-    if args.device not in ("auto", "cpu") or args.rng == "torch":
-        raise CliError("--device cuda or mps and --rng torch are for --impl torch or idiomatic; "
-                       "the NumPy side runs on the CPU with NumPy's RandomState")
-    resume, save = checkpointing(args, config, "numpy", load_npz, save_npz)
-    network = train(config, dataset, log, progress, resume, save, args.save_every)
-    return Trained("cpu", network.weights_0_1, network.weights_1_2)
-
-
-def torch_trainer(
-    config: Config, dataset: data.Dataset, log: Log, progress: Progress, args: argparse.Namespace
-) -> Trained:
-    """The CLI's entry to the hand-built torch side: --device and --rng (and the checkpoint
-    flags)."""
+def make_model(config: Config, args: argparse.Namespace) -> Model:
+    """The model --impl names, on --device, its masks from --rng."""
+    if args.impl == "numpy":
+        if args.device not in ("auto", "cpu") or args.rng == "torch":
+            raise CliError("--device cuda or mps and --rng torch are for --impl torch or "
+                           "idiomatic; the NumPy side runs on the CPU with NumPy's RandomState")
+        return FastNetwork(config)
     with needs_torch(f"--impl {args.impl}"):
-        from torch_impl import train as torch_train
-        from torch_impl.checkpoint import load_any, save_pt
-        from torch_impl.network import chapter_layout
-    resume, save = checkpointing(args, config, "torch", load_any, save_pt)
+        from torch_impl.idiomatic import Idiomatic
+        from torch_impl.train import HandBuilt
     device = cli_device(args, config)
-    network = torch_train.train(config, dataset, log, progress, resume, save, args.save_every,
-                                device=device, rng=args.rng)
-    return Trained(f"{network.weights_0_1.weight.device} (masks from {args.rng})",
-                   chapter_layout(network.weights_0_1.weight),
-                   chapter_layout(network.weights_1_2.weight))
+    if args.impl == "torch":
+        return HandBuilt(config, device, args.rng)
+    return Idiomatic(config, device)
 
 
-def idiomatic_trainer(
+def train_from_flags(
     config: Config, dataset: data.Dataset, log: Log, progress: Progress, args: argparse.Namespace
 ) -> Trained:
-    """The CLI's entry to the idiomatic model: --device (and the checkpoint flags)."""
-    with needs_torch(f"--impl {args.impl}"):
-        from torch_impl import idiomatic
+    """The one adapter from the flags to the training loop: the model, the checkpoint to
+    resume from (checked against this run) and where to save one."""
+    model = make_model(config, args)
+    if args.impl == "numpy":
+        load, save = load_npz, save_npz
+    else:
         from torch_impl.checkpoint import load_any, save_pt
-    resume, save = checkpointing(args, config, "idiomatic", load_any, save_pt)
-    device = cli_device(args, config)
-    model = idiomatic.train(config, dataset, log, progress, resume, save, args.save_every,
-                            device=device)
-    return Trained(f"{model[0].weight.device} (SGD lr {idiomatic.learning_rate(config):g})",
-                   *idiomatic.weights(model))
-
-
-TRAINERS: dict[str, Trainer] = {"numpy": numpy_trainer, "torch": torch_trainer,
-                                "idiomatic": idiomatic_trainer}
+        load, save = load_any, save_pt
+    resume = None
+    if args.resume is not None:
+        resume = load(args.resume)
+        check_shapes(resume, args.resume)
+        resume.check_resumes(config, args.impl, args.resume)
+        if not args.quiet:
+            print(f"resuming from {args.resume}: {resume.iteration} iterations done",
+                  file=sys.stderr)
+    saver = None if args.save is None else functools.partial(save, args.save)
+    train(model, dataset, log, progress, resume, saver, args.save_every)
+    return Trained(model.ran_on, *model.weights())
 
 
 def fetch_dataset(dataset: str, cache_dir: Path) -> Path:
@@ -372,22 +364,6 @@ def cli_device(args: argparse.Namespace, config: Config):
     return device
 
 
-def checkpointing(
-    args: argparse.Namespace, config: Config, impl: str,
-    load: Callable[[Path], Checkpoint], save: Callable[[Path, Checkpoint], None],
-) -> tuple[Checkpoint | None, Callable[[Checkpoint], None] | None]:
-    """The checkpoint to resume from (checked against this run), and how to save one."""
-    resume = None
-    if args.resume is not None:
-        resume = load(args.resume)
-        check_shapes(resume, args.resume)
-        resume.check_resumes(config, impl, args.resume)
-        if not args.quiet:
-            print(f"resuming from {args.resume}: {resume.iteration} iterations done",
-                  file=sys.stderr)
-    return resume, None if args.save is None else functools.partial(save, args.save)
-
-
 def write_metrics(path: Path, records: list[LogRecord], impl: str, config: Config) -> None:
     """One JSON object per line; a loss that is not finite is written as null. Written beside
     and renamed, so the file is whole or absent."""
@@ -409,7 +385,7 @@ def need_matplotlib() -> None:
 
 def write_figures(directory: Path, records: list[LogRecord], impl: str, config: Config,
                   trained: Trained, dataset: data.Dataset) -> list[Path]:
-    from ch9_shared.figures import chapter_figures
+    from scripts.chapter_figures import chapter_figures
 
     return chapter_figures(directory, {f"{impl}, {config.mode} mode": records},
                            trained.weights_0_1, trained.weights_1_2, dataset.train_images,
@@ -436,18 +412,19 @@ def main(
     argv: list[str] | None,
     *,
     prog: str,
-    trainers: Mapping[str, Trainer],
+    impls: Sequence[str] = IMPLS,
     fetch: Fetcher = fetch_dataset,
     default_impl: str = "numpy",
 ) -> int:
-    """Parse, check, load, train with `trainers[--impl]`, print the log; return the exit
-    status. The metrics of the logged iterations are written even when a run stops early."""
+    """Parse, check, load, train the model of --impl (one of `impls`), print the log; return
+    the exit status. The metrics of the logged iterations are written even when a run stops
+    early."""
     args = build_parser(prog, default_impl).parse_args(argv)
     records: list[LogRecord] = []
     status = 0
     try:
-        if args.impl not in trainers:
-            raise CliError(f"{prog} runs only --impl {', '.join(trainers)}")
+        if args.impl not in impls:
+            raise CliError(f"{prog} runs only --impl {', '.join(impls)}")
         resolve_impl_flags(args)
         config = config_from_args(args)
         check_outputs(args)
@@ -472,12 +449,12 @@ def main(
                 bar.update()
 
             start = time.perf_counter()
-            trained = trainers[args.impl](config, dataset, log, progress, args)
+            trained = train_from_flags(config, dataset, log, progress, args)
             seconds = time.perf_counter() - start
         if args.plot is not None:
             write_figures(args.plot, records, args.impl, config, trained, dataset)
     except BrokenPipeError:
-        status = reader_left()
+        status = stdout_closed_early()
     except (CliError, ConfigError, OutputError, data.DataError, Diverged, CheckpointError,
             OSError) as e:
         print(f"{prog}: error: {as_flags(e)}", file=sys.stderr)
@@ -492,7 +469,7 @@ def main(
             print(f"{prog}: error: --metrics {args.metrics}: {e}", file=sys.stderr)
             return status or 2
     if status == 0 and not args.quiet:
-        print(f"{prog}: {args.impl} on {trained.where}, {config.mode} mode, "
+        print(f"{prog}: {args.impl} on {trained.ran_on}, {config.mode} mode, "
               f"{config.hidden}/{config.output}, {config.dtype}, {config.iterations} iterations "
               f"in {seconds:.2f} s", file=sys.stderr)
     return status

@@ -34,8 +34,8 @@ from ch9_shared.close import STEP_DEPTH, Comparison, run_depth, tolerance
 from ch9_shared.config import Config, ConfigError
 from ch9_shared.data import DataError, Dataset, load
 from ch9_shared.files import OutputError, writable_file, write_atomically
+from ch9_shared.loop import Diverged
 from ch9_shared.threads import one_thread
-from numpy_impl.train import Diverged
 from scripts.cli import (
     CliError,
     Parser,

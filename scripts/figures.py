@@ -12,14 +12,14 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from ch9_shared import figures
 from ch9_shared.config import PRESETS
 from ch9_shared.data import load
 from ch9_shared.files import OutputError, writable_folder
-from numpy_impl.train import LogRecord
-from numpy_impl.train import train as numpy_train
+from ch9_shared.loop import LogRecord, train
+from numpy_impl.fast import FastNetwork
+from scripts import chapter_figures as figures
 from scripts.cli import Parser
-from torch_impl.train import train as torch_train
+from torch_impl.train import HandBuilt
 
 OUT = Path(__file__).resolve().parent.parent / "docs" / "images"
 
@@ -36,9 +36,9 @@ def main(argv: list[str] | None = None) -> int:
     data = load()
     book, exact = PRESETS["tanh"], PRESETS["tanh"].replace(mode="exact")
     runs: dict[str, list[LogRecord]] = {"numpy book": [], "numpy exact": [], "torch book": []}
-    network = numpy_train(book, data, runs["numpy book"].append)
-    numpy_train(exact, data, runs["numpy exact"].append)
-    torch_train(book, data, runs["torch book"].append, device="cpu")
+    network = train(FastNetwork(book), data, runs["numpy book"].append)
+    train(FastNetwork(exact), data, runs["numpy exact"].append)
+    train(HandBuilt(book, "cpu"), data, runs["torch book"].append)
     title = "tanh/softmax, seed 1, 1000 training images"
     written = [
         figures.training_curves({"book mode": runs["numpy book"],

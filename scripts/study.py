@@ -13,7 +13,7 @@
 3. Book vs exact: each hidden activation {relu, sigmoid, tanh} at each listing's own
    settings (alpha, initial scales, D, iterations), in both modes.
 
-Models train many at once (torch_impl/stacked.py), on the GPU when there is one. Seeds pair
+Models train many at once (scripts/stacked.py), on the GPU when there is one. Seeds pair
 the runs: seed s gives every model the same uniform draws for its initial weights and the
 same dropout masks, so comparisons are made seed by seed. Writes study.md (the tables, which
 claims held, and the scripts/train.py command that trains each model), study.json (every
@@ -36,14 +36,14 @@ from pathlib import Path
 import numpy as np
 import scipy.stats
 
-from ch9_shared import figures
 from ch9_shared.config import PRESETS, Config, ConfigError
 from ch9_shared.data import DataError, Dataset, load
 from ch9_shared.files import OutputError, writable_folder, write_atomically
+from ch9_shared.loop import Diverged, LogRecord, train
 from ch9_shared.threads import one_thread
 from numpy_impl import activations as numpy_act
-from numpy_impl.train import Diverged, LogRecord
-from numpy_impl.train import train as numpy_train
+from numpy_impl.fast import FastNetwork
+from scripts import chapter_figures as figures
 from scripts.cli import DEVICE_CHOICES, Parser, as_flags, command_line
 
 HIDDEN = ("sigmoid", "tanh", "relu")
@@ -122,7 +122,7 @@ class Group:
 
 
 def train_group(name: str, configs: list[Config], data: Dataset, device: str) -> Group:
-    from torch_impl.stacked import train_stack
+    from scripts.stacked import train_stack
 
     run = train_stack(configs, data, device)
     size = len(data.test_labels)
@@ -137,11 +137,11 @@ def train_group(name: str, configs: list[Config], data: Dataset, device: str) ->
 
 def rerun(group: Group, data: Dataset) -> str:
     """Seed 1's model again, trained as its scripts/train.py command trains it
-    (numpy_impl.train, summing in another order than the stack): the same log, or how far
+    (ch9_shared/loop.py, summing in another order than the stack): the same log, or how far
     rounding took a chaotic run."""
     records: list[LogRecord] = []
     try:
-        numpy_train(group.configs[0], data, records.append)
+        train(FastNetwork(group.configs[0]), data, records.append)
     except Diverged as e:
         return f"{as_flags(e)} ({'as' if group.diverged[0] else 'unlike'} the stack's model)"
     lines, stacks = [str(r) for r in records], group.logs[0]

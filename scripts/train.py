@@ -13,7 +13,7 @@ from scripts import cli
 
 
 def main(argv: list[str] | None = None) -> int:
-    return cli.main(argv, prog="scripts/train.py", trainers=cli.TRAINERS)
+    return cli.main(argv, prog="scripts/train.py")
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@
     python tools/bench.py --quick            # one round, a tenth of each run: about 2 min
     python tools/bench.py --data-dir ~/mnist --json bench.json   # with a full MNIST
     python tools/bench.py --quick --device-rows cuda   # the GPU's rows alone (or mps)
+    python tools/bench.py --against ../old --repeats 7   # this checkout's book run / another's
 
 Measures the machine's dense GEMM rate (large square matmuls) and each run, round-robin
 (every row once a round, --repeats rounds, so that a slow minute on a shared machine slows
@@ -24,6 +25,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import json
+import os
 import platform
 import statistics
 import subprocess
@@ -41,10 +43,10 @@ from ch9_shared import system
 from ch9_shared.config import CLASSES, PIXELS, PRESETS, Config, ConfigError
 from ch9_shared.data import DataError, Dataset, load
 from ch9_shared.files import OutputError, writable_file, write_atomically
+from ch9_shared.loop import LogRecord, Model, train
 from ch9_shared.threads import Background, one_thread
+from numpy_impl.fast import FastNetwork
 from numpy_impl.listing import run_listing
-from numpy_impl.train import LogRecord, as_test_layer_0, make_batches
-from numpy_impl.train import train as numpy_train
 from scripts.cli import Parser, as_flags
 
 
@@ -55,13 +57,13 @@ def peak_mb(argv: Sequence[str]) -> float | None:
     return system.peak_mb([sys.executable, train_py, "--quiet", *argv])
 
 
-def logged(train: Callable[..., object], config: Config, data: Dataset,
-           **options: object) -> Callable[[], int]:
+def logged(model: Callable[[Config], Model], config: Config, data: Dataset
+           ) -> Callable[[], int]:
     """A run as scripts/train.py makes it, its log kept but not printed; returns its number
     of test passes (one per log line)."""
     def run() -> int:
         records: list[LogRecord] = []
-        train(config, data, log=records.append, **options)
+        train(model(config), data, log=records.append)
         return len(records)
     return run
 
@@ -75,16 +77,17 @@ def gemm(dtype: str, n: int) -> Callable[[], object]:
 
 
 def big_matmuls(config: Config, data: Dataset, policy: bool = False) -> Callable[[], int]:
-    """The chapter run's big matmuls and nothing else, at their shapes in numpy_impl.train
+    """The chapter run's big matmuls and nothing else, at their shapes in numpy_impl/fast.py
     (each batch's zero pixels dropped, the test pass at logged iterations): the floor under
     any NumPy run of this arithmetic on this machine. With `policy`, on the run's threads:
     training's products on one BLAS thread, each test pass on a second thread, on a copy
     of the weights (ch9_shared/threads.py). Returns its number of test passes."""
-    batches = make_batches(data.train_images, data.train_labels, config)
+    fast = FastNetwork(config)
+    batches = fast.layout_batches(data.train_images, data.train_labels)
     rng = np.random.default_rng(0)
     weights_0_1 = rng.random((PIXELS, config.hidden_size))
     layer_1_delta = rng.random((config.batch_size, config.hidden_size))
-    pixels, test_layer_0 = as_test_layer_0(data.test_images, np.dtype(config.dtype))
+    test_layer_0, pixels = fast.layout_test(data.test_images), fast.test_pixels
 
     def test_pass(snapshot: np.ndarray) -> None:
         snapshot.T @ test_layer_0.T
@@ -272,14 +275,14 @@ def numpy_rows(data: Dataset, quick: bool) -> list[Row]:
                                     data.test_images, data.test_labels, listing_part,
                                     log_every=1)),
             scale=chapter.iterations / listing_part),
-        Row(f"numpy, book mode{book.label}", chapter, logged(numpy_train, book.config, data),
+        Row(f"numpy, book mode{book.label}", chapter, logged(FastNetwork, book.config, data),
             book.flags, book.scale, busy=True),
         Row(f"numpy, its big matmuls alone (the floor){book.label}", chapter,
             big_matmuls(book.config, data), scale=book.scale),
         Row(f"numpy, its big matmuls alone, on the run's threads{book.label}", chapter,
             big_matmuls(book.config, data, policy=True), scale=book.scale),
         Row(f"numpy, exact mode{exact32_part.label}", exact32,
-            logged(numpy_train, exact32_part.config, data),
+            logged(FastNetwork, exact32_part.config, data),
             ("--mode", "exact", "--dtype", "float32", *exact32_part.flags), exact32_part.scale,
             busy=True),
     ]
@@ -297,7 +300,7 @@ def scaling_rows(data: Dataset, full: Dataset | None, data_dir: Path | None) -> 
         if full is not None:
             flags += ("--data-dir", str(data_dir))
         rows.append(Row(f"numpy, book mode, one epoch of {size}", config,
-                        logged(numpy_train, config, data if full is None else full), flags))
+                        logged(FastNetwork, config, data if full is None else full), flags))
     return rows
 
 
@@ -318,25 +321,26 @@ def quick_study() -> Callable[[], int]:
 def torch_rows(data: Dataset, quick: bool) -> list[Row]:
     """The chapter with torch on the CPU, both mask streams (roofline: NumPy's GEMM); the
     idiomatic model; and the quick study, whose FLOPs are not the chapter's."""
-    from torch_impl.idiomatic import train as idiomatic_train
-    from torch_impl.train import train as torch_train
+    from torch_impl.idiomatic import Idiomatic
+    from torch_impl.train import HandBuilt
 
     chapter = PRESETS["tanh"]
     native = chapter.replace(dtype="float32")
     exact = chapter.replace(mode="exact")
     book, native_part = timed_part(chapter, quick), timed_part(native, quick)
     exact_part = timed_part(exact, quick)
-    torch_train(chapter.replace(iterations=1), data, device="cpu")  # first-call costs
+    train(HandBuilt(chapter.replace(iterations=1), "cpu"), data)  # first-call costs
     return [
         Row(f"torch cpu, book mode, NumPy masks{book.label}", chapter,
-            logged(torch_train, book.config, data, device="cpu"),
+            logged(functools.partial(HandBuilt, device="cpu"), book.config, data),
             ("--impl", "torch", "--device", "cpu", *book.flags), book.scale, busy=True),
         Row(f"torch cpu, book mode, torch masks{native_part.label}", native,
-            logged(torch_train, native_part.config, data, device="cpu", rng="torch"),
+            logged(functools.partial(HandBuilt, device="cpu", rng="torch"),
+                   native_part.config, data),
             ("--impl", "torch", "--device", "cpu", "--dtype", "float32", "--rng", "torch",
              *native_part.flags), native_part.scale, busy=True),
         Row(f"idiomatic (nn.Sequential), exact mode{exact_part.label}", exact,
-            logged(idiomatic_train, exact_part.config, data, device="cpu"),
+            logged(functools.partial(Idiomatic, device="cpu"), exact_part.config, data),
             ("--impl", "idiomatic", "--device", "cpu", *exact_part.flags), exact_part.scale,
             busy=True),
         Row("scripts/study.py --quick (every group of the study, 30 iterations)",
@@ -378,12 +382,12 @@ def device_rows(device: str, data: Dataset, full: Dataset | None = None,
     import torch
 
     from torch_impl.device import is_cuda, synchronize
-    from torch_impl.train import train as torch_train
+    from torch_impl.train import HandBuilt
 
     where = torch.device(device)
 
     def on_device(config: Config, dataset: Dataset, peaks: list[float]) -> Callable[[], int]:
-        run = logged(torch_train, config, dataset, device=where, rng="torch")
+        run = logged(functools.partial(HandBuilt, device=where, rng="torch"), config, dataset)
 
         def synchronized() -> int:
             if is_cuda(where):
@@ -425,6 +429,31 @@ def gemm_line(rates: dict[str, dict[str, float]], sizes: dict[str, int]) -> str:
     return "dense GEMM " + "; ".join(parts)
 
 
+def against(other: Path, rounds: int, idle_only: bool) -> list[str]:
+    """`scripts/train.py --quiet` (the book's run, as a learner runs it) of this checkout
+    and of `other` (a `git worktree` of an older commit, run with this Python), round-robin,
+    idle and with one core busy: the median seconds of each and their ratio, in one run."""
+    here = Path(__file__).resolve().parent.parent
+    if not (other / "scripts" / "train.py").is_file():
+        raise ConfigError(f"--against {other}: no scripts/train.py there (give a checkout of "
+                          "this project)")
+
+    def train_py(tree: Path) -> Callable[[], object]:
+        command = [sys.executable, str(tree / "scripts" / "train.py"), "--quiet"]
+        env = {**os.environ, "PYTHONPATH": str(tree)}  # its own packages, not this checkout's
+        return lambda: subprocess.run(command, cwd=tree, env=env, check=True,
+                                      stdout=subprocess.DEVNULL)
+
+    runs = [train_py(other.resolve()), train_py(here)]
+    timings, busy = round_robin(runs, rounds, [] if idle_only else runs)
+    lines = []
+    for label, (old, new) in (("idle", timings), ("one core busy", busy or (None, None))):
+        if old is not None:
+            lines.append(f"{label}: {other} {old.median:.2f} s, this checkout {new.median:.2f} "
+                         f"s, ratio {new.median / old.median:.3f} (median of {rounds})")
+    return lines
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = Parser(prog="tools/bench.py", description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true",
@@ -440,9 +469,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device-rows", choices=("cuda", "mps", "cpu"),
                         help="only the rows of this torch device and its GEMM (the GPU's "
                         "rows: cuda or mps; cpu runs the same code on the CPU)")
+    parser.add_argument("--against", type=Path, metavar="DIR",
+                        help="only the book's run of this checkout against the checkout in DIR "
+                        "(e.g. a git worktree of main), as a ratio")
     args = parser.parse_args(argv)
     if args.repeats < 1:
         parser.error("--repeats must be at least 1")
+    if args.against is not None:
+        try:
+            print("\n".join(against(args.against, args.repeats, args.idle_only)))
+        except ConfigError as e:
+            print(f"tools/bench.py: error: {as_flags(e)}", file=sys.stderr)
+            return 2
+        return 0
     if args.no_torch and args.device_rows:
         parser.error("--device-rows runs torch: leave out --no-torch")
     rounds = 1 if args.quick else args.repeats

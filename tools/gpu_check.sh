@@ -209,8 +209,9 @@ import sys
 
 from ch9_shared.config import Config
 from ch9_shared.data import load
-from numpy_impl.train import train
-from torch_impl.stacked import train_stack
+from ch9_shared.loop import train
+from numpy_impl.fast import FastNetwork
+from scripts.stacked import train_stack
 
 data = load(test_size=2000)
 base = Config(mode="exact", divisor="batch*classes", iterations=30, test_size=2000)
@@ -219,7 +220,7 @@ stack = train_stack(configs, data, sys.argv[1])
 same = []
 for config, log in zip(configs, stack.logs):
     records = []
-    train(config, data, records.append)
+    train(FastNetwork(config), data, records.append)
     same.append([str(r) for r in log] == [str(r) for r in records])
 print(f"{len(configs)} models on {stack.stack.weights_0_1.device}: each log is NumPy's: {same}")
 sys.exit(not all(same))

@@ -23,10 +23,9 @@ transposed. On the CPU, the hand-built network (torch_impl/train.py) in exact mo
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import math
-import time
-from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -37,8 +36,7 @@ from torch.utils.data import DataLoader, TensorDataset
 from ch9_shared.checkpoint import Checkpoint
 from ch9_shared.config import CLASSES, PIXELS, Config, ConfigError
 from ch9_shared.data import Dataset
-from ch9_shared.threads import one_thread
-from numpy_impl.train import Diverged, LogRecord, due, initial_weights
+from ch9_shared.loop import TestPass
 from torch_impl.device import full_precision, resolve_device
 from torch_impl.network import chapter_layout
 from torch_impl.train import set_generator_state
@@ -137,95 +135,90 @@ def set_dropout_rng_state(device: torch.device, state: torch.Tensor) -> None:
         torch.set_rng_state(state)
 
 
-def train_epoch(model: nn.Module, device: torch.device, train_loader: DataLoader,
-                criterion: nn.Module, optimizer: torch.optim.Optimizer
-                ) -> tuple[torch.Tensor, torch.Tensor]:
-    """One pass over the training set: the correct answers and the sum of the batches' mean
-    losses, both of the dropped-out forward pass before each update (as the book counts)."""
-    model.train()
-    correct = torch.zeros((), dtype=torch.int64, device=device)
-    loss_sum = torch.zeros((), dtype=next(model.parameters()).dtype, device=device)
-    for data, target in train_loader:
-        data, target = data.to(device), target.to(device)
-        optimizer.zero_grad()
-        output = model(data)
-        loss = criterion(output, loss_target(criterion, target, output))
+class Idiomatic:
+    """The idiomatic model as the model the training loop drives (ch9_shared/loop.py): its
+    step is pytorch/examples' `optimizer.zero_grad()`, `loss.backward()`, `optimizer.step()`.
+    Dropout draws from the default generator, seeded with torch.manual_seed(config.seed);
+    the test pass runs at once, in `model.eval()`."""
+
+    impl, inline_tests = "idiomatic", True
+
+    def __init__(self, config: Config, device: str | torch.device = "auto"):
+        check(config)
+        self.config = config
+        self.dtype = getattr(torch, config.dtype)
+        self.device = resolve_device(device, self.dtype)
+        self.generator_device = self.device.type
+        self.lr = learning_rate(config)
+
+    @property
+    def ran_on(self) -> str:
+        return f"{self.device} (SGD lr {self.lr:g})"
+
+    def start(self, weights_0_1: np.ndarray, weights_1_2: np.ndarray, data: Dataset,
+              resume: Checkpoint | None) -> DataLoader:
+        config, dtype = self.config, self.dtype
+        self.model = from_numpy(config, weights_0_1, weights_1_2, self.device)
+        torch.manual_seed(config.seed)  # after nn.Linear drew the initial weights it threw away
+        if resume is not None:
+            set_generator_state(resume, self.device,
+                                functools.partial(set_dropout_rng_state, self.device))
+        self.criterion = LOSSES[config.output]()
+        self.optimizer = torch.optim.SGD(self.model.parameters(), lr=self.lr)
+        # the canonical loss summed over a batch's B images is a loss module's mean times this
+        self.batch_loss = self.lr * config.D / config.alpha
+        train_set = TensorDataset(
+            torch.as_tensor(data.train_images[:config.train_size] / 255, dtype=dtype),
+            torch.as_tensor(data.train_labels[:config.train_size], dtype=torch.int64))
+        self.test_images = torch.as_tensor(data.test_images / 255, dtype=dtype,
+                                           device=self.device)
+        self.test_digits = torch.as_tensor(data.test_labels, dtype=torch.int64,
+                                           device=self.device)
+        return DataLoader(train_set, batch_size=config.batch_size, shuffle=False,
+                          drop_last=True, generator=torch.Generator())
+
+    def masks(self, rng: np.random.RandomState) -> list[None]:
+        """None a batch: nn.Dropout draws its own."""
+        return [None] * (self.config.train_size // self.config.batch_size)
+
+    def step(self, batch: list[torch.Tensor], dropout_mask: None, logged: bool
+             ) -> tuple[torch.Tensor, torch.Tensor]:
+        """One batch of pytorch/examples' training epoch: its correct answers and its loss,
+        of the dropped-out forward pass before the update (as the book counts)."""
+        data, target = (tensor.to(self.device) for tensor in batch)
+        self.model.train()
+        self.optimizer.zero_grad()
+        output = self.model(data)
+        loss = self.criterion(output, loss_target(self.criterion, target, output))
         loss.backward()
-        optimizer.step()
-        correct += (output.argmax(1) == target).sum()
-        loss_sum += loss.detach()
-    return correct, loss_sum
+        self.optimizer.step()
+        return (output.argmax(1) == target).sum(), loss.detach() * self.batch_loss
+
+    def finite(self) -> bool:
+        return all(bool(p.isfinite().all()) for p in self.model.parameters())
+
+    def test_pass(self) -> TestPass:
+        """The test pass over the whole test set: no dropout (model.eval()), no graph
+        (torch.no_grad()). Its correct answers, and its loss per image."""
+        correct, mean = test(self.model, self.test_images, self.test_digits, self.criterion)
+        result = correct, mean * self.batch_loss / self.config.batch_size
+        return lambda: result
+
+    def weights(self) -> tuple[np.ndarray, np.ndarray]:
+        return weights(self.model)
+
+    def generator_state(self) -> np.ndarray:
+        return dropout_rng_state(self.device).numpy()
+
+    def context(self) -> contextlib.AbstractContextManager[object]:
+        return full_precision(self.device, self.dtype)
 
 
 @torch.no_grad()
 def test(model: nn.Module, images: torch.Tensor, digits: torch.Tensor, criterion: nn.Module
          ) -> tuple[int, float]:
-    """The test pass over the whole test set: no dropout (model.eval()), no graph
-    (torch.no_grad()). The correct answers, and the loss module's mean."""
+    """The test pass: model.eval(), the correct answers, and the loss module's mean."""
     model.eval()
     output = model(images)
     loss = criterion(output, loss_target(criterion, digits, output))
     return int((output.argmax(1) == digits).sum()), float(loss)
-
-
-def train(
-    config: Config,
-    data: Dataset,
-    log: Callable[[LogRecord], None] | None = None,
-    progress: Callable[[int], None] | None = None,
-    resume: Checkpoint | None = None,
-    save: Callable[[Checkpoint], None] | None = None,
-    save_every: int | None = None,
-    *,
-    device: str = "auto",
-) -> nn.Sequential:
-    """Train from scratch, or on from `resume`; call `log` at every `log_every`-th iteration,
-    `progress` after every iteration, and `save` every `save_every` iterations and at the end.
-    Dropout draws from the default generator, seeded with torch.manual_seed(config.seed)."""
-    start = time.perf_counter()
-    check(config)
-    dtype = getattr(torch, config.dtype)
-    device = resolve_device(device, dtype)
-    numpy_rng = np.random.RandomState(config.seed)
-    if resume is None:
-        weights_0_1, weights_1_2 = initial_weights(numpy_rng, config)
-    else:
-        weights_0_1, weights_1_2 = resume.weights_0_1, resume.weights_1_2
-        numpy_rng.set_state(resume.numpy_rng)
-    model = from_numpy(config, weights_0_1, weights_1_2, device)
-    torch.manual_seed(config.seed)  # after nn.Linear drew the initial weights it threw away
-    if resume is not None:
-        set_generator_state(resume, device, functools.partial(set_dropout_rng_state, device))
-    lr = learning_rate(config)
-    criterion = LOSSES[config.output]()
-    optimizer = torch.optim.SGD(model.parameters(), lr=lr)
-    # the canonical loss per image (L / B, what the log's metrics hold) is a mean times this
-    per_image = lr * config.D / (config.alpha * config.batch_size)
-
-    train_set = TensorDataset(
-        torch.as_tensor(data.train_images[:config.train_size] / 255, dtype=dtype),
-        torch.as_tensor(data.train_labels[:config.train_size], dtype=torch.int64))
-    train_loader = DataLoader(train_set, batch_size=config.batch_size, shuffle=False,
-                              drop_last=True, generator=torch.Generator())
-    test_images = torch.as_tensor(data.test_images / 255, dtype=dtype, device=device)
-    test_digits = torch.as_tensor(data.test_labels, dtype=torch.int64, device=device)
-
-    with full_precision(device, dtype), one_thread():
-        for iteration in range(0 if resume is None else resume.iteration, config.iterations):
-            correct, loss_sum = train_epoch(model, device, train_loader, criterion, optimizer)
-            if not all(p.isfinite().all() for p in model.parameters()):
-                raise Diverged(iteration, config.alpha)
-            if progress is not None:
-                progress(iteration)
-            if log is not None and iteration % config.log_every == 0:
-                test_correct, test_loss = test(model, test_images, test_digits, criterion)
-                log(LogRecord(iteration, test_correct, len(test_digits), int(correct),
-                              len(train_loader) * config.batch_size,
-                              float(loss_sum) * per_image / len(train_loader),
-                              test_loss * per_image, time.perf_counter() - start))
-            if save is not None and due(iteration + 1, config.iterations, save_every):
-                save(Checkpoint(*weights(model), iteration + 1, numpy_rng.get_state(legacy=False),
-                                dropout_rng_state(device).numpy(), config, "idiomatic",
-                                device.type))
-    return model
-

@@ -23,15 +23,14 @@ import torch
 from ch9_shared.close import STEP_DEPTH, Comparison, compare, run_depth
 from ch9_shared.config import Config
 from ch9_shared.data import Dataset
+from ch9_shared.loop import initial_weights, train
 from ch9_shared.threads import one_thread
 from numpy_impl.network import Network, Step, book_slope_error
-from numpy_impl.train import dropout_masks, initial_weights, make_batches
-from numpy_impl.train import train as numpy_train
 from torch_impl.device import full_precision
 from torch_impl.network import Network as TorchNetwork
 from torch_impl.network import Step as TorchStep
 from torch_impl.network import chapter_layout
-from torch_impl.train import train as torch_train
+from torch_impl.train import HandBuilt
 
 STEP_TENSORS = ("layer_1", "layer_2", "layer_2_delta", "layer_1_delta")
 
@@ -58,18 +57,15 @@ def first_step(config: Config, dataset: Dataset, device: torch.device | str = "c
 def _first_step(config: Config, dataset: Dataset, device: torch.device | str) -> FirstStep:
     rng = np.random.RandomState(config.seed)
     weights_0_1, weights_1_2 = initial_weights(rng, config)
-    batch = make_batches(dataset.train_images, dataset.train_labels, config)[0]
-    dropout_mask = dropout_masks(rng, config)[0].astype(config.dtype)
-    dtype = np.dtype(config.dtype)
-
-    network = Network(config, weights_0_1.astype(dtype), weights_1_2.astype(dtype))
-    step = network.train_step(batch.layer_0, batch.labels, dropout_mask, batch.pixels)
+    network = Network(config)
+    batch = network.start(weights_0_1, weights_1_2, dataset, None)[0]
+    dropout_mask = network.masks(rng)[0]
+    step = network.train_step(batch.layer_0, batch.labels, dropout_mask)
 
     device = torch.device(device)
     model = TorchNetwork.from_numpy(config, weights_0_1, weights_1_2, device)
-    layer_0 = np.zeros((config.batch_size, network.weights_0_1.shape[0]), dtype)
-    layer_0[:, batch.pixels] = batch.layer_0
-    inputs = (torch.from_numpy(a).to(device) for a in (layer_0, batch.labels, dropout_mask))
+    inputs = (torch.from_numpy(a).to(device) for a in (batch.layer_0, batch.labels,
+                                                       dropout_mask))
     with full_precision(device, getattr(torch, config.dtype)):
         torch_step = model.train_step(*inputs, model.sgd())
     return FirstStep(network, step, model, torch_step, weights_1_2, dropout_mask)
@@ -95,10 +91,11 @@ def run_rows(config: Config, dataset: Dataset, device: torch.device | str = "cpu
     """The whole run on both sides: its final weights, and whether the logs are the same."""
     numpy_log: list[str] = []
     torch_log: list[str] = []
-    network = numpy_train(config, dataset, lambda r: numpy_log.append(str(r)))
-    model = torch_train(config, dataset, lambda r: torch_log.append(str(r)), device=str(device))
+    network = train(Network(config), dataset, lambda r: numpy_log.append(str(r)))
+    model = train(HandBuilt(config, str(device)), dataset, lambda r: torch_log.append(str(r)))
     depth = run_depth(config.iterations * (config.train_size // config.batch_size))
-    rows = [compare(f"{name} (final)", weights(model, name), getattr(network, name), depth)
+    rows = [compare(f"{name} (final)", weights(model.network, name), getattr(network, name),
+                    depth)
             for name in ("weights_0_1", "weights_1_2")]
     return rows, numpy_log == torch_log
 

@@ -1,4 +1,4 @@
-"""The training loop on torch, parallel to numpy_impl/train.py.
+"""The hand-built torch network as a model of the training loop (ch9_shared/loop.py).
 
 Seeded like the NumPy side: the initial weights come from the same `RandomState` stream,
 and so do the dropout masks (`rng="numpy"`, bit-comparable), unless `rng="torch"` draws
@@ -11,11 +11,10 @@ device and read only at log time.
 
 from __future__ import annotations
 
+import contextlib
 import copy
-import dataclasses
 import functools
-import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import NamedTuple
 
 import numpy as np
@@ -25,8 +24,7 @@ import torch.nn.functional as F
 from ch9_shared.checkpoint import Checkpoint, CheckpointError
 from ch9_shared.config import CLASSES, PIXELS, Config
 from ch9_shared.data import Dataset
-from ch9_shared.threads import Background, one_thread
-from numpy_impl.train import Diverged, LogRecord, dropout_masks, due, initial_weights
+from ch9_shared.loop import TestPass, dropout_masks
 from torch_impl.device import (
     full_precision,
     is_accelerator,
@@ -61,96 +59,85 @@ def on_device(data: Dataset, config: Config, dtype: torch.dtype, device: torch.d
                     F.one_hot(test_digits, CLASSES).to(dtype), test_digits)
 
 
-def train(
-    config: Config,
-    data: Dataset,
-    log: Callable[[LogRecord], None] | None = None,
-    progress: Callable[[int], None] | None = None,
-    resume: Checkpoint | None = None,
-    save: Callable[[Checkpoint], None] | None = None,
-    save_every: int | None = None,
-    *,
-    device: str | torch.device = "auto",
-    rng: str = "numpy",
-) -> Network:
-    """Train from scratch, or on from `resume`; call `log` at every `log_every`-th iteration,
-    `progress` after every iteration, and `save` every `save_every` iterations and at the end.
-    Float32 matmuls run at full precision (device.full_precision), whatever the caller set.
-    """
-    start = time.perf_counter()
-    dtype = getattr(torch, config.dtype)
-    device = resolve_device(device, dtype)
-    numpy_rng = np.random.RandomState(config.seed)
-    generator = torch.Generator(device).manual_seed(config.seed) if rng == "torch" else None
-    if resume is None:
-        weights_0_1, weights_1_2 = initial_weights(numpy_rng, config)
-    else:
-        weights_0_1, weights_1_2 = resume.weights_0_1, resume.weights_1_2
-        numpy_rng.set_state(resume.numpy_rng)
-        made_with = "numpy" if resume.torch_rng is None else "torch"
-        if made_with != rng:
-            raise CheckpointError(f"the checkpoint was made with `rng` {made_with}, not {rng}")
-        if generator is not None:
-            set_generator_state(resume, device, generator.set_state)
-    network = Network.from_numpy(config, weights_0_1, weights_1_2, device)
-    optimizer = network.sgd()
+class HandBuilt:
+    """The hand-built torch network as the model the training loop drives
+    (ch9_shared/loop.py): its step is `Network.train_step`, autograd's backward and
+    `torch.optim.SGD`. Float32 matmuls run at full precision (device.full_precision),
+    whatever the caller set."""
 
-    images, labels, digits, test_images, test_labels, test_digits = on_device(
-        data, config, dtype, device)
-    batches, size = digits.shape
-    train_size = batches * size
+    impl = "torch"
 
-    # each logged test pass on a copy of the network: on the CPU, on a second thread while
-    # training goes on (ch9_shared/threads.py); on a GPU, queued in order (it is async anyway)
-    with full_precision(device, dtype), one_thread(), \
-            Background(log, inline=is_accelerator(device)) as tests:
-        for iteration in range(0 if resume is None else resume.iteration, config.iterations):
-            logged = log is not None and iteration % config.log_every == 0
-            if generator is None:
-                masks = torch.as_tensor(dropout_masks(numpy_rng, config), dtype=dtype,
-                                        device=device)
-            else:  # one mask a batch, drawn as nn.Dropout draws it (torch_impl/idiomatic.py)
-                masks = (torch.empty((size, config.hidden_size), dtype=dtype, device=device)
-                         .bernoulli_(0.5, generator=generator) for _ in range(batches))
-            train_correct = torch.zeros((), dtype=torch.int64, device=device)
-            train_loss = torch.zeros((), dtype=dtype, device=device)
-            for layer_0, batch_labels, batch_digits, dropout_mask in zip(
-                images, labels, digits, masks, strict=True
-            ):
-                step = network.train_step(layer_0, batch_labels, dropout_mask, optimizer)
-                train_correct += (step.layer_2.argmax(1) == batch_digits).sum()
-                if logged:
-                    train_loss += step.loss * config.D
-            # checked once an iteration, not once a batch: reading a GPU value waits for it
-            if not all(p.isfinite().all() for p in network.parameters()):
-                raise Diverged(iteration, config.alpha)
-            if progress is not None:
-                progress(iteration)
-            if logged:
-                record = LogRecord(iteration, 0, len(test_labels), int(train_correct),
-                                   train_size, float(train_loss) / train_size)
-                tests.submit(functools.partial(test_pass, copy.deepcopy(network), test_images,
-                                               test_labels, test_digits, record, start))
-            if save is not None and due(iteration + 1, config.iterations, save_every):
-                tests.flush()  # the log is whole up to the checkpoint
-                save(Checkpoint(
-                    chapter_layout(network.weights_0_1.weight),
-                    chapter_layout(network.weights_1_2.weight),
-                    iteration + 1, numpy_rng.get_state(legacy=False),
-                    None if generator is None else generator.get_state().numpy(), config,
-                    "torch", device.type))
-    return network
+    def __init__(self, config: Config, device: str | torch.device = "auto", rng: str = "numpy"):
+        self.config, self.rng = config, rng
+        self.dtype = getattr(torch, config.dtype)
+        self.device = resolve_device(device, self.dtype)
+        self.generator_device = self.device.type
+        self.inline_tests = is_accelerator(self.device)
+        self.generator = (torch.Generator(self.device).manual_seed(config.seed)
+                          if rng == "torch" else None)
+
+    @property
+    def ran_on(self) -> str:
+        return f"{self.device} (masks from {self.rng})"
+
+    def start(self, weights_0_1: np.ndarray, weights_1_2: np.ndarray, data: Dataset,
+              resume: Checkpoint | None) -> list[tuple[torch.Tensor, ...]]:
+        if resume is not None:
+            made_with = "numpy" if resume.torch_rng is None else "torch"
+            if made_with != self.rng:
+                raise CheckpointError(f"the checkpoint was made with `rng` {made_with}, "
+                                      f"not {self.rng}")
+            if self.generator is not None:
+                set_generator_state(resume, self.device, self.generator.set_state)
+        self.network = Network.from_numpy(self.config, weights_0_1, weights_1_2, self.device)
+        self.optimizer = self.network.sgd()
+        images, labels, digits, *self.test_set = on_device(data, self.config, self.dtype,
+                                                           self.device)
+        return list(zip(images, labels, digits, strict=True))
+
+    def masks(self, rng: np.random.RandomState) -> Iterable[torch.Tensor]:
+        if self.generator is None:
+            return torch.as_tensor(dropout_masks(rng, self.config), dtype=self.dtype,
+                                   device=self.device)
+        # one mask a batch, drawn as nn.Dropout draws it (torch_impl/idiomatic.py)
+        shape = (self.config.batch_size, self.config.hidden_size)
+        return [torch.empty(shape, dtype=self.dtype, device=self.device)
+                .bernoulli_(0.5, generator=self.generator)
+                for _ in range(self.config.train_size // self.config.batch_size)]
+
+    def step(self, batch: tuple[torch.Tensor, ...], dropout_mask: torch.Tensor, logged: bool
+             ) -> tuple[torch.Tensor, torch.Tensor | float]:
+        layer_0, labels, digits = batch
+        step = self.network.train_step(layer_0, labels, dropout_mask, self.optimizer)
+        # counted on the device: reading a GPU value waits for it
+        correct = (step.layer_2.argmax(1) == digits).sum()
+        return correct, step.loss * self.config.D if logged else 0.0
+
+    def finite(self) -> bool:
+        """Checked once an iteration, not once a batch: reading a GPU value waits for it."""
+        return all(bool(p.isfinite().all()) for p in self.network.parameters())
+
+    def test_pass(self) -> TestPass:
+        return functools.partial(test_pass, copy.deepcopy(self.network), *self.test_set)
+
+    def weights(self) -> tuple[np.ndarray, np.ndarray]:
+        return (chapter_layout(self.network.weights_0_1.weight),
+                chapter_layout(self.network.weights_1_2.weight))
+
+    def generator_state(self) -> np.ndarray | None:
+        return None if self.generator is None else self.generator.get_state().numpy()
+
+    def context(self) -> contextlib.AbstractContextManager[object]:
+        return full_precision(self.device, self.dtype)
 
 
 def test_pass(network: Network, test_images: torch.Tensor, test_labels: torch.Tensor,
-              test_digits: torch.Tensor, record: LogRecord, start: float) -> LogRecord:
-    """`record` completed with the test pass of `network` (no dropout): its correct answers,
-    its loss, and the seconds since `start`."""
+              test_digits: torch.Tensor) -> tuple[int, float]:
+    """The test pass of `network` (no dropout): its correct answers and its loss per image."""
     logits = network.predict(test_images)
     config = network.config
     test_loss = LOSSES[config.output](logits, test_labels, config.softmax_base) / len(logits)
-    return dataclasses.replace(record, test_correct=int((logits.argmax(1) == test_digits).sum()),
-                               test_loss=float(test_loss), seconds=time.perf_counter() - start)
+    return int((logits.argmax(1) == test_digits).sum()), float(test_loss)
 
 
 def set_generator_state(resume: Checkpoint, device: torch.device,

@@ -5,11 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ch9_shared.close import STEP_DEPTH, assert_close
+from ch9_shared.close import STEP_DEPTH, assert_close, run_depth
 from ch9_shared.config import PRESETS
+from ch9_shared.loop import dropout_masks, initial_weights, train
 from numpy_impl import listing as book
+from numpy_impl.fast import FastNetwork
 from numpy_impl.network import Network
-from numpy_impl.train import dropout_masks, initial_weights, make_batches, train
 from parity_tests.conftest import REFERENCE_LOG, first_test_images
 
 
@@ -21,9 +22,9 @@ def test_train_py_defaults_print_the_books_log_exactly(book_run):
     assert "I:" not in result.stderr  # the summary goes to stderr, the log only to stdout
 
 
-def logged(config, dataset) -> list[tuple[int, float, float]]:
+def logged(config, dataset, model=FastNetwork) -> list[tuple[int, float, float]]:
     lines = []
-    train(config, dataset, lambda r: lines.append(
+    train(model(config), dataset, lambda r: lines.append(
         (r.iteration, r.test_correct / r.test_size, r.train_correct / r.train_size)))
     return lines
 
@@ -75,10 +76,10 @@ def test_one_book_step_is_the_listings_arithmetic_tensor_by_tensor(preset, datas
     config = PRESETS[preset].replace(seed=5)
     rng = np.random.RandomState(config.seed)
     weights_0_1, weights_1_2 = initial_weights(rng, config)
-    network = Network(config, weights_0_1.copy(), weights_1_2.copy())
-    batch = make_batches(dataset.train_images, dataset.train_labels, config)[3]
+    network = Network(config)
+    batch = network.start(weights_0_1.copy(), weights_1_2.copy(), dataset, None)[3]
     dropout_mask = rng.randint(2, size=(100, 100))
-    step = network.train_step(batch.layer_0, batch.labels, dropout_mask.astype(float), batch.pixels)
+    step = network.train_step(batch.layer_0, batch.labels, dropout_mask.astype(float))
 
     act, act2deriv = (np.tanh, book.tanh2deriv) if preset == "tanh" else (book.relu,
                                                                           book.relu2deriv)
@@ -100,3 +101,34 @@ def test_one_book_step_is_the_listings_arithmetic_tensor_by_tensor(preset, datas
         ("weights_0_1", network.weights_0_1, weights_0_1),
     ]:
         assert_close(ours, theirs, name, STEP_DEPTH)
+
+
+@pytest.mark.parametrize(("preset", "mode", "dtype"), [("tanh", "book", "float64"),
+                                                        ("relu", "exact", "float32")])
+def test_the_fast_step_is_the_chapters_step(preset, mode, dtype, dataset):
+    """numpy_impl/fast.py (pixel pruning, the transposed test pass) against the chapter's
+    step on whole matrices (numpy_impl/network.py): the same log, and the same weights to
+    rounding (a product over fewer columns may add in another order)."""
+    config = PRESETS[preset].replace(mode=mode, dtype=dtype, iterations=21)
+    chapter, fast = Network(config), FastNetwork(config)
+    assert logged(config, dataset, lambda _: chapter) == logged(config, dataset, lambda _: fast)
+    for name in ("weights_0_1", "weights_1_2"):
+        assert_close(getattr(fast, name), getattr(chapter, name), name,
+                     run_depth(config.iterations * 10))
+
+
+def test_the_fast_step_check_catches_a_step_that_is_not_the_chapters(dataset, monkeypatch):
+    """A mutant: the fast step skips the write-back of the pruned rows of weights_0_1."""
+    config = PRESETS["tanh"].replace(iterations=11)
+    expected = logged(config, dataset, Network)
+
+    def no_write_back(self, batch, dropout_mask, logged):
+        weights_0_1 = self.weights_0_1
+        self.weights_0_1 = weights_0_1[batch.pixels]
+        try:
+            return Network.step(self, batch, dropout_mask, logged)
+        finally:
+            self.weights_0_1 = weights_0_1
+
+    monkeypatch.setattr(FastNetwork, "step", no_write_back)
+    assert logged(config, dataset) != expected

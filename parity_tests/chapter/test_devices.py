@@ -17,7 +17,9 @@ import torch
 from ch9_shared.checkpoint import CheckpointError, load_npz, save_npz
 from ch9_shared.close import assert_close, run_depth
 from ch9_shared.config import PRESETS, Config
-from numpy_impl.train import train as numpy_train
+from ch9_shared.loop import train
+from numpy_impl.fast import FastNetwork
+from parity_tests import conftest
 from parity_tests.conftest import (
     CUDA,
     DEVICES,
@@ -27,29 +29,32 @@ from parity_tests.conftest import (
     float64_on,
     peak_within,
 )
-from scripts import evaluate, study
-from scripts.cli import as_flags, main, numpy_trainer, torch_trainer
+from scripts import evaluate, stacked, study
+from scripts.cli import as_flags, main
+from scripts.stacked import train_stack
 from tools import bench
 from torch_impl import activations as torch_act
 from torch_impl import device as torch_device
-from torch_impl import idiomatic, parity, stacked
+from torch_impl import idiomatic, parity
 from torch_impl import network as torch_network
 from torch_impl import train as torch_train_module
 from torch_impl.checkpoint import load_pt, save_pt
-from torch_impl.stacked import train_stack
-from torch_impl.train import train as torch_train
+from torch_impl.train import HandBuilt
 
-SHORT = ["--preset", "relu", "--test-size", "500", "--log-every", "2", "--quiet"]
+SHORT = [*conftest.SHORT, "--iterations", "8", "--quiet"]
 
 
 def train_py(argv: list[str]) -> int:
     """scripts/train.py --impl torch, in this process."""
-    return main(["--impl", "torch", *argv], prog="scripts/train.py",
-                trainers={"torch": torch_trainer})
+    return main(["--impl", "torch", *argv], prog="scripts/train.py", impls=("torch",))
 
 
-def weights(model: torch_network.Network) -> tuple[np.ndarray, np.ndarray]:
-    return parity.weights(model, "weights_0_1"), parity.weights(model, "weights_1_2")
+def torch_train(config: Config, data, log=None, *, device="cpu", rng="numpy") -> HandBuilt:
+    return train(HandBuilt(config, device, rng), data, log)
+
+
+def weights(model: HandBuilt) -> tuple[np.ndarray, np.ndarray]:
+    return model.weights()
 
 
 # Checkpoints ------------------------------------------------------------------------------
@@ -182,7 +187,7 @@ def test_numpy_masks_resume_on_the_other_device(made, resumed, tmp_path, capsys)
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 @pytest.mark.parametrize("device", DEVICES)
 def test_a_stack_of_models_with_their_own_alphas_on_the_device(device, dtype, dataset):
-    """float64: each model's log is numpy_impl.train's. float32: each model's weights are
+    """float64: each model's log is the NumPy model's. float32: each model's weights are
     close to the single-model torch run of its config on the same device."""
     float64_on(device, dtype)
     base = Config(hidden="tanh", mode="exact", iterations=12, log_every=4,
@@ -197,7 +202,7 @@ def test_a_stack_of_models_with_their_own_alphas_on_the_device(device, dtype, da
         weights_1_2 = stack.stack.weights_1_2[m]
         if dtype == "float64":
             records = []
-            network = numpy_train(config, dataset, records.append)
+            network = train(FastNetwork(config), dataset, records.append)
             assert [str(r) for r in stack.logs[m]] == [str(r) for r in records]
             expected = network.weights_0_1, network.weights_1_2
         else:
@@ -425,7 +430,7 @@ def device_script(name: str, device: str, tmp_path, dtype: str | None = None
     if name == "evaluate.py":
         path = tmp_path / "one.npz"
         assert main(["--iterations", "1", "--test-size", "100", "--quiet", "--save", str(path)],
-                    prog="scripts/train.py", trainers={"numpy": numpy_trainer}) == 0
+                    prog="scripts/train.py", impls=("numpy",)) == 0
         return "scripts/evaluate.py", [str(path), "--impl", "torch", "--device", device]
     path, args = DEVICE_SCRIPTS[name]
     args = [*args, "--device", device, *(["--dtype", dtype] if dtype else [])]
@@ -472,9 +477,9 @@ def test_the_library_refuses_float64_on_mps_in_the_configs_words(mps_here, datas
         torch_device.resolve_device("mps", torch.float64)
     assert "`dtype` float64" in str(refused.value) and "--" not in str(refused.value)
     assert torch_device.resolve_device("mps", torch.float32) == torch.device("mps")
-    for train in (torch_train, idiomatic.train):
+    for model in (HandBuilt, idiomatic.Idiomatic):
         with pytest.raises(torch_device.NoFloat64):
-            train(PRESETS["relu"].replace(mode="exact", iterations=1), dataset, device="mps")
+            model(PRESETS["relu"].replace(mode="exact", iterations=1), device="mps")
 
 
 @pytest.mark.parametrize(("here", "dtype", "chosen"), [

@@ -28,19 +28,17 @@ from ch9_shared.checkpoint import CheckpointError
 from ch9_shared.close import Comparison, compare, run_depth
 from ch9_shared.config import PRESETS, Config, ConfigError
 from ch9_shared.data import Dataset
-from numpy_impl.train import LogRecord, initial_weights
-from parity_tests.conftest import DEVICES, REPO, dtype_for, first_test_images
+from ch9_shared.loop import LogRecord, initial_weights, train
+from parity_tests import conftest
+from parity_tests.conftest import DEVICES, LOG_LINE, REPO, dtype_for, first_test_images
 from scripts import evaluate
 from scripts import train as train_script
 from torch_impl import idiomatic
 from torch_impl.checkpoint import load_pt
 from torch_impl.network import Network, chapter_layout
-from torch_impl.train import on_device
-from torch_impl.train import train as torch_train
+from torch_impl.train import HandBuilt, on_device
 
-LOG_LINE = re.compile(r"I:\d+ Test-Acc:[0-9.e-]+ Train-Acc:[0-9.e-]+")
-SHORT = ["--preset", "relu", "--iterations", "4", "--log-every", "1", "--test-size", "500",
-         "--device", "cpu"]
+SHORT = [*conftest.SHORT, "--log-every", "1", "--device", "cpu"]
 NAMES = ("weights_0_1", "weights_1_2")
 
 
@@ -53,18 +51,22 @@ class Run(NamedTuple):
         return [str(record) for record in self.records]
 
 
+def idiomatic_train(config: Config, data: Dataset, log=None, *, device="cpu", **options
+                    ) -> idiomatic.Idiomatic:
+    return train(idiomatic.Idiomatic(config, device), data, log, **options)
+
+
 def hand_built(config: Config, dataset: Dataset, device: str = "cpu") -> Run:
     """torch_impl/network.py's run, exact mode, with the masks nn.Dropout draws (--rng torch)."""
     log: list[LogRecord] = []
-    network = torch_train(config.replace(mode="exact"), dataset, log.append, device=device,
-                          rng="torch")
-    return Run(log, tuple(chapter_layout(getattr(network, name).weight) for name in NAMES))
+    model = train(HandBuilt(config.replace(mode="exact"), device, "torch"), dataset, log.append)
+    return Run(log, model.weights())
 
 
 def idiomatic_run(config: Config, dataset: Dataset, device: str = "cpu") -> Run:
     log: list[LogRecord] = []
-    model = idiomatic.train(config.replace(mode="exact"), dataset, log.append, device=device)
-    return Run(log, idiomatic.weights(model))
+    model = idiomatic_train(config.replace(mode="exact"), dataset, log.append, device=device)
+    return Run(log, model.weights())
 
 
 def rows(ours: Run, theirs: Run, config: Config) -> list[Comparison]:
@@ -141,7 +143,7 @@ def test_training_starts_from_the_shared_weights_with_a_data_loader_and_sgd(monk
     for owner, name in ((idiomatic, "from_numpy"), (idiomatic, "DataLoader"), (torch.optim, "SGD")):
         spy(owner, name)
     config = PRESETS["relu"].replace(mode="exact", iterations=1, init_1_2=0.2, seed=8)
-    idiomatic.train(config, dataset, device="cpu")
+    idiomatic_train(config, dataset, device="cpu")
     for given, expected in zip(made["from_numpy", "args"][1:3],
                                initial_weights(np.random.RandomState(8), config), strict=True):
         assert np.array_equal(given, expected)  # the other sides' first draws, --init-1-2 too
@@ -166,7 +168,7 @@ def test_the_learning_rate_is_alpha_times_n_over_d(preset, output, lr):
 @pytest.mark.parametrize("change", [{"mode": "book"}, {"softmax_base": 2.0}])
 def test_what_the_idiomatic_model_cannot_do_is_a_config_error(change, dataset):
     with pytest.raises(ConfigError, match="`impl` torch"):
-        idiomatic.train(PRESETS["tanh"].replace(**{"mode": "exact", **change}), dataset,
+        idiomatic_train(PRESETS["tanh"].replace(**{"mode": "exact", **change}), dataset,
                         device="cpu")
 
 
@@ -385,12 +387,12 @@ def test_divergence_stops_where_the_hand_built_network_stops(tmp_path):
 def test_a_checkpoint_of_another_device_is_one_clear_error(tmp_path, dataset):
     config = PRESETS["relu"].replace(mode="exact", iterations=1, test_size=500)
     saved = []
-    idiomatic.train(config, dataset, save=saved.append, device="cpu")
+    idiomatic_train(config, dataset, save=saved.append, device="cpu")
     checkpoint = dataclasses.replace(saved[0], torch_rng=np.zeros(16, np.uint8))  # CUDA's size
     with pytest.raises(CheckpointError, match="not a cpu generator's: resume it with `device` "
                                               "cuda"):
-        idiomatic.train(config.replace(iterations=2), dataset, resume=checkpoint, device="cpu")
+        idiomatic_train(config.replace(iterations=2), dataset, resume=checkpoint, device="cpu")
     made_on_cuda = dataclasses.replace(checkpoint, torch_rng_device="cuda")
     with pytest.raises(CheckpointError, match="on cuda, which cannot go on on cpu: resume it "
                                               "with `device` cuda"):
-        idiomatic.train(config.replace(iterations=2), dataset, resume=made_on_cuda, device="cpu")
+        idiomatic_train(config.replace(iterations=2), dataset, resume=made_on_cuda, device="cpu")

@@ -18,7 +18,7 @@ from ch9_shared.close import STEP_DEPTH, assert_close, compare
 from ch9_shared.config import CLASSES, PRESETS
 from numpy_impl import activations as act
 from numpy_impl.network import book_slope_error
-from parity_tests.conftest import DEVICES, float64_on
+from parity_tests.conftest import DEVICES, float64_on, softmax_vjp
 from torch_impl import activations as torch_act
 from torch_impl.parity import FirstStep, first_step, percent, step_rows
 
@@ -142,7 +142,7 @@ def test_softmax_vjp_and_fused_delta_equal_autograd(base, dtype):
     x_t = torch.from_numpy(x).requires_grad_()
     out_t = torch.softmax(x_t * math.log(base), dim=1)
     (vjp_t,) = torch.autograd.grad(out_t, x_t, grad_outputs=torch.from_numpy(grad_output))
-    close(act.softmax_vjp(out, grad_output, base), vjp_t, depth=4)
+    close(softmax_vjp(out, grad_output, base), vjp_t, depth=4)
 
     loss = torch.nn.functional.cross_entropy(x_t * math.log(base), torch.from_numpy(labels),
                                              reduction="sum") / 40

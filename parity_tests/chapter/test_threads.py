@@ -7,18 +7,18 @@ import threading
 
 import numpy as np
 import pytest
-import torch
 from threadpoolctl import threadpool_limits
 
 from ch9_shared import system
 from ch9_shared.config import PRESETS
+from ch9_shared.loop import Diverged, train
 from ch9_shared.threads import THREAD_VARIABLES, one_thread, threads_set_by_user
+from numpy_impl.fast import FastNetwork
 from numpy_impl.network import Network
-from numpy_impl.train import Diverged
-from numpy_impl.train import train as numpy_train
+from parity_tests import conftest
 from parity_tests.conftest import blas_threads
 
-SHORT = PRESETS["relu"].replace(iterations=12)
+SHORT = conftest.SHORT_CONFIG.replace(iterations=12, log_every=10, test_size=10000)
 
 
 def workers() -> list[str]:
@@ -34,8 +34,8 @@ def test_log_lines_come_in_order_and_each_checkpoint_matches_its_line(dataset):
         events.append(("save", checkpoint.iteration))
         saved[checkpoint.iteration] = checkpoint
 
-    numpy_train(SHORT.replace(log_every=1), dataset, log=lambda r: events.append(("log", r)),
-                save=save, save_every=5)
+    train(FastNetwork(SHORT.replace(log_every=1)), dataset,
+          log=lambda r: events.append(("log", r)), save=save, save_every=5)
     logged = [r.iteration for kind, r in events if kind == "log"]
     assert logged == list(range(12))
     for index, (kind, done) in enumerate(events):
@@ -54,27 +54,44 @@ def test_training_runs_blas_on_one_thread_and_gives_the_pool_back(dataset, monke
         monkeypatch.delenv(name, raising=False)
     with threadpool_limits(limits=2, user_api="blas"):  # a pool of 2, whatever the test runner's
         during = []
-        numpy_train(SHORT, dataset, log=lambda r: None, progress=lambda i: during.append(
-            blas_threads()))
+        train(FastNetwork(SHORT), dataset, log=lambda r: None,
+              progress=lambda i: during.append(blas_threads()))
         assert set(during) == {1} and blas_threads() == 2
 
 
 def test_the_users_thread_count_wins(dataset, monkeypatch):
     monkeypatch.setenv("OPENBLAS_NUM_THREADS", "2")
     before, during = blas_threads(), []
-    numpy_train(SHORT, dataset, progress=lambda i: during.append(blas_threads()))
+    train(FastNetwork(SHORT), dataset, progress=lambda i: during.append(blas_threads()))
     assert set(during) == {before}
 
 
 def test_each_test_pass_runs_on_the_second_thread(dataset, monkeypatch):
-    from numpy_impl import train as module
+    from numpy_impl import fast as module
 
     names = []
     real = module.test_pass
     monkeypatch.setattr(module, "test_pass", lambda *a: (names.append(
         threading.current_thread().name), real(*a))[1])
-    numpy_train(SHORT, dataset, log=lambda r: None)
+    train(FastNetwork(SHORT), dataset, log=lambda r: None)
     assert len(names) == 2 and all(name.startswith("test-pass") for name in names)
+
+
+def test_where_no_thread_can_start_each_test_pass_runs_inline(dataset, monkeypatch):
+    """A process allowed no new threads (RuntimeError: can't start new thread): the run goes
+    on, each test pass on this thread, and the log is the same."""
+    expected = []
+    train(FastNetwork(SHORT), dataset, log=expected.append)
+
+    def refuse(self) -> None:
+        raise RuntimeError("can't start new thread")
+
+    monkeypatch.setattr(threading.Thread, "start", refuse)
+    got, names = [], []
+    train(FastNetwork(SHORT), dataset,
+          log=lambda r: (got.append(r), names.append(threading.current_thread().name)))
+    assert [str(r) for r in got] == [str(r) for r in expected] and len(got) == 2
+    assert names == [threading.current_thread().name] * 2 and workers() == []
 
 
 class Stop(Exception):
@@ -90,16 +107,16 @@ def test_no_thread_is_left_running_when_a_run_stops(stop, dataset):
             raise stop()
 
     with pytest.raises(stop):
-        numpy_train(SHORT.replace(log_every=1), dataset, log=log)
+        train(FastNetwork(SHORT.replace(log_every=1)), dataset, log=log)
     assert workers() == []
 
 
 def test_a_diverged_run_still_hands_on_the_lines_before_it(dataset):
     lines = []
     with pytest.raises(Diverged):
-        numpy_train(PRESETS["tanh"].replace(mode="exact", output="identity", alpha=1e6,
-                                            iterations=5, log_every=1),
-                    dataset, log=lines.append)
+        train(FastNetwork(PRESETS["tanh"].replace(mode="exact", output="identity", alpha=1e6,
+                                                  iterations=5, log_every=1)),
+              dataset, log=lines.append)
     assert [r.iteration for r in lines] == list(range(len(lines))) and workers() == []
 
 
@@ -114,6 +131,7 @@ def no_blas_pool(monkeypatch):
 
 def test_where_no_blas_pool_is_seen_the_policy_still_puts_torch_on_one_thread(
         no_blas_pool, monkeypatch):
+    torch = pytest.importorskip("torch")
     for name in THREAD_VARIABLES:
         monkeypatch.delenv(name, raising=False)
     before = torch.get_num_threads()

@@ -12,8 +12,10 @@ import numpy as np
 import pytest
 
 from ch9_shared.config import PRESETS, Config, ConfigError
-from numpy_impl.train import train
-from parity_tests.conftest import REPO, needs_symlinks, run
+from ch9_shared.loop import train
+from numpy_impl.fast import FastNetwork
+from parity_tests import conftest
+from parity_tests.conftest import LOG_LINE, REPO, needs_symlinks, run
 from scripts.cli import (
     OVERRIDES,
     CliError,
@@ -21,12 +23,10 @@ from scripts.cli import (
     command_line,
     config_from_args,
     main,
-    numpy_trainer,
     resolve_impl_flags,
 )
 
-LOG_LINE = re.compile(r"I:\d+ Test-Acc:[0-9.e-]+ Train-Acc:[0-9.e-]+")
-SHORT = ["--iterations", "3", "--log-every", "2", "--test-size", "500"]
+SHORT = [*conftest.SHORT, "--preset", "tanh", "--iterations", "3"]
 
 
 def test_every_flag_of_the_issue_is_there_with_its_default():
@@ -145,7 +145,7 @@ def test_book_mode_notes_a_hidden_layer_it_pushes_the_wrong_way(hidden, noted, c
     1/2): the run says so on stderr, once, and suggests --mode exact."""
     for mode in ("book", "exact"):
         assert main(["--hidden", hidden, "--mode", mode, *SHORT], prog="p",
-                    trainers={"numpy": numpy_trainer}) == 0
+                    impls=("numpy",)) == 0
         notes = [line for line in capsys.readouterr().err.splitlines() if "note:" in line]
         assert notes == ([f"p: note: in book mode a {hidden} hidden layer takes each unit's "
                           f"slope at 2t, which has the wrong sign where its units start (t = "
@@ -187,18 +187,19 @@ def test_same_seed_same_weights_other_seed_other_weights(dataset):
     config = PRESETS["relu"].replace(iterations=3)
     np.random.seed(123)
     global_state = np.random.get_state()[1].copy()
-    a = train(config, dataset)
+    a = train(FastNetwork(config), dataset)
     assert np.array_equal(np.random.get_state()[1], global_state)  # the global RNG is untouched
     np.random.seed(456)  # ... and does not matter
-    b = train(config, dataset)
-    c = train(config.replace(seed=2), dataset)
+    b = train(FastNetwork(config), dataset)
+    c = train(FastNetwork(config.replace(seed=2)), dataset)
     assert np.array_equal(a.weights_0_1, b.weights_0_1)
     assert np.array_equal(a.weights_1_2, b.weights_1_2)
     assert not np.array_equal(a.weights_1_2, c.weights_1_2)
 
 
 def test_float32_trains_in_float32(dataset):
-    network = train(PRESETS["tanh"].replace(iterations=2, dtype="float32"), dataset)
+    network = train(FastNetwork(PRESETS["tanh"].replace(iterations=2, dtype="float32")),
+                    dataset)
     assert network.weights_0_1.dtype == network.weights_1_2.dtype == np.float32
 
 

@@ -26,7 +26,6 @@ import importlib
 import io
 import itertools
 import os
-import re
 import shlex
 import shutil
 import signal
@@ -47,7 +46,15 @@ from hypothesis import HealthCheck, given, note, settings
 from hypothesis import strategies as st
 
 from ch9_shared.data import SHIPPED
-from parity_tests.conftest import REPO, can_symlink, has_signal, needs_fifo, needs_symlinks
+from parity_tests.conftest import (
+    LOG_LINE,
+    REPO,
+    can_symlink,
+    has_signal,
+    in_process,
+    needs_fifo,
+    needs_symlinks,
+)
 from scripts import cli
 
 settings.register_profile("suite", max_examples=20, deadline=None, derandomize=True,
@@ -148,7 +155,6 @@ def module_name(name: str) -> str:
     return f"{'tools' if name in TOOLS else 'scripts'}.{name}"
 
 
-LOG_LINE = re.compile(r"I:\d+ Test-Acc:[0-9.e-]+ Train-Acc:[0-9.e-]+")
 DIVERGED = "the weights overflowed to inf or nan"
 HIDDEN_BY_DEFAULT = (DeprecationWarning, PendingDeprecationWarning, ImportWarning, ResourceWarning)
 """Warning categories a fresh process does NOT print (Python's default filters)."""
@@ -410,10 +416,8 @@ def working_directory(path: Path) -> Iterator[None]:
 
 
 def run(script: Script, args: list[str], cwd: Path) -> Ran:
-    main = importlib.import_module(module_name(script.name)).main
-    out, err = io.StringIO(), io.StringIO()
-    status: int | str | None = None
-    escaped = None
+    """The script's main in this process (conftest's `in_process`), in `cwd`, its stops
+    patched, and the warnings a fresh process would show added to its standard error."""
     with contextlib.ExitStack() as stack:
         for target in script.stops:
             stack.enter_context(mock.patch(target, side_effect=Reached))
@@ -424,20 +428,17 @@ def run(script: Script, args: list[str], cwd: Path) -> Ran:
         stack.enter_context(working_directory(cwd))
         caught = stack.enter_context(warnings.catch_warnings(record=True))
         warnings.simplefilter("always")
-        stack.enter_context(contextlib.redirect_stdout(out))
-        stack.enter_context(contextlib.redirect_stderr(err))
-        try:
-            with time_limit(HANG_SECONDS):
-                status = main(args)
-        except SystemExit as stop:
-            status = stop.code
-        except Reached:
-            status = "reached"
-        except (Exception, Hung):
-            escaped = traceback.format_exc()
+        with time_limit(HANG_SECONDS):
+            ran = in_process(f"{module_name(script.name).replace('.', '/')}.py", args,
+                             catch=(Exception, Hung, Reached))
     shown = {warnings.formatwarning(w.message, w.category, w.filename, w.lineno, w.line)
              for w in caught if not issubclass(w.category, HIDDEN_BY_DEFAULT)}
-    return Ran(status, out.getvalue(), err.getvalue() + "".join(sorted(shown)), escaped)
+    status, escaped = ran.returncode, None
+    if isinstance(ran.raised, Reached):
+        status = "reached"
+    elif ran.raised is not None:
+        escaped = "".join(traceback.format_exception(ran.raised))
+    return Ran(status, ran.stdout, ran.stderr + "".join(sorted(shown)), escaped)
 
 
 def effective(args: list[str], flags: tuple[str, ...]) -> dict[str, str]:

@@ -9,10 +9,11 @@ import pytest
 import torch
 
 from numpy_impl import activations as numpy_act
+from parity_tests import conftest
 from scripts import compare
 from torch_impl import activations as torch_act
 
-SHORT = ["--iterations", "3", "--test-size", "500", "--device", "cpu"]
+SHORT = [*conftest.SHORT, "--preset", "tanh", "--iterations", "3", "--device", "cpu"]
 
 
 def test_report_lists_every_tensor_and_exits_0(script):
@@ -37,7 +38,7 @@ def test_a_broken_torch_derivative_makes_it_fail(monkeypatch, capsys):
 
 def test_a_broken_numpy_derivative_makes_it_fail(monkeypatch, capsys):
     monkeypatch.setitem(numpy_act.HIDDEN, "relu", (numpy_act.relu, lambda out: out > -1))
-    assert compare.main(["--preset", "relu", "--mode", "exact", *SHORT]) == 1
+    assert compare.main([*SHORT, "--preset", "relu", "--mode", "exact"]) == 1
     assert "OUT OF TOLERANCE" in capsys.readouterr().out
 
 
@@ -81,7 +82,7 @@ def test_json_holds_every_row_and_the_settings_and_prints_the_same_report(script
     assert (settings["config"]["iterations"], settings["config"]["test_size"], settings["device"],
             settings["dtype"], settings["steps"]) == (3, 500, "cpu", "float64", 30)
     assert settings["command"] == ("scripts/compare.py --iterations 3 --test-size 500 "
-                                   "--device cpu")
+                                   "--log-every 2 --device cpu")
     assert document["logs_identical"] and document["ok"]
     assert document["machine"]["numpy_blas"] and "torch_threads" in document["machine"]
     assert [p.name for p in tmp_path.iterdir()] == ["compare.json"]  # no temporary file left

@@ -11,11 +11,12 @@ import pytest
 import torch
 from threadpoolctl import threadpool_limits
 
-from ch9_shared.config import PRESETS
+from ch9_shared.loop import train
 from ch9_shared.threads import THREAD_VARIABLES, one_thread
+from parity_tests import conftest
 from parity_tests.conftest import blas_threads, first_test_images, needs_fifo, needs_symlinks, run
 
-SHORT = PRESETS["tanh"].replace(mode="exact", iterations=3, test_size=100)
+SHORT = conftest.SHORT_CONFIG.replace(hidden="tanh", mode="exact", iterations=3, test_size=100)
 
 
 def threads() -> tuple[int, int]:
@@ -39,13 +40,13 @@ def run_trainer(name: str, dataset, during: list) -> None:
     data = first_test_images(dataset, 100)
     record = lambda *_: during.append(threads())  # noqa: E731
     if name == "torch":
-        from torch_impl.train import train
-        train(SHORT, data, progress=record, device="cpu")
+        from torch_impl.train import HandBuilt
+        train(HandBuilt(SHORT, "cpu"), data, progress=record)
     elif name == "idiomatic":
-        from torch_impl.idiomatic import train
-        train(SHORT, data, progress=record, device="cpu")
+        from torch_impl.idiomatic import Idiomatic
+        train(Idiomatic(SHORT, "cpu"), data, progress=record)
     else:  # the study's trainer: no progress callback, so watch its masks being drawn
-        from torch_impl import stacked
+        from scripts import stacked
         real = stacked.dropout_masks
         stacked.dropout_masks = lambda *a: (record(), real(*a))[1]
         try:

@@ -13,10 +13,12 @@ import threading
 
 import pytest
 
+from parity_tests import conftest
 from parity_tests.conftest import REFERENCE_LOG, REPO, child_env, needs_pty
-from scripts.cli import main, numpy_trainer
+from scripts.cli import main
 
-SHORT = ["--iterations", "21", "--test-size", "1000"]
+SHORT = [*conftest.SHORT, "--preset", "tanh", "--iterations", "21", "--log-every", "10",
+         "--test-size", "1000"]
 
 
 def test_plot_writes_the_four_figures(tmp_path, script):
@@ -40,20 +42,22 @@ def test_plot_without_matplotlib_is_one_line_before_training(tmp_path):
     assert result.stderr.count("\n") == 1 and "pip install -e '.[plot]'" in result.stderr
 
 
-def test_metrics_has_one_json_line_per_logged_iteration(tmp_path, script):
+@pytest.mark.parametrize("impl", ["numpy", "torch"])
+def test_metrics_has_one_json_line_per_logged_iteration(impl, tmp_path, script):
+    if impl == "torch":
+        pytest.importorskip("torch")
     path = tmp_path / "metrics.jsonl"
-    for impl in ("numpy", "torch"):
-        result = script("scripts/train.py", ["--impl", impl, "--device", "cpu", *SHORT,
-                                             "--metrics", str(path)])
-        assert result.returncode == 0, result.stderr
-        lines = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
-        logged = result.stdout.splitlines()
-        assert [f"I:{m['iteration']} Test-Acc:{m['test_accuracy']} "
-                f"Train-Acc:{m['train_accuracy']}" for m in lines] == logged
-        assert {m["impl"] for m in lines} == {impl} and lines[0]["config"]["iterations"] == 21
-        assert all(0 < m["train_loss"] < 3 and 0 < m["test_loss"] < 3 for m in lines)
-        assert lines[-1]["test_loss"] < lines[0]["test_loss"]
-        assert 0 <= lines[0]["seconds"] <= lines[-1]["seconds"]
+    result = script("scripts/train.py", ["--impl", impl, "--device", "cpu", *SHORT,
+                                         "--metrics", str(path)])
+    assert result.returncode == 0, result.stderr
+    lines = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+    logged = result.stdout.splitlines()
+    assert [f"I:{m['iteration']} Test-Acc:{m['test_accuracy']} "
+            f"Train-Acc:{m['train_accuracy']}" for m in lines] == logged
+    assert {m["impl"] for m in lines} == {impl} and lines[0]["config"]["iterations"] == 21
+    assert all(0 < m["train_loss"] < 3 and 0 < m["test_loss"] < 3 for m in lines)
+    assert lines[-1]["test_loss"] < lines[0]["test_loss"]
+    assert 0 <= lines[0]["seconds"] <= lines[-1]["seconds"]
     assert not list(tmp_path.glob(".*"))
 
 
@@ -120,7 +124,7 @@ def test_a_write_that_fails_during_or_after_the_run_is_one_line(flag, tmp_path, 
 
     monkeypatch.setattr(os, "replace", disk_full)
     status = main([*SHORT, "--iterations", "3", flag, str(tmp_path / "out"), "--quiet"],
-                  prog="p", trainers={"numpy": numpy_trainer})
+                  prog="p", impls=("numpy",))
     err = capsys.readouterr().err
     assert status == 2 and err.count("\n") == 1 and "No space left on device" in err, err
     assert not [p for p in tmp_path.rglob("*") if p.is_file()]  # no half-written file

@@ -22,13 +22,14 @@ from hypothesis import strategies as st
 
 from ch9_shared.checkpoint import load_npz
 from ch9_shared.data import FILES, DataError, read_idx
+from parity_tests import conftest
 from parity_tests.chapter.test_data import idx_bytes, write_dataset
 from parity_tests.conftest import REPO, child_env, needs_proc, needs_signal, needs_sys, run
 from scripts import train as train_py
 from torch_impl.checkpoint import load_pt
 from torch_impl.device import mps_usable
 
-SHORT = ["--preset", "relu", "--iterations", "12", "--test-size", "500"]
+SHORT = [*conftest.SHORT, "--iterations", "12", "--log-every", "10"]
 
 
 def bad_data(tmp_path: Path, how: str) -> list[str]:

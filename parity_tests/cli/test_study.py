@@ -15,11 +15,12 @@ import torch
 from ch9_shared.close import assert_close, run_depth
 from ch9_shared.config import PRESETS, Config, ConfigError
 from ch9_shared.data import Dataset
-from numpy_impl.train import train as numpy_train
+from ch9_shared.loop import train
+from numpy_impl.fast import FastNetwork
 from parity_tests.conftest import FLOAT64_DEVICES, REFERENCE_LOG, REPO, first_test_images
 from scripts import study
-from scripts.cli import build_parser, config_from_args, main, numpy_trainer
-from torch_impl.stacked import train_stack
+from scripts.cli import build_parser, config_from_args, main
+from scripts.stacked import train_stack
 
 
 def own_weights(stack_run, m: int) -> tuple[np.ndarray, np.ndarray]:
@@ -39,7 +40,7 @@ def test_each_model_of_a_stack_is_the_numpy_run_of_its_config(hidden, output, mo
     assert stacked.diverged == [None, None, None]
     for m, config in enumerate(configs):
         records = []
-        network = numpy_train(config, dataset, records.append)
+        network = train(FastNetwork(config), dataset, records.append)
         assert [str(r) for r in stacked.logs[m]] == [str(r) for r in records]
         weights_0_1, weights_1_2 = own_weights(stacked, m)
         depth = run_depth(config.iterations * config.train_size // config.batch_size)
@@ -171,7 +172,7 @@ def test_a_study_command_prints_that_models_log(quick_study, capsys):
         assert command[0] == "scripts/train.py" and "--seed" not in command  # seed 1
         assert f"`{group['command']}`" in (quick_study / "study.md").read_text(encoding="utf-8")
         assert main([*command[1:], "--quiet"], prog="scripts/train.py",
-                    trainers={"numpy": numpy_trainer}) == 0
+                    impls=("numpy",)) == 0
         iterations = [i - 1 for i in group["iterations"][:-1]]
         expected = [f"I:{i} Test-Acc:{test} Train-Acc:{train}" for i, test, train in
                     zip(iterations, group["curves"][0], group["train_curves"][0], strict=False)]
@@ -183,7 +184,7 @@ def test_a_rerun_says_same_log_how_many_lines_differ_or_that_it_diverged(dataset
     data = first_test_images(dataset, 500)
     config = PRESETS["relu"].replace(iterations=20)
     records = []
-    numpy_train(config, data, records.append)
+    train(FastNetwork(config), data, records.append)
     logs = [str(r) for r in records]
     group = study.Group([config], [], [], [logs], [], [False], 0.0)
     assert study.rerun(group, data) == "the same log"

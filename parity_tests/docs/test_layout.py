@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from numpy_impl.train import Diverged
+from ch9_shared.loop import Diverged
 from parity_tests.conftest import REPO
 from scripts.cli import as_flags, build_parser
 
@@ -47,7 +47,62 @@ def imported(path: Path) -> list[tuple[str, list[str]]]:
 
 def test_numpy_impl_holds_the_chapter_alone():
     modules = {p.name for p in (REPO / "numpy_impl").iterdir() if p.suffix == ".py"}
-    assert modules == {"__init__.py", "activations.py", "listing.py", "network.py", "train.py"}
+    assert modules == {"__init__.py", "activations.py", "listing.py", "network.py", "fast.py"}
+
+
+def training_loops(module: ast.Module) -> list[int]:
+    """The lines of each loop over a run's iterations: `for ... in range(..iterations..)`."""
+    return [node.lineno for node in ast.walk(module)
+            if isinstance(node, ast.For) and isinstance(node.iter, ast.Call)
+            and isinstance(node.iter.func, ast.Name) and node.iter.func.id == "range"
+            and "iterations" in ast.unparse(node.iter)]
+
+
+def test_the_libraries_hold_one_training_loop():
+    """ch9_shared/loop.py's; the book's own program (numpy_impl/listing.py) keeps its own."""
+    found = {str(p.relative_to(REPO)): training_loops(tree(p)) for p in library_files()
+             if p.relative_to(REPO).as_posix() != "numpy_impl/listing.py"}
+    assert {name: lines for name, lines in found.items() if lines} == {
+        "ch9_shared/loop.py": found["ch9_shared/loop.py"]}
+    assert len(found["ch9_shared/loop.py"]) == 1
+
+
+def test_the_loop_check_catches_a_second_loop():
+    module = ast.parse("def train(config):\n"
+                       "    for iteration in range(start, config.iterations):\n        pass\n")
+    assert training_loops(module) == [2]
+
+
+PRUNING = ("pixels", "flatnonzero")
+
+
+def pruning(module: ast.Module) -> list[str]:
+    """Each name of pixel pruning the module uses: `pixels`, np.flatnonzero."""
+    names = {node.id for node in ast.walk(module) if isinstance(node, ast.Name)}
+    names |= {node.attr for node in ast.walk(module) if isinstance(node, ast.Attribute)}
+    names |= {node.arg for node in ast.walk(module) if isinstance(node, ast.arg)}
+    return sorted(name for name in names if any(word in name for word in PRUNING))
+
+
+def test_the_chapters_network_has_no_pixel_pruning():
+    """numpy_impl/network.py is the chapter on whole matrices; the pruning is fast.py's."""
+    assert pruning(tree(REPO / "numpy_impl" / "network.py")) == []
+    assert pruning(tree(REPO / "numpy_impl" / "fast.py")) != []
+
+
+def test_the_shared_package_imports_neither_side():
+    for path in (REPO / "ch9_shared").glob("*.py"):
+        tops = {module.split(".")[0] for module, _ in imported(path)}
+        assert tops.isdisjoint({"numpy_impl", "torch_impl", "torch", "scripts"}), path
+
+
+def test_torch_impl_imports_nothing_from_the_numpy_trainer():
+    """The torch side takes the loop, the log and the draws from ch9_shared; only the parity
+    tables (torch_impl/parity.py) read the NumPy side, and then only its chapter."""
+    for path in (REPO / "torch_impl").glob("*.py"):
+        numpy_side = {module for module, _ in imported(path) if module.startswith("numpy_impl")}
+        expected = {"numpy_impl.network"} if path.name == "parity.py" else set()
+        assert numpy_side == expected, path
 
 
 @pytest.mark.parametrize("path", library_files(), ids=lambda p: str(p.relative_to(REPO)))
@@ -86,9 +141,17 @@ def test_each_field_a_library_error_names_is_a_flag():
     assert as_flags(Diverged(3, 2.0)).endswith("lower --alpha (now 2.0)")
 
 
+SCRIPT_HELPERS = ("scripts.cli", "scripts.chapter_figures", "scripts.stacked")
+"""The modules beside the scripts that are not scripts: the command line, the figures, the
+study's stacked runs."""
+
+
 def test_nothing_imports_a_private_name_or_a_script():
-    """`from X import _name` nowhere; a script (scripts/*.py but cli.py, tools/*.py) is
+    """`from X import _name` nowhere; a script (scripts/*.py but the helpers, tools/*.py) is
     imported only by the tests that run it."""
+    for helper in SCRIPT_HELPERS:
+        path = REPO / Path(*helper.split(".")).with_suffix(".py")
+        assert "__main__" not in path.read_text(encoding="utf-8"), f"{path} is a script"
     private, scripts = [], []
     for path in python_files():
         is_test = path.relative_to(REPO).parts[0] == "parity_tests"
@@ -98,6 +161,6 @@ def test_nothing_imports_a_private_name_or_a_script():
             targets = [module] + [f"{module}.{n}" for n in names]
             scripts += [f"{path}: {t}" for t in targets if not is_test
                         and t.split(".")[0] in ("scripts", "tools") and t.count(".") == 1
-                        and t != "scripts.cli"]
+                        and t not in SCRIPT_HELPERS]
     assert private == []
     assert scripts == []

@@ -30,6 +30,39 @@ def stands_in(lines: list[str], source: str) -> bool:
 BLOCKS = quoted_blocks(WALKTHROUGH.read_text(encoding="utf-8"))
 
 
+def side_by_side(text: str) -> dict[str, list[str]]:
+    """The lines of code in each column of the table "The step, side by side", by the file
+    its header names: every `code` of a cell (several in a cell: `<br>` between them)."""
+    section = text.split("## The step, side by side", 1)[1].split("\n## ", 1)[0]
+    rows = [line.strip("|").split("|") for line in section.splitlines()
+            if line.startswith("|") and not line.startswith("|---")]
+    header, *body = rows
+    files = [cell.strip() for cell in header[1:]]
+    return {path: [code for row in body for code in re.findall(r"`([^`]+)`", row[1 + i])]
+            for i, path in enumerate(files)}
+
+
+STEPS = side_by_side(WALKTHROUGH.read_text(encoding="utf-8"))
+
+
+def test_the_steps_stand_side_by_side_from_the_code():
+    """Each model's step, row by row, quoted from its file."""
+    assert set(STEPS) == {"numpy_impl/network.py", "torch_impl/network.py",
+                          "torch_impl/idiomatic.py"}
+    for path, lines in STEPS.items():
+        code = {line.strip() for line in (REPO / path).read_text(encoding="utf-8").splitlines()}
+        assert len(lines) >= 4 and [line for line in lines if line not in code] == [], path
+
+
+def test_a_changed_step_line_is_caught():
+    text = WALKTHROUGH.read_text(encoding="utf-8").replace("`loss.backward()`",
+                                                          "`loss.backward(retain_graph=True)`")
+    steps = side_by_side(text)
+    code = set((REPO / "torch_impl" / "network.py").read_text(encoding="utf-8").splitlines())
+    assert any(line not in {c.strip() for c in code}
+               for line in steps["torch_impl/network.py"])
+
+
 def test_the_walkthrough_quotes_both_sides_and_the_idiomatic_model():
     assert {path for path, _ in BLOCKS} == {"numpy_impl/network.py", "torch_impl/network.py",
                                             "torch_impl/idiomatic.py"}

@@ -12,7 +12,7 @@ import pytest
 
 from ch9_shared import system
 from ch9_shared.config import PRESETS
-from parity_tests.conftest import needs_proc, peak_within
+from parity_tests.conftest import REPO, needs_proc, peak_within
 from tools.bench import Row, Timing, dense_flops, peak_mb, results, round_robin, table
 
 
@@ -141,3 +141,26 @@ def test_the_idiomatic_run_and_the_quick_study_are_timed_busy_too(dataset, monke
     assert out["gflop"] is None and out["busy_over_idle"] == pytest.approx(1.2)
     assert f"| {study.name} | float64 | 30 x 1000 | 30.00 | 36.00 (1.20x) | | | |  |" in (
         table([out]))
+
+
+def test_against_a_folder_that_is_no_checkout_is_one_line(tmp_path, script):
+    result = script("tools/bench.py", ["--against", str(tmp_path)])
+    assert result.returncode == 2 and result.stdout == ""
+    assert result.stderr.count("\n") == 1 and "no scripts/train.py there" in result.stderr
+
+
+def test_against_times_both_checkouts_round_robin_as_a_ratio(tmp_path, monkeypatch):
+    """Each round runs the other checkout's train.py, then this one's (faked: no timing is
+    asserted, only what is run and said)."""
+    from tools import bench
+
+    (tmp_path / "scripts").mkdir()
+    (tmp_path / "scripts" / "train.py").write_text("", encoding="utf-8")
+    ran = []
+    monkeypatch.setattr(bench.subprocess, "run", lambda command, **kw: ran.append(
+        (command[1], kw["env"]["PYTHONPATH"])))
+    lines = bench.against(tmp_path, rounds=2, idle_only=True)
+    assert [path for path, _ in ran] == [str(tmp_path / "scripts" / "train.py"),
+                                         str(REPO / "scripts" / "train.py")] * 2
+    assert [where for _, where in ran] == [str(tmp_path), str(REPO)] * 2
+    assert len(lines) == 1 and lines[0].startswith("idle: ") and "ratio" in lines[0]

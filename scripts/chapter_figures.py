@@ -21,8 +21,8 @@ import numpy as np
 
 from ch9_shared.config import CLASSES
 from ch9_shared.files import write_atomically
+from ch9_shared.loop import LogRecord
 from numpy_impl import activations as act
-from numpy_impl.train import LogRecord
 
 
 def _pyplot():

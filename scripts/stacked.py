@@ -1,4 +1,5 @@
-"""Many chapter networks at once: M models in one stack, trained by the same few matmuls.
+"""Many chapter networks at once, for scripts/study.py: M models in one stack, trained by
+the same few matmuls.
 
 The models of a stack share the data, the activations, the mode and the schedule; each has
 its own alpha, initial scales and seed. Their first layers sit side by side as the columns
@@ -26,15 +27,15 @@ import torch
 
 from ch9_shared.config import PIXELS, Config, ConfigError
 from ch9_shared.data import Dataset
+from ch9_shared.loop import LogRecord, dropout_masks, initial_weights
 from ch9_shared.threads import one_thread
-from numpy_impl.train import LogRecord, dropout_masks, initial_weights
 from torch_impl import activations as act
 from torch_impl.device import full_precision, resolve_device
 from torch_impl.train import on_device
 
 Tensor = torch.Tensor
 
-OWN = ("alpha", "init_0_1", "init_1_2", "seed")
+PER_MODEL = ("alpha", "init_0_1", "init_1_2", "seed")
 """What may differ between the models of one stack; everything else of a Config is shared."""
 
 
@@ -57,7 +58,7 @@ def check_stack(configs: list[Config]) -> None:
     first = configs[0]
     for config in configs[1:]:
         for name, value in vars(first).items():
-            if name not in OWN and getattr(config, name) != value:
+            if name not in PER_MODEL and getattr(config, name) != value:
                 raise ConfigError(f"the models of a stack share {name}: "
                                   f"{value!r} and {getattr(config, name)!r}")
 
@@ -151,7 +152,7 @@ class Stack:
 
 def train_stack(configs: list[Config], data: Dataset, device: str = "auto") -> StackRun:
     """Train every model of `configs` on `data`, logging each at every `log_every`-th
-    iteration, as numpy_impl.train does for one; float32 matmuls at full precision."""
+    iteration, as ch9_shared/loop.py does for one; float32 matmuls at full precision."""
     start = time.perf_counter()
     device = resolve_device(device)
     stack = Stack(configs, device)
