@@ -19,6 +19,10 @@ part of the file is written). To grade a class:
 
 from __future__ import annotations
 
+import scripts  # noqa: F401  first: a signal during the imports below is one line
+
+# isort: split
+
 import argparse
 import glob
 import os

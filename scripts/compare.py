@@ -20,6 +20,10 @@ that docs/parity.md and docs/walkthrough.md quote are such files, in docs/parity
 
 from __future__ import annotations
 
+import scripts  # noqa: F401  first: a signal during the imports below is one line
+
+# isort: split
+
 import argparse
 import dataclasses
 import json

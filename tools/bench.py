@@ -21,6 +21,10 @@ makes. Prints a Markdown table; --json writes the rows too.
 
 from __future__ import annotations
 
+import scripts  # noqa: F401  first: a signal during the imports below is one line
+
+# isort: split
+
 import contextlib
 import functools
 import json
@@ -45,7 +49,7 @@ from ch9_shared.threads import Background, one_thread
 from numpy_impl.listing import run_listing
 from numpy_impl.train import LogRecord, as_test_layer_0, make_batches
 from numpy_impl.train import train as numpy_train
-from scripts.cli import Parser, as_flags
+from scripts.cli import Parser, as_flags, exit_with
 
 
 def peak_mb(argv: Sequence[str]) -> float | None:
@@ -511,4 +515,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_with(main)
