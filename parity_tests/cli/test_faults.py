@@ -62,6 +62,15 @@ def test_an_output_on_a_data_file_is_refused(flag, name, data_dir, script):
     assert unchanged(*data_dir.iterdir()) == before
 
 
+def test_compare_json_on_a_data_file_is_refused(data_dir, script):
+    pytest.importorskip("torch")
+    before = unchanged(*data_dir.iterdir())
+    ran = script("scripts/compare.py", ["--data-dir", str(data_dir), "--json",
+                                        str(data_dir / "t10k-labels-idx1-ubyte.gz")])
+    one_line(ran, 2, "--data-dir reads")
+    assert unchanged(*data_dir.iterdir()) == before
+
+
 def test_an_output_on_the_shipped_data_is_refused(script):
     ran = script("scripts/train.py", [*RUN, "--metrics", str(SHIPPED / "x" / ".." /
                                                              "t10k-labels-idx1-ubyte.gz")])
