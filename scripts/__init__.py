@@ -1,5 +1,5 @@
-"""The scripts learners run. A script run as a program (python scripts/NAME.py, or
-tools/NAME.py) sets up how it ends here, before its slow imports (scripts/exits.py): a
+"""The scripts learners run. A script run as a program (python scripts/train.py, or
+tools/bench.py) sets up how it ends here, before its slow imports (scripts/exits.py): a
 signal even during start-up is one line."""
 
 import sys

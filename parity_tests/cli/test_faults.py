@@ -273,7 +273,7 @@ def test_bad_input_is_status_2_when_standard_error_cannot_be_written(script, std
     if stderr == "/dev/full" and not Path(stderr).exists():
         pytest.skip("no /dev/full here")
     options = ({"preexec_fn": close_stderr, "stderr": None} if stderr == "closed"
-               else {"stderr": open(stderr, "w")})  # noqa: SIM115
+               else {"stderr": open(stderr, "w", encoding="utf-8")})  # noqa: SIM115
     ran = subprocess.run([sys.executable, script, "--no-such-flag"], cwd=REPO, timeout=600,
                          stdout=subprocess.PIPE, env=child_env(), **options)
     assert ran.returncode == 2
