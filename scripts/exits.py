@@ -21,14 +21,15 @@ import signal
 import sys
 import unicodedata
 
-MACHINE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO, errno.ENOMEM,
-                  errno.EAGAIN}
+MACHINE_ERRNOS = {getattr(errno, name) for name in ("ENOSPC", "EDQUOT", "EFBIG", "EIO",
+                                                   "ENOMEM", "EAGAIN") if hasattr(errno, name)}
 """An OSError with one of these is the machine's failure (status 1), not the input's."""
 
-HINTS = {errno.ENOSPC: "free some space, or write elsewhere",
-         errno.EDQUOT: "free some space, or write elsewhere",
-         errno.EFBIG: "the file-size limit (ulimit -f) stops it: raise it, or write less",
-         errno.ENOMEM: "ask for less"}
+HINTS = {getattr(errno, name, None): hint for name, hint in (
+    ("ENOSPC", "free some space, or write elsewhere"),
+    ("EDQUOT", "free some space, or write elsewhere"),
+    ("EFBIG", "the file-size limit (ulimit -f) stops it: raise it, or write less"),
+    ("ENOMEM", "ask for less"))}
 
 
 class Interrupted(KeyboardInterrupt):

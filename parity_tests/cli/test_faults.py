@@ -266,6 +266,7 @@ def close_stderr() -> None:
     os.close(2)
 
 
+@pytest.mark.skipif(sys.platform == "win32", reason="closes a descriptor before exec: POSIX")
 @pytest.mark.parametrize("script", ["scripts/train.py", "scripts/evaluate.py",
                                     "scripts/check_exercises.py", "scripts/compare.py"])
 @pytest.mark.parametrize("stderr", ["closed", "/dev/full"])
@@ -279,6 +280,7 @@ def test_bad_input_is_status_2_when_standard_error_cannot_be_written(script, std
     assert ran.returncode == 2
 
 
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="no /dev/full here")
 def test_a_failed_write_to_standard_error_changes_no_status(tmp_path):
     ran = subprocess.run(f"{sys.executable} scripts/train.py {' '.join(RUN)} --save "
                          f"{tmp_path}/none/x.npz 2>/dev/full; echo $? >&1", shell=True,
@@ -337,3 +339,23 @@ def test_no_temporary_file_is_left_by_a_write_that_fails(tmp_path):
         write_atomically(tmp_path / "x", fails)
     assert caught.value.filename == str(tmp_path / "x")  # the file asked for, not the temporary
     assert not list(tmp_path.glob(f"{TEMP_PREFIX}*")) and not (tmp_path / "x").exists()
+
+
+@pytest.mark.parametrize("has_it", [True, False])
+def test_a_write_past_the_size_limit_raises_where_the_system_has_the_signal(has_it,
+                                                                           monkeypatch):
+    """Linux and macOS: SIGXFSZ ignored, so the write raises EFBIG; Windows has no such
+    signal, and nothing is changed."""
+    import signal as signals
+
+    from ch9_shared import system
+
+    set_to = {}
+    monkeypatch.setattr(signals, "signal", lambda number, handler: set_to.update({
+        number: handler}))
+    if has_it:
+        monkeypatch.setattr(signals, "SIGXFSZ", 25, raising=False)
+    else:
+        monkeypatch.delattr(signals, "SIGXFSZ", raising=False)
+    system.writes_past_size_limit_raise()
+    assert set_to == ({25: signals.SIG_IGN} if has_it else {})
