@@ -77,7 +77,6 @@ DEVICE_CHOICES = ("auto", "cpu", "cuda", "mps")
 NEEDS_TORCH = "needs torch and torchvision ({}): pip install -e '.[torch]'"
 
 
-
 def default_cache() -> Path | None:
     """$XDG_CACHE_HOME/grokking-ch9, else ~/.cache/grokking-ch9; None where there is no home
     folder (HOME unset and no passwd entry: a container's --user 4242)."""
