@@ -2,11 +2,12 @@
 tools/bench.py) sets up how it ends here, before its slow imports (scripts/exits.py): a
 signal even during start-up is one line."""
 
+import os
 import sys
-from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-if sys.argv and sys.argv[0] and Path(sys.argv[0]).resolve().parent in (HERE, HERE.parent / "tools"):
+HERE = os.path.dirname(os.path.realpath(__file__))
+if sys.argv and sys.argv[0] and os.path.dirname(os.path.realpath(sys.argv[0])) in (
+        HERE, os.path.join(os.path.dirname(HERE), "tools")):
     from scripts import exits
 
     exits.start()

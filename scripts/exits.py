@@ -125,8 +125,9 @@ def start() -> None:
     """Set up a script's ending, first thing: descriptors 0-2 open (on the null device where
     they were closed), standard error that cannot fail, SIGINT and SIGTERM as Interrupted,
     a write past the file-size limit as an OSError (not SIGXFSZ's kill)."""
-    from ch9_shared.system import writes_past_size_limit_raise
-
+    sys.excepthook = _last_word
+    for number in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(number, _stop)
     for fd in (0, 1, 2):
         try:
             os.fstat(fd)
@@ -136,10 +137,9 @@ def start() -> None:
                 os.dup2(null, fd)
                 os.close(null)
     sys.stderr = Stderr()
-    for number in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(number, _stop)
+    from ch9_shared.system import writes_past_size_limit_raise  # NumPy: after the signals
+
     writes_past_size_limit_raise()
-    sys.excepthook = _last_word
 
 
 def ending(prog: str, error: BaseException) -> int | None:
