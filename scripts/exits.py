@@ -136,7 +136,8 @@ def start() -> None:
             if null != fd:
                 os.dup2(null, fd)
                 os.close(null)
-    sys.stderr = Stderr()
+    if sys.stderr is None or sys.stderr is sys.__stderr__:  # not a test's capture
+        sys.stderr = Stderr()
     from ch9_shared.system import writes_past_size_limit_raise  # NumPy: after the signals
 
     writes_past_size_limit_raise()
