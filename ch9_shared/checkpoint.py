@@ -132,10 +132,11 @@ def check_headers(path: Path) -> None:
 
 
 def _real(name: str, value: object, ndim: int) -> np.ndarray:
-    if not isinstance(value, np.ndarray) or value.dtype.kind != "f" or value.ndim != ndim:
+    if not isinstance(value, np.ndarray) or value.dtype not in (np.float32, np.float64) \
+            or value.ndim != ndim:
         what = (f"{value.dtype} of {value.ndim} dimensions" if isinstance(value, np.ndarray)
                 else type(value).__name__)
-        raise CheckpointError(f"{name}: {what}, not a {ndim}-D array of real floats")
+        raise CheckpointError(f"{name}: {what}, not a {ndim}-D float32 or float64 array")
     if not np.isfinite(value).all():
         raise CheckpointError(f"{name}: holds NaN or infinity; this checkpoint cannot be used")
     return value
