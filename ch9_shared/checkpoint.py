@@ -201,8 +201,9 @@ def checked(path: Path, fields: dict[str, object]) -> Checkpoint:
         device = fields.get("torch_rng_device")
         device = "cpu" if device is None else _text("torch_rng_device", device)
         if device not in GENERATOR_DEVICES:
-            raise CheckpointError(f"torch_rng_device: {device!r:.40}, not one of "
-                                  f"{', '.join(GENERATOR_DEVICES)}")
+            raise CheckpointError(f"torch_rng_device: {device!r:.40}, not "
+                                  f"{', '.join(GENERATOR_DEVICES[:-1])} or "
+                                  f"{GENERATOR_DEVICES[-1]}")
     except CheckpointError as e:
         raise CheckpointError(f"{path}: {e}") from None
     checkpoint = Checkpoint(weights_0_1, weights_1_2, iteration,
