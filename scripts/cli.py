@@ -410,6 +410,8 @@ def checkpointing(
         if not args.quiet:
             print(f"resuming from {args.resume}: {resume.iteration} iterations done",
                   file=sys.stderr)
+        if resume.iteration == config.iterations and args.save is not None:
+            save(args.save, resume)  # a finished run has nothing to train: --save copies it
     return resume, None if args.save is None else functools.partial(save, args.save)
 
 

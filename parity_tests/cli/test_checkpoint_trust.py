@@ -147,3 +147,15 @@ def test_scripts_refuse_in_one_line_exit_2(saved, tmp_path, side):
         assert result.returncode == 2, result.stderr
         assert result.stderr.count("\n") == 1 and f": {field}: " in result.stderr
         assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("side", ["numpy", "torch"])
+def test_a_finished_checkpoint_resumed_with_save_writes_the_copy(saved, tmp_path, side):
+    copy = tmp_path / f"copy{saved[side].suffix}"
+    result = run(["scripts/train.py", "--impl", side, *SHORT, "--resume", str(saved[side]),
+                  "--save", str(copy)])
+    assert result.returncode == 0, result.stderr
+    load = load_npz if side == "numpy" else load_pt
+    a, b = load(saved[side]), load(copy)
+    assert a.iteration == b.iteration == 2
+    assert np.array_equal(a.weights_0_1, b.weights_0_1)
