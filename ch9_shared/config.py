@@ -21,6 +21,8 @@ DIVISOR_CHOICES = ("batch*batch", "batch*classes")
 PIXELS = 28 * 28
 CLASSES = 10
 MAX_HIDDEN = 2**20
+MAX_FLOAT = {"float32": 3.4028234663852886e38, "float64": 1.7976931348623157e308}
+"""The largest finite value of each dtype: a setting above it becomes infinity."""
 """The most hidden units: weights_0_1 is then 784 x 2**20 float64s, 6.6 GB."""
 
 
@@ -80,6 +82,9 @@ class Config:
             value = getattr(self, name)
             if not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
                 raise ConfigError(f"{name} must be a finite number above 0, got {value!r}")
+            if value > MAX_FLOAT[self.dtype]:
+                raise ConfigError(f"{name} {value!r} overflows {self.dtype} (largest "
+                                  f"{MAX_FLOAT[self.dtype]:.4g}): lower it, or use float64")
         if self.softmax_base <= 1:
             raise ConfigError(f"softmax_base must be above 1 (1 makes every class equally likely, "
                               f"below 1 prefers the smallest logit), got {self.softmax_base!r}")

@@ -49,8 +49,9 @@ class Dataset:
     test_labels: np.ndarray
 
 
-def read_idx(path: Path) -> np.ndarray:
-    """Read one IDX file (plain or `.gz`) into an array of its stored shape and type."""
+def read_idx(path: Path, limit: int | None = None) -> np.ndarray:
+    """Read one IDX file (plain or `.gz`) into an array of its stored shape and type; with
+    `limit`, only its first `limit` items: a `.gz` is unpacked only that far."""
     opener = gzip.open if path.suffix == ".gz" else open
     try:
         with opener(path, "rb") as f:
@@ -68,13 +69,28 @@ def read_idx(path: Path) -> np.ndarray:
                 have = os.fstat(f.fileno()).st_size - 4 - 4 * ndim
                 raise DataError(f"{path}: truncated or padded: header says {size} data bytes, "
                                 f"the file has {have}")
-            data = _read_at_most(f, size + 1)
+            if limit is not None and shape and limit < shape[0]:
+                shape = (limit, *shape[1:])
+                size = math.prod(shape) * dtype.itemsize
+                data = _read_at_most(f, size)
+            else:
+                data = _read_at_most(f, size + 1)
     except (OSError, EOFError, zlib.error) as e:
         raise DataError(f"{path}: cannot read ({e})") from None
     if len(data) != size:
         raise DataError(f"{path}: truncated or padded: header says {size} data bytes, "
                         f"the file has {len(data)}{'+' if len(data) > size else ''}")
     return np.frombuffer(data, dtype=dtype).reshape(shape).astype(dtype.newbyteorder("="))
+
+
+def idx_length(path: Path) -> int:
+    """The number of items an IDX file's header claims, read without its data."""
+    try:
+        with (gzip.open if path.suffix == ".gz" else open)(path, "rb") as f:
+            header = f.read(8)
+    except (OSError, EOFError, zlib.error) as e:
+        raise DataError(f"{path}: cannot read ({e})") from None
+    return int.from_bytes(header[4:8], "big")
 
 
 def _read_at_most(f, n: int, chunk: int = 1 << 16) -> bytes:
@@ -115,12 +131,13 @@ def load(data_dir: Path | None = None, train_size: int = 1000, test_size: int = 
     With no `data_dir`, the chapter's slice of MNIST that ships with the package.
     """
     folder = SHIPPED if data_dir is None else find_idx_folder(Path(data_dir))
-    arrays = {}
+    arrays, lengths = {}, {}
     for key, name in FILES.items():
         path = idx_path(folder, name)
         if path is None:
             raise DataError(f"{folder}: {name}[.gz] is missing")
-        arrays[key] = read_idx(path)
+        arrays[key] = read_idx(path, train_size if key.startswith("train") else test_size)
+        lengths[key] = idx_length(path)
     for split, size in (("train", train_size), ("test", test_size)):
         images, labels = arrays[f"{split}_images"], arrays[f"{split}_labels"]
         where = f"{folder} ({split})"
@@ -129,8 +146,9 @@ def load(data_dir: Path | None = None, train_size: int = 1000, test_size: int = 
                             "28x28 (784 pixels)")
         if images.dtype != np.uint8 or labels.dtype != np.uint8 or labels.ndim != 1:
             raise DataError(f"{where}: expected uint8 images and a 1-D uint8 label file")
-        if len(images) != len(labels):
-            raise DataError(f"{where}: {len(images)} images but {len(labels)} labels")
+        if lengths[f"{split}_images"] != lengths[f"{split}_labels"]:
+            raise DataError(f"{where}: {lengths[f'{split}_images']} images but "
+                            f"{lengths[f'{split}_labels']} labels")
         if size > len(images):
             more = (" (the shipped data is the chapter's slice: pass `data_dir` with the full "
                     "MNIST, or `dataset` mnist with `download`)") if data_dir is None else ""

@@ -2,40 +2,99 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
+import signal
+import stat
 import tempfile
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import IO
+
+TEMP_PREFIX = ".tmp-"
+"""The temporary file's name: short, so that it fits wherever the final name fits."""
 
 
 class OutputError(ValueError):
     """An output path that cannot be written; the message names it and says why."""
 
 
+@contextlib.contextmanager
+def signals_deferred() -> Iterator[None]:
+    """SIGINT and SIGTERM wait until the block ends (then they arrive as they would have): a
+    write is never cut in half, nor its temporary file left behind. Only the main thread
+    can hold signals; elsewhere the block runs as it is."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught: list[int] = []
+    before = {number: signal.signal(number, lambda number, frame: caught.append(number))
+              for number in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for number, handler in before.items():
+            signal.signal(number, signal.SIG_DFL if handler is None else handler)
+        if caught:
+            signal.raise_signal(caught[0])
+
+
+class _Recording(io.FileIO):
+    """A file that remembers the first OSError of a write: a library that wraps it in its own
+    error (torch: RuntimeError) is reported as the OSError it was (a full disk)."""
+
+    error: OSError | None = None
+
+    def write(self, data) -> int:  # type: ignore[override]
+        try:
+            return super().write(data)
+        except OSError as e:
+            self.error = self.error or e
+            raise
+
+
 def write_atomically(path: Path, write: Callable[[IO[bytes]], object]) -> None:
     """write(file) to a temporary file beside `path`, then rename it over `path`: a reader
     (or a run killed half-way) never sees half a file. A symbolic link is written through
     (its target is replaced, the link stays); a path that is not a regular file (a device,
-    a pipe) is refused, never replaced by a file."""
+    a pipe) or that the user may not write is refused, never replaced. A file replaced keeps
+    its mode (a private checkpoint stays private); SIGINT and SIGTERM wait for the write."""
     path = Path(os.path.realpath(path))
     not_a_file(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    not_read_only(path)
+    mode = stat.S_IMODE(path.stat().st_mode) if path.exists() else 0o666 & ~_umask()
+    with signals_deferred():
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=TEMP_PREFIX)
+        try:
+            raw = _Recording(fd, "wb")
+            try:
+                with io.BufferedWriter(raw) as f:
+                    write(f)
+                os.chmod(tmp, mode)
+                os.replace(tmp, path)
+            except Exception as e:
+                error = raw.error or e
+                if isinstance(error, OSError):  # named by the file asked for, not the temporary
+                    raise OSError(error.errno, error.strerror, str(path)) from None
+                raise
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+
+
+def _umask() -> int:
+    mask = os.umask(0o22)
+    os.umask(mask)
+    return mask
 
 
 def _can_write_in(folder: Path, flag: str, path: Path) -> None:
     """Create and remove a scratch file in `folder`: the one test that permissions, a
     read-only disk and the like cannot fool."""
     try:
-        fd, scratch = tempfile.mkstemp(dir=folder, prefix=".write-test.")
+        fd, scratch = tempfile.mkstemp(dir=folder, prefix=TEMP_PREFIX)
         os.close(fd)
         os.unlink(scratch)
     except OSError as e:
@@ -49,12 +108,21 @@ def not_a_file(path: Path, flag: str = "") -> None:
                           "device or a pipe?); give a file's path")
 
 
+def not_read_only(path: Path, flag: str = "") -> None:
+    """OutputError if a file stands at `path` that the user may not write (or that nobody
+    may: mode 444 holds even for root): it is refused, never replaced."""
+    if path.is_file() and (not os.access(path, os.W_OK) or not path.stat().st_mode & 0o222):
+        raise OutputError(f"{flag + ' ' if flag else ''}{path}: the file is read-only for you; "
+                          "give another path, or make it writable first (chmod u+w)")
+
+
 def writable_file(flag: str, path: Path) -> Path:
     """`path` if a file can be written there (through a symbolic link: its target);
     OutputError otherwise. Writes nothing."""
     if path.is_dir():
         raise OutputError(f"{flag} {path}: that is a folder; give a file name")
     not_a_file(path, flag)
+    not_read_only(path, flag)
     folder = Path(os.path.realpath(path)).parent
     if not folder.exists():
         raise OutputError(f"{flag} {path}: the folder {folder} does not exist")
@@ -64,18 +132,34 @@ def writable_file(flag: str, path: Path) -> Path:
     return path
 
 
-def distinct(outputs: dict[str, Path | None]) -> None:
-    """OutputError if two of the flags name the same file (the second would overwrite the
-    first): `outputs` maps each flag to its path, or None where it is not given."""
-    seen: dict[str, str] = {}
-    for flag, path in outputs.items():
-        if path is None:
-            continue
-        real = os.path.realpath(path)
-        if real in seen:
-            raise OutputError(f"{seen[real]} and {flag} name the same file, {path}: give each "
-                              "its own")
-        seen[real] = flag
+Paths = Path | Iterable[Path] | None
+"""A flag's file, its files (a folder's figures, a data folder's files), or None."""
+
+
+def _each(paths: Paths) -> list[Path]:
+    if paths is None:
+        return []
+    return [paths] if isinstance(paths, Path) else list(paths)
+
+
+def distinct(outputs: Mapping[str, Paths],
+             inputs: Mapping[str, Paths] | None = None) -> None:
+    """OutputError if an output would overwrite an input or another output: `outputs` and
+    `inputs` map each flag to its file or files, None where it is not given. Paths are
+    compared resolved (symbolic links, `..`)."""
+    read = {os.path.realpath(path): flag for flag, paths in (inputs or {}).items()
+            for path in _each(paths)}
+    written: dict[str, str] = {}
+    for flag, paths in outputs.items():
+        for path in _each(paths):
+            real = os.path.realpath(path)
+            if real in read:
+                raise OutputError(f"{flag} {path}: that is a file {read[real]} reads, and "
+                                  f"writing it would destroy it; give {flag} another path")
+            if real in written:
+                raise OutputError(f"{written[real]} and {flag} name the same file, {path}: "
+                                  "give each its own")
+            written[real] = flag
 
 
 def writable_folder(flag: str, path: Path) -> Path:

@@ -153,3 +153,13 @@ def peak_mb(argv: Sequence[str]) -> float | None:
     peak = subprocess.run([sys.executable, "-c", PEAK_OF_CHILD, *argv], capture_output=True,
                           encoding="utf-8", check=True)
     return int(peak.stdout) / (1024**2 if sys.platform == "darwin" else 1024)
+
+
+# Signals.
+
+def writes_past_size_limit_raise() -> None:
+    """A write past the file-size limit (ulimit -f) raises OSError (EFBIG), which the
+    scripts report in one line, instead of SIGXFSZ killing the process; Windows has no such
+    signal, and no such limit."""
+    if hasattr(signal, "SIGXFSZ"):
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)

@@ -135,15 +135,20 @@ def book_slopes(path: Path) -> Path:
     return _save(figure, path)
 
 
+CHAPTER_FIGURES = ("curves.png", "weight_templates.png", "class_averages.png", "activations.png")
+"""The files chapter_figures writes in its folder, in order."""
+
+
 def chapter_figures(directory: Path, runs: Mapping[str, Sequence[LogRecord]],
                     weights_0_1: np.ndarray, weights_1_2: np.ndarray,
                     images: np.ndarray, digits: np.ndarray, title: str) -> list[Path]:
-    """The four figures of a run, in `directory`."""
+    """The four figures of a run, in `directory` (named as CHAPTER_FIGURES)."""
+    curves, templates, averages, table = (directory / name for name in CHAPTER_FIGURES)
     return [
-        training_curves(runs, directory / "curves.png", title),
-        weight_templates(weights_0_1, weights_1_2, directory / "weight_templates.png"),
-        class_averages(images, digits, directory / "class_averages.png"),
-        activation_table(directory / "activations.png"),
+        training_curves(runs, curves, title),
+        weight_templates(weights_0_1, weights_1_2, templates),
+        class_averages(images, digits, averages),
+        activation_table(table),
     ]
 
 

@@ -19,6 +19,10 @@ part of the file is written). To grade a class:
 
 from __future__ import annotations
 
+import scripts  # noqa: F401  first: a signal during the imports below is one line
+
+# isort: split
+
 import argparse
 import glob
 import os
@@ -32,6 +36,7 @@ from ch9_shared.files import OutputError, distinct, writable_file, write_atomica
 from ch9_shared.system import user_options
 from exercises import gradebook
 from exercises.runner import Graded, Limits, grade_file
+from scripts import exits
 from scripts.cli import Parser, exit_with, integer_in, positive_float
 
 BLANK = Path(__file__).resolve().parent.parent / "exercises" / "backprop.py"
@@ -153,7 +158,7 @@ def main(argv: list[str] | None = None) -> int:
         except ValueError as e:
             problems.append(f"--user {args.user}: {e}")
     if problems:
-        print(f"{parser.prog}: error: {problems[0]}", file=sys.stderr)
+        exits.say(f"{parser.prog}: error: {problems[0]}")
         return 2
     limits = Limits(time=args.time_limit, memory_mb=args.memory_mb, dtype=args.dtype,
                     user=args.user)
@@ -184,8 +189,8 @@ def main(argv: list[str] | None = None) -> int:
             try:
                 write_atomically(output, lambda f, data=data: f.write(data))
             except OSError as e:
-                print(f"{parser.prog}: error: {flag} {output}: cannot write it "
-                      f"({e.strerror or e})", file=sys.stderr)
+                exits.say(f"{parser.prog}: error: {flag} {output}: cannot write it "
+                          f"({exits.reason(e)})")
                 return 2
     return 0 if all(graded.all_passed for graded in grades) else 1
 

@@ -43,6 +43,7 @@ from ch9_shared.config import (
 from ch9_shared.files import (
     OutputError,
     distinct,
+    not_read_only,
     writable_file,
     writable_folder,
     write_atomically,
@@ -50,6 +51,7 @@ from ch9_shared.files import (
 from ch9_shared.loop import Diverged, LogRecord, Model, train
 from numpy_impl.fast import FastNetwork
 from numpy_impl.network import book_slope_flips_at_start
+from scripts import exits
 
 Log = Callable[[LogRecord], None]
 Progress = Callable[[int], None]
@@ -75,7 +77,17 @@ IMPL_DEFAULTS = {"numpy": ("book", "numpy"), "torch": ("book", "numpy"),
 DEVICE_CHOICES = ("auto", "cpu", "cuda", "mps")
 NEEDS_TORCH = "needs torch and torchvision ({}): pip install -e '.[torch]'"
 
-DEFAULT_CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "grokking-ch9"
+
+def default_cache() -> Path | None:
+    """$XDG_CACHE_HOME/grokking-ch9, else ~/.cache/grokking-ch9; None where there is no home
+    folder (HOME unset and no passwd entry: a container's --user 4242)."""
+    if os.environ.get("XDG_CACHE_HOME"):
+        return Path(os.environ["XDG_CACHE_HOME"]) / "grokking-ch9"
+    try:
+        return Path.home() / ".cache" / "grokking-ch9"
+    except (RuntimeError, KeyError):
+        return None
+
 
 # Flags that override a field of the preset's Config, in the order --help lists them.
 OVERRIDES = ("iterations", "batch_size", "alpha", "hidden_size", "hidden", "output",
@@ -94,12 +106,20 @@ def stdout_closed_early() -> int:
     return 141
 
 
-def exit_with(main: Callable[[], int]) -> NoReturn:
-    """sys.exit(main()), quietly when the reader of standard output leaves."""
+def exit_with(main: Callable[[], int], prog: str | None = None) -> NoReturn:
+    """sys.exit(main()), quietly when the reader of standard output leaves, and in one line
+    with the right status whatever else ends it (scripts/exits.py): a signal (130, 143), a
+    failure of the machine (1), input the run cannot use (2)."""
+    exits.start()
+    prog = prog or exits.program()
     try:
         status = main()
     except BrokenPipeError:
         status = stdout_closed_early()
+    except (KeyboardInterrupt, MemoryError, OSError, RuntimeError) as e:
+        status = exits.ending(prog, e)
+        if status is None:
+            raise
     sys.exit(status)
 
 
@@ -108,8 +128,8 @@ FIELD = re.compile(r"`([a-z][a-z0-9_]*)`")
 
 def as_flags(error: object) -> str:
     """A library's message with each field it names in backquotes (`batch_size`) written as
-    the flag that sets it (--batch-size)."""
-    return FIELD.sub(lambda field: "--" + field[1].replace("_", "-"), str(error))
+    the flag that sets it (--batch-size), on one line (control characters escaped)."""
+    return exits.one_line(FIELD.sub(lambda field: "--" + field[1].replace("_", "-"), str(error)))
 
 
 class Parser(argparse.ArgumentParser):
@@ -183,8 +203,9 @@ def add_data_flags(p: argparse.ArgumentParser) -> None:
                    help="a full dataset from the cache folder (see --download)")
     d.add_argument("--download", action="store_true",
                    help="fetch --dataset into the cache with torchvision (checks its checksums)")
-    d.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE,
-                   help="where --dataset lives (default: %(default)s)")
+    d.add_argument("--cache-dir", type=Path,
+                   help="where --dataset lives (default: $XDG_CACHE_HOME/grokking-ch9, else "
+                   "~/.cache/grokking-ch9)")
 
 
 def add_device_flag(p: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
@@ -271,6 +292,10 @@ def data_folder(args: argparse.Namespace, fetch: Fetcher) -> Path | None:
         raise CliError("--download needs --dataset (mnist, fashion-mnist or kmnist)")
     if args.dataset is None:
         return args.data_dir
+    args.cache_dir = args.cache_dir or default_cache()
+    if args.cache_dir is None:
+        raise CliError("no home folder to keep --dataset in (HOME is not set and this user has "
+                       "none): give --cache-dir, or set XDG_CACHE_HOME")
     if args.download:
         return fetch(args.dataset, args.cache_dir)
     folder = args.cache_dir / data.DATASETS[args.dataset] / "raw"
@@ -315,6 +340,8 @@ def train_from_flags(
         if not args.quiet:
             print(f"resuming from {args.resume}: {resume.iteration} iterations done",
                   file=sys.stderr)
+        if resume.iteration == config.iterations and args.save is not None:
+            save(args.save, resume)  # a finished run has nothing to train: --save copies it
     saver = None if args.save is None else functools.partial(save, args.save)
     train(model, dataset, log, progress, resume, saver, args.save_every)
     return Trained(model.ran_on, *model.weights())
@@ -393,14 +420,45 @@ def write_figures(directory: Path, records: list[LogRecord], impl: str, config: 
                            f"{config.hidden}/{config.output}, seed {config.seed}")
 
 
+def data_files(args: argparse.Namespace) -> list[Path]:
+    """The IDX files a run reads, where they can be found now (a folder that is wrong is
+    refused later, by data.load)."""
+    if args.data_dir is not None:
+        folder = args.data_dir
+    elif args.dataset is not None and (cache := args.cache_dir or default_cache()) is not None:
+        folder = cache / data.DATASETS[args.dataset] / "raw"
+    else:
+        folder = data.SHIPPED
+    try:
+        folder = data.find_idx_folder(folder)
+    except data.DataError:
+        return []
+    return [path for name in data.FILES.values()
+            if (path := data.idx_path(folder, name)) is not None]
+
+
+def reader(args: argparse.Namespace) -> str:
+    """Who reads the data files, in a collision's words."""
+    return "--data-dir" if args.data_dir else "--dataset" if args.dataset else "the run"
+
+
 def check_outputs(args: argparse.Namespace) -> None:
-    """Every output path, before anything trains: a file can be written where a file is
+    """Every output path, before anything trains: none is an input (the data, --resume) or
+    another output (each figure of --plot included), a file can be written where a file is
     asked for, a folder made where a folder is; matplotlib is there for --plot."""
-    distinct({"--metrics": args.metrics, "--save": args.save, "--plot": args.plot})
-    distinct({"--resume": args.resume, "--metrics": args.metrics})  # --save may be --resume
+    from scripts.chapter_figures import CHAPTER_FIGURES
+
+    figures = None if args.plot is None else [args.plot / name for name in CHAPTER_FIGURES]
+    same = args.save is not None and args.resume is not None and \
+        os.path.realpath(args.save) == os.path.realpath(args.resume)  # a run goes on in place
+    distinct({"--save": None if same else args.save, "--metrics": args.metrics,
+              "--plot": figures and [args.plot, *figures]},
+             {reader(args): data_files(args), "--resume": args.resume})
     for flag, path in (("--metrics", args.metrics), ("--save", args.save)):
         if path is not None:
             writable_file(flag, path)
+    for path in figures or []:
+        not_read_only(path, "--plot")
     if args.save_every is not None and args.save is None:
         raise CliError("--save-every needs --save PATH")
     if args.plot is not None:
@@ -421,6 +479,7 @@ def main(
     early."""
     args = build_parser(prog, default_impl).parse_args(argv)
     records: list[LogRecord] = []
+    done = 0  # iterations finished, for the line a signal leaves
     status = 0
     try:
         if args.impl not in impls:
@@ -445,6 +504,8 @@ def main(
                     print(record, flush=True)
 
             def progress(iteration: int) -> None:
+                nonlocal done
+                done = iteration + 1
                 announce()
                 bar.update()
 
@@ -455,24 +516,46 @@ def main(
             write_figures(args.plot, records, args.impl, config, trained, dataset)
     except BrokenPipeError:
         status = stdout_closed_early()
-    except (CliError, ConfigError, OutputError, data.DataError, Diverged, CheckpointError,
-            OSError) as e:
-        print(f"{prog}: error: {as_flags(e)}", file=sys.stderr)
+    except (CliError, ConfigError, OutputError, data.DataError, Diverged, CheckpointError) as e:
+        exits.say(f"{prog}: error: {as_flags(e)}")
         status = 2
-    except KeyboardInterrupt:
-        print(f"{prog}: interrupted", file=sys.stderr)
-        status = 130
+    except OSError as e:
+        exits.say(f"{prog}: error: {exits.describe(e)}")
+        status = exits.status_of(e)
+    except MemoryError:
+        exits.say(f"{prog}: error: out of memory: ask for less (a smaller --hidden-size, "
+                  "--train-size, --test-size or --batch-size)")
+        status = 1
+    except KeyboardInterrupt as e:
+        exits.say(stopped(prog, e, done, argv, args))
+        status = exits.interrupted_status(e)
     if args.metrics is not None and records:
         try:
             write_metrics(args.metrics, records, args.impl, config)
         except OSError as e:
-            print(f"{prog}: error: --metrics {args.metrics}: {e}", file=sys.stderr)
-            return status or 2
+            exits.say(f"{prog}: error: --metrics {args.metrics}: {exits.reason(e)}")
+            return status or exits.status_of(e)
     if status == 0 and not args.quiet:
         print(f"{prog}: {args.impl} on {trained.ran_on}, {config.mode} mode, "
               f"{config.hidden}/{config.output}, {config.dtype}, {config.iterations} iterations "
               f"in {seconds:.2f} s", file=sys.stderr)
     return status
+
+
+def stopped(prog: str, signal: KeyboardInterrupt, done: int, argv: list[str] | None,
+            args: argparse.Namespace) -> str:
+    """The line a signal leaves: where the run stopped, and how to go on."""
+    where = f"{prog}: stopped by {exits.signal_name(signal)} after {done} iterations"
+    if args.save is None or not args.save.is_file():
+        return (f"{where}; no checkpoint was saved (--save PATH --save-every N keeps one to "
+                "go on from): run it again")
+    flags = list(sys.argv[1:] if argv is None else argv)
+    for i, flag in enumerate(flags):
+        if flag == "--resume" or flag.startswith("--resume="):
+            del flags[i:i + (flag == "--resume") + 1]
+            break
+    command = shlex.join(["python", prog, *flags, "--resume", str(args.save)])
+    return f"{where}; the last checkpoint is {args.save}: go on with {command}"
 
 
 def notes(config: Config) -> list[str]:
@@ -494,5 +577,6 @@ def progress_bar(total: int, show: bool):
     than two seconds; a silent stand-in otherwise."""
     from tqdm import tqdm
 
+    tqdm.monitor_interval = 0  # no monitor thread: one thread fewer that could fail to start
     return tqdm(total=total, file=sys.stderr, unit="it", delay=2, leave=False,
                 disable=not (show and sys.stderr.isatty()))

@@ -20,6 +20,10 @@ that docs/parity.md and docs/walkthrough.md quote are such files, in docs/parity
 
 from __future__ import annotations
 
+import scripts  # noqa: F401  first: a signal during the imports below is one line
+
+# isort: split
+
 import argparse
 import dataclasses
 import json
@@ -33,7 +37,7 @@ from ch9_shared import system
 from ch9_shared.close import STEP_DEPTH, Comparison, run_depth, tolerance
 from ch9_shared.config import Config, ConfigError
 from ch9_shared.data import DataError, Dataset, load
-from ch9_shared.files import OutputError, writable_file, write_atomically
+from ch9_shared.files import OutputError, distinct, writable_file, write_atomically
 from ch9_shared.loop import Diverged
 from ch9_shared.threads import one_thread
 from scripts.cli import (
@@ -45,9 +49,11 @@ from scripts.cli import (
     as_flags,
     command_line,
     config_from_args,
+    data_files,
     data_folder,
     device_flag,
     exit_with,
+    reader,
 )
 from torch_impl.datasets import fetch
 from torch_impl.parity import all_close, first_step, quirk_rows, run_rows, step_rows, table
@@ -77,6 +83,7 @@ def compare(args: argparse.Namespace) -> int:
     """Print the three tables (and write them with --json); the exit status."""
     try:
         if args.json is not None:
+            distinct({"--json": args.json}, {reader(args): data_files(args)})
             writable_file("--json", args.json)
         config = config_from_args(args)
         folder = data_folder(args, fetch)

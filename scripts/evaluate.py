@@ -10,6 +10,10 @@ Rows of the confusion matrix are the true digits, columns the predicted ones.
 
 from __future__ import annotations
 
+import scripts  # noqa: F401  first: a signal during the imports below is one line
+
+# isort: split
+
 import sys
 from pathlib import Path
 

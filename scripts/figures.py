@@ -9,18 +9,25 @@ averages of the book's run, the activation table, and the book's slope beside th
 
 from __future__ import annotations
 
+import scripts  # noqa: F401  first: a signal during the imports below is one line
+
+# isort: split
+
 import sys
 from pathlib import Path
 
 from ch9_shared.config import PRESETS
 from ch9_shared.data import load
-from ch9_shared.files import OutputError, writable_folder
+from ch9_shared.files import OutputError, not_read_only, writable_folder
 from ch9_shared.loop import LogRecord, train
 from numpy_impl.fast import FastNetwork
 from scripts import chapter_figures as figures
-from scripts.cli import Parser
+from scripts.cli import Parser, as_flags, exit_with
 from torch_impl.train import HandBuilt
 
+FIGURES = ("curves_book_vs_exact.png", "curves_numpy_vs_torch.png", "weight_templates.png",
+           "class_averages.png", "activations.png", "book_slopes.png")
+"""The files it writes in --out, in order."""
 OUT = Path(__file__).resolve().parent.parent / "docs" / "images"
 
 
@@ -30,8 +37,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         writable_folder("--out", args.out)
+        for name in FIGURES:
+            not_read_only(args.out / name, "--out")
     except OutputError as e:
-        print(f"scripts/figures.py: error: {e}", file=sys.stderr)
+        print(f"scripts/figures.py: error: {as_flags(e)}", file=sys.stderr)
         return 2
     data = load()
     book, exact = PRESETS["tanh"], PRESETS["tanh"].replace(mode="exact")
@@ -40,20 +49,18 @@ def main(argv: list[str] | None = None) -> int:
     train(FastNetwork(exact), data, runs["numpy exact"].append)
     train(HandBuilt(book, "cpu"), data, runs["torch book"].append)
     title = "tanh/softmax, seed 1, 1000 training images"
+    curves_modes, curves_sides, templates, averages, table, slopes = (
+        args.out / name for name in FIGURES)
     written = [
         figures.training_curves({"book mode": runs["numpy book"],
-                                 "exact mode": runs["numpy exact"]},
-                                args.out / "curves_book_vs_exact.png", title),
+                                 "exact mode": runs["numpy exact"]}, curves_modes, title),
         figures.training_curves({"numpy_impl": runs["numpy book"],
-                                 "torch_impl": runs["torch book"]},
-                                args.out / "curves_numpy_vs_torch.png",
+                                 "torch_impl": runs["torch book"]}, curves_sides,
                                 f"{title}: the two logs are the same"),
-        figures.weight_templates(network.weights_0_1, network.weights_1_2,
-                                 args.out / "weight_templates.png"),
-        figures.class_averages(data.train_images, data.train_labels,
-                               args.out / "class_averages.png"),
-        figures.activation_table(args.out / "activations.png"),
-        figures.book_slopes(args.out / "book_slopes.png"),
+        figures.weight_templates(network.weights_0_1, network.weights_1_2, templates),
+        figures.class_averages(data.train_images, data.train_labels, averages),
+        figures.activation_table(table),
+        figures.book_slopes(slopes),
     ]
     for path in written:
         print(f"wrote {path} ({path.stat().st_size // 1024} KB)", file=sys.stderr)
@@ -61,4 +68,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_with(main)

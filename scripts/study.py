@@ -23,6 +23,10 @@ its tables say so, and it states no verdicts.
 
 from __future__ import annotations
 
+import scripts  # noqa: F401  first: a signal during the imports below is one line
+
+# isort: split
+
 import argparse
 import json
 import math
@@ -38,13 +42,13 @@ import scipy.stats
 
 from ch9_shared.config import PRESETS, Config, ConfigError
 from ch9_shared.data import DataError, Dataset, load
-from ch9_shared.files import OutputError, writable_folder, write_atomically
+from ch9_shared.files import OutputError, not_read_only, writable_folder, write_atomically
 from ch9_shared.loop import Diverged, LogRecord, train
 from ch9_shared.threads import one_thread
 from numpy_impl import activations as numpy_act
 from numpy_impl.fast import FastNetwork
 from scripts import chapter_figures as figures
-from scripts.cli import DEVICE_CHOICES, Parser, as_flags, command_line
+from scripts.cli import DEVICE_CHOICES, Parser, as_flags, command_line, exit_with
 
 HIDDEN = ("sigmoid", "tanh", "relu")
 OUTPUT = ("sigmoid", "softmax")
@@ -441,6 +445,8 @@ def main(argv: list[str] | None = None) -> int:
 
     try:  # before minutes of training, not after
         writable_folder("--out", args.out)
+        for name in ("study.md", "study.json", "study.png"):
+            not_read_only(args.out / name, "--out")
     except OutputError as e:
         print(f"scripts/study.py: error: {as_flags(e)}", file=sys.stderr)
         return 2
@@ -518,4 +524,4 @@ def run(args: argparse.Namespace, seeds: int, folds: int) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_with(main)

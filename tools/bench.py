@@ -22,6 +22,10 @@ makes. Prints a Markdown table; --json writes the rows too.
 
 from __future__ import annotations
 
+import scripts  # noqa: F401  first: a signal during the imports below is one line
+
+# isort: split
+
 import contextlib
 import functools
 import json
@@ -47,7 +51,7 @@ from ch9_shared.loop import LogRecord, Model, train
 from ch9_shared.threads import Background, one_thread
 from numpy_impl.fast import FastNetwork
 from numpy_impl.listing import run_listing
-from scripts.cli import Parser, as_flags
+from scripts.cli import Parser, as_flags, exit_with
 
 
 def peak_mb(argv: Sequence[str]) -> float | None:
@@ -550,4 +554,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_with(main)

@@ -1,7 +1,6 @@
 """The torch side's checkpoints: a `torch.save` dict of tensors and plain values, loadable
 with `weights_only=True`. Same content as ch9_shared/checkpoint.py, weights as state_dict
-tensors (nn.Linear's (out, in) layout). A checkpoint written before the generator's device
-was saved has none: it is read as "cpu"."""
+tensors (nn.Linear's (out, in) layout), read back through the same validator, `checked`."""
 
 from __future__ import annotations
 
@@ -14,13 +13,10 @@ from ch9_shared.checkpoint import (
     FORMAT,
     Checkpoint,
     CheckpointError,
-    config_from_json,
+    checked,
     config_json,
-    generator_device,
-    numpy_rng_state,
 )
 from ch9_shared.files import write_atomically
-from torch_impl.network import chapter_layout
 
 
 def save_pt(path: Path, checkpoint: Checkpoint) -> None:
@@ -46,23 +42,24 @@ def load_pt(path: Path | str) -> Checkpoint:
         raise CheckpointError(f"{path}: no such checkpoint file")
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
-        if not isinstance(state, dict) or state.get("format") != FORMAT:
-            raise CheckpointError(f"{path}: not a checkpoint of this project")
-        torch_rng = state["torch_rng"]
-        return Checkpoint(
-            chapter_layout(state["weights_0_1.weight"]),
-            chapter_layout(state["weights_1_2.weight"]), int(state["iteration"]),
-            numpy_rng_state(state["rng_key"].numpy(), int(state["rng_pos"]),
-                            int(state["rng_has_gauss"]), float(state["rng_gauss"])),
-            None if torch_rng is None else torch_rng.numpy(),
-            config_from_json(state["config"]), state["impl"],
-            generator_device(state.get("torch_rng_device"), path))
-    except CheckpointError:
-        raise
     except Exception as e:  # torch.load on a file it cannot read raises about anything
         detail = (str(e).strip().splitlines() or [""])[0][:120]
         raise CheckpointError(f"{path}: not a readable checkpoint (torch.load: "
                               f"{detail or type(e).__name__})") from None
+    if not isinstance(state, dict) or state.get("format") != FORMAT:
+        raise CheckpointError(f"{path}: not a checkpoint of this project")
+    fields = {name: (value.numpy() if isinstance(value, torch.Tensor) and name != "torch_rng"
+                     else value) for name, value in state.items()}
+    for name in ("weights_0_1", "weights_1_2"):
+        weight = fields.pop(f"{name}.weight", None)
+        is_matrix = isinstance(weight, np.ndarray) and weight.ndim == 2
+        fields[name] = weight.T.copy() if is_matrix else weight
+    if isinstance(fields.get("torch_rng"), torch.Tensor):
+        fields["torch_rng"] = fields["torch_rng"].numpy()
+    elif fields.get("torch_rng") is not None:
+        raise CheckpointError(f"{path}: torch_rng: {type(fields['torch_rng']).__name__}, not a "
+                              "uint8 tensor")
+    return checked(path, fields)
 
 
 def load_any(path: Path) -> Checkpoint:

@@ -32,8 +32,9 @@ def fetch(dataset: str, cache_dir: Path) -> Path:
         with contextlib.redirect_stdout(sys.stderr):
             for train in (True, False):
                 dataset_class(root=cache_dir, train=train, download=True)
-    except (OSError, RuntimeError) as e:
-        # a failed fetch leaves nothing behind: what it made goes, what was there stays
+    except (OSError, RuntimeError, KeyboardInterrupt) as e:
+        # a failed or interrupted fetch leaves nothing behind: what it made goes, what was
+        # there stays
         if missing is not None:
             shutil.rmtree(missing, ignore_errors=True)
         else:
@@ -42,6 +43,8 @@ def fetch(dataset: str, cache_dir: Path) -> Path:
                     shutil.rmtree(path, ignore_errors=True)
                 else:
                     path.unlink(missing_ok=True)
+        if isinstance(e, KeyboardInterrupt):
+            raise
         detail = " ".join(str(e).split())  # torchvision's is a line for each mirror tried
         raise DataError(f"could not fetch {dataset} into {cache_dir}: {detail}") from None
     return folder / "raw"

@@ -94,7 +94,8 @@ def test_truncated_gzip_is_rejected(tmp_path):
     path = tmp_path / f"{FILES['test_images']}.gz"
     path.write_bytes(gzip.compress(gzip.decompress(path.read_bytes())[:-7]))
     with pytest.raises(DataError, match="truncated"):
-        load(tmp_path, train_size=10, test_size=10)
+        load(tmp_path, train_size=10, test_size=20)  # the last image is cut short
+    assert len(load(tmp_path, train_size=10, test_size=19).test_images) == 19  # never read
 
 
 def test_labels_out_of_range_are_rejected(tmp_path):

@@ -118,7 +118,8 @@ def test_progress_bar_on_a_terminal_leaves_stdout_as_the_log():
 @pytest.mark.parametrize("flag", ["--metrics", "--save", "--plot"])
 def test_a_write_that_fails_during_or_after_the_run_is_one_line(flag, tmp_path, monkeypatch,
                                                                 capsys):
-    """The folder was fine when the run started; the disk filled up before the write."""
+    """The folder was fine when the run started; the disk filled up before the write: a
+    failure of the machine, status 1."""
     def disk_full(*args: object) -> None:
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
@@ -126,7 +127,7 @@ def test_a_write_that_fails_during_or_after_the_run_is_one_line(flag, tmp_path, 
     status = main([*SHORT, "--iterations", "3", flag, str(tmp_path / "out"), "--quiet"],
                   prog="p", impls=("numpy",))
     err = capsys.readouterr().err
-    assert status == 2 and err.count("\n") == 1 and "No space left on device" in err, err
+    assert status == 1 and err.count("\n") == 1 and "No space left on device" in err, err
     assert not [p for p in tmp_path.rglob("*") if p.is_file()]  # no half-written file
 
 

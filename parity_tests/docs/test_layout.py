@@ -141,9 +141,9 @@ def test_each_field_a_library_error_names_is_a_flag():
     assert as_flags(Diverged(3, 2.0)).endswith("lower --alpha (now 2.0)")
 
 
-SCRIPT_HELPERS = ("scripts.cli", "scripts.chapter_figures", "scripts.stacked")
-"""The modules beside the scripts that are not scripts: the command line, the figures, the
-study's stacked runs."""
+SCRIPT_HELPERS = ("scripts.cli", "scripts.exits", "scripts.chapter_figures", "scripts.stacked")
+"""The modules beside the scripts that are not scripts: the command line, how a script ends,
+the figures, the study's stacked runs."""
 
 
 def test_nothing_imports_a_private_name_or_a_script():

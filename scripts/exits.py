@@ -1,0 +1,164 @@
+"""How every script ends: one line on standard error and the right exit status, whatever
+stops it (`cli.exit_with` calls `start` and `ending`).
+
+- SIGINT and SIGTERM raise `Interrupted` (a KeyboardInterrupt, so code that already cleans up
+  after Ctrl-C cleans up after SIGTERM too): status 128 + the signal's number, 130 or 143;
+  ch9_shared/files.py holds them back while a file is written.
+- A failure of the machine (a full disk, the file-size limit, no memory, no new thread):
+  status 1; input the run cannot use: 2.
+- Standard error that is closed or cannot be written (/dev/full) changes no status, and a
+  closed descriptor is never taken over by a file the run writes.
+- Every line is one line: control characters (a newline in a file name) are shown escaped.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import io
+import os
+import signal
+import sys
+import unicodedata
+
+MACHINE_ERRNOS = {getattr(errno, name) for name in ("ENOSPC", "EDQUOT", "EFBIG", "EIO",
+                                                   "ENOMEM", "EAGAIN") if hasattr(errno, name)}
+"""An OSError with one of these is the machine's failure (status 1), not the input's."""
+
+HINTS = {getattr(errno, name, None): hint for name, hint in (
+    ("ENOSPC", "free some space, or write elsewhere"),
+    ("EDQUOT", "free some space, or write elsewhere"),
+    ("EFBIG", "the file-size limit (ulimit -f) stops it: raise it, or write less"),
+    ("ENOMEM", "ask for less"))}
+
+
+class Interrupted(KeyboardInterrupt):
+    """SIGINT or SIGTERM arrived; `number` is the signal's."""
+
+    def __init__(self, number: int) -> None:
+        super().__init__(signal.Signals(number).name)
+        self.number = number
+
+
+def interrupted_status(error: KeyboardInterrupt) -> int:
+    """130 for SIGINT (a plain KeyboardInterrupt too), 143 for SIGTERM."""
+    return 128 + getattr(error, "number", signal.SIGINT)
+
+
+def signal_name(error: KeyboardInterrupt) -> str:
+    return signal.Signals(getattr(error, "number", signal.SIGINT)).name
+
+
+def one_line(text: object) -> str:
+    """`text` with every control character escaped (a newline as \\n): one line, always."""
+    return "".join(repr(c)[1:-1] if unicodedata.category(c)[0] == "C" else c for c in str(text))
+
+
+def say(line: str) -> None:
+    """Print one line on standard error; a standard error that cannot be written is ignored."""
+    with contextlib.suppress(OSError, ValueError, AttributeError):
+        print(one_line(line), file=sys.stderr, flush=True)
+
+
+def status_of(error: OSError) -> int:
+    """1 for a failure of the machine, 2 for anything else (a path the run cannot use)."""
+    return 1 if error.errno in MACHINE_ERRNOS else 2
+
+
+def reason(error: OSError) -> str:
+    """Why an OSError happened, and what to do: "No space left on device: free some space"."""
+    why = error.strerror or str(error)
+    return f"{why}: {HINTS[error.errno]}" if error.errno in HINTS else why
+
+
+def describe(error: OSError) -> str:
+    """An OSError in words: on which file, why, and what to do."""
+    return f"{error.filename}: {reason(error)}" if error.filename else reason(error)
+
+
+class Stderr(io.TextIOBase):
+    """Standard error written straight to descriptor 2: a write that fails (/dev/full, a
+    closed descriptor) is dropped, never buffered to fail again at exit."""
+
+    encoding = "utf-8"
+
+    def write(self, text: str) -> int:
+        data = text.encode("utf-8", "backslashreplace")
+        with contextlib.suppress(OSError):
+            while data:
+                data = data[os.write(2, data):]
+        return len(text)
+
+    def writable(self) -> bool:
+        return True
+
+    def isatty(self) -> bool:
+        try:
+            return os.isatty(2)
+        except OSError:
+            return False
+
+    def fileno(self) -> int:
+        return 2
+
+
+def _stop(number: int, frame: object) -> None:
+    raise Interrupted(number)
+
+
+def program() -> str:
+    """The running script as its messages name it: scripts/train.py."""
+    path = os.path.abspath(sys.argv[0]) if sys.argv and sys.argv[0] else "python"
+    return f"{os.path.basename(os.path.dirname(path))}/{os.path.basename(path)}"
+
+
+def _last_word(kind: type, error: BaseException, traceback: object) -> None:
+    """sys.excepthook: a signal before the script's main began (its imports) is one line."""
+    if isinstance(error, KeyboardInterrupt):
+        say(f"{program()}: stopped by {signal_name(error)} while starting; "
+            "nothing was written")
+        os._exit(interrupted_status(error))
+    sys.__excepthook__(kind, error, traceback)
+
+
+def start() -> None:
+    """Set up a script's ending, first thing: descriptors 0-2 open (on the null device where
+    they were closed), standard error that cannot fail, SIGINT and SIGTERM as Interrupted,
+    a write past the file-size limit as an OSError (not SIGXFSZ's kill)."""
+    sys.excepthook = _last_word
+    for number in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(number, _stop)
+    for fd in (0, 1, 2):
+        try:
+            os.fstat(fd)
+        except OSError:
+            null = os.open(os.devnull, os.O_RDWR)
+            if null != fd:
+                os.dup2(null, fd)
+                os.close(null)
+    if sys.stderr is None or sys.stderr is sys.__stderr__:  # not a test's capture
+        sys.stderr = Stderr()
+    from ch9_shared.system import writes_past_size_limit_raise  # NumPy: after the signals
+
+    writes_past_size_limit_raise()
+
+
+def ending(prog: str, error: BaseException) -> int | None:
+    """The one line and the status for what ended a script's main, or None for an
+    exception this does not know (it is re-raised)."""
+    if isinstance(error, KeyboardInterrupt):
+        say(f"{prog}: stopped by {signal_name(error)} before it finished; every file it writes "
+            "is whole or absent: run it again")
+        return interrupted_status(error)
+    if isinstance(error, MemoryError):
+        say(f"{prog}: error: out of memory: ask for less (a smaller --hidden-size, "
+            "--train-size, --test-size or --batch-size)")
+        return 1
+    if isinstance(error, OSError):
+        say(f"{prog}: error: {describe(error)}")
+        return status_of(error)
+    if isinstance(error, RuntimeError) and "can't start new thread" in str(error):
+        say(f"{prog}: error: the system let no new thread start (a limit on processes or "
+            "threads, ulimit -u?): raise it, or run fewer programs at once")
+        return 1
+    return None
