@@ -35,15 +35,15 @@ from exercises import autograd as blanks
 from exercises.backprop_checks import BOOK_LINE
 from exercises.grading import (
     Arrays,
-    Chapter,
     Exercise,
     Expected,
     Final,
     Mistake,
     Outcome,
     Run,
+    StepTensors,
     calling,
-    chapter,
+    first_step,
     kind,
 )
 from numpy_impl.network import LOSSES, OUTPUTS, Network
@@ -71,9 +71,9 @@ def keeps_rng(run: Run) -> Run:
     """The run, leaving torch's default generator as it found it: building an nn.Linear
     draws from it, and checking an answer should not change a notebook's random numbers."""
     @functools.wraps(run)
-    def wrapped(answer: object, inputs: dict[str, object], c: Chapter) -> Arrays:
+    def wrapped(answer: object, inputs: dict[str, object], step: StepTensors) -> Arrays:
         with torch.random.fork_rng():
-            return run(answer, inputs, c)
+            return run(answer, inputs, step)
     return wrapped
 
 
@@ -84,16 +84,16 @@ def is_subclass(answer: object, base: type, what: str) -> None:
 
 # The three losses.
 
-def output_layer(c: Chapter, output: str) -> Callable[[np.ndarray], np.ndarray]:
-    return c.network.activate if output == "softmax" else OUTPUTS[output]
+def output_layer(step: StepTensors, output: str) -> Callable[[np.ndarray], np.ndarray]:
+    return step.network.activate if output == "softmax" else OUTPUTS[output]
 
 
-def loss_inputs(c: Chapter) -> dict[str, object]:
-    return {"logits": c.logits, "labels": c.labels, "D": c.config.D}
+def loss_inputs(step: StepTensors) -> dict[str, object]:
+    return {"logits": step.logits, "labels": step.labels, "D": step.config.D}
 
 
 @keeps_rng
-def loss_run(answer: object, inputs: dict[str, object], c: Chapter) -> Arrays:
+def loss_run(answer: object, inputs: dict[str, object], step: StepTensors) -> Arrays:
     logits = tensor(inputs["logits"]).requires_grad_()
     loss = calling(answer, logits, tensor(inputs["labels"]), inputs["D"])
     if loss is None:
@@ -117,8 +117,8 @@ def loss_exercise(blank: Callable[..., object], mistakes: tuple[Mistake, ...]) -
     """The loss of an output layer: `blank` is {output}_loss."""
     output = blank.__name__.removesuffix("_loss")
 
-    def delta(c: Chapter) -> np.ndarray:
-        return (output_layer(c, output)(c.logits) - c.labels) / c.config.D
+    def delta(step: StepTensors) -> np.ndarray:
+        return (output_layer(step, output)(step.logits) - step.labels) / step.config.D
 
     return Exercise(blank, loss_inputs, loss_run, (
         Expected("grad", "logits.grad", delta, depth=4),
@@ -126,11 +126,11 @@ def loss_exercise(blank: Callable[..., object], mistakes: tuple[Mistake, ...]) -
     ), mistakes)
 
 
-def loss_value(output: str) -> Callable[[Chapter], np.ndarray]:
+def loss_value(output: str) -> Callable[[StepTensors], np.ndarray]:
     """The chapter's loss on its step, summed over the batch and divided by D."""
-    def value(c: Chapter) -> np.ndarray:
-        layer_2 = output_layer(c, output)(c.logits)
-        return np.array(LOSSES[output](layer_2, c.labels, c.config.D), c.config.dtype)
+    def value(step: StepTensors) -> np.ndarray:
+        layer_2 = output_layer(step, output)(step.logits)
+        return np.array(LOSSES[output](layer_2, step.labels, step.config.D), step.config.dtype)
     return value
 
 
@@ -155,17 +155,17 @@ def wrong_network(forward: Callable[..., tuple[torch.Tensor, torch.Tensor]]) -> 
     return type("ChapterNetwork", (_Layers,), {"forward": forward})
 
 
-def network_inputs(c: Chapter) -> dict[str, object]:
-    return {"pixels": PIXELS, "hidden_size": c.config.hidden_size, "classes": CLASSES,
-            "layer_0": c.layer_0, "dropout_mask": c.dropout_mask}
+def network_inputs(step: StepTensors) -> dict[str, object]:
+    return {"pixels": PIXELS, "hidden_size": step.config.hidden_size, "classes": CLASSES,
+            "layer_0": step.layer_0, "dropout_mask": step.dropout_mask}
 
 
 @keeps_rng
-def network_run(answer: object, inputs: dict[str, object], c: Chapter) -> Arrays:
+def network_run(answer: object, inputs: dict[str, object], step: StepTensors) -> Arrays:
     is_subclass(answer, nn.Module, "nn.Module")
     model = calling(answer, inputs["pixels"], inputs["hidden_size"], inputs["classes"])
     for name in ("weights_0_1", "weights_1_2"):
-        layer, weights = getattr(model, name, None), getattr(c, name)
+        layer, weights = getattr(model, name, None), getattr(step, name)
         if layer is None:
             raise Outcome("wrong", f"wrong: it has no self.{name}: __init__ names its layers "
                                    "self.weights_0_1 and self.weights_1_2, each an nn.Linear")
@@ -177,10 +177,10 @@ def network_run(answer: object, inputs: dict[str, object], c: Chapter) -> Arrays
         if tuple(layer.weight.shape) != weights.T.shape:
             raise Outcome("wrong", f"wrong: self.{name}.weight has shape "
                                    f"{tuple(layer.weight.shape)}, expected {weights.T.shape}")
-    calling(model.to, getattr(torch, c.config.dtype))
+    calling(model.to, getattr(torch, step.config.dtype))
     with torch.no_grad():
-        model.weights_0_1.weight.copy_(tensor(c.weights_0_1.T))
-        model.weights_1_2.weight.copy_(tensor(c.weights_1_2.T))
+        model.weights_0_1.weight.copy_(tensor(step.weights_0_1.T))
+        model.weights_1_2.weight.copy_(tensor(step.weights_1_2.T))
     result = calling(model, tensor(inputs["layer_0"]), tensor(inputs["dropout_mask"]))
     if not (isinstance(result, tuple) and len(result) == 2):
         raise Outcome("wrong", f"wrong: forward returned {kind(result)}, expected the pair "
@@ -207,9 +207,9 @@ def wrong_function(backward: Callable[..., torch.Tensor]) -> type:
 
 def gradcheck_passes(answer: type) -> bool:
     """torch.autograd.gradcheck on a 4 x 5 corner of the chapter's step, in float64."""
-    c = chapter("float64")
-    hidden_input = tensor(c.hidden_input[:4, :5]).requires_grad_()
-    dropout_mask = tensor(c.dropout_mask[:4, :5])
+    step = first_step("float64")
+    hidden_input = tensor(step.hidden_input[:4, :5]).requires_grad_()
+    dropout_mask = tensor(step.dropout_mask[:4, :5])
     try:
         return bool(torch.autograd.gradcheck(lambda x: answer.apply(x, dropout_mask),
                                              (hidden_input,), raise_exception=False))
@@ -217,14 +217,14 @@ def gradcheck_passes(answer: type) -> bool:
         return False
 
 
-def hidden_inputs(c: Chapter) -> dict[str, object]:
+def hidden_inputs(step: StepTensors) -> dict[str, object]:
     """forward's arguments, and backward's grad_layer_1."""
-    return {"hidden_input": c.hidden_input, "dropout_mask": c.dropout_mask,
-            "grad_layer_1": c.layer_2_delta @ c.weights_1_2.T}
+    return {"hidden_input": step.hidden_input, "dropout_mask": step.dropout_mask,
+            "grad_layer_1": step.layer_2_delta @ step.weights_1_2.T}
 
 
 @keeps_rng
-def hidden_run(answer: object, inputs: dict[str, object], c: Chapter) -> Arrays:
+def hidden_run(answer: object, inputs: dict[str, object], step: StepTensors) -> Arrays:
     is_subclass(answer, torch.autograd.Function, "torch.autograd.Function")
     hidden_input = tensor(inputs["hidden_input"]).requires_grad_()
     layer_1 = calling(answer.apply, hidden_input, tensor(inputs["dropout_mask"]))
@@ -239,12 +239,12 @@ def hidden_run(answer: object, inputs: dict[str, object], c: Chapter) -> Arrays:
     return arrays
 
 
-def gradcheck_run(answer: object, c: Chapter) -> Arrays:
+def gradcheck_run(answer: object, step: StepTensors) -> Arrays:
     return {"gradcheck": np.array(gradcheck_passes(answer))}
 
 
 def gradcheck_verdict(must_pass: bool) -> Final:
-    def final(c: Chapter, arrays: Arrays) -> tuple[str | None, str]:
+    def final(step: StepTensors, arrays: Arrays) -> tuple[str | None, str]:
         passes = arrays.get("gradcheck")
         if not (isinstance(passes, np.ndarray) and passes.dtype.kind == "b"):
             return "the grader's process did not send gradcheck's verdict", ""
@@ -259,16 +259,17 @@ def gradcheck_verdict(must_pass: bool) -> Final:
     return final
 
 
-def book_layer_1_delta(c: Chapter) -> np.ndarray:
+def book_layer_1_delta(step: StepTensors) -> np.ndarray:
     """numpy_impl's book mode, on the chapter's step."""
-    network = Network(c.config.replace(mode="book"), c.weights_0_1, c.weights_1_2)
-    return network.backward(c.layer_1, c.layer_2, c.labels, c.dropout_mask)[1]
+    network = Network(step.config.replace(mode="book"), step.weights_0_1, step.weights_1_2)
+    return network.backward(step.layer_1, step.layer_2, step.labels, step.dropout_mask)[1]
 
 
-def hidden_exercise(blank: type, reference: Callable[[Chapter], np.ndarray], gradient: bool,
+def hidden_exercise(blank: type, reference: Callable[[StepTensors], np.ndarray], gradient: bool,
                     mistakes: tuple[Mistake, ...]) -> Exercise:
     return Exercise(blank, hidden_inputs, hidden_run, (
-        Expected("layer_1", "layer_1", lambda c: c.layer_1, zero="where dropout dropped a unit"),
+        Expected("layer_1", "layer_1", lambda step: step.layer_1,
+                 zero="where dropout dropped a unit"),
         Expected("layer_1_delta", "hidden_input.grad", reference, depth=4, masked=True,
                  zero="where dropout dropped a unit"),
     ), mistakes, gradcheck_verdict(gradient), gradcheck_run)
@@ -280,23 +281,24 @@ def tanh2deriv(output: torch.Tensor) -> torch.Tensor:
 
 # train_step.
 
-def stale_gradients(network: TorchNetwork, c: Chapter) -> None:
+def stale_gradients(network: TorchNetwork, step: StepTensors) -> None:
     """Fill each weight's .grad as an earlier step would: the same batch with the other half
     of the units kept. A step that forgets optimizer.zero_grad() adds its gradient to these."""
-    _, _, logits = network(tensor(c.layer_0), tensor(1 - c.dropout_mask))
-    network.loss(logits, tensor(c.labels)).backward()
+    _, _, logits = network(tensor(step.layer_0), tensor(1 - step.dropout_mask))
+    network.loss(logits, tensor(step.labels)).backward()
 
 
-def step_inputs(c: Chapter) -> dict[str, object]:
+def step_inputs(step: StepTensors) -> dict[str, object]:
     """train_step's arguments but the network: the optimizer as its lr, alpha."""
-    return {"optimizer": c.config.alpha, "layer_0": c.layer_0, "labels": c.labels,
-            "dropout_mask": c.dropout_mask, "D": c.config.D}
+    return {"optimizer": step.config.alpha, "layer_0": step.layer_0, "labels": step.labels,
+            "dropout_mask": step.dropout_mask, "D": step.config.D}
 
 
 @keeps_rng
-def train_step_run(answer: object, inputs: dict[str, object], c: Chapter) -> Arrays:
-    network = TorchNetwork.from_numpy(c.config, np.array(c.weights_0_1), np.array(c.weights_1_2))
-    stale_gradients(network, c)
+def train_step_run(answer: object, inputs: dict[str, object], step: StepTensors) -> Arrays:
+    network = TorchNetwork.from_numpy(step.config, np.array(step.weights_0_1),
+                                      np.array(step.weights_1_2))
+    stale_gradients(network, step)
     optimizer = torch.optim.SGD(network.parameters(), lr=inputs["optimizer"])
     loss = calling(answer, network, optimizer, tensor(inputs["layer_0"]),
                    tensor(inputs["labels"]), tensor(inputs["dropout_mask"]), inputs["D"])
@@ -342,35 +344,35 @@ def wrong_step(*calls: str) -> Callable[..., object]:
 # idiomatic_model.
 
 @functools.cache
-def idiomatic_mask(c: Chapter) -> np.ndarray:
+def idiomatic_mask(step: StepTensors) -> np.ndarray:
     """The mask nn.Dropout(0.5) draws first after torch.manual_seed(SEED), 0 or 1."""
     with torch.random.fork_rng():
         torch.manual_seed(SEED)
-        ones = torch.ones(c.dropout_mask.shape, dtype=getattr(torch, c.config.dtype))
+        ones = torch.ones(step.dropout_mask.shape, dtype=getattr(torch, step.config.dtype))
         return (nn.Dropout(0.5)(ones) / 2).numpy()
 
 
 @functools.cache
-def _idiomatic_step(c: Chapter) -> Network:
+def _idiomatic_step(step: StepTensors) -> Network:
     """The hand-built network after its first step with idiomatic_mask."""
-    network = Network(c.config, c.weights_0_1.copy(), c.weights_1_2.copy())
-    network.train_step(c.layer_0, c.labels, idiomatic_mask(c))
+    network = Network(step.config, step.weights_0_1.copy(), step.weights_1_2.copy())
+    network.train_step(step.layer_0, step.labels, idiomatic_mask(step))
     return network
 
 
-def idiomatic_reference(name: str) -> Callable[[Chapter], np.ndarray]:
-    return lambda c: getattr(_idiomatic_step(c), name)
+def idiomatic_reference(name: str) -> Callable[[StepTensors], np.ndarray]:
+    return lambda step: getattr(_idiomatic_step(step), name)
 
 
-def idiomatic_inputs(c: Chapter) -> dict[str, object]:
-    config = c.config
+def idiomatic_inputs(step: StepTensors) -> dict[str, object]:
+    config = step.config
     return {"hidden_size": config.hidden_size, "alpha": config.alpha,
             "batch_size": config.batch_size, "D": config.D}
 
 
 @keeps_rng
-def idiomatic_run(answer: object, inputs: dict[str, object], c: Chapter) -> Arrays:
-    config = c.config
+def idiomatic_run(answer: object, inputs: dict[str, object], step: StepTensors) -> Arrays:
+    config = step.config
     result = calling(answer, *inputs.values())
     if not (isinstance(result, tuple) and len(result) == 2):
         raise Outcome("wrong", f"wrong: it returned {kind(result)}, expected the pair "
@@ -386,12 +388,12 @@ def idiomatic_run(answer: object, inputs: dict[str, object], c: Chapter) -> Arra
                                "biases (bias=False)")
     calling(model.to, getattr(torch, config.dtype))
     with torch.no_grad():
-        for layer, weights in zip(linears, (c.weights_0_1, c.weights_1_2), strict=True):
+        for layer, weights in zip(linears, (step.weights_0_1, step.weights_1_2), strict=True):
             if tuple(layer.weight.shape) != weights.T.shape:
                 raise Outcome("wrong", f"wrong: a layer's weight has shape "
                                        f"{tuple(layer.weight.shape)}, expected {weights.T.shape}")
             layer.weight.copy_(tensor(weights.T))
-    layer_0 = tensor(c.layer_0)
+    layer_0 = tensor(step.layer_0)
     model.eval()
     with torch.no_grad():
         eval_logits = array(calling(model, layer_0), "the model's output")
@@ -400,7 +402,7 @@ def idiomatic_run(answer: object, inputs: dict[str, object], c: Chapter) -> Arra
     torch.manual_seed(SEED)
     logits = calling(model, layer_0)
     train_logits = array(logits, "the model's output")
-    loss = nn.CrossEntropyLoss()(logits, tensor(c.labels.argmax(axis=1)))
+    loss = nn.CrossEntropyLoss()(logits, tensor(step.labels.argmax(axis=1)))
     optimizer.zero_grad()
     calling(loss.backward)
     optimizer.step()
@@ -436,46 +438,47 @@ def dropout_(p: float) -> Callable[[int], nn.Module]:
 
 # manual_layer_1_delta.
 
-def autograd_pass(c: Chapter) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+def autograd_pass(step: StepTensors) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
     """torch_impl's network on the chapter's step, forward and backward: the tensors
     manual_layer_1_delta gets, and autograd's hidden_input.grad."""
-    network = TorchNetwork.from_numpy(c.config, np.array(c.weights_0_1), np.array(c.weights_1_2))
-    mask = tensor(c.dropout_mask)
-    hidden_input, layer_1, logits = network(tensor(c.layer_0), mask)
+    network = TorchNetwork.from_numpy(step.config, np.array(step.weights_0_1),
+                                      np.array(step.weights_1_2))
+    mask = tensor(step.dropout_mask)
+    hidden_input, layer_1, logits = network(tensor(step.layer_0), mask)
     hidden_input.retain_grad()
     logits.retain_grad()
-    network.loss(logits, tensor(c.labels)).backward()
+    network.loss(logits, tensor(step.labels)).backward()
     inputs = {"layer_2_delta": logits.grad, "weight_1_2": network.weights_1_2.weight.detach(),
               "layer_1": layer_1.detach(), "dropout_mask": mask}
     return inputs, hidden_input.grad
 
 
 @functools.cache
-def _autograd(c: Chapter) -> tuple[dict[str, object], np.ndarray]:
+def _autograd(step: StepTensors) -> tuple[dict[str, object], np.ndarray]:
     """autograd_pass's tensors as NumPy arrays: manual_layer_1_delta's inputs, and the grad."""
-    inputs, grad = autograd_pass(c)
+    inputs, grad = autograd_pass(step)
     return {name: value.numpy() for name, value in inputs.items()}, grad.numpy()
 
 
-def manual_inputs(c: Chapter) -> dict[str, object]:
-    return _autograd(c)[0]
+def manual_inputs(step: StepTensors) -> dict[str, object]:
+    return _autograd(step)[0]
 
 
 @keeps_rng
-def manual_run(answer: object, inputs: dict[str, object], c: Chapter) -> Arrays:
+def manual_run(answer: object, inputs: dict[str, object], step: StepTensors) -> Arrays:
     result = calling(answer, *(tensor(value) for value in inputs.values()))
     if result is None:
         raise Outcome("not done", "not done yet (it returns None)")
     return {"layer_1_delta": array(result, "its result")}
 
 
-def _autograd_grad(c: Chapter) -> np.ndarray:
-    return _autograd(c)[1]
+def _autograd_grad(step: StepTensors) -> np.ndarray:
+    return _autograd(step)[1]
 
 
-def cmp_note(c: Chapter, arrays: Arrays) -> tuple[None, str]:
+def cmp_note(step: StepTensors, arrays: Arrays) -> tuple[None, str]:
     """makemore's cmp: exact to the bit, close, and the largest difference."""
-    autograd = _autograd_grad(c)
+    autograd = _autograd_grad(step)
     exact = np.array_equal(arrays["layer_1_delta"], autograd)
     diff = float(np.abs(arrays["layer_1_delta"].astype(np.float64) - autograd).max())
     return None, f"cmp with autograd's hidden_input.grad: exact {exact}, close True, " \
@@ -522,9 +525,9 @@ EXERCISES = (
          "is that of the absolute error, the sign of the error: square it (and halve it)"),
     )),
     Exercise(blanks.ChapterNetwork, network_inputs, network_run, (
-        Expected("layer_1", "layer_1", lambda c: c.layer_1, masked=True,
+        Expected("layer_1", "layer_1", lambda step: step.layer_1, masked=True,
                  zero="where dropout dropped a unit"),
-        Expected("logits", "the logits", lambda c: c.logits, depth=4),
+        Expected("logits", "the logits", lambda step: step.logits, depth=4),
     ), (
         (wrong_network(lambda self, layer_0, mask: (
             (layer_1 := torch.tanh(self.weights_0_1(layer_0)) * mask),
@@ -543,7 +546,7 @@ EXERCISES = (
             torch.softmax(self.weights_1_2(layer_1), 1))),
          "are layer_2, after softmax: return the logits, the loss applies softmax"),
     )),
-    hidden_exercise(blanks.TrueHidden, lambda c: c.layer_1_delta, True, (
+    hidden_exercise(blanks.TrueHidden, lambda step: step.layer_1_delta, True, (
         (wrong_function(lambda g, h, layer_1, mask: g * tanh2deriv(layer_1) * mask), BOOK_LINE),
         (wrong_function(lambda g, h, layer_1, mask: g * tanh2deriv(layer_1 / 2) * mask),
          "is off by a factor of 0.5 wherever a unit is kept: it leaves out the mask's 2"),
@@ -565,13 +568,13 @@ EXERCISES = (
          "takes tanh's slope from tanh's output: the book takes it at layer_1, after dropout"),
     )),
     Exercise(blanks.train_step, step_inputs, train_step_run, (
-        Expected("weights_0_1.grad", "weights_0_1.grad", lambda c: c.layer_0.T @ c.layer_1_delta,
-                 depth=8),
-        Expected("weights_1_2.grad", "weights_1_2.grad", lambda c: c.layer_1.T @ c.layer_2_delta,
-                 depth=8),
-        Expected("weights_0_1", "the new weights_0_1", lambda c: c.new_weights_0_1, depth=8,
+        Expected("weights_0_1.grad", "weights_0_1.grad",
+                 lambda step: step.layer_0.T @ step.layer_1_delta, depth=8),
+        Expected("weights_1_2.grad", "weights_1_2.grad",
+                 lambda step: step.layer_1.T @ step.layer_2_delta, depth=8),
+        Expected("weights_0_1", "the new weights_0_1", lambda step: step.new_weights_0_1, depth=8,
                  weights="weights_0_1"),
-        Expected("weights_1_2", "the new weights_1_2", lambda c: c.new_weights_1_2, depth=8,
+        Expected("weights_1_2", "the new weights_1_2", lambda step: step.new_weights_1_2, depth=8,
                  weights="weights_1_2"),
         Expected("loss", "the loss", loss_value("softmax"), depth=4),
     ), (
@@ -588,10 +591,10 @@ EXERCISES = (
     )),
     Exercise(blanks.idiomatic_model, idiomatic_inputs, idiomatic_run, (
         Expected("eval_logits", "the logits in eval mode",
-                 lambda c: c.hidden_output @ c.weights_1_2, depth=4),
-        Expected("logits", "the logits in train mode", lambda c: (
-            c.hidden_output * idiomatic_mask(c) * 2 @ c.weights_1_2), depth=4),
-        Expected("lr", "lr", lambda c: np.array(learning_rate(c.config))),
+                 lambda step: step.hidden_output @ step.weights_1_2, depth=4),
+        Expected("logits", "the logits in train mode", lambda step: (
+            step.hidden_output * idiomatic_mask(step) * 2 @ step.weights_1_2), depth=4),
+        Expected("lr", "lr", lambda step: np.array(learning_rate(step.config))),
         Expected("weights_0_1", "the new weights_0_1", idiomatic_reference("weights_0_1"),
                  depth=8, weights="weights_0_1"),
         Expected("weights_1_2", "the new weights_1_2", idiomatic_reference("weights_1_2"),

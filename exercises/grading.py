@@ -65,7 +65,7 @@ SECOND_BATCH = 5
 
 
 @dataclass(frozen=True, eq=False)  # one per configuration (cached), hashed as itself
-class Chapter:
+class StepTensors:
     """The tensors of one training step, named as in the chapter (read-only)."""
 
     config: Config
@@ -96,22 +96,22 @@ class Chapter:
                 f"units, alpha = {config.alpha:g}, D = {config.D}")
 
 
-def chapters(dtype: str = "float64") -> tuple[Chapter, Chapter]:
+def step_tensors(dtype: str = "float64") -> tuple[StepTensors, StepTensors]:
     """The two configurations an answer runs on, in `dtype`: the chapter's first step, and
     the second (SECOND)."""
     config = CONFIG.replace(dtype=dtype)
-    return _chapter(config, 0), _chapter(config.replace(**SECOND), SECOND_BATCH)
+    return _step_tensors_of(config, 0), _step_tensors_of(config.replace(**SECOND), SECOND_BATCH)
 
 
-def chapter(dtype: str = "float64") -> Chapter:
+def first_step(dtype: str = "float64") -> StepTensors:
     """The chapter's first step, computed by numpy_impl in `dtype` (float64 or float32).
     (It computes the second configuration too: a child process calls it to have its inputs
     before it imports any answers.)"""
-    return chapters(dtype)[0]
+    return step_tensors(dtype)[0]
 
 
 @functools.cache
-def _chapter(config: Config, batch: int) -> Chapter:
+def _step_tensors_of(config: Config, batch: int) -> StepTensors:
     dtype, size = np.dtype(config.dtype), config.batch_size
     data = load(train_size=(batch + 1) * size, test_size=1)
     rng = np.random.RandomState(config.seed)
@@ -133,7 +133,7 @@ def _chapter(config: Config, batch: int) -> Chapter:
         spread=hidden_input * dtype.type(4 / np.abs(hidden_input).max()))
     for tensor in tensors.values():
         tensor.flags.writeable = False
-    return Chapter(config, batch, network, **tensors)
+    return StepTensors(config, batch, network, **tensors)
 
 
 # The verdicts: a Result per exercise, decided by `judge` alone.
@@ -213,16 +213,16 @@ def calling(function: Callable[..., object], *args: object) -> object:
 
 
 Arrays = dict[str, np.ndarray]
-Inputs = Callable[[Chapter], dict[str, object]]
+Inputs = Callable[[StepTensors], dict[str, object]]
 """inputs(chapter) -> the answer's arguments, by name: NumPy arrays and numbers."""
-Run = Callable[[object, dict[str, object], Chapter], Arrays]
+Run = Callable[[object, dict[str, object], StepTensors], Arrays]
 """run(answer, inputs, chapter) -> the tensors the answer made from these inputs, by name
 (the chapter gives the rest: the weights a model starts from). Runs the learner's code."""
-Extra = Callable[[object, Chapter], Arrays]
+Extra = Callable[[object, StepTensors], Arrays]
 """extra(answer, chapter) -> more tensors of the answer, on the first step alone."""
 Mistake = tuple[object, str]
 """A typical wrong answer, as code of the answer's kind, and what it gets wrong."""
-Final = Callable[[Chapter, Arrays], tuple[str | None, str]]
+Final = Callable[[StepTensors, Arrays], tuple[str | None, str]]
 """final(chapter, arrays) -> (what is off, or None; a note for the line that says passed),
 on the first step's arrays."""
 
@@ -233,7 +233,7 @@ class Expected:
 
     key: str  # its name among the probe's arrays
     label: str  # what messages call it
-    reference: Callable[[Chapter], np.ndarray]  # computed by the project's own code
+    reference: Callable[[StepTensors], np.ndarray]  # computed by the project's own code
     depth: float = 2  # its rounding steps, for ch9_shared.close.compare
     zero: str = "where it should be 0"  # where the reference is 0, in words
     masked: bool = False  # 0 where the chapter's dropout_mask is 0
@@ -264,7 +264,7 @@ class Exercise:
 
     def probe_first(self, answer: object, dtype: str = "float64") -> Arrays:
         """`1:`, the tensors it makes on the first step; its Outcome is the exercise's."""
-        first = chapters(dtype)[0]
+        first = step_tensors(dtype)[0]
         try:
             arrays = _prefixed("1:", self.run(answer, self.inputs(first), first))
         except Outcome as outcome:
@@ -277,7 +277,7 @@ class Exercise:
         """`1:X:`, the tensors it makes on the first step with argument X changed (`_other`;
         it may raise), and `2:`, on the second configuration (what it raises there is kept
         as the line `2:outcome`)."""
-        first, second = chapters(dtype)
+        first, second = step_tensors(dtype)
         inputs, others = self.inputs(first), self.inputs(second)
         arrays = {}
         for name, value in inputs.items():
@@ -313,45 +313,45 @@ def _other(value: object, second: object) -> object:
 
 
 @functools.cache
-def _mistakes(exercise: Exercise, c: Chapter) -> list[tuple[Arrays | str, str]]:
-    """What each typical wrong answer makes on chapter c: its tensors, or the line of what
+def _mistakes(exercise: Exercise, step: StepTensors) -> list[tuple[Arrays | str, str]]:
+    """What each typical wrong answer makes on chapter step: its tensors, or the line of what
     it raised."""
     made = []
     for wrong, explanation in exercise.mistakes:
         try:
-            made.append((exercise.run(wrong, exercise.inputs(c), c), explanation))
+            made.append((exercise.run(wrong, exercise.inputs(step), step), explanation))
         except Outcome as outcome:
             made.append((outcome.message, explanation))
     return made
 
 
-def _named(exercise: Exercise, outcome: Outcome, c: Chapter) -> Outcome:
+def _named(exercise: Exercise, outcome: Outcome, step: StepTensors) -> Outcome:
     """The outcome, told as the typical mistake that raises the same (as in `weight_1_2.T`
     where weight_1_2 is already transposed)."""
     if outcome.status == "wrong":
-        for made, explanation in _mistakes(exercise, c):
+        for made, explanation in _mistakes(exercise, step):
             if made == outcome.message:
                 return Outcome("wrong", f"wrong: {say(exercise.tensors[0].label, explanation)}")
     return outcome
 
 
 def _factor(a: np.ndarray, b: np.ndarray) -> float | None:
-    """c if a = c b (to 0.01% of the largest entry), else None."""
+    """k if a = k b (to 0.01% of the largest entry), else None."""
     norm = float(np.sum(b * b))
     if norm == 0:
         return None
-    c = float(np.sum(a * b)) / norm
-    if c != 0 and np.abs(a - c * b).max() <= 1e-4 * abs(c) * np.abs(b).max():
-        return c
+    k = float(np.sum(a * b)) / norm
+    if k != 0 and np.abs(a - k * b).max() <= 1e-4 * abs(k) * np.abs(b).max():
+        return k
     return None
 
 
-def _about(c: float) -> str:
-    if abs(c + 1) < 1e-3:
+def _about(factor: float) -> str:
+    if abs(factor + 1) < 1e-3:
         return "has the wrong sign"
-    text = f"{c:.3g}"
+    text = f"{factor:.3g}"
     if text == "1":
-        text = f"1 {'+' if c > 1 else '-'} {abs(c - 1):.1e}"
+        text = f"1 {'+' if factor > 1 else '-'} {abs(factor - 1):.1e}"
     return f"is off by a factor of about {text}"
 
 
@@ -369,9 +369,10 @@ def _number_off(a: float, b: float) -> str:
     return f"is {a:.4g}, expected {b:.4g}: it {_about(a / b)}"
 
 
-def what_is_off(exercise: Exercise, tensor: Expected, answer: np.ndarray, c: Chapter) -> str | None:
+def what_is_off(exercise: Exercise, tensor: Expected, answer: np.ndarray, step: StepTensors
+                ) -> str | None:
     """None if the answer's tensor is close to the reference; else what is off, in one line."""
-    label, expected, dtype = tensor.label, tensor.reference(c), c.config.dtype
+    label, expected, dtype = tensor.label, tensor.reference(step), step.config.dtype
     if answer.shape != expected.shape:
         hint = ": a transposed product?" if answer.shape == expected.shape[::-1] else ""
         return say(label, f"has shape {answer.shape}, expected {expected.shape}{hint}")
@@ -383,7 +384,7 @@ def what_is_off(exercise: Exercise, tensor: Expected, answer: np.ndarray, c: Cha
     if answer.dtype.kind == "f" and np.finfo(answer.dtype).eps > np.finfo(dtype).eps:
         return say(label, f"is {answer.dtype}, less precise than the exercise's {dtype}: "
                           "compute it in the inputs' dtype")
-    for made, explanation in _mistakes(exercise, c):
+    for made, explanation in _mistakes(exercise, step):
         wrong = None if isinstance(made, str) else made.get(tensor.key)
         if wrong is not None and wrong.dtype.kind in "biuf" and wrong.shape == answer.shape \
                 and compare(label, answer, wrong.astype(dtype), tensor.depth, dtype).close:
@@ -395,13 +396,13 @@ def what_is_off(exercise: Exercise, tensor: Expected, answer: np.ndarray, c: Cha
     if stray.any():
         return say(label, f"is not 0 at {np.count_nonzero(stray)} entries {tensor.zero}")
     if tensor.weights is not None:
-        weights = getattr(c, tensor.weights).astype(np.float64)
+        weights = getattr(step, tensor.weights).astype(np.float64)
         if (factor := _factor(weights - a, weights - b)) is not None:
             return f"the step ({tensor.weights} - {label}) {_about(factor)}"
     if (factor := _factor(a, b)) is not None:
         return say(label, _about(factor))
     if tensor.masked:
-        kept = c.dropout_mask == 1
+        kept = step.dropout_mask == 1
         if (factor := _factor(a[kept], b[kept])) is not None:
             return say(label, f"{_about(factor)} wherever a unit is kept")
     return say(label, f"differs: max abs diff {comparison.max_abs:.1e}, max rel diff "
@@ -413,9 +414,9 @@ class _Missing(Exception):
     """The arrays lack a tensor: the grader's process did not send it."""
 
 
-def _off(exercise: Exercise, arrays: Arrays, c: Chapter
+def _off(exercise: Exercise, arrays: Arrays, step: StepTensors
          ) -> tuple[str | None, str | None, list[tuple[float, float]]]:
-    """What is off with the arrays an answer made on chapter c: (the label of the tensor
+    """What is off with the arrays an answer made on chapter step: (the label of the tensor
     that is off, or "it"; what is off, or None; the max abs and rel differences of those
     before it)."""
     if "outcome" in arrays:
@@ -428,23 +429,23 @@ def _off(exercise: Exercise, arrays: Arrays, c: Chapter
             return tensor.label, say(tensor.label, str(answer)), differences
         if not isinstance(answer, np.ndarray) or answer.dtype.kind not in "biuf":
             raise _Missing(tensor.label)
-        problem = what_is_off(exercise, tensor, answer, c)
+        problem = what_is_off(exercise, tensor, answer, step)
         if problem is not None:
             return tensor.label, problem, differences
-        comparison = compare(tensor.label, answer, tensor.reference(c), tensor.depth,
-                             c.config.dtype)
+        comparison = compare(tensor.label, answer, tensor.reference(step), tensor.depth,
+                             step.config.dtype)
         differences.append((comparison.max_abs, comparison.max_rel))
     return None, None, differences
 
 
-def _same(exercise: Exercise, arrays: Arrays, base: Arrays, c: Chapter) -> bool:
+def _same(exercise: Exercise, arrays: Arrays, base: Arrays, step: StepTensors) -> bool:
     """Whether the answer made the same tensors (to their tolerance) with an argument
     changed as without."""
     for tensor in exercise.tensors:
         changed, made = arrays.get(tensor.key), base[tensor.key]
         if not (isinstance(changed, np.ndarray) and changed.shape == made.shape
                 and changed.dtype.kind in "biuf" and compare(
-                    tensor.label, changed, made, tensor.depth, c.config.dtype).close):
+                    tensor.label, changed, made, tensor.depth, step.config.dtype).close):
             return False
     return True
 
@@ -459,7 +460,7 @@ def judge(exercise: Exercise, arrays: Arrays, dtype: str = "float64") -> Result:
     ignores where any (an answer right on both may ignore one that their inputs tie to
     another, as dropout_mask to layer_1, but not pixels or classes, the same in both), then
     `final` on the first step's."""
-    name, (first, second) = exercise.name, chapters(dtype)
+    name, (first, second) = exercise.name, step_tensors(dtype)
     base = _part(arrays, "1:")
     try:
         _, problem, differences = _off(exercise, base, first)
@@ -502,7 +503,7 @@ def grade(exercise: Exercise, answer: object, dtype: str = "float64") -> Result:
         return Result(exercise.name, "not done", f"not done yet ({exercise.name} is not defined)")
     try:
         arrays = exercise.probe_first(answer, dtype)
-        if _off(exercise, _part(arrays, "1:"), chapters(dtype)[0])[1] is None:  # the rest
+        if _off(exercise, _part(arrays, "1:"), step_tensors(dtype)[0])[1] is None:  # the rest
             arrays |= exercise.probe_rest(answer, dtype)
     except Outcome as outcome:
         return Result(exercise.name, outcome.status, outcome.message)

@@ -60,7 +60,7 @@ from ch9_shared.system import (
 )
 from ch9_shared.threads import THREAD_VARIABLES
 from exercises import TRACKS, exercise
-from exercises.grading import Arrays, Outcome, Result, chapter, first_line, judge
+from exercises.grading import Arrays, Outcome, Result, first_line, first_step, judge
 
 ROOT = Path(__file__).resolve().parent.parent
 HEADER = struct.Struct("<Q")
@@ -141,7 +141,7 @@ def child(path: Path, dtype: str, start: int, memory_mb: int) -> None:
     """Import the answers, say which tracks they hold, probe each exercise from `start`."""
     unlimited = limit_memory(memory_mb)
     channel = open_channel()
-    chapter(dtype)  # the inputs, before the answers can change numpy
+    first_step(dtype)  # the inputs, before the answers can change numpy
     try:
         module = load_answers(path)
     except (Exception, SystemExit) as e:

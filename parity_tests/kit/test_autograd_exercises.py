@@ -14,7 +14,7 @@ from torch import nn
 
 from exercises import TRACKS, autograd, autograd_checks, check, check_module
 from exercises import autograd_solutions as solutions
-from exercises.grading import chapter, chapters
+from exercises.grading import first_step, step_tensors
 from parity_tests.kit.conftest import one_line, wrong_line
 
 DTYPES = ["float64", "float32"]
@@ -303,7 +303,7 @@ ARGUMENTS = [(name, argument) for name in NAMES for argument in arguments(name)]
 
 
 def test_every_argument_is_changed():
-    first, second = chapters()
+    first, second = step_tensors()
     for name in NAMES:
         exercise = autograd_checks.EXERCISE[name]
         inputs, others = exercise.inputs(first), exercise.inputs(second)
@@ -316,7 +316,7 @@ def test_every_argument_is_changed():
 def hard_coded(name: str, argument: str, dtype: str):
     """The solution, with the argument's value on the chapter's first step written in (as
     a torch tensor where it is an array)."""
-    value = autograd_checks.EXERCISE[name].inputs(chapter(dtype))[argument]
+    value = autograd_checks.EXERCISE[name].inputs(first_step(dtype))[argument]
     if isinstance(value, np.ndarray):
         value = torch.from_numpy(np.array(value))
     solution = getattr(solutions, name)
