@@ -33,54 +33,28 @@ from torch import nn
 from ch9_shared.config import CLASSES, PIXELS
 from exercises import autograd as blanks
 from exercises.backprop_checks import BOOK_LINE
+from exercises.child import (
+    gradcheck_run,
+    hidden_run,
+    idiomatic_run,
+    loss_run,
+    manual_run,
+    network_run,
+    tensor,
+    train_step_run,
+)
 from exercises.grading import (
     Arrays,
     Exercise,
     Expected,
     Final,
     Mistake,
-    Outcome,
-    Run,
     StepTensors,
-    calling,
     first_step,
-    kind,
 )
 from numpy_impl.network import LOSSES, OUTPUTS, Network
 from torch_impl.idiomatic import learning_rate
 from torch_impl.network import Network as TorchNetwork
-from torch_impl.network import chapter_layout
-
-SEED = 1
-"""torch's seed for the dropout mask of the idiomatic model's step."""
-
-
-def tensor(array: np.ndarray) -> torch.Tensor:
-    """A writable torch copy of one of the chapter's arrays."""
-    return torch.from_numpy(np.array(array))
-
-
-def array(value: object, what: str) -> np.ndarray:
-    """A tensor the answer made, as a NumPy array; anything else is wrong."""
-    if not isinstance(value, torch.Tensor):
-        raise Outcome("wrong", f"wrong: {what} is {kind(value)}, not a tensor")
-    return value.detach().cpu().numpy().copy()
-
-
-def keeps_rng(run: Run) -> Run:
-    """The run, leaving torch's default generator as it found it: building an nn.Linear
-    draws from it, and checking an answer should not change a notebook's random numbers."""
-    @functools.wraps(run)
-    def wrapped(answer: object, inputs: dict[str, object], step: StepTensors) -> Arrays:
-        with torch.random.fork_rng():
-            return run(answer, inputs, step)
-    return wrapped
-
-
-def is_subclass(answer: object, base: type, what: str) -> None:
-    if not (isinstance(answer, type) and issubclass(answer, base)):
-        raise Outcome("wrong", f"wrong: it is {kind(answer)}, not a subclass of {what}")
-
 
 # The three losses.
 
@@ -90,27 +64,6 @@ def output_layer(step: StepTensors, output: str) -> Callable[[np.ndarray], np.nd
 
 def loss_inputs(step: StepTensors) -> dict[str, object]:
     return {"logits": step.logits, "labels": step.labels, "D": step.config.D}
-
-
-@keeps_rng
-def loss_run(answer: object, inputs: dict[str, object], step: StepTensors) -> Arrays:
-    logits = tensor(inputs["logits"]).requires_grad_()
-    loss = calling(answer, logits, tensor(inputs["labels"]), inputs["D"])
-    if loss is None:
-        raise Outcome("not done", "not done yet (it returns None)")
-    if not isinstance(loss, torch.Tensor):
-        raise Outcome("wrong", f"wrong: it returned {kind(loss)}, not a tensor: autograd "
-                               "differentiates tensors (no .item(), no NumPy)")
-    if loss.numel() != 1:
-        raise Outcome("wrong", f"wrong: the loss has shape {tuple(loss.shape)}: a loss is one "
-                               "number, summed over the batch")
-    if not loss.requires_grad:
-        raise Outcome("wrong", "wrong: the loss does not depend on logits through autograd "
-                               "(a .detach(), .item() or a trip through NumPy?)")
-    calling(loss.reshape(()).backward)
-    if logits.grad is None:
-        raise Outcome("wrong", "wrong: loss.backward() left logits.grad empty")
-    return {"grad": logits.grad.numpy(), "loss": array(loss.reshape(()), "the loss")}
 
 
 def loss_exercise(blank: Callable[..., object], mistakes: tuple[Mistake, ...]) -> Exercise:
@@ -160,32 +113,10 @@ def network_inputs(step: StepTensors) -> dict[str, object]:
             "layer_0": step.layer_0, "dropout_mask": step.dropout_mask}
 
 
-@keeps_rng
-def network_run(answer: object, inputs: dict[str, object], step: StepTensors) -> Arrays:
-    is_subclass(answer, nn.Module, "nn.Module")
-    model = calling(answer, inputs["pixels"], inputs["hidden_size"], inputs["classes"])
-    for name in ("weights_0_1", "weights_1_2"):
-        layer, weights = getattr(model, name, None), getattr(step, name)
-        if layer is None:
-            raise Outcome("wrong", f"wrong: it has no self.{name}: __init__ names its layers "
-                                   "self.weights_0_1 and self.weights_1_2, each an nn.Linear")
-        if not isinstance(layer, nn.Linear):
-            raise Outcome("wrong", f"wrong: self.{name} is {kind(layer)}, not an nn.Linear")
-        if layer.bias is not None:
-            raise Outcome("wrong", f"wrong: self.{name} has a bias: the chapter's layers have "
-                                   "none (bias=False)")
-        if tuple(layer.weight.shape) != weights.T.shape:
-            raise Outcome("wrong", f"wrong: self.{name}.weight has shape "
-                                   f"{tuple(layer.weight.shape)}, expected {weights.T.shape}")
-    calling(model.to, getattr(torch, step.config.dtype))
-    with torch.no_grad():
-        model.weights_0_1.weight.copy_(tensor(step.weights_0_1.T))
-        model.weights_1_2.weight.copy_(tensor(step.weights_1_2.T))
-    result = calling(model, tensor(inputs["layer_0"]), tensor(inputs["dropout_mask"]))
-    if not (isinstance(result, tuple) and len(result) == 2):
-        raise Outcome("wrong", f"wrong: forward returned {kind(result)}, expected the pair "
-                               "(layer_1, logits)")
-    return {"layer_1": array(result[0], "layer_1"), "logits": array(result[1], "the logits")}
+def network_given(step: StepTensors) -> dict[str, object]:
+    """The weights the check copies in, and what its loss.backward() needs."""
+    return {"weights_0_1": step.weights_0_1, "weights_1_2": step.weights_1_2,
+            "labels": step.labels, "D": step.config.D, "dtype": step.config.dtype}
 
 
 # TrueHidden and BookHidden.
@@ -205,42 +136,17 @@ def wrong_function(backward: Callable[..., torch.Tensor]) -> type:
         "forward": staticmethod(forward), "backward": staticmethod(backward_)})
 
 
-def gradcheck_passes(answer: type) -> bool:
-    """torch.autograd.gradcheck on a 4 x 5 corner of the chapter's step, in float64."""
-    step = first_step("float64")
-    hidden_input = tensor(step.hidden_input[:4, :5]).requires_grad_()
-    dropout_mask = tensor(step.dropout_mask[:4, :5])
-    try:
-        return bool(torch.autograd.gradcheck(lambda x: answer.apply(x, dropout_mask),
-                                             (hidden_input,), raise_exception=False))
-    except (Exception, SystemExit):
-        return False
-
-
 def hidden_inputs(step: StepTensors) -> dict[str, object]:
     """forward's arguments, and backward's grad_layer_1."""
     return {"hidden_input": step.hidden_input, "dropout_mask": step.dropout_mask,
             "grad_layer_1": step.layer_2_delta @ step.weights_1_2.T}
 
 
-@keeps_rng
-def hidden_run(answer: object, inputs: dict[str, object], step: StepTensors) -> Arrays:
-    is_subclass(answer, torch.autograd.Function, "torch.autograd.Function")
-    hidden_input = tensor(inputs["hidden_input"]).requires_grad_()
-    layer_1 = calling(answer.apply, hidden_input, tensor(inputs["dropout_mask"]))
-    arrays = {"layer_1": array(layer_1, "forward's result")}
-    if not layer_1.requires_grad:
-        raise Outcome("wrong", "wrong: forward's result is not connected to hidden_input")
-    calling(layer_1.backward, tensor(inputs["grad_layer_1"]))
-    if hidden_input.grad is None:
-        raise Outcome("wrong", "wrong: backward gave hidden_input no gradient: return it "
-                               "first, then None for dropout_mask")
-    arrays["layer_1_delta"] = hidden_input.grad.numpy()
-    return arrays
-
-
-def gradcheck_run(answer: object, step: StepTensors) -> Arrays:
-    return {"gradcheck": np.array(gradcheck_passes(answer))}
+def gradcheck_inputs(step: StepTensors) -> tuple[object, dict[str, object]]:
+    """gradcheck's call: a 4 x 5 corner of the chapter's step, in float64."""
+    step64 = first_step("float64")
+    return gradcheck_run, {"hidden_input": step64.hidden_input[:4, :5],
+                           "dropout_mask": step64.dropout_mask[:4, :5]}
 
 
 def gradcheck_verdict(must_pass: bool) -> Final:
@@ -272,7 +178,7 @@ def hidden_exercise(blank: type, reference: Callable[[StepTensors], np.ndarray],
                  zero="where dropout dropped a unit"),
         Expected("layer_1_delta", "hidden_input.grad", reference, depth=4, masked=True,
                  zero="where dropout dropped a unit"),
-    ), mistakes, gradcheck_verdict(gradient), gradcheck_run)
+    ), mistakes, gradcheck_verdict(gradient), gradcheck_inputs)
 
 
 def tanh2deriv(output: torch.Tensor) -> torch.Tensor:
@@ -281,41 +187,21 @@ def tanh2deriv(output: torch.Tensor) -> torch.Tensor:
 
 # train_step.
 
-def stale_gradients(network: TorchNetwork, step: StepTensors) -> None:
-    """Fill each weight's .grad as an earlier step would: the same batch with the other half
-    of the units kept. A step that forgets optimizer.zero_grad() adds its gradient to these."""
-    _, _, logits = network(tensor(step.layer_0), tensor(1 - step.dropout_mask))
-    network.loss(logits, tensor(step.labels)).backward()
-
-
 def step_inputs(step: StepTensors) -> dict[str, object]:
     """train_step's arguments but the network: the optimizer as its lr, alpha."""
     return {"optimizer": step.config.alpha, "layer_0": step.layer_0, "labels": step.labels,
             "dropout_mask": step.dropout_mask, "D": step.config.D}
 
 
-@keeps_rng
-def train_step_run(answer: object, inputs: dict[str, object], step: StepTensors) -> Arrays:
-    network = TorchNetwork.from_numpy(step.config, np.array(step.weights_0_1),
-                                      np.array(step.weights_1_2))
-    stale_gradients(network, step)
-    optimizer = torch.optim.SGD(network.parameters(), lr=inputs["optimizer"])
-    loss = calling(answer, network, optimizer, tensor(inputs["layer_0"]),
-                   tensor(inputs["labels"]), tensor(inputs["dropout_mask"]), inputs["D"])
-    arrays = {}
-    for name in ("weights_0_1", "weights_1_2"):
-        weight = getattr(network, name).weight
-        arrays[name] = chapter_layout(weight)
-        arrays[f"{name}.grad"] = (np.zeros_like(arrays[name]) if weight.grad is None
-                                  else chapter_layout(weight.grad))
-    if isinstance(loss, torch.Tensor) and loss.numel() == 1:
-        arrays["loss"] = loss.detach().cpu().reshape(()).numpy().copy()
-    elif isinstance(loss, float):
-        arrays["loss"] = np.array(loss)
-    else:  # the probe's word on the loss, for judge to tell after the weights
-        arrays["loss"] = np.array(f"is {kind(loss)}: train_step returns the loss (a tensor "
-                                  "holding one number)")
-    return arrays
+HARD_CODED_RATE = (
+    "train_step does not change with the optimizer's learning rate: it moves the weights by "
+    "a rate of its own; step with the optimizer it is given (optimizer.step()), whose lr is "
+    "the configuration's alpha, and never write a learning rate in")
+
+
+def step_given(step: StepTensors) -> dict[str, object]:
+    """The hand-built network's weights, which the child builds it on."""
+    return {"weights_0_1": step.weights_0_1, "weights_1_2": step.weights_1_2}
 
 
 def wrong_step(*calls: str) -> Callable[..., object]:
@@ -343,72 +229,16 @@ def wrong_step(*calls: str) -> Callable[..., object]:
 
 # idiomatic_model.
 
-@functools.cache
-def idiomatic_mask(step: StepTensors) -> np.ndarray:
-    """The mask nn.Dropout(0.5) draws first after torch.manual_seed(SEED), 0 or 1."""
-    with torch.random.fork_rng():
-        torch.manual_seed(SEED)
-        ones = torch.ones(step.dropout_mask.shape, dtype=getattr(torch, step.config.dtype))
-        return (nn.Dropout(0.5)(ones) / 2).numpy()
-
-
-@functools.cache
-def _idiomatic_step(step: StepTensors) -> Network:
-    """The hand-built network after its first step with idiomatic_mask."""
-    network = Network(step.config, step.weights_0_1.copy(), step.weights_1_2.copy())
-    network.train_step(step.layer_0, step.labels, idiomatic_mask(step))
-    return network
-
-
-def idiomatic_reference(name: str) -> Callable[[StepTensors], np.ndarray]:
-    return lambda step: getattr(_idiomatic_step(step), name)
-
-
 def idiomatic_inputs(step: StepTensors) -> dict[str, object]:
     config = step.config
     return {"hidden_size": config.hidden_size, "alpha": config.alpha,
             "batch_size": config.batch_size, "D": config.D}
 
 
-@keeps_rng
-def idiomatic_run(answer: object, inputs: dict[str, object], step: StepTensors) -> Arrays:
-    config = step.config
-    result = calling(answer, *inputs.values())
-    if not (isinstance(result, tuple) and len(result) == 2):
-        raise Outcome("wrong", f"wrong: it returned {kind(result)}, expected the pair "
-                               "(model, lr)")
-    model, lr = result
-    if not isinstance(model, nn.Sequential):
-        raise Outcome("wrong", f"wrong: the model is {kind(model)}, not an nn.Sequential")
-    if not isinstance(lr, (int, float)) or isinstance(lr, bool):
-        raise Outcome("wrong", f"wrong: lr is {kind(lr)}, not a number")
-    linears = [m for m in model.modules() if isinstance(m, nn.Linear)]
-    if len(linears) != 2 or any(layer.bias is not None for layer in linears):
-        raise Outcome("wrong", "wrong: the model needs exactly two nn.Linear layers, without "
-                               "biases (bias=False)")
-    calling(model.to, getattr(torch, config.dtype))
-    with torch.no_grad():
-        for layer, weights in zip(linears, (step.weights_0_1, step.weights_1_2), strict=True):
-            if tuple(layer.weight.shape) != weights.T.shape:
-                raise Outcome("wrong", f"wrong: a layer's weight has shape "
-                                       f"{tuple(layer.weight.shape)}, expected {weights.T.shape}")
-            layer.weight.copy_(tensor(weights.T))
-    layer_0 = tensor(step.layer_0)
-    model.eval()
-    with torch.no_grad():
-        eval_logits = array(calling(model, layer_0), "the model's output")
-    model.train()
-    optimizer = torch.optim.SGD(model.parameters(), lr=float(lr))
-    torch.manual_seed(SEED)
-    logits = calling(model, layer_0)
-    train_logits = array(logits, "the model's output")
-    loss = nn.CrossEntropyLoss()(logits, tensor(step.labels.argmax(axis=1)))
-    optimizer.zero_grad()
-    calling(loss.backward)
-    optimizer.step()
-    return {"eval_logits": eval_logits, "logits": train_logits, "lr": np.array(float(lr)),
-            "weights_0_1": chapter_layout(linears[0].weight),
-            "weights_1_2": chapter_layout(linears[1].weight)}
+def idiomatic_given(step: StepTensors) -> dict[str, object]:
+    """The weights the check copies in, the batch it trains on, and the dtype."""
+    return {"weights_0_1": step.weights_0_1, "weights_1_2": step.weights_1_2,
+            "layer_0": step.layer_0, "labels": step.labels, "dtype": step.config.dtype}
 
 
 def wrong_model(*layers: Callable[[int], nn.Module], last: tuple[nn.Module, ...] = (),
@@ -462,14 +292,6 @@ def _autograd(step: StepTensors) -> tuple[dict[str, object], np.ndarray]:
 
 def manual_inputs(step: StepTensors) -> dict[str, object]:
     return _autograd(step)[0]
-
-
-@keeps_rng
-def manual_run(answer: object, inputs: dict[str, object], step: StepTensors) -> Arrays:
-    result = calling(answer, *(tensor(value) for value in inputs.values()))
-    if result is None:
-        raise Outcome("not done", "not done yet (it returns None)")
-    return {"layer_1_delta": array(result, "its result")}
 
 
 def _autograd_grad(step: StepTensors) -> np.ndarray:
@@ -528,6 +350,10 @@ EXERCISES = (
         Expected("layer_1", "layer_1", lambda step: step.layer_1, masked=True,
                  zero="where dropout dropped a unit"),
         Expected("logits", "the logits", lambda step: step.logits, depth=4),
+        Expected("weights_0_1.grad", "weights_0_1.weight.grad (as weights_0_1)",
+                 lambda step: step.layer_0.T @ step.layer_1_delta, depth=8),
+        Expected("weights_1_2.grad", "weights_1_2.weight.grad (as weights_1_2)",
+                 lambda step: step.layer_1.T @ step.layer_2_delta, depth=8),
     ), (
         (wrong_network(lambda self, layer_0, mask: (
             (layer_1 := torch.tanh(self.weights_0_1(layer_0)) * mask),
@@ -545,7 +371,7 @@ EXERCISES = (
             (layer_1 := torch.tanh(self.weights_0_1(layer_0)) * mask * 2),
             torch.softmax(self.weights_1_2(layer_1), 1))),
          "are layer_2, after softmax: return the logits, the loss applies softmax"),
-    )),
+    ), given=network_given),
     hidden_exercise(blanks.TrueHidden, lambda step: step.layer_1_delta, True, (
         (wrong_function(lambda g, h, layer_1, mask: g * tanh2deriv(layer_1) * mask), BOOK_LINE),
         (wrong_function(lambda g, h, layer_1, mask: g * tanh2deriv(layer_1 / 2) * mask),
@@ -588,16 +414,17 @@ EXERCISES = (
         (wrong_step("zero_grad", "mean", "step"), MEAN),
         (wrong_step("zero_grad", "softmax", "step"),
          "is that of softmax applied twice: cross_entropy takes the logits and applies it"),
-    )),
+    ), given=step_given, ignoring=(("optimizer", HARD_CODED_RATE),)),
     Exercise(blanks.idiomatic_model, idiomatic_inputs, idiomatic_run, (
         Expected("eval_logits", "the logits in eval mode",
                  lambda step: step.hidden_output @ step.weights_1_2, depth=4),
-        Expected("logits", "the logits in train mode", lambda step: (
-            step.hidden_output * idiomatic_mask(step) * 2 @ step.weights_1_2), depth=4),
+        Expected("layer_1", "layer_1 in train mode", lambda step: step.layer_1, masked=True,
+                 zero="where its dropout dropped a unit"),
+        Expected("logits", "the logits in train mode", lambda step: step.logits, depth=4),
         Expected("lr", "lr", lambda step: np.array(learning_rate(step.config))),
-        Expected("weights_0_1", "the new weights_0_1", idiomatic_reference("weights_0_1"),
+        Expected("weights_0_1", "the new weights_0_1", lambda step: step.new_weights_0_1,
                  depth=8, weights="weights_0_1"),
-        Expected("weights_1_2", "the new weights_1_2", idiomatic_reference("weights_1_2"),
+        Expected("weights_1_2", "the new weights_1_2", lambda step: step.new_weights_1_2,
                  depth=8, weights="weights_1_2"),
     ), (
         (wrong_model(tanh_, dropout_(0.5), lr=lambda alpha, batch_size, D: alpha),
@@ -606,17 +433,14 @@ EXERCISES = (
         (wrong_model(tanh_, dropout_(0.5), lr=lambda alpha, batch_size, D: alpha / D),
          "is alpha / D: the loss module already divides by the batch size, so lr is alpha * "
          "batch_size / D"),
-        (wrong_model(tanh_), "drop nothing: add nn.Dropout(0.5) after the activation"),
         (wrong_model(dropout_(0.5), tanh_),
-         "drop out before tanh: the chapter applies tanh, then dropout"),
-        (wrong_model(tanh_, dropout_(0.2)),
-         "keep 4 units in 5: nn.Dropout's p is the probability of dropping one, 0.5 here"),
+         "is tanh of dropout's output: the chapter applies tanh, then dropout"),
         (wrong_model(lambda _: nn.ReLU(), dropout_(0.5)), "use relu: the chapter's hidden "
                                                            "layer is tanh (nn.Tanh())"),
         (wrong_model(tanh_, dropout_(0.5), last=(nn.Softmax(dim=1),)),
          "are softmax's output: end the model with the last nn.Linear, as nn.CrossEntropyLoss "
          "applies softmax itself"),
-    )),
+    ), given=idiomatic_given, own_mask=True),
     Exercise(blanks.manual_layer_1_delta, manual_inputs, manual_run, (
         Expected("layer_1_delta", "layer_1_delta", _autograd_grad, depth=4,
                  masked=True, zero="where dropout dropped a unit"),
@@ -630,7 +454,7 @@ EXERCISES = (
         (lambda d2, w, layer_1, mask: d2 @ w.T * tanh2deriv(layer_1 / 2) * mask * 2,
          "cannot be computed with weight_1_2.T: weight_1_2 is nn.Linear's weight, (classes, "
          "hidden units), which is weights_1_2.T already; use it as it is"),
-    ), cmp_note),
+    ), cmp_note, tied=("dropout_mask",)),
 )
 EXERCISE = {exercise.name: exercise for exercise in EXERCISES}
 

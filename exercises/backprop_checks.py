@@ -16,6 +16,7 @@ from collections.abc import Callable
 import numpy as np
 
 from exercises import backprop as blanks
+from exercises.child import float64_run, function_run
 from exercises.grading import (
     Arrays,
     Exercise,
@@ -24,11 +25,8 @@ from exercises.grading import (
     Final,
     Inputs,
     Mistake,
-    Outcome,
     StepTensors,
-    calling,
     first_step,
-    kind,
 )
 from numpy_impl import activations as act
 from numpy_impl.network import LOSSES, Network
@@ -129,43 +127,12 @@ def dropout_backward_reference(step: StepTensors) -> np.ndarray:
     return network.backward(step.layer_1, step.layer_2, step.labels, step.dropout_mask)[1]
 
 
-def _copies(inputs: dict[str, object]) -> dict[str, object]:
-    """Writable copies of the arrays: an answer may change its arguments in place."""
-    return {k: np.array(v) if isinstance(v, np.ndarray) else v for k, v in inputs.items()}
-
-
-def _answer(function: object, inputs: dict[str, object]) -> np.ndarray:
-    """The function's answer on copies of the inputs, as an array, or Outcome."""
-    if not callable(function):
-        raise Outcome("wrong", f"wrong: it is {kind(function)}, not a function")
-    copies = _copies(inputs)
-    result = calling(function, *copies.values())
-    if result is None:
-        changed = [k for k, v in copies.items()
-                   if isinstance(v, np.ndarray) and not np.array_equal(v, inputs[k])]
-        if changed:
-            raise Outcome("wrong", f"wrong: it returned None after changing {changed[0]} in "
-                                   f"place: return {changed[0]}")
-        raise Outcome("not done", "not done yet (it returns None)")
-    try:
-        answer = np.asarray(result)
-    except (ValueError, TypeError):  # a ragged list
-        answer = np.array(None)
-    if answer.dtype.kind not in "biuf":
-        raise Outcome("wrong", f"wrong: it returned {kind(result)}, not an array of numbers")
-    return answer
-
-
-def function_run(function: object, inputs: dict[str, object], step: StepTensors) -> Arrays:
-    return {"answer": _answer(function, inputs)}
-
-
 def float64_answer(inputs: Inputs) -> Extra:
-    """A derivative's answer in float64 too, for the finite differences."""
-    def extra(function: object, step: StepTensors) -> Arrays:
+    """A float32 exercise's derivative in float64 too, for the finite differences."""
+    def extra(step: StepTensors) -> tuple[object, dict[str, object]] | None:
         if step.config.dtype == "float64":
-            return {}
-        return {"answer64": _answer(function, inputs(first_step("float64")))}
+            return None
+        return float64_run, inputs(first_step("float64"))
     return extra
 
 
@@ -192,14 +159,14 @@ def function_exercise(
     blank: Callable[..., object], label: str, inputs: Inputs,
     reference: Callable[[StepTensors], np.ndarray], mistakes: tuple[Mistake, ...] = (),
     numeric: Numeric | None = None, depth: float = 2, zero: str = "where it should be 0",
-    masked: bool = False, weights: str | None = None,
+    masked: bool = False, weights: str | None = None, tied: tuple[str, ...] = (),
 ) -> Exercise:
     """An exercise whose answer is one function of arrays, returning one array."""
     return Exercise(
         blank, inputs, function_run,
         (Expected("answer", label, reference, depth, zero, masked, weights),), mistakes,
         None if numeric is None else finite_differences(numeric, label),
-        None if numeric is None else float64_answer(inputs))
+        None if numeric is None else float64_answer(inputs), tied=tied)
 
 
 BOOK_LINE = ("is off by a factor of about 0.5 wherever a unit is kept: this is the book's "
@@ -239,8 +206,8 @@ def update_exercise(blank: Callable[..., object], layer: str, delta: str) -> Exe
             (lambda w, x, d, alpha: alpha * x.T @ d,
              f"is the step alone: return {weights} minus the step"),
             (lambda w, x, d, alpha: w - alpha * x @ d,
-             f"multiplies {layer}, not {layer}.T, by {delta}: the shapes fit only because the "
-             "chapter's step has as many images as hidden units"),
+             f"multiplies {layer}, not {layer}.T, by {delta}: the gradient of {weights} is "
+             f"{layer}.T @ {delta}, one row per row of {weights}"),
         ),
         numeric=weights_0_1_numeric if weights == "weights_0_1" else gradient_numeric(
             weights, lambda step, w: loss_of_logits(step, step.layer_1 @ w)),
@@ -340,7 +307,7 @@ EXERCISES = (
              "is layer_2_delta @ weights_1_2.T alone: go on through dropout and tanh"),
         ),
         numeric=gradient_numeric("hidden_input", loss_of_hidden_input),
-        depth=4, zero=DROPPED, masked=True),
+        depth=4, zero=DROPPED, masked=True, tied=("dropout_mask",)),
     update_exercise(blanks.weights_1_2_update, "layer_1", "layer_2_delta"),
     update_exercise(blanks.weights_0_1_update, "layer_0", "layer_1_delta"),
 )

@@ -130,7 +130,10 @@ def test_an_answer_that_raises_or_is_no_array_is_one_line():
         return layer_2_delta @ weights_1_2 * tanh2deriv(layer_1 / 2) * dropout_mask * 2
     result = check(layer_1_delta)
     assert result.status == "wrong"
-    assert one_line(result).startswith("layer_1_delta: wrong: it raised ValueError: matmul")
+    assert one_line(result) == (
+        "layer_1_delta: wrong: it raised a shape error: a matrix product's shapes do not fit: "
+        "the left matrix has 10 columns, the right one 100 rows (a .T missing, or one too "
+        "many?)")
 
     def dropout(layer_1):
         return layer_1 * 2
@@ -228,7 +231,7 @@ ARGUMENTS = [(name, argument) for name in NAMES
 def test_every_argument_is_changed():
     """The grader changes every argument of every blank, and the second configuration
     differs from the first in every one."""
-    first, second = grading.step_tensors()
+    first, second, third = grading.step_tensors()
     for name in NAMES:
         exercise = backprop_checks.EXERCISE[name]
         inputs, others = exercise.inputs(first), exercise.inputs(second)
@@ -236,6 +239,9 @@ def test_every_argument_is_changed():
         for argument, value in inputs.items():
             assert np.shape(value) != np.shape(others[argument]) or not np.array_equal(
                 value, others[argument]), (name, argument)
+            same_shape = exercise.inputs(third)[argument]  # the third: other values alone
+            assert np.shape(same_shape) == np.shape(value), (name, argument)
+            assert not np.array_equal(same_shape, value), (name, argument)
 
 
 def hard_coded(name: str, argument: str, dtype: str):
