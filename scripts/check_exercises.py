@@ -29,9 +29,16 @@ from pathlib import Path
 
 from ch9_shared.config import DTYPE_CHOICES
 from ch9_shared.files import OutputError, distinct, writable_file, write_atomically
-from ch9_shared.system import user_options
+from ch9_shared.system import become_subreaper, user_options
 from exercises import gradebook
-from exercises.runner import Graded, Limits, grade_file
+from exercises.runner import (
+    TRACK_CHOICES,
+    Graded,
+    Limits,
+    check_environment,
+    end_all_orphans,
+    grade_file,
+)
 from scripts.cli import Parser, exit_with, integer_in, positive_float
 
 BLANK = Path(__file__).resolve().parent.parent / "exercises" / "backprop.py"
@@ -117,14 +124,28 @@ def main(argv: list[str] | None = None) -> int:
                         help="also write Gradescope's results.json here (one file of answers)")
     parser.add_argument("--dtype", choices=DTYPE_CHOICES, default="float64",
                         help="the dtype of the chapter's tensors (default: float64)")
+    parser.add_argument("--track", choices=TRACK_CHOICES,
+                        help="grade every file on this track, or both (default: the track "
+                             "whose blanks the file defines; both where it defines each "
+                             "track's every blank)")
     parser.add_argument("--time-limit", type=seconds, default=Limits.time,
                         metavar="SECONDS",
-                        help=f"wall-clock seconds per exercise (default: {Limits.time:g})")
+                        help=f"CPU seconds a call of an answer (default: {Limits.time:g}; an "
+                             "exercise makes up to 8 calls, and each wait has a wall-clock "
+                             "backstop of 3 times as long, at least 30 s more)")
+    parser.add_argument("--file-budget", type=seconds, default=Limits.file_budget,
+                        metavar="SECONDS",
+                        help="wall-clock seconds for a whole file (default: "
+                             f"{Limits.file_budget:g}, well inside Gradescope's 10 minutes); "
+                             "exercises left then are \"not run\"")
     parser.add_argument("--memory-mb", type=memory_mb, default=Limits.memory_mb,
                         help=f"the child's data segment, in MiB (default: {Limits.memory_mb})")
     parser.add_argument("--user", metavar="NAME",
                         help="run the answers as this user (as root, not on Windows), who "
                              "may be kept from reading the solutions: the Gradescope autograder")
+    parser.add_argument("--visibility", choices=gradebook.VISIBILITIES, default="visible",
+                        help="when students see the results in Gradescope (results.json's "
+                             "visibility; default: visible)")
     parser.add_argument("--jobs", type=integer_in(1), default=min(2, os.cpu_count() or 1),
                         help="files graded at once, one child each (default: 2, or 1 core)")
     args = parser.parse_args(argv)
@@ -155,11 +176,21 @@ def main(argv: list[str] | None = None) -> int:
     if problems:
         print(f"{parser.prog}: error: {problems[0]}", file=sys.stderr)
         return 2
-    limits = Limits(time=args.time_limit, memory_mb=args.memory_mb, dtype=args.dtype,
-                    user=args.user)
+    limits = Limits(time=args.time_limit, file_budget=args.file_budget,
+                    memory_mb=args.memory_mb, dtype=args.dtype, user=args.user,
+                    track=args.track)
+    become_subreaper()
+    broken = check_environment(limits)
+    if broken:
+        print(f"{parser.prog}: error: {broken}", file=sys.stderr)
+        return 2
     start = time.monotonic()
-    with ThreadPoolExecutor(args.jobs) as pool:
-        grades = gradebook.ordered(list(pool.map(lambda path: grade_file(path, limits), paths)))
+    try:
+        with ThreadPoolExecutor(args.jobs) as pool:
+            grades = gradebook.ordered(list(pool.map(lambda path: grade_file(path, limits),
+                                                     paths)))
+    finally:
+        end_all_orphans()  # nothing an answer started may outlive the grading
     took = time.monotonic() - start
     unlimited = next((graded.unlimited for graded in grades if graded.unlimited), None)
     if unlimited:
@@ -177,7 +208,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{passed} of {len(grades)} files passed every exercise")
     texts = {"--csv": lambda: gradebook.csv_text(grades),
              "--junit": lambda: gradebook.junit_xml(grades),
-             "--gradescope": lambda: gradebook.gradescope_json(grades[0], took)}
+             "--gradescope": lambda: gradebook.gradescope_json(grades[0], took,
+                                                               args.visibility)}
     for flag, output in outputs.items():
         if output is not None:
             data = texts[flag]().encode("utf-8", errors="replace")
@@ -187,6 +219,10 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"{parser.prog}: error: {flag} {output}: cannot write it "
                       f"({e.strerror or e})", file=sys.stderr)
                 return 2
+    environment = next((graded.environment for graded in grades if graded.environment), None)
+    if environment:
+        print(f"{parser.prog}: error: {environment}", file=sys.stderr)
+        return 2
     return 0 if all(graded.all_passed for graded in grades) else 1
 
 
