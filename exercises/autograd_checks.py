@@ -419,13 +419,14 @@ EXERCISES = (
         Expected("eval_logits", "the logits in eval mode",
                  lambda step: step.hidden_output @ step.weights_1_2, depth=4),
         Expected("layer_1", "layer_1 in train mode", lambda step: step.layer_1, masked=True,
-                 zero="where its dropout dropped a unit"),
-        Expected("logits", "the logits in train mode", lambda step: step.logits, depth=4),
+                 zero="where its dropout dropped a unit", drawn=True),
+        Expected("logits", "the logits in train mode", lambda step: step.logits, depth=4,
+                 drawn=True),
         Expected("lr", "lr", lambda step: np.array(learning_rate(step.config))),
         Expected("weights_0_1", "the new weights_0_1", lambda step: step.new_weights_0_1,
-                 depth=8, weights="weights_0_1"),
+                 depth=8, weights="weights_0_1", drawn=True),
         Expected("weights_1_2", "the new weights_1_2", lambda step: step.new_weights_1_2,
-                 depth=8, weights="weights_1_2"),
+                 depth=8, weights="weights_1_2", drawn=True),
     ), (
         (wrong_model(tanh_, dropout_(0.5), lr=lambda alpha, batch_size, D: alpha),
          "is alpha: nn.CrossEntropyLoss averages over the batch where the chapter divides "
