@@ -38,6 +38,7 @@ from exercises.runner import (
     check_environment,
     end_all_orphans,
     grade_file,
+    load_checks,
 )
 from scripts.cli import Parser, exit_with, integer_in, positive_float
 
@@ -184,6 +185,7 @@ def main(argv: list[str] | None = None) -> int:
     if broken:
         print(f"{parser.prog}: error: {broken}", file=sys.stderr)
         return 2
+    load_checks()  # before any answer runs, so that none can change them
     start = time.monotonic()
     try:
         with ThreadPoolExecutor(args.jobs) as pool:

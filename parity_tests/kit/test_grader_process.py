@@ -337,3 +337,22 @@ def test_setup_installs_only_what_grading_needs():
     assert '"torch==$torch_version" --index-url https://download.pytorch.org/whl/cpu' in setup
     assert "torchvision" not in setup.replace("Not torchvision", "")
     assert "[torch]" not in setup and "--retries 2" in setup
+
+
+def test_an_answer_that_rewrites_the_checks_changes_nothing(tmp_path):
+    """The grader imports its checks before any answer runs: an answer that appends to
+    exercises/backprop_checks.py (in a copy of the project: locally the answers' user may
+    write it; on Gradescope, nobody may not) changes nothing in this run."""
+    import shutil
+    for name in ("ch9_shared", "exercises", "numpy_impl", "torch_impl", "scripts"):
+        shutil.copytree(REPO / name, tmp_path / name,
+                        ignore=shutil.ignore_patterns("__pycache__"))
+    checks = tmp_path / "exercises" / "backprop_checks.py"
+    vandal = (f"with open({str(checks)!r}, 'a', encoding='utf-8') as f:\n"
+              "    f.write('\\nraise RuntimeError(\"the checks were changed\")\\n')\n")
+    answers = write(tmp_path, "vandal.py", BACKPROP + vandal)
+    ran = subprocess.run([sys.executable, "scripts/check_exercises.py", str(answers)],
+                         cwd=tmp_path, capture_output=True, encoding="utf-8", timeout=600,
+                         env=child_env(PYTHONPATH=str(tmp_path)))
+    assert ran.returncode == 0 and ran.stdout.endswith("vandal.py: 9 of 9 passed\n"), ran.stderr
+    assert "the checks were changed" in checks.read_text(encoding="utf-8")
