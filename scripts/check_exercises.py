@@ -1,18 +1,19 @@
 """Check files of answers to the exercises: `python scripts/check_exercises.py [ANSWERS.py ...]`.
 
-Each file is graded on the track(s) whose functions it defines (backprop:
-exercises/backprop.py, NumPy alone; autograd: exercises/autograd.py, torch), in a child
-process with a time limit per exercise and, where the system enforces one (Linux), a
-memory limit (exercises/runner.py; where it does not, one note on standard error says so):
-the answers' code runs there, and this process alone compares their tensors with the
-project's and decides every verdict. With one file it prints one line per exercise and a
-summary line; with several, a table, one row per file. `--csv FILE` writes the rows for a
-gradebook (points, and each exercise's status and line), `--junit FILE` JUnit XML, and
-`--gradescope FILE` one file's results.json for Gradescope. A pattern the shell left as it
-was (Windows: `answers\\*.py`) is expanded here. Exit status: 0 when every file passed
-every exercise, 1 when not, 2 for bad input (nothing is graded then), and 2 when the grades
-are printed but an output cannot be written (a full disk, say: one line says why, and no
-part of the file is written). To grade a class:
+Each file is graded on the track whose blanks it defines (backprop: exercises/backprop.py,
+NumPy alone; autograd: exercises/autograd.py, torch; both only where it defines each whole;
+`--track` to say it), in a child process with limits of CPU time a call and wall-clock time
+a file and, where the system enforces one (Linux), of memory (exercises/runner.py; where it
+does not, one note on standard error says so): the answers' code runs there, and this
+process alone compares their tensors with the project's and decides every verdict. With
+one file it prints one line per exercise and a summary line; with several, a table, one row
+per file. `--csv FILE` writes the rows for a gradebook (points, and each exercise's status
+and line), `--junit FILE` JUnit XML, and `--gradescope FILE` one file's results.json for
+Gradescope. A pattern the shell left as it was (Windows: `answers\\*.py`) is expanded here.
+Exit status: 0 when every file passed every exercise, 1 when not, 2 for bad input or an
+answers' process that cannot start or import what grading needs (nothing is graded then),
+and 2 when the grades are printed but an output cannot be written (a full disk, say: one
+line says why, and no part of the file is written). To grade a class:
 
     python scripts/check_exercises.py answers/*.py --csv grades.csv
 """
