@@ -20,6 +20,8 @@ the grader's instructions nor print into its channel):
     parent -> child   {"kind": "calls", "names": [...],    the exercises to run, in order,
                        "calls": {name: [call, ...]}}       each call a tag, a run, its
                                                            inputs and what it is given
+    child -> parent   {"kind": "called"}                   between an exercise's calls:
+                                                           each call has its own time
     child -> parent   {"kind": "result", "name": name}     one an exercise: each call's
                                                            arrays under its tag, or the
                                                            line of what it raised
@@ -423,11 +425,15 @@ RUNS: dict[str, Run] = {run.__name__: run for run in (
     train_step_run, idiomatic_run, manual_run)}
 
 
-def probe(answer: object, calls: list[Call]) -> Arrays:
+def probe(answer: object, calls: list[Call], called: Callable[[], None] | None = None
+          ) -> Arrays:
     """Each call's arrays, under its tag ("1:answer"), in the calls' order; a call that
-    raised leaves the line of what it raised (`1:outcome`)."""
+    raised leaves the line of what it raised (`1:outcome`). `called()` after each call but
+    the last (the child tells the parent, whose time limit is a call's)."""
     arrays: Arrays = {}
-    for call in calls:
+    for number, call in enumerate(calls, 1):
+        if called is not None and number > 1:
+            called()
         tag = call["tag"]
         try:
             with warnings.catch_warnings():
@@ -591,7 +597,8 @@ def main(path: Path, memory_mb: int, processes: int) -> None:
                             "message": f"not done yet ({name} is not defined)"})
             continue
         with contextlib.suppress(BrokenPipeError):
-            send(outgoing, {"kind": "result", "name": name}, probe(answer, calls[name]))
+            send(outgoing, {"kind": "result", "name": name}, probe(
+                answer, calls[name], lambda: send(outgoing, {"kind": "called"})))
 
 
 if __name__ == "__main__":

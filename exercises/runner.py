@@ -14,8 +14,8 @@ decides every verdict and the exit status, so nothing in the file can make an ex
 but tensors that are right.
 
 Limits (docs/exercises.md has the numbers): each call of an answer has `time` seconds of
-the child's CPU time, an exercise the sum of its calls', importing the file `start`; each
-wait also has a wall-clock backstop (Limits.backstop), and the whole file `file_budget`
+the child's CPU time (the child says when it starts the next), importing the file `start`;
+each wait also has a wall-clock backstop (Limits.backstop), and the whole file `file_budget`
 seconds of wall-clock time, after which what did not run says so (NOT_RUN). Where the
 system gives no child's CPU time (no /proc: macOS, Windows) the limits are wall-clock time.
 Where the system enforces it (Linux), the child's data segment is capped at `memory_mb`
@@ -136,16 +136,13 @@ CHILD = Path(child_script.__file__)
 """The child's script: NumPy (and torch), never the reference or the checks."""
 
 
-def calls_message(names: list[str], dtype: str, order: int
-                  ) -> tuple[dict, Arrays, dict[str, int]]:
+def calls_message(names: list[str], dtype: str, order: int) -> tuple[dict, Arrays]:
     """The message that tells the child which exercises to run and how: each one's calls,
     shuffled by `order` (the file's), their inputs computed here, with every reference and
-    catalogue of mistakes, before the answers run; and how many calls each exercise makes
-    (its time limit is that many calls')."""
+    catalogue of mistakes, before the answers run."""
     exercises = [exercise(name) for name in names]
     prepare(exercises, dtype)
-    calls = {one.name: one.calls(dtype, order) for one in exercises}
-    return *pack_calls(calls), {name: len(made) for name, made in calls.items()}
+    return pack_calls({one.name: one.calls(dtype, order) for one in exercises})
 
 
 def load_checks() -> None:
@@ -496,12 +493,13 @@ def grade_file(path: Path, limits: Limits = Limits()) -> Graded:
                     return give_up(NONSENSE)
                 graded.tracks = choose_tracks(defined, limits.track)
                 names = [name for track in graded.tracks for name in TRACKS[track]]
-            meta, arrays, counts = calls_message(names[start:], limits.dtype, order)
-            child.send(meta, arrays)
+            child.send(*calls_message(names[start:], limits.dtype, order))
             for name in names[start:]:
                 start += 1
                 try:
-                    meta, arrays = child.receive(limits.time * counts[name])
+                    meta, arrays = child.receive(limits.time)
+                    while meta.get("kind") == "called":  # the next call: its own time
+                        meta, arrays = child.receive(limits.time)
                 except ChildGone as gone:
                     graded.results.append(Result(name, "failed", f"failed: {gone.reason}"))
                     break

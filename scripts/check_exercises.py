@@ -132,9 +132,9 @@ def main(argv: list[str] | None = None) -> int:
                              "track's every blank)")
     parser.add_argument("--time-limit", type=seconds, default=Limits.time,
                         metavar="SECONDS",
-                        help=f"CPU seconds a call of an answer (default: {Limits.time:g}; an "
-                             "exercise makes up to 8 calls, and each wait has a wall-clock "
-                             "backstop of 3 times as long, at least 30 s more)")
+                        help=f"CPU seconds a call of an answer (default: {Limits.time:g}; "
+                             "each call also has a wall-clock backstop of 3 times as long, at "
+                             "least 30 s more)")
     parser.add_argument("--file-budget", type=seconds, default=Limits.file_budget,
                         metavar="SECONDS",
                         help="wall-clock seconds for a whole file (default: "

@@ -33,7 +33,7 @@ WRONG = "def relu2deriv(output):\n    return output >= 0\n"
 HANGS = "def dropout(layer_1, dropout_mask):\n    while True:\n        pass\n"
 BACKPROP = list(TRACKS["backprop"])
 ENDLESS = re.compile(r"failed: still running after \d+ s of CPU time \(an endless loop\?\)")
-"""The line of HANGS with --time-limit 1: 1 s of CPU time each of the exercise's calls."""
+"""The line of HANGS with --time-limit 1: 1 s of CPU time a call."""
 CLASS = {  # file: its text
     "alice.py": SOLUTIONS,
     "late/bob.py": SOLUTIONS + WRONG + HANGS,
