@@ -1,22 +1,25 @@
 """The checks of the autograd track (exercises/autograd.py): each answer against the
-hand-built network's tensors of the chapter's first step, and of the second configuration
+hand-built network's tensors of the chapter's first step, and of the other configurations
 (exercises/grading.py). Each exercise's catalogue of typical mistakes is written out below
 as code.
 
-Each exercise's run takes the learner's torch code through each step and hands back
-NumPy arrays; `exercises.grading.judge` compares them with numpy_impl's own tensors under
-ch9_shared/close.py, in the exercise's dtype. The references:
+Each exercise's run (exercises/child.py) takes the learner's torch code through each step
+and hands back NumPy arrays; `exercises.grading.judge` compares them with numpy_impl's own
+tensors under ch9_shared/close.py, in the exercise's dtype. The references:
 
     softmax_loss, sigmoid_loss,   logits.grad after loss.backward(): (layer_2 - labels) / D,
     identity_loss                 with layer_2 = the output layer's activation; the loss's value
-    ChapterNetwork                layer_1 and the logits of numpy_impl's forward pass
+    ChapterNetwork                layer_1 and the logits of numpy_impl's forward pass, and each
+                                  weight's .grad after the chapter's loss.backward() (a graph
+                                  cut by .data or .detach() leaves one None: named)
     TrueHidden                    layer_1, and hidden_input.grad = exact mode's layer_1_delta;
                                   torch.autograd.gradcheck (float64) must pass
     BookHidden                    the same against book mode's layer_1_delta; gradcheck must fail
     train_step                    each weight's .grad and new value, as the hand-built step's,
                                   and the loss it returns
-    idiomatic_model               eval and train logits, lr, and the weights after one SGD step
-                                  with the mask nn.Dropout draws, through numpy_impl
+    idiomatic_model               eval logits, lr; in train mode, the mask its dropout drew
+                                  (about half kept, doubled), then layer_1, the logits and the
+                                  weights after one SGD step, as numpy_impl's on that mask
     manual_layer_1_delta          autograd's hidden_input.grad from torch_impl's network
 """
 

@@ -8,22 +8,35 @@ autograd_checks.py); this module knows none of them.
 
 Grading is two halves, so that a learner's code never decides its own verdict:
 
-- `exercise.probe(answer, dtype)` runs the learner's code on every configuration below and
-  hands back the tensors it made, as named NumPy arrays. This is the only half that runs
-  code we did not write: scripts/check_exercises.py runs it in a child process
-  (exercises/runner.py), the notebooks in their own kernel.
+- `exercise.calls(dtype, order)` are the calls the answer gets, their inputs computed here
+  from the project's own tensors; exercises/child.py runs them (NumPy, and torch for the
+  autograd track, never the reference) and hands back the tensors each made, as named
+  NumPy arrays. scripts/check_exercises.py runs that in a child process
+  (exercises/runner.py), a notebook's `check` in its own kernel: the same calls, the same
+  lines.
 - `judge(exercise, arrays, dtype)` compares those arrays with the project's own tensors,
   in the exercise's dtype, and says in one line what is off. It runs only our code.
 
-Every exercise runs on two configurations. The first is the chapter's first training
+Every exercise runs on three configurations. The first is the chapter's first training
 step: the first 100 images of the shipped MNIST slice, the book's seed-1 initial weights
 and first dropout mask, preset tanh in exact mode (D = 10000, alpha = 2, 100 hidden
 units). The second differs in every value an answer receives: seed 2's weights and mask,
-20 other images, 30 hidden units, alpha = 0.5, D = 200 (batch*classes). And on the first
-step, each argument in turn takes another value (an array its rows rolled by one, a number
-the second configuration's, or one more where both have the same: pixels, classes): an
-answer that makes the same tensors ignores that argument, and its line says which ("lr
-does not change with D").
+20 other images, 30 hidden units, alpha = 0.5, D = 200 (batch*classes). The third has the
+first's shapes and other values (seed 3, images 200 to 299, alpha = 1, D = 1000): an
+answer that returns what it computed for a shape, or on a first call, gives the same
+tensors on the first and the third and is told so. And on the first step, each argument in
+turn takes another value (an array its rows rolled by one, a number the second
+configuration's, or one more where both have the same: pixels, classes): an answer that
+makes the same tensors ignores that argument, and its line says which ("lr does not change
+with D"), even where its values happen to be right. The calls come in an order drawn from
+the file's content (`order_of`): the same file, the same verdict; no answer can foresee
+which call comes first. Every reference and catalogue is drawn from its own seeded
+generator, and a run that draws from torch's global one holds exercises/child.py's
+TORCH_RNG: grading one answer never changes another's verdict.
+
+An answer that draws its own dropout mask (idiomatic_model) is judged on the mask it drew
+(`_drawn`: the units that are 0): about half kept, the kept doubled, and every other
+tensor against numpy_impl's step on that mask.
 
 The reference is what numpy_impl computes from the same inputs, and "close" is
 ch9_shared/close.py's, at the tolerance of the exercise's dtype (never the answer's). An
@@ -400,8 +413,6 @@ def what_is_off(exercise: Exercise, tensor: Expected, answer: np.ndarray, step: 
         if wrong is not None and wrong.dtype.kind in "biuf" and wrong.shape == answer.shape \
                 and compare(label, answer, wrong.astype(dtype), tensor.depth, dtype).close:
             return say(label, explanation)
-    if dtype in LOWER and compare(label, answer, expected, tensor.depth, LOWER[dtype]).close:
-        return say(label, LESS_PRECISE.format(LOWER[dtype], comparison.max_rel, dtype))
     a, b = answer.astype(np.float64), expected.astype(np.float64)
     if b.size == 1:
         return say(label, _number_off(float(a.flat[0]), float(b.flat[0])))
@@ -418,6 +429,8 @@ def what_is_off(exercise: Exercise, tensor: Expected, answer: np.ndarray, step: 
         kept = step.dropout_mask == 1
         if (factor := _factor(a[kept], b[kept])) is not None:
             return say(label, f"{_about(factor)} wherever a unit is kept")
+    if dtype in LOWER and compare(label, answer, expected, tensor.depth, LOWER[dtype]).close:
+        return say(label, LESS_PRECISE.format(LOWER[dtype], comparison.max_rel, dtype))
     return say(label, f"differs: max abs diff {comparison.max_abs:.1e}, max rel diff "
                       f"{comparison.max_rel:.1e} (tolerance {comparison.tol:.0e} of the "
                       "tensor's size)")
