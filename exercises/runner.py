@@ -15,8 +15,10 @@ but tensors that are right.
 
 Limits (docs/exercises.md has the numbers): each call of an answer has `time` seconds of
 the child's CPU time (the child says when it starts the next), importing the file `start`;
-each wait also has a wall-clock backstop (Limits.backstop), and the whole file `file_budget`
-seconds of wall-clock time, after which what did not run says so (NOT_RUN). Where the
+each wait also has a wall-clock backstop (Limits.backstop); the whole file has `file_budget`
+seconds of its children's CPU time, and that budget's backstop of wall-clock time, after
+which what did not run says so (NOT_RUN). So a verdict does not depend on the machine's
+load, short of the backstops. Where the
 system gives no child's CPU time (no /proc: macOS, Windows) the limits are wall-clock time.
 Where the system enforces it (Linux), the child's data segment is capped at `memory_mb`
 (RLIMIT_DATA) and its user's processes at `processes` more (RLIMIT_NPROC); where it does not,
@@ -84,14 +86,15 @@ NONSENSE = "the grader's process sent what is not a message"
 
 @dataclass(frozen=True)
 class Limits:
-    """What a child may use: CPU seconds a call of an answer (`time`) and to import the file
-    (`start`), each with a wall-clock backstop (`backstop`); wall-clock seconds for the whole
-    file (`file_budget`); MiB of data; processes it may add; the user it runs as (None:
-    this process's); the track(s) to grade (None: the one the file defines)."""
+    """What a child may use: CPU seconds a call of an answer (`time`), to import the file
+    (`start`) and for the whole file, all its children together (`file_budget`), each with
+    a wall-clock backstop (`backstop`: the file's is 450 s, inside Gradescope's 10
+    minutes); MiB of data; processes it may add; the user it runs as (None: this
+    process's); the track(s) to grade (None: the one the file defines)."""
 
     time: float = 10.0
     start: float = 60.0
-    file_budget: float = 300.0
+    file_budget: float = 150.0
     memory_mb: int = 4096
     processes: int = 256
     dtype: str = "float64"
@@ -270,10 +273,13 @@ def check_environment(limits: Limits) -> str | None:
 
 class Child:
     """One child process, grading one file from exercise `start` on, until `deadline` (the
-    end of the file's time, on time.monotonic's clock)."""
+    file's wall-clock backstop, on time.monotonic's clock) or until it has used the CPU time
+    the file has left after `spent`."""
 
-    def __init__(self, path: Path, limits: Limits, start: int, deadline: float = float("inf")):
-        self.limits, self.deadline = limits, deadline
+    def __init__(self, path: Path, limits: Limits, start: int, deadline: float = float("inf"),
+                 spent: float = 0.0):
+        self.limits, self.deadline, self.spent = limits, deadline, spent
+        self.started = time.monotonic()
         self.process = start_process(
             [sys.executable, str(CHILD), str(path), str(limits.memory_mb),
              str(limits.processes)], **child_options(limits))
@@ -298,14 +304,14 @@ class Child:
         backstop = began[0] + self.limits.backstop(seconds)
         while len(self.buffer) < size:
             now = time.monotonic()
-            if now >= self.deadline:
+            used = self.used()
+            if now >= self.deadline or self.spent + used >= self.limits.file_budget:
                 raise OutOfTime("still running when the file's time ran out (--file-budget "
                                 f"{self.limits.file_budget:g} s)")
             if now >= backstop:
                 raise ChildGone(f"still running after {now - began[0]:.0f} s of wall-clock "
                                 "time (waiting for something?)")
-            used = cpu_seconds(self.process.pid)
-            if began[1] is not None and used is not None and used - began[1] >= seconds:
+            if began[1] is not None and used - began[1] >= seconds:
                 raise ChildGone(f"still running after {seconds:g} s of CPU time (an endless "
                                 "loop?)")
             if began[1] is None and now - began[0] >= seconds:  # no CPU clock here: the wall's
@@ -353,6 +359,12 @@ class Child:
             raise ChildGone(NONSENSE)
         return meta, arrays
 
+    def used(self) -> float:
+        """The CPU time this child has used (where the system gives none: wall-clock time
+        since it started)."""
+        used = cpu_seconds(self.process.pid)
+        return time.monotonic() - self.started if used is None else used
+
     def send(self, meta: dict[str, object], arrays: Arrays | None = None) -> None:
         """A message to the child, on its standard input, written by a thread of its own
         (the calls are megabytes: a child that stops reading must not stop the grader);
@@ -377,8 +389,10 @@ class Child:
         if failed:
             raise ChildGone(self._ended())
 
-    def close(self) -> None:
-        """End the child and everything it started, then let the reader finish."""
+    def close(self) -> float:
+        """End the child and everything it started, then let the reader finish; the CPU
+        time it used."""
+        used = self.used()
         with contextlib.suppress(OSError):
             self.process.stdin.close()
         end_process(self.process)
@@ -387,6 +401,7 @@ class Child:
                 self.ended = not self.chunks.get(timeout=1)
             except queue.Empty:
                 break  # a process outside the group holds the channel open
+        return used
 
 
 def one_line(text: object, limit: int = 300) -> str:
@@ -445,14 +460,15 @@ NOT_RUN = "not run: the file's time ran out"
 
 def grade_file(path: Path, limits: Limits = Limits()) -> Graded:
     """Grade every exercise of the file's track(s), in as many children as it takes, within
-    the file's time (limits.file_budget): an exercise that did not run then fails with
+    the file's time (limits.file_budget of CPU time, and its wall-clock backstop): an
+    exercise that did not run then fails with
     NOT_RUN. A child that ends before it loads the answers is the grader's environment's
     fault (Graded.environment), never the file's."""
     become_subreaper()
     load_checks()
-    graded, names, start = Graded(path), None, 0
+    graded, names, start, spent = Graded(path), None, 0, 0.0
     order = file_order(path)
-    deadline = time.monotonic() + limits.file_budget
+    deadline = time.monotonic() + limits.backstop(limits.file_budget)
 
     def give_up(reason: str) -> Graded:
         if names is None:
@@ -463,11 +479,12 @@ def grade_file(path: Path, limits: Limits = Limits()) -> Graded:
         return graded
 
     while names is None or start < len(names):
-        if time.monotonic() >= deadline:
+        if names is not None and (time.monotonic() >= deadline
+                                  or spent >= limits.file_budget):
             graded.results += [Result(n, "failed", f"{NOT_RUN} (--file-budget "
                                       f"{limits.file_budget:g} s)") for n in names[start:]]
             return graded
-        child = Child(path, limits, start, deadline)
+        child = Child(path, limits, start, deadline, spent)
         try:
             try:
                 child.send({"tracks": {track: list(every) for track, every in TRACKS.items()}})
@@ -507,7 +524,7 @@ def grade_file(path: Path, limits: Limits = Limits()) -> Graded:
         except ChildGone as gone:  # it ended before it read the tracks
             return give_up(gone.reason)
         finally:
-            child.close()
+            spent += child.close()
     return graded
 
 

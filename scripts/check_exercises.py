@@ -137,9 +137,11 @@ def main(argv: list[str] | None = None) -> int:
                              "least 30 s more)")
     parser.add_argument("--file-budget", type=seconds, default=Limits.file_budget,
                         metavar="SECONDS",
-                        help="wall-clock seconds for a whole file (default: "
-                             f"{Limits.file_budget:g}, well inside Gradescope's 10 minutes); "
-                             "exercises left then are \"not run\"")
+                        help="CPU seconds for a whole file, all its calls together (default: "
+                             f"{Limits.file_budget:g}; a wall-clock backstop of "
+                             f"{Limits().backstop(Limits.file_budget):g} s keeps a submission "
+                             "inside Gradescope's 10 minutes); exercises left then are "
+                             "\"not run\"")
     parser.add_argument("--memory-mb", type=memory_mb, default=Limits.memory_mb,
                         help=f"the child's data segment, in MiB (default: {Limits.memory_mb})")
     parser.add_argument("--user", metavar="NAME",

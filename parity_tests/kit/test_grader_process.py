@@ -126,6 +126,18 @@ def test_importing_the_reference_fails_with_the_graders_line(case, tmp_path):
     assert test["status"] == "failed" and words in test["output"]
 
 
+def test_the_childs_own_modules_are_not_left_for_the_answers(tmp_path):
+    """The child imported ch9_shared for its limits: by the time the answers load, no module
+    of the project is in sys.modules (an answer that finds one fails here, saying which)."""
+    looks = ("import sys\n_right = relu2deriv\n"
+             "_found = sorted(n for n in sys.modules if n.split('.')[0] in ('ch9_shared', "
+             "'exercises', 'numpy_impl', 'torch_impl', 'scripts', 'tools'))\n"
+             "def relu2deriv(output):\n    if _found:\n"
+             "        raise RuntimeError(f'found {_found}')\n    return _right(output)\n")
+    graded = grade_file(write(tmp_path, "snoop.py", BACKPROP + looks), QUICK)
+    assert graded.all_passed, [str(result) for result in graded.results]
+
+
 # The grader's faults are the grader's.
 
 BLOCK_NUMPY = ("import sys\nif not sys.argv[0].endswith('check_exercises.py'):\n"
