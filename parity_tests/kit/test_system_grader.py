@@ -197,7 +197,7 @@ def test_linux_ends_a_daemon_that_left_its_session():
     daemon = int(process.stdout.readline())
     system.kill_tree(process)
     assert system.processes()[daemon][0] == os.getpid()  # an orphan, handed to us
-    assert system.end_orphans({process.pid}) == 1
+    assert system.end_orphans({process.pid}) >= 1  # with any another test left here
     assert daemon not in system.processes()
 
 
