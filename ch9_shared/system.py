@@ -8,6 +8,7 @@ made to raise).
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
 import platform
 import signal
@@ -77,6 +78,149 @@ def user_options(name: str) -> dict[str, object]:
     except KeyError:
         raise ValueError(f"no user called {name!r} here") from None
     return {"user": entry.pw_uid, "group": entry.pw_gid, "extra_groups": []}
+
+
+def limit_processes(more: int) -> str | None:
+    """Let this process's user start at most `more` processes (and threads) beyond those it
+    has, so that a fork bomb ends in an error inside the answer (RLIMIT_NPROC counts the
+    user's processes, and root's are not limited). None when set, else why not."""
+    try:
+        import resource
+    except ImportError:
+        return "this system has none (Python has no resource module here)"
+    running = len(processes_of(os.getuid())) if has_proc() else 0
+    try:
+        resource.setrlimit(resource.RLIMIT_NPROC, (running + more, running + more))
+    except (ValueError, OSError) as e:
+        return f"setrlimit(RLIMIT_NPROC) refused it: {e}"
+    return None
+
+
+PR_SET_CHILD_SUBREAPER = 36
+"""Linux's prctl option (linux/prctl.h) that makes a process the reaper of its orphans."""
+
+
+def become_subreaper() -> str | None:
+    """Make this process the one its descendants' orphans are handed to (Linux's
+    PR_SET_CHILD_SUBREAPER), not init: a process an answer starts, even a daemon that left
+    its session with setsid, stays a descendant of the grader, which `end_orphans` finds
+    and kills. None once it is, else why not: macOS and Windows have no such call, so an
+    answer's daemon there outlives its grading (docs/exercises.md)."""
+    if not sys.platform.startswith("linux"):
+        return f"{sys.platform} has no child subreaper (Linux's prctl)"
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
+            return f"prctl(PR_SET_CHILD_SUBREAPER) refused it: {os.strerror(ctypes.get_errno())}"
+    except (OSError, AttributeError) as e:
+        return f"prctl cannot be called here: {e}"
+    return None
+
+
+PROC = Path("/proc")
+
+
+def has_proc() -> bool:
+    """Whether this system lists its processes in /proc (Linux)."""
+    return (PROC / "self" / "stat").exists()
+
+
+def _stat(pid: int) -> list[bytes] | None:
+    """/proc/PID/stat's fields after the command's name (which may hold spaces and
+    parentheses): [state, ppid, pgrp, session, ...]; None if the process is gone."""
+    try:
+        text = (PROC / str(pid) / "stat").read_bytes()
+    except OSError:
+        return None
+    return text[text.rindex(b")") + 2:].split()
+
+
+def processes() -> dict[int, tuple[int, int, str]]:
+    """Every process: its (parent, session, state), from /proc; {} where there is none."""
+    found = {}
+    if not has_proc():
+        return found
+    for entry in os.scandir(PROC):
+        if entry.name.isdigit() and (fields := _stat(int(entry.name))) is not None:
+            found[int(entry.name)] = (int(fields[1]), int(fields[3]), fields[0].decode())
+    return found
+
+
+def processes_of(uid: int) -> list[int]:
+    """The processes whose real user is `uid`, from /proc."""
+    found = []
+    for entry in os.scandir(PROC):
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError, ValueError, IndexError):
+                status = (PROC / entry.name / "status").read_text(encoding="utf-8")
+                line = next(line for line in status.splitlines() if line.startswith("Uid:"))
+                if int(line.split()[1]) == uid:
+                    found.append(int(entry.name))
+    return found
+
+
+def descendants(pid: int, table: dict[int, tuple[int, int, str]] | None = None) -> list[int]:
+    """The processes below `pid` (children, theirs, ...), from /proc; [] where there is none."""
+    table = processes() if table is None else table
+    children: dict[int, list[int]] = {}
+    for child, (parent, _, _) in table.items():
+        children.setdefault(parent, []).append(child)
+    found, todo = [], list(children.get(pid, []))
+    while todo:
+        found.append(todo.pop())
+        todo += children.get(found[-1], [])
+    return found
+
+
+def kill_tree(process: subprocess.Popen) -> None:
+    """Kill the child and everything below it, its process group too, in rounds until none
+    is left (a fork bomb may add some as they die), and reap it. Where there is no /proc,
+    kill_group alone."""
+    for _ in range(100):
+        family = descendants(process.pid)
+        for pid in family:
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
+        if hasattr(os, "killpg"):
+            with contextlib.suppress(OSError):
+                os.killpg(process.pid, signal.SIGKILL)
+        with contextlib.suppress(OSError):
+            process.kill()
+        if not family:
+            break
+    process.wait()
+
+
+def end_orphans(keep: set[int]) -> int:
+    """Kill (and reap) every orphan handed to this process (as a subreaper, become_subreaper)
+    that is not one of `keep` (the children it started) nor in its own session, with all
+    below it: what the answers started and left. Their number; 0 where there is no /proc."""
+    me, ended = os.getpid(), 0
+    session = os.getsid(0) if hasattr(os, "getsid") else None
+    for _ in range(100):
+        table = processes()
+        orphans = [pid for pid, (parent, sid, _) in table.items()
+                   if parent == me and pid not in keep and sid != session]
+        if not orphans:
+            return ended
+        for pid in orphans:
+            for below in [*descendants(pid, table), pid]:
+                with contextlib.suppress(OSError):
+                    os.kill(below, signal.SIGKILL)
+        for pid in orphans:
+            with contextlib.suppress(OSError):
+                os.waitpid(pid, 0)
+            ended += 1
+    return ended
+
+
+def cpu_seconds(pid: int) -> float | None:
+    """The CPU time process `pid` has used (user and system), from /proc (Linux); None
+    where there is no /proc, or the process is gone."""
+    fields = _stat(pid)
+    if fields is None:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def how_it_ended(code: int) -> str | None:

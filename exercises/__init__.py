@@ -88,7 +88,8 @@ def problem(name: str) -> Hint:
 
 def check(answer: object, dtype: str = "float64", name: str | None = None) -> Result:
     """Check one exercise of either track, found by the answer's name (or `name`), on the
-    chapter's first step and a second configuration, in `dtype` (float64 or float32)."""
+    chapter's first step and two other configurations, in `dtype` (float64 or float32),
+    in this process: the grader's calls and lines (exercises/grading.py)."""
     from exercises.grading import grade
     name = name or getattr(answer, "__name__", "")
     return grade(exercise(name), answer, dtype)

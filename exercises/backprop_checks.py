@@ -16,25 +16,23 @@ from collections.abc import Callable
 import numpy as np
 
 from exercises import backprop as blanks
+from exercises.child import float64_run, function_run
 from exercises.grading import (
     Arrays,
-    Chapter,
     Exercise,
     Expected,
     Extra,
     Final,
     Inputs,
     Mistake,
-    Outcome,
-    calling,
-    chapter,
-    kind,
+    StepTensors,
+    first_step,
 )
 from numpy_impl import activations as act
 from numpy_impl.network import LOSSES, Network
 
-H = 1e-5
-"""The step of the central differences (float64)."""
+FD_STEP = 1e-5
+"""How far finite differences move an input (central differences, float64)."""
 
 FD_TOLERANCE = 1e-6
 """How far, in relative error (of the norms), an answer may be from finite differences.
@@ -42,21 +40,21 @@ The solutions are at most 2e-8 away (truncation, and the rounding of the loss); 
 mistake of 0.1% is 1e-3 away."""
 
 
-def loss_of_logits(c: Chapter, logits: np.ndarray) -> float:
-    return LOSSES[c.config.output](c.network.activate(logits), c.labels, c.config.D)
+def loss_of_logits(step: StepTensors, logits: np.ndarray) -> float:
+    return LOSSES[step.config.output](step.network.activate(logits), step.labels, step.config.D)
 
 
-def loss_of_hidden_output(c: Chapter, hidden_output: np.ndarray) -> float:
-    return loss_of_logits(c, hidden_output * c.dropout_mask * 2 @ c.weights_1_2)
+def loss_of_hidden_output(step: StepTensors, hidden_output: np.ndarray) -> float:
+    return loss_of_logits(step, hidden_output * step.dropout_mask * 2 @ step.weights_1_2)
 
 
-def loss_of_hidden_input(c: Chapter, hidden_input: np.ndarray) -> float:
-    return loss_of_hidden_output(c, c.network.hidden(hidden_input))
+def loss_of_hidden_input(step: StepTensors, hidden_input: np.ndarray) -> float:
+    return loss_of_hidden_output(step, step.network.hidden(hidden_input))
 
 
 def derivative(f: Callable[[float], float]) -> float:
     """f'(0) by central differences: (f(h) - f(-h)) / 2h."""
-    return (f(H) - f(-H)) / (2 * H)
+    return (f(FD_STEP) - f(-FD_STEP)) / (2 * FD_STEP)
 
 
 def central_differences(loss: Callable[[np.ndarray], float], x: np.ndarray,
@@ -80,101 +78,71 @@ def some_entries(shape: tuple[int, ...], count: int = 32,
     return rng.choice(rows, count), rng.randint(shape[1], size=count)
 
 
-Numeric = Callable[[Chapter, np.ndarray], tuple[np.ndarray, np.ndarray]]
+Numeric = Callable[[StepTensors, np.ndarray], tuple[np.ndarray, np.ndarray]]
 """numeric(chapter, answer) -> (entries of the answer, the same entries by finite differences)."""
 
 
 def slope_numeric(forward: Callable[[np.ndarray], np.ndarray]) -> Numeric:
-    def numeric(c: Chapter, slope: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        away = np.abs(c.spread) > 10 * H  # from relu's kink, where there is no slope
-        x = c.spread[away]
-        return slope[away], (forward(x + H) - forward(x - H)) / (2 * H)
+    def numeric(step: StepTensors, slope: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        away = np.abs(step.spread) > 10 * FD_STEP  # from relu's kink, where there is no slope
+        x = step.spread[away]
+        return slope[away], (forward(x + FD_STEP) - forward(x - FD_STEP)) / (2 * FD_STEP)
     return numeric
 
 
-def gradient_numeric(x: str, loss: Callable[[Chapter, np.ndarray], float]) -> Numeric:
+def gradient_numeric(x: str, loss: Callable[[StepTensors, np.ndarray], float]) -> Numeric:
     """d loss / d x by finite differences on a few entries of the chapter's tensor `x`,
     beside the same entries of the answer (of an update: the gradient it followed,
     (weights - new) / alpha)."""
-    def numeric(c: Chapter, answer: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        value = getattr(c, x)
-        gradient = (value - answer) / c.config.alpha if x.startswith("weights") else answer
+    def numeric(step: StepTensors, answer: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        value = getattr(step, x)
+        gradient = (value - answer) / step.config.alpha if x.startswith("weights") else answer
         entries = some_entries(value.shape)
-        return gradient[entries], central_differences(functools.partial(loss, c), value, entries)
+        return gradient[entries], central_differences(functools.partial(loss, step), value, entries)
     return numeric
 
 
-def weights_0_1_numeric(c: Chapter, new: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def weights_0_1_numeric(step: StepTensors, new: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """gradient_numeric's, on rows of pixels that are not 0 in every image (the rest get 0).
     Moving weights_0_1[i, j] by t moves the hidden input's column j by t * layer_0[:, i]:
     the same differences, without a 784-wide matmul for each."""
-    rows, columns = some_entries(c.weights_0_1.shape, rows=np.flatnonzero(c.layer_0.any(axis=0)))
-    gradient = (c.weights_0_1 - new) / c.config.alpha
+    rows, columns = some_entries(step.weights_0_1.shape,
+                                 rows=np.flatnonzero(step.layer_0.any(axis=0)))
+    gradient = (step.weights_0_1 - new) / step.config.alpha
 
     def loss(i: int, j: int, t: float) -> float:
-        hidden_input = c.hidden_input.copy()
-        hidden_input[:, j] += t * c.layer_0[:, i]
-        return loss_of_hidden_input(c, hidden_input)
+        hidden_input = step.hidden_input.copy()
+        hidden_input[:, j] += t * step.layer_0[:, i]
+        return loss_of_hidden_input(step, hidden_input)
     numeric = [derivative(functools.partial(loss, i, j))
                for i, j in zip(rows, columns, strict=True)]
     return gradient[rows, columns], np.array(numeric)
 
 
-def dropout_backward_reference(c: Chapter) -> np.ndarray:
+def dropout_backward_reference(step: StepTensors) -> np.ndarray:
     """Dropout alone is a hidden layer whose activation is the identity: Network.backward,
     with identity's slope (1), leaves only dropout's part of layer_1_delta."""
-    network = Network(c.config, c.weights_0_1, c.weights_1_2)
+    network = Network(step.config, step.weights_0_1, step.weights_1_2)
     network.hidden2deriv = act.identity2deriv
-    return network.backward(c.layer_1, c.layer_2, c.labels, c.dropout_mask)[1]
-
-
-def _copies(inputs: dict[str, object]) -> dict[str, object]:
-    """Writable copies of the arrays: an answer may change its arguments in place."""
-    return {k: np.array(v) if isinstance(v, np.ndarray) else v for k, v in inputs.items()}
-
-
-def _answer(function: object, inputs: dict[str, object]) -> np.ndarray:
-    """The function's answer on copies of the inputs, as an array, or Outcome."""
-    if not callable(function):
-        raise Outcome("wrong", f"wrong: it is {kind(function)}, not a function")
-    copies = _copies(inputs)
-    result = calling(function, *copies.values())
-    if result is None:
-        changed = [k for k, v in copies.items()
-                   if isinstance(v, np.ndarray) and not np.array_equal(v, inputs[k])]
-        if changed:
-            raise Outcome("wrong", f"wrong: it returned None after changing {changed[0]} in "
-                                   f"place: return {changed[0]}")
-        raise Outcome("not done", "not done yet (it returns None)")
-    try:
-        answer = np.asarray(result)
-    except (ValueError, TypeError):  # a ragged list
-        answer = np.array(None)
-    if answer.dtype.kind not in "biuf":
-        raise Outcome("wrong", f"wrong: it returned {kind(result)}, not an array of numbers")
-    return answer
-
-
-def function_run(function: object, inputs: dict[str, object], c: Chapter) -> Arrays:
-    return {"answer": _answer(function, inputs)}
+    return network.backward(step.layer_1, step.layer_2, step.labels, step.dropout_mask)[1]
 
 
 def float64_answer(inputs: Inputs) -> Extra:
-    """A derivative's answer in float64 too, for the finite differences."""
-    def extra(function: object, c: Chapter) -> Arrays:
-        if c.config.dtype == "float64":
-            return {}
-        return {"answer64": _answer(function, inputs(chapter("float64")))}
+    """A float32 exercise's derivative in float64 too, for the finite differences."""
+    def extra(step: StepTensors) -> tuple[object, dict[str, object]] | None:
+        if step.config.dtype == "float64":
+            return None
+        return float64_run, inputs(first_step("float64"))
     return extra
 
 
 def finite_differences(numeric: Numeric, label: str) -> Final:
-    def final(c: Chapter, arrays: Arrays) -> tuple[str | None, str]:
-        c64 = chapter("float64")
+    def final(step: StepTensors, arrays: Arrays) -> tuple[str | None, str]:
+        step64 = first_step("float64")
         answer64 = arrays.get("answer64", arrays["answer"])
         if answer64.dtype.kind not in "biuf" or answer64.shape != arrays["answer"].shape:
             return f"{label} in float64 has shape {answer64.shape}", ""
-        error = relative_error(*numeric(c64, answer64.astype(np.float64)))
+        error = relative_error(*numeric(step64, answer64.astype(np.float64)))
         if not error <= FD_TOLERANCE:
             return (f"{label} matches numpy_impl's reference but not finite differences "
                     f"(relative error {error:.1e}): the reference is not the gradient"), ""
@@ -189,16 +157,16 @@ def relative_error(a: np.ndarray, b: np.ndarray) -> float:
 
 def function_exercise(
     blank: Callable[..., object], label: str, inputs: Inputs,
-    reference: Callable[[Chapter], np.ndarray], mistakes: tuple[Mistake, ...] = (),
+    reference: Callable[[StepTensors], np.ndarray], mistakes: tuple[Mistake, ...] = (),
     numeric: Numeric | None = None, depth: float = 2, zero: str = "where it should be 0",
-    masked: bool = False, weights: str | None = None,
+    masked: bool = False, weights: str | None = None, tied: tuple[str, ...] = (),
 ) -> Exercise:
     """An exercise whose answer is one function of arrays, returning one array."""
     return Exercise(
         blank, inputs, function_run,
         (Expected("answer", label, reference, depth, zero, masked, weights),), mistakes,
         None if numeric is None else finite_differences(numeric, label),
-        None if numeric is None else float64_answer(inputs))
+        None if numeric is None else float64_answer(inputs), tied=tied)
 
 
 BOOK_LINE = ("is off by a factor of about 0.5 wherever a unit is kept: this is the book's "
@@ -215,8 +183,8 @@ def slope_exercise(blank: Callable[..., object], mistakes: tuple[Mistake, ...],
     forward, slope = act.HIDDEN[blank.__name__.removesuffix("2deriv")]
     return function_exercise(
         blank, f"{blank.__name__}(output)",
-        inputs=lambda c: {"output": forward(c.spread)},
-        reference=lambda c: slope(forward(c.spread)),
+        inputs=lambda step: {"output": forward(step.spread)},
+        reference=lambda step: slope(forward(step.spread)),
         mistakes=mistakes, numeric=slope_numeric(forward), zero=zero)
 
 
@@ -225,9 +193,9 @@ def update_exercise(blank: Callable[..., object], layer: str, delta: str) -> Exe
     weights = blank.__name__.removesuffix("_update")
     return function_exercise(
         blank, f"the new {weights}",
-        inputs=lambda c: {weights: getattr(c, weights), layer: getattr(c, layer),
-                          delta: getattr(c, delta), "alpha": c.config.alpha},
-        reference=lambda c: getattr(c, f"new_{weights}"),
+        inputs=lambda step: {weights: getattr(step, weights), layer: getattr(step, layer),
+                          delta: getattr(step, delta), "alpha": step.config.alpha},
+        reference=lambda step: getattr(step, f"new_{weights}"),
         mistakes=(
             (lambda w, x, d, alpha: w + alpha * x.T @ d,
              "moves up the gradient: += where it should be -= (the book adds, because its "
@@ -238,11 +206,11 @@ def update_exercise(blank: Callable[..., object], layer: str, delta: str) -> Exe
             (lambda w, x, d, alpha: alpha * x.T @ d,
              f"is the step alone: return {weights} minus the step"),
             (lambda w, x, d, alpha: w - alpha * x @ d,
-             f"multiplies {layer}, not {layer}.T, by {delta}: the shapes fit only because the "
-             "chapter's step has as many images as hidden units"),
+             f"multiplies {layer}, not {layer}.T, by {delta}: the gradient of {weights} is "
+             f"{layer}.T @ {delta}, one row per row of {weights}"),
         ),
         numeric=weights_0_1_numeric if weights == "weights_0_1" else gradient_numeric(
-            weights, lambda c, w: loss_of_logits(c, c.layer_1 @ w)),
+            weights, lambda step, w: loss_of_logits(step, step.layer_1 @ w)),
         weights=weights)
 
 
@@ -268,8 +236,8 @@ EXERCISES = (
     )),
     function_exercise(
         blanks.softmax_cross_entropy_delta, "layer_2_delta",
-        inputs=lambda c: {"layer_2": c.layer_2, "labels": c.labels, "D": c.config.D},
-        reference=lambda c: c.layer_2_delta,
+        inputs=lambda step: {"layer_2": step.layer_2, "labels": step.labels, "D": step.config.D},
+        reference=lambda step: step.layer_2_delta,
         mistakes=(
             (lambda layer_2, labels, D: (labels - layer_2) / D,
              "has the wrong sign: it is the book's (labels - layer_2) / D, which goes with its "
@@ -286,8 +254,8 @@ EXERCISES = (
         numeric=gradient_numeric("logits", loss_of_logits)),
     function_exercise(
         blanks.dropout, "layer_1 (after dropout)",
-        inputs=lambda c: {"layer_1": c.hidden_output, "dropout_mask": c.dropout_mask},
-        reference=lambda c: c.layer_1,
+        inputs=lambda step: {"layer_1": step.hidden_output, "dropout_mask": step.dropout_mask},
+        reference=lambda step: step.layer_1,
         mistakes=(
             (lambda layer_1, mask: layer_1 * mask,
              "keeps the right units but does not double them: inverted dropout multiplies "
@@ -301,8 +269,8 @@ EXERCISES = (
         zero=DROPPED, masked=True),
     function_exercise(
         blanks.dropout_backward, "the gradient before dropout",
-        inputs=lambda c: {"grad_layer_1": c.layer_2_delta @ c.weights_1_2.T,
-                          "dropout_mask": c.dropout_mask},
+        inputs=lambda step: {"grad_layer_1": step.layer_2_delta @ step.weights_1_2.T,
+                          "dropout_mask": step.dropout_mask},
         reference=dropout_backward_reference,
         mistakes=(
             (lambda grad, mask: grad * mask,
@@ -318,9 +286,9 @@ EXERCISES = (
         zero=DROPPED, masked=True),
     function_exercise(
         blanks.layer_1_delta, "layer_1_delta",
-        inputs=lambda c: {"layer_2_delta": c.layer_2_delta, "weights_1_2": c.weights_1_2,
-                          "layer_1": c.layer_1, "dropout_mask": c.dropout_mask},
-        reference=lambda c: c.layer_1_delta,
+        inputs=lambda step: {"layer_2_delta": step.layer_2_delta, "weights_1_2": step.weights_1_2,
+                          "layer_1": step.layer_1, "dropout_mask": step.dropout_mask},
+        reference=lambda step: step.layer_1_delta,
         mistakes=(
             (lambda d2, w, layer_1, mask: d2 @ w.T * act.tanh2deriv(layer_1) * mask, BOOK_LINE),
             (lambda d2, w, layer_1, mask: d2 @ w.T * act.tanh2deriv(layer_1 / 2) * mask,
@@ -339,7 +307,7 @@ EXERCISES = (
              "is layer_2_delta @ weights_1_2.T alone: go on through dropout and tanh"),
         ),
         numeric=gradient_numeric("hidden_input", loss_of_hidden_input),
-        depth=4, zero=DROPPED, masked=True),
+        depth=4, zero=DROPPED, masked=True, tied=("dropout_mask",)),
     update_exercise(blanks.weights_1_2_update, "layer_1", "layer_2_delta"),
     update_exercise(blanks.weights_0_1_update, "layer_0", "layer_1_delta"),
 )

@@ -23,7 +23,7 @@ from pathlib import Path
 
 from exercises import TRACKS
 from exercises.grading import Result
-from exercises.runner import Graded
+from exercises.runner import Graded, choose_tracks, defined_in_text
 
 POINTS = 1
 """What an exercise is worth: a gradebook or Gradescope can weigh the columns itself."""
@@ -31,11 +31,11 @@ POINTS = 1
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 """What a spreadsheet may run as a formula at the start of a cell (OWASP's CSV injection)."""
 
-VISIBILITY = "visible"
-"""Gradescope's visibility of the results: the students see every exercise's line."""
+VISIBILITIES = ("visible", "hidden", "after_due_date", "after_published")
+"""Gradescope's visibilities of results.json: the students see every exercise's line at once,
+never, after the due date, or once the grades are published."""
 
 EXERCISES = [name for names in TRACKS.values() for name in names]
-DEFINED = re.compile(r"^(?:(?:def|class)\s+(\w+)|(\w+)\s*=)", re.MULTILINE)
 NOT_XML = re.compile(r"[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 """What XML 1.0 cannot hold (control characters, lone surrogates): an answer's error may."""
 
@@ -66,14 +66,9 @@ def ordered(grades: list[Graded]) -> list[Graded]:
 
 
 def tracks_in_text(path: Path) -> list[str]:
-    """The tracks whose names a file defines, read from its text (for a file that could not
-    be imported, so never ran): the backprop track if none."""
-    try:
-        text = path.read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        text = ""
-    defined = {a or b for a, b in DEFINED.findall(text)}
-    return [track for track, names in TRACKS.items() if defined & set(names)] or ["backprop"]
+    """The track(s) of a file that could not be imported, from the names its text defines
+    (exercises.runner.choose_tracks): the backprop track if none."""
+    return choose_tracks(defined_in_text(path))
 
 
 def results(graded: Graded) -> list[Result]:
@@ -82,7 +77,7 @@ def results(graded: Graded) -> list[Result]:
     if graded.error is None:
         return graded.results
     return [Result(name, "failed", f"failed: {graded.error}")
-            for track in tracks_in_text(graded.path) for name in TRACKS[track]]
+            for track in graded.tracks or tracks_in_text(graded.path) for name in TRACKS[track]]
 
 
 def tracks(graded: Graded) -> str:
@@ -129,15 +124,19 @@ def csv_text(grades: list[Graded]) -> str:
     return out.getvalue()
 
 
-def gradescope_json(graded: Graded, seconds: float) -> str:
+def gradescope_json(graded: Graded, seconds: float, visibility: str = "visible") -> str:
     """Gradescope's results.json for one submission: a test an exercise, worth POINTS, its
-    line as the output; the total, and the summary (or why the file cannot be imported)."""
+    line as the output; the total, and the summary (or why the file cannot be imported);
+    shown to the student as `visibility` says (VISIBILITIES)."""
+    if visibility not in VISIBILITIES:
+        raise ValueError(f"visibility must be one of {', '.join(VISIBILITIES)}, got "
+                         f"{visibility!r}")
     tests = [{"name": result.name, "number": str(number), "score": POINTS * result.passed,
               "max_score": POINTS, "status": "passed" if result.passed else "failed",
-              "output": result.message, "visibility": VISIBILITY}
+              "output": result.message, "visibility": visibility}
              for number, result in enumerate(results(graded), 1)]
     return json.dumps({"score": score(graded)[0], "execution_time": round(seconds),
-                       "output": summary(graded), "visibility": VISIBILITY,
+                       "output": summary(graded), "visibility": visibility,
                        "stdout_visibility": "hidden", "tests": tests}, indent=2) + "\n"
 
 

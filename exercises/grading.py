@@ -8,22 +8,35 @@ autograd_checks.py); this module knows none of them.
 
 Grading is two halves, so that a learner's code never decides its own verdict:
 
-- `exercise.probe(answer, dtype)` runs the learner's code on every configuration below and
-  hands back the tensors it made, as named NumPy arrays. This is the only half that runs
-  code we did not write: scripts/check_exercises.py runs it in a child process
-  (exercises/runner.py), the notebooks in their own kernel.
+- `exercise.calls(dtype, order)` are the calls the answer gets, their inputs computed here
+  from the project's own tensors; exercises/child.py runs them (NumPy, and torch for the
+  autograd track, never the reference) and hands back the tensors each made, as named
+  NumPy arrays. scripts/check_exercises.py runs that in a child process
+  (exercises/runner.py), a notebook's `check` in its own kernel: the same calls, the same
+  lines.
 - `judge(exercise, arrays, dtype)` compares those arrays with the project's own tensors,
   in the exercise's dtype, and says in one line what is off. It runs only our code.
 
-Every exercise runs on two configurations. The first is the chapter's first training
+Every exercise runs on three configurations. The first is the chapter's first training
 step: the first 100 images of the shipped MNIST slice, the book's seed-1 initial weights
 and first dropout mask, preset tanh in exact mode (D = 10000, alpha = 2, 100 hidden
 units). The second differs in every value an answer receives: seed 2's weights and mask,
-20 other images, 30 hidden units, alpha = 0.5, D = 200 (batch*classes). And on the first
-step, each argument in turn takes another value (an array its rows rolled by one, a number
-the second configuration's, or one more where both have the same: pixels, classes): an
-answer that makes the same tensors ignores that argument, and its line says which ("lr
-does not change with D").
+20 other images, 30 hidden units, alpha = 0.5, D = 200 (batch*classes). The third has the
+first's shapes and other values (seed 3, images 200 to 299, alpha = 1, D = 1000): an
+answer that returns what it computed for a shape, or on a first call, gives the same
+tensors on the first and the third and is told so. And on the first step, each argument in
+turn takes another value (an array its rows rolled by one, a number the second
+configuration's, or one more where both have the same: pixels, classes): an answer that
+makes the same tensors ignores that argument, and its line says which ("lr does not change
+with D"), even where its values happen to be right. The calls come in an order drawn from
+the file's content (`order_of`): the same file, the same verdict; no answer can foresee
+which call comes first. Every reference and catalogue is drawn from its own seeded
+generator, and a run that draws from torch's global one holds exercises/child.py's
+TORCH_RNG: grading one answer never changes another's verdict.
+
+An answer that draws its own dropout mask (idiomatic_model) is judged on the mask it drew
+(`_drawn`: the units that are 0): about half kept, the kept doubled, and every other
+tensor against numpy_impl's step on that mask.
 
 The reference is what numpy_impl computes from the same inputs, and "close" is
 ch9_shared/close.py's, at the tolerance of the exercise's dtype (never the answer's). An
@@ -40,9 +53,9 @@ differs.
 
 from __future__ import annotations
 
-import contextlib
 import functools
-import warnings
+import hashlib
+import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
@@ -53,6 +66,14 @@ from ch9_shared.close import compare
 from ch9_shared.config import CLASSES, PRESETS, Config
 from ch9_shared.data import load
 from ch9_shared.loop import dropout_masks, initial_weights
+from exercises.child import (
+    Arrays,
+    Call,
+    Outcome,
+    Run,
+    is_shape_error,
+    probe,
+)
 from numpy_impl.network import Network
 
 CONFIG = PRESETS["tanh"].replace(mode="exact")
@@ -63,9 +84,15 @@ SECOND_BATCH = 5
 """The second configuration: CONFIG with these values, on batch 5 of its images (100 to
 119, none of the first step's). Small, so that checking stays fast."""
 
+THIRD = dict(seed=3, alpha=1.0, divisor="batch*classes")
+THIRD_BATCH = 2
+"""The third: the first step's shapes with other values everywhere (seed 3's weights and
+mask, images 200 to 299, alpha = 1, D = 1000), so that an answer that keeps what it
+computed for a shape, or for a first call, cannot pass."""
+
 
 @dataclass(frozen=True, eq=False)  # one per configuration (cached), hashed as itself
-class Chapter:
+class StepTensors:
     """The tensors of one training step, named as in the chapter (read-only)."""
 
     config: Config
@@ -85,10 +112,16 @@ class Chapter:
     new_weights_0_1: np.ndarray  # after the step
     new_weights_1_2: np.ndarray
     spread: np.ndarray  # hidden_input stretched to [-4, 4], where the slopes differ most
+    drawn_from: StepTensors | None = None  # with_mask's: the step whose mask an answer redrew
 
     @property
     def logits(self) -> np.ndarray:
         return self.layer_1 @ self.weights_1_2
+
+    @property
+    def origin(self) -> StepTensors:
+        """The configuration's own step (its mask, not one an answer drew)."""
+        return self.drawn_from or self
 
     def describe(self) -> str:
         config = self.config
@@ -96,22 +129,28 @@ class Chapter:
                 f"units, alpha = {config.alpha:g}, D = {config.D}")
 
 
-def chapters(dtype: str = "float64") -> tuple[Chapter, Chapter]:
-    """The two configurations an answer runs on, in `dtype`: the chapter's first step, and
-    the second (SECOND)."""
+def step_tensors(dtype: str = "float64") -> tuple[StepTensors, StepTensors, StepTensors]:
+    """The three configurations an answer runs on, in `dtype`: the chapter's first step,
+    the second (SECOND) and the third (THIRD)."""
     config = CONFIG.replace(dtype=dtype)
-    return _chapter(config, 0), _chapter(config.replace(**SECOND), SECOND_BATCH)
+    return (_step_tensors_of(config, 0), _step_tensors_of(config.replace(**SECOND), SECOND_BATCH),
+            _step_tensors_of(config.replace(**THIRD), THIRD_BATCH))
 
 
-def chapter(dtype: str = "float64") -> Chapter:
-    """The chapter's first step, computed by numpy_impl in `dtype` (float64 or float32).
-    (It computes the second configuration too: a child process calls it to have its inputs
-    before it imports any answers.)"""
-    return chapters(dtype)[0]
+def first_step(dtype: str = "float64") -> StepTensors:
+    """The chapter's first step, computed by numpy_impl in `dtype` (float64 or float32)."""
+    return step_tensors(dtype)[0]
+
+
+def with_mask(step: StepTensors, dropout_mask: np.ndarray) -> StepTensors:
+    """The same step on another dropout mask (one an answer drew itself)."""
+    return _stepped(step.config, step.batch, step.layer_0, step.labels, step.weights_0_1,
+                    step.weights_1_2, dropout_mask.astype(step.config.dtype), step)
 
 
 @functools.cache
-def _chapter(config: Config, batch: int) -> Chapter:
+def _step_tensors_of(config: Config, batch: int) -> StepTensors:
+    """The step's tensors, from its own RandomState(seed): nothing another thread draws."""
     dtype, size = np.dtype(config.dtype), config.batch_size
     data = load(train_size=(batch + 1) * size, test_size=1)
     rng = np.random.RandomState(config.seed)
@@ -119,6 +158,14 @@ def _chapter(config: Config, batch: int) -> Chapter:
     dropout_mask = dropout_masks(rng, config)[batch].astype(dtype)
     layer_0 = (data.train_images[batch * size:] / 255).astype(dtype)
     labels = np.eye(CLASSES, dtype=dtype)[data.train_labels[batch * size:]]
+    return _stepped(config, batch, layer_0, labels, weights_0_1, weights_1_2, dropout_mask)
+
+
+def _stepped(config: Config, batch: int, layer_0: np.ndarray, labels: np.ndarray,
+             weights_0_1: np.ndarray, weights_1_2: np.ndarray, dropout_mask: np.ndarray,
+             drawn_from: StepTensors | None = None) -> StepTensors:
+    """numpy_impl's training step on these tensors, and every tensor of it."""
+    dtype = np.dtype(config.dtype)
     trained = Network(config, weights_0_1.copy(), weights_1_2.copy())
     step = trained.train_step(layer_0, labels, dropout_mask)
     network = Network(config, weights_0_1, weights_1_2)
@@ -133,7 +180,7 @@ def _chapter(config: Config, batch: int) -> Chapter:
         spread=hidden_input * dtype.type(4 / np.abs(hidden_input).max()))
     for tensor in tensors.values():
         tensor.flags.writeable = False
-    return Chapter(config, batch, network, **tensors)
+    return StepTensors(config, batch, network, **tensors, drawn_from=drawn_from)
 
 
 # The verdicts: a Result per exercise, decided by `judge` alone.
@@ -164,30 +211,6 @@ class Result:
         printer.text(str(self))
 
 
-class Outcome(Exception):
-    """What a probe says by itself, before any tensor is compared: not done, or wrong (it
-    raised, or returned something that is not a tensor). It can only fail an answer."""
-
-    def __init__(self, status: Status, message: str):
-        super().__init__(message)
-        self.status, self.message = status, message
-
-
-def first_line(error: BaseException) -> str:
-    text = str(error).strip()
-    return f"{type(error).__name__}: {text.splitlines()[0][:200]}" if text else type(error).__name__
-
-
-def article(word: str) -> str:
-    """The word with its article: "a list", "an int", "an ndarray"."""
-    return f"{'an' if word[:1].lower() in 'aeiou' or word.startswith('nd') else 'a'} {word}"
-
-
-def kind(value: object) -> str:
-    """What a value is, in words: "None", "a list", "an ndarray"."""
-    return "None" if value is None else article(type(value).__name__)
-
-
 PLURAL = {"is": "are", "has": "have", "differs": "differ", "does": "do", "matches": "match"}
 
 
@@ -199,32 +222,23 @@ def say(label: str, predicate: str) -> str:
     return f"{label} {predicate}"
 
 
-def calling(function: Callable[..., object], *args: object) -> object:
-    """function(*args), where what it raises (exiting included) becomes an Outcome."""
-    try:
-        with np.errstate(all="ignore"):
-            return function(*args)
-    except NotImplementedError:
-        raise Outcome("not done", "not done yet") from None
-    except (Exception, SystemExit) as e:
-        hint = ": an answer returns its result, it does not exit" if isinstance(
-            e, SystemExit) else ""
-        raise Outcome("wrong", f"wrong: it raised {first_line(e)}{hint}") from None
-
-
-Arrays = dict[str, np.ndarray]
-Inputs = Callable[[Chapter], dict[str, object]]
-"""inputs(chapter) -> the answer's arguments, by name: NumPy arrays and numbers."""
-Run = Callable[[object, dict[str, object], Chapter], Arrays]
-"""run(answer, inputs, chapter) -> the tensors the answer made from these inputs, by name
-(the chapter gives the rest: the weights a model starts from). Runs the learner's code."""
-Extra = Callable[[object, Chapter], Arrays]
-"""extra(answer, chapter) -> more tensors of the answer, on the first step alone."""
+Inputs = Callable[[StepTensors], dict[str, object]]
+"""inputs(step) -> the answer's arguments, by name: NumPy arrays and numbers."""
+Given = Callable[[StepTensors], dict[str, object]]
+"""given(step) -> what the run needs besides the arguments (the weights a model starts
+from, the dtype), by name."""
+Extra = Callable[[StepTensors], tuple[Run, dict[str, object]] | None]
+"""extra(first step) -> one more call on the first step (a run of exercises/child.py and
+its inputs), whose arrays `final` reads: a derivative in float64, gradcheck's verdict."""
 Mistake = tuple[object, str]
 """A typical wrong answer, as code of the answer's kind, and what it gets wrong."""
-Final = Callable[[Chapter, Arrays], tuple[str | None, str]]
-"""final(chapter, arrays) -> (what is off, or None; a note for the line that says passed),
+Final = Callable[[StepTensors, Arrays], tuple[str | None, str]]
+"""final(step, arrays) -> (what is off, or None; a note for the line that says passed),
 on the first step's arrays."""
+
+
+def nothing_given(step: StepTensors) -> dict[str, object]:
+    return {}
 
 
 @dataclass(frozen=True)
@@ -233,68 +247,60 @@ class Expected:
 
     key: str  # its name among the probe's arrays
     label: str  # what messages call it
-    reference: Callable[[Chapter], np.ndarray]  # computed by the project's own code
+    reference: Callable[[StepTensors], np.ndarray]  # computed by the project's own code
     depth: float = 2  # its rounding steps, for ch9_shared.close.compare
     zero: str = "where it should be 0"  # where the reference is 0, in words
-    masked: bool = False  # 0 where the chapter's dropout_mask is 0
+    masked: bool = False  # 0 where the step's dropout_mask is 0
     weights: str | None = None  # the new value of these chapter weights: diagnose its step
+    drawn: bool = False  # depends on the mask the answer drew: not compared across calls
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # hashed as itself: its mistakes are cached
 class Exercise:
     """One thing to write: its arguments, how to run it, what it must match, how to tell
     what is off."""
 
     blank: Callable[..., object]  # the function or class to write, in its track's blank file
     inputs: Inputs
-    run: Run
+    run: Run  # one of exercises/child.py's RUNS: what the child does with the answer
     tensors: tuple[Expected, ...]
     mistakes: tuple[Mistake, ...] = ()
     final: Final | None = None
-    extra: Extra | None = None  # on the first step: what `final` reads besides the tensors
+    extra: Extra | None = None
+    given: Given = nothing_given
+    tied: tuple[str, ...] = ()  # arguments an answer may read from another (dropout_mask
+    # from layer_1): that it does not change with them alone is no fault
+    ignoring: tuple[tuple[str, str], ...] = ()  # (argument, the line for ignoring it)
+    own_mask: bool = False  # the answer draws its own dropout mask: judged on the one it drew
 
     @property
     def name(self) -> str:
         """The blank's name, the only place an exercise's name is written."""
         return self.blank.__name__
 
-    def probe(self, answer: object, dtype: str = "float64") -> Arrays:
-        """The tensors the answer makes on every configuration (running the learner's code)."""
-        return self.probe_first(answer, dtype) | self.probe_rest(answer, dtype)
-
-    def probe_first(self, answer: object, dtype: str = "float64") -> Arrays:
-        """`1:`, the tensors it makes on the first step; its Outcome is the exercise's."""
-        first = chapters(dtype)[0]
-        try:
-            arrays = _prefixed("1:", self.run(answer, self.inputs(first), first))
-        except Outcome as outcome:
-            raise _named(self, outcome, first) from None
-        if self.extra is not None:
-            arrays |= _prefixed("1:", self.extra(answer, first))
-        return arrays
-
-    def probe_rest(self, answer: object, dtype: str = "float64") -> Arrays:
-        """`1:X:`, the tensors it makes on the first step with argument X changed (`_other`;
-        it may raise), and `2:`, on the second configuration (what it raises there is kept
-        as the line `2:outcome`)."""
-        first, second = chapters(dtype)
+    def calls(self, dtype: str = "float64", order: int = 0) -> list[Call]:
+        """Every call the answer gets, shuffled by `order` (a file's, so that a verdict is
+        reproducible and an answer cannot foresee which comes first): `1:` the first step,
+        `1:X:` the first step with argument X changed (`_other`), `2:` and `3:` the second
+        and third configurations, `x:` the extra call, if any."""
+        first, second, third = step_tensors(dtype)
         inputs, others = self.inputs(first), self.inputs(second)
-        arrays = {}
-        for name, value in inputs.items():
-            changed = {**inputs, name: _other(value, others[name])}
-            # a value it cannot run with (or warns about) is one it uses
-            with contextlib.suppress(Exception), warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                arrays |= _prefixed(f"1:{name}:", self.run(answer, changed, first))
-        try:
-            arrays |= _prefixed("2:", self.run(answer, others, second))
-        except Outcome as outcome:
-            arrays["2:outcome"] = np.array(_named(self, outcome, second).message)
-        return arrays
+        calls = [self._call("1:", inputs, first)]
+        calls += [self._call(f"1:{name}:", {**inputs, name: _other(value, others[name])}, first)
+                  for name, value in inputs.items()]
+        calls += [self._call("2:", others, second), self._call("3:", self.inputs(third), third)]
+        extra = self.extra(first) if self.extra is not None else None
+        if extra is not None:
+            calls.append({"tag": "x:", "run": extra[0].__name__, "inputs": extra[1], "given": {}})
+        shuffled = np.random.default_rng(order).permutation(len(calls))
+        return [calls[i] for i in shuffled]
 
+    def _call(self, tag: str, inputs: dict[str, object], step: StepTensors) -> Call:
+        return {"tag": tag, "run": self.run.__name__, "inputs": inputs, "given": self.given(step)}
 
-def _prefixed(prefix: str, arrays: Arrays) -> Arrays:
-    return {f"{prefix}{key}": value for key, value in arrays.items()}
+    def probe(self, answer: object, dtype: str = "float64", order: int = 0) -> Arrays:
+        """The tensors the answer makes on every call, in this process (the learner's code)."""
+        return probe(answer, self.calls(dtype, order))
 
 
 def _part(arrays: Arrays, prefix: str) -> Arrays:
@@ -313,46 +319,56 @@ def _other(value: object, second: object) -> object:
 
 
 @functools.cache
-def _mistakes(exercise: Exercise, c: Chapter) -> list[tuple[Arrays | str, str]]:
-    """What each typical wrong answer makes on chapter c: its tensors, or the line of what
-    it raised."""
+def _mistakes(exercise: Exercise, step: StepTensors) -> list[tuple[Arrays | str, str]]:
+    """What each typical wrong answer makes on the step: its tensors, or the line of what
+    it raised. Computed once a step (a run that draws holds TORCH_RNG)."""
     made = []
     for wrong, explanation in exercise.mistakes:
         try:
-            made.append((exercise.run(wrong, exercise.inputs(c), c), explanation))
+            made.append((exercise.run(wrong, exercise.inputs(step), exercise.given(step)),
+                         explanation))
         except Outcome as outcome:
             made.append((outcome.message, explanation))
     return made
 
 
-def _named(exercise: Exercise, outcome: Outcome, c: Chapter) -> Outcome:
-    """The outcome, told as the typical mistake that raises the same (as in `weight_1_2.T`
-    where weight_1_2 is already transposed)."""
-    if outcome.status == "wrong":
-        for made, explanation in _mistakes(exercise, c):
-            if made == outcome.message:
-                return Outcome("wrong", f"wrong: {say(exercise.tensors[0].label, explanation)}")
-    return outcome
+def prepare(exercises: list[Exercise], dtype: str = "float64") -> None:
+    """Every reference and every catalogue of mistakes the exercises need, computed now,
+    before any answer runs and before the threads that grade a class start."""
+    for exercise in exercises:
+        for step in step_tensors(dtype):
+            _mistakes(exercise, step)
+            for tensor in exercise.tensors:
+                if not exercise.own_mask:
+                    tensor.reference(step)
+
+
+def _named(exercise: Exercise, message: str, step: StepTensors) -> str:
+    """The line of what the answer raised, told as the typical mistake that raises the same
+    (as in `weight_1_2.T` where weight_1_2 is already transposed)."""
+    for made, explanation in _mistakes(exercise, step):
+        if made == message:
+            raised = "it raised a shape error: " if is_shape_error(message) else ""
+            return f"wrong: {raised}{say(exercise.tensors[0].label, explanation)}"
+    return message
 
 
 def _factor(a: np.ndarray, b: np.ndarray) -> float | None:
-    """c if a = c b (to 0.01% of the largest entry), else None."""
+    """k if a = k b (to 0.01% of the largest entry), else None."""
     norm = float(np.sum(b * b))
     if norm == 0:
         return None
-    c = float(np.sum(a * b)) / norm
-    if c != 0 and np.abs(a - c * b).max() <= 1e-4 * abs(c) * np.abs(b).max():
-        return c
+    k = float(np.sum(a * b)) / norm
+    near = np.abs(a - k * b).max() <= 1e-4 * abs(k) * np.abs(b).max()
+    if k != 0 and abs(k - 1) > 1e-3 and near:  # a factor of 1 + 1e-9 is no factor
+        return k
     return None
 
 
-def _about(c: float) -> str:
-    if abs(c + 1) < 1e-3:
+def _about(factor: float) -> str:
+    if abs(factor + 1) < 1e-3:
         return "has the wrong sign"
-    text = f"{c:.3g}"
-    if text == "1":
-        text = f"1 {'+' if c > 1 else '-'} {abs(c - 1):.1e}"
-    return f"is off by a factor of about {text}"
+    return f"is off by a factor of about {factor:.3g}"
 
 
 def _number_off(a: float, b: float) -> str:
@@ -366,12 +382,21 @@ def _number_off(a: float, b: float) -> str:
         return f"is {a:.4g}, expected {b:.4g}"
     if abs(a / b + 1) < 1e-3:
         return _about(-1)
+    if abs(a / b - 1) <= 1e-3:
+        return f"is {a:.6g}, expected {b:.6g}"
     return f"is {a:.4g}, expected {b:.4g}: it {_about(a / b)}"
 
 
-def what_is_off(exercise: Exercise, tensor: Expected, answer: np.ndarray, c: Chapter) -> str | None:
+LOWER = {"float64": "float32", "float32": "float16"}
+LESS_PRECISE = ("is only as precise as {0} (max rel diff {1:.1e}): a {0} value enters "
+                "somewhere (np.{0}, .astype, a {0} array or constant); compute in the inputs' "
+                "dtype, {2} here")
+
+
+def what_is_off(exercise: Exercise, tensor: Expected, answer: np.ndarray, step: StepTensors
+                ) -> str | None:
     """None if the answer's tensor is close to the reference; else what is off, in one line."""
-    label, expected, dtype = tensor.label, tensor.reference(c), c.config.dtype
+    label, expected, dtype = tensor.label, tensor.reference(step), step.config.dtype
     if answer.shape != expected.shape:
         hint = ": a transposed product?" if answer.shape == expected.shape[::-1] else ""
         return say(label, f"has shape {answer.shape}, expected {expected.shape}{hint}")
@@ -383,7 +408,7 @@ def what_is_off(exercise: Exercise, tensor: Expected, answer: np.ndarray, c: Cha
     if answer.dtype.kind == "f" and np.finfo(answer.dtype).eps > np.finfo(dtype).eps:
         return say(label, f"is {answer.dtype}, less precise than the exercise's {dtype}: "
                           "compute it in the inputs' dtype")
-    for made, explanation in _mistakes(exercise, c):
+    for made, explanation in _mistakes(exercise, step.origin):
         wrong = None if isinstance(made, str) else made.get(tensor.key)
         if wrong is not None and wrong.dtype.kind in "biuf" and wrong.shape == answer.shape \
                 and compare(label, answer, wrong.astype(dtype), tensor.depth, dtype).close:
@@ -395,15 +420,17 @@ def what_is_off(exercise: Exercise, tensor: Expected, answer: np.ndarray, c: Cha
     if stray.any():
         return say(label, f"is not 0 at {np.count_nonzero(stray)} entries {tensor.zero}")
     if tensor.weights is not None:
-        weights = getattr(c, tensor.weights).astype(np.float64)
+        weights = getattr(step, tensor.weights).astype(np.float64)
         if (factor := _factor(weights - a, weights - b)) is not None:
             return f"the step ({tensor.weights} - {label}) {_about(factor)}"
     if (factor := _factor(a, b)) is not None:
         return say(label, _about(factor))
     if tensor.masked:
-        kept = c.dropout_mask == 1
+        kept = step.dropout_mask == 1
         if (factor := _factor(a[kept], b[kept])) is not None:
             return say(label, f"{_about(factor)} wherever a unit is kept")
+    if dtype in LOWER and compare(label, answer, expected, tensor.depth, LOWER[dtype]).close:
+        return say(label, LESS_PRECISE.format(LOWER[dtype], comparison.max_rel, dtype))
     return say(label, f"differs: max abs diff {comparison.max_abs:.1e}, max rel diff "
                       f"{comparison.max_rel:.1e} (tolerance {comparison.tol:.0e} of the "
                       "tensor's size)")
@@ -413,14 +440,50 @@ class _Missing(Exception):
     """The arrays lack a tensor: the grader's process did not send it."""
 
 
-def _off(exercise: Exercise, arrays: Arrays, c: Chapter
+KEPT = (0.35, 0.65)
+"""The share of hidden units an answer's own dropout may keep: about half (of 10000 units
+on the first step, 600 on the second, a share 5 standard deviations from 1/2 at most)."""
+
+
+def _drawn(arrays: Arrays, step: StepTensors) -> tuple[StepTensors, str | None]:
+    """The step on the mask the answer drew (read from its layer_1: the units that are 0),
+    and what is off with that mask, if anything: about half kept, and the kept doubled."""
+    layer_1 = arrays.get("layer_1")
+    if not (isinstance(layer_1, np.ndarray) and layer_1.shape == step.dropout_mask.shape
+            and layer_1.dtype.kind == "f"):
+        return step, None  # judged on the step's own mask: the tensors will say what is off
+    kept = layer_1 != 0
+    positive = step.hidden_input > 0  # where tanh's output is not 0, nor relu's
+    share = float(kept[positive].mean())
+    if share == 1:
+        return step, ("drops nothing in train mode: add nn.Dropout(0.5) after the activation "
+                      "(model.train() mode drops each hidden unit with probability 1/2)")
+    if not KEPT[0] <= share <= KEPT[1]:
+        return step, (f"keeps {share:.0%} of the hidden units in train mode: dropout keeps "
+                      "each with probability 1/2 (nn.Dropout(p) drops each with probability "
+                      "p: 0.5 here)")
+    both = kept & positive
+    a, b = layer_1[both].astype(np.float64), step.hidden_output[both].astype(np.float64)
+    scale = float(np.sum(a * b) / np.sum(b * b))
+    if np.abs(a - scale * b).max() <= 1e-4 * np.abs(a).max() and abs(scale - 2) > 1e-3:
+        return step, (f"multiplies the units its dropout keeps by {scale:.3g}: inverted "
+                      "dropout doubles them (1 / the probability 1/2 of keeping one), as "
+                      "nn.Dropout(0.5) does")
+    return with_mask(step, kept), None
+
+
+def _off(exercise: Exercise, arrays: Arrays, step: StepTensors
          ) -> tuple[str | None, str | None, list[tuple[float, float]]]:
-    """What is off with the arrays an answer made on chapter c: (the label of the tensor
+    """What is off with the arrays an answer made on the step: (the label of the tensor
     that is off, or "it"; what is off, or None; the max abs and rel differences of those
     before it)."""
     if "outcome" in arrays:
         text = " ".join(str(arrays["outcome"]).split())
-        return "it", text.removeprefix("wrong: "), []
+        return "it", _named(exercise, text, step).removeprefix("wrong: "), []
+    if exercise.own_mask:
+        step, problem = _drawn(arrays, step)
+        if problem is not None:
+            return "it", problem, []
     differences = []
     for tensor in exercise.tensors:
         answer = arrays.get(tensor.key)
@@ -428,82 +491,150 @@ def _off(exercise: Exercise, arrays: Arrays, c: Chapter
             return tensor.label, say(tensor.label, str(answer)), differences
         if not isinstance(answer, np.ndarray) or answer.dtype.kind not in "biuf":
             raise _Missing(tensor.label)
-        problem = what_is_off(exercise, tensor, answer, c)
+        problem = what_is_off(exercise, tensor, answer, step)
         if problem is not None:
             return tensor.label, problem, differences
-        comparison = compare(tensor.label, answer, tensor.reference(c), tensor.depth,
-                             c.config.dtype)
-        differences.append((comparison.max_abs, comparison.max_rel))
+        if not tensor.drawn:  # the line's figures: never those of a mask the answer drew
+            comparison = compare(tensor.label, answer, tensor.reference(step), tensor.depth,
+                                 step.config.dtype)
+            differences.append((comparison.max_abs, comparison.max_rel))
     return None, None, differences
 
 
-def _same(exercise: Exercise, arrays: Arrays, base: Arrays, c: Chapter) -> bool:
-    """Whether the answer made the same tensors (to their tolerance) with an argument
-    changed as without."""
+def _same(exercise: Exercise, arrays: Arrays, base: Arrays, step: StepTensors,
+          exactly: bool = False) -> bool:
+    """Whether the answer made the same tensors (to their tolerance, or to the bit) in two
+    calls (those that depend on a mask the answer drew aside: it may draw another)."""
     for tensor in exercise.tensors:
-        changed, made = arrays.get(tensor.key), base[tensor.key]
-        if not (isinstance(changed, np.ndarray) and changed.shape == made.shape
-                and changed.dtype.kind in "biuf" and compare(
-                    tensor.label, changed, made, tensor.depth, c.config.dtype).close):
+        if tensor.drawn:
+            continue
+        changed, made = arrays.get(tensor.key), base.get(tensor.key)
+        if not (isinstance(changed, np.ndarray) and isinstance(made, np.ndarray)
+                and changed.shape == made.shape and changed.dtype.kind in "biuf"
+                and made.dtype.kind in "biuf"):
+            return False
+        if exactly and not np.array_equal(changed, made):
+            return False
+        if not exactly and not compare(tensor.label, changed, made, tensor.depth,
+                                       step.config.dtype).close:
             return False
     return True
+
+
+def _memorized(exercise: Exercise, arrays: Arrays, first: StepTensors, third: StepTensors
+               ) -> bool:
+    """Whether the answer gave, to the bit, the same tensors on the first and the third
+    step (the same shapes, other values), and they are right for one of them: what it
+    computed on one call, it returned on the other."""
+    one, three = _part(arrays, "1:"), _part(arrays, "3:")
+    if exercise.own_mask or not _same(exercise, three, one, first, exactly=True):
+        return False  # (an own mask: its references depend on the mask it drew)
+    return any(all(_close(tensor, made[tensor.key], step) for tensor in exercise.tensors)
+               for made, step in ((one, first), (one, third)))
+
+
+def _close(tensor: Expected, answer: np.ndarray, step: StepTensors) -> bool:
+    expected = tensor.reference(step)
+    return answer.shape == expected.shape and compare(
+        tensor.label, answer, expected, tensor.depth, step.config.dtype).close
 
 
 def _names(names: list[str]) -> str:
     return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} or {names[-1]}"
 
 
+def _square_only(arrays: Arrays, second: StepTensors) -> str:
+    """A note where the answer raises a shape error on the second step alone, whose images
+    are not as many as its hidden units: a product that fits only on a square step."""
+    outcome = arrays.get("2:outcome")
+    if outcome is None or not is_shape_error(str(outcome)):
+        return ""
+    config = second.config
+    return (f"; on a second step, with {config.batch_size} images and {config.hidden_size} "
+            f"hidden units, it raises {str(outcome).removeprefix('wrong: it raised ')}: a "
+            "product or a transpose that fits only because the chapter's first step has as "
+            f"many images as hidden units ({CONFIG.batch_size} of each)")
+
+
+def _status(message: str) -> Status:
+    return "not done" if message.startswith("not done") else "wrong"
+
+
 def judge(exercise: Exercise, arrays: Arrays, dtype: str = "float64") -> Result:
-    """The verdict on the tensors an answer made (by `exercise.probe`), in `dtype`: the
-    first step's, then the second configuration's, told as the arguments the answer
-    ignores where any (an answer right on both may ignore one that their inputs tie to
-    another, as dropout_mask to layer_1, but not pixels or classes, the same in both), then
-    `final` on the first step's."""
-    name, (first, second) = exercise.name, chapters(dtype)
+    """The verdict on the tensors an answer made (by its calls), in `dtype`: the first
+    step's outcome; the same tensors for other values (memorized); the first step's tensors;
+    the arguments it ignores (told even where its values happen to match, but for one that
+    its other arguments tie, as layer_1 ties dropout_mask, in an answer right everywhere);
+    the second and third configurations; then `final` on the first step's."""
+    name, (first, second, third) = exercise.name, step_tensors(dtype)
     base = _part(arrays, "1:")
+    if "outcome" in base:
+        message = _named(exercise, " ".join(str(base["outcome"]).split()), first)
+        return Result(name, _status(message), message)
+    inputs = exercise.inputs(first)
+    if _memorized(exercise, arrays, first, third):
+        label = say(exercise.tensors[0].label, "does not change with")
+        return Result(name, "wrong", f"wrong: {label} {_names(list(inputs))}: it is the same "
+                      "for the chapter's first step as for another step with the same shapes "
+                      f"and other values ({third.describe()}); compute the result from the "
+                      "arguments at each call, and keep nothing from one call to the next")
     try:
-        _, problem, differences = _off(exercise, base, first)
-        if problem is not None:
-            return Result(name, "wrong", f"wrong: {problem}")
-        inputs, others = exercise.inputs(first), exercise.inputs(second)
-        ignored = [argument for argument in inputs
-                   if _same(exercise, _part(arrays, f"1:{argument}:"), base, first)]
-        label, problem, more = _off(exercise, _part(arrays, "2:"), second)
+        label, problem, differences = _off(exercise, base, first)
+        later = None
+        for tag, step, which in (("2:", second, "a second"), ("3:", third, "a third")):
+            label_there, problem_there, more = _off(exercise, _part(arrays, tag), step)
+            if problem_there is not None:
+                label = label or label_there
+                later = f"on {which} step ({step.describe()}), {problem_there}"
+                break
+            differences += more
+        excused = () if problem or later else exercise.tied  # right everywhere
+        ignored = [argument for argument in inputs if argument not in excused
+                   and _same(exercise, _part(arrays, f"1:{argument}:"), base, first)]
     except _Missing as missing:
         return Result(name, "failed", f"failed: the grader's process did not send {missing}")
-    if problem is None:  # right on both: only an argument they share can be ignored unseen
-        ignored = [argument for argument in ignored if not isinstance(
-            inputs[argument], np.ndarray) and inputs[argument] == others[argument]]
-    where = f"on a second step ({second.describe()})"
     if ignored:
-        detail = (f"{where}, {problem}" if problem is not None else
-                  f"use {'it' if len(ignored) == 1 else 'them'}, not the first step's "
-                  f"value{'s' if len(ignored) > 1 else ''}")
+        lines = dict(exercise.ignoring)
+        if ignored[0] in lines and problem is None:
+            return Result(name, "wrong", f"wrong: {lines[ignored[0]]}")
+        detail = (f", and on the chapter's first step {problem}" if problem is not None
+                  else f": {later}" if later is not None
+                  else f": use {'it' if len(ignored) == 1 else 'them'}, not a value of an "
+                       "earlier call")
         return Result(name, "wrong", f"wrong: {say(label or 'it', 'does not change with')} "
-                                     f"{_names(ignored)}: {detail}")
+                                     f"{_names(ignored)}{detail}")
     if problem is not None:
-        return Result(name, "wrong", f"wrong: right on the chapter's first step, but {where}, "
-                                     f"{problem}")
-    max_abs, max_rel = (max(d) for d in zip((0.0, 0.0), *differences, *more, strict=True))
+        return Result(name, "wrong", f"wrong: {problem}{_square_only(arrays, second)}")
+    if later is not None:
+        return Result(name, "wrong", f"wrong: right on the chapter's first step, but {later}")
+    max_abs, max_rel = (max(d) for d in zip((0.0, 0.0), *differences, strict=True))
     line = f"max abs diff {max_abs:.1e}, max rel diff {max_rel:.1e}"
+    extra = _part(arrays, "x:")
+    if "outcome" in extra:
+        message = " ".join(str(extra["outcome"]).split())
+        return Result(name, _status(message), message)
     if exercise.final is not None:
-        problem, note = exercise.final(first, base)
+        problem, note = exercise.final(first, base | extra)
         if problem is not None:
             return Result(name, "wrong", f"wrong: {problem}")
         line += f"; {note}"
     return Result(name, "passed", f"passed ({line})")
 
 
+def order_of(text: str | bytes) -> int:
+    """The order of a file's calls, from its content: the same file, the same order."""
+    data = text.encode("utf-8", errors="replace") if isinstance(text, str) else text
+    return int.from_bytes(hashlib.sha256(data).digest()[:8], "little")
+
+
 def grade(exercise: Exercise, answer: object, dtype: str = "float64") -> Result:
     """Probe and judge in this process: for the notebooks, where the code is the learner's
-    own, in the learner's own kernel. (An answer wrong on the first step is judged on it
-    alone: the verdict is the same, sooner.)"""
+    own, in the learner's own kernel. The calls and the lines are the child's (runner.py),
+    in an order drawn from the answer's source."""
     if answer is None:
         return Result(exercise.name, "not done", f"not done yet ({exercise.name} is not defined)")
     try:
-        arrays = exercise.probe_first(answer, dtype)
-        if _off(exercise, _part(arrays, "1:"), chapters(dtype)[0])[1] is None:  # the rest
-            arrays |= exercise.probe_rest(answer, dtype)
-    except Outcome as outcome:
-        return Result(exercise.name, outcome.status, outcome.message)
-    return judge(exercise, arrays, dtype)
+        source = inspect.getsource(answer)
+    except (TypeError, OSError):
+        source = exercise.name
+    return judge(exercise, exercise.probe(answer, dtype, order_of(source)), dtype)

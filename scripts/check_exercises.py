@@ -1,18 +1,19 @@
 """Check files of answers to the exercises: `python scripts/check_exercises.py [ANSWERS.py ...]`.
 
-Each file is graded on the track(s) whose functions it defines (backprop:
-exercises/backprop.py, NumPy alone; autograd: exercises/autograd.py, torch), in a child
-process with a time limit per exercise and, where the system enforces one (Linux), a
-memory limit (exercises/runner.py; where it does not, one note on standard error says so):
-the answers' code runs there, and this process alone compares their tensors with the
-project's and decides every verdict. With one file it prints one line per exercise and a
-summary line; with several, a table, one row per file. `--csv FILE` writes the rows for a
-gradebook (points, and each exercise's status and line), `--junit FILE` JUnit XML, and
-`--gradescope FILE` one file's results.json for Gradescope. A pattern the shell left as it
-was (Windows: `answers\\*.py`) is expanded here. Exit status: 0 when every file passed
-every exercise, 1 when not, 2 for bad input (nothing is graded then), and 2 when the grades
-are printed but an output cannot be written (a full disk, say: one line says why, and no
-part of the file is written). To grade a class:
+Each file is graded on the track whose blanks it defines (backprop: exercises/backprop.py,
+NumPy alone; autograd: exercises/autograd.py, torch; both only where it defines each whole;
+`--track` to say it), in a child process with limits of CPU time a call and wall-clock time
+a file and, where the system enforces one (Linux), of memory (exercises/runner.py; where it
+does not, one note on standard error says so): the answers' code runs there, and this
+process alone compares their tensors with the project's and decides every verdict. With
+one file it prints one line per exercise and a summary line; with several, a table, one row
+per file. `--csv FILE` writes the rows for a gradebook (points, and each exercise's status
+and line), `--junit FILE` JUnit XML, and `--gradescope FILE` one file's results.json for
+Gradescope. A pattern the shell left as it was (Windows: `answers\\*.py`) is expanded here.
+Exit status: 0 when every file passed every exercise, 1 when not, 2 for bad input or an
+answers' process that cannot start or import what grading needs (nothing is graded then),
+and 2 when the grades are printed but an output cannot be written (a full disk, say: one
+line says why, and no part of the file is written). To grade a class:
 
     python scripts/check_exercises.py answers/*.py --csv grades.csv
 """
@@ -33,9 +34,17 @@ from pathlib import Path
 
 from ch9_shared.config import DTYPE_CHOICES
 from ch9_shared.files import OutputError, distinct, writable_file, write_atomically
-from ch9_shared.system import user_options
+from ch9_shared.system import become_subreaper, user_options
 from exercises import gradebook
-from exercises.runner import Graded, Limits, grade_file
+from exercises.runner import (
+    TRACK_CHOICES,
+    Graded,
+    Limits,
+    check_environment,
+    end_all_orphans,
+    grade_file,
+    load_checks,
+)
 from scripts import exits
 from scripts.cli import Parser, exit_with, integer_in, positive_float
 
@@ -122,14 +131,30 @@ def main(argv: list[str] | None = None) -> int:
                         help="also write Gradescope's results.json here (one file of answers)")
     parser.add_argument("--dtype", choices=DTYPE_CHOICES, default="float64",
                         help="the dtype of the chapter's tensors (default: float64)")
+    parser.add_argument("--track", choices=TRACK_CHOICES,
+                        help="grade every file on this track, or both (default: the track "
+                             "whose blanks the file defines; both where it defines each "
+                             "track's every blank)")
     parser.add_argument("--time-limit", type=seconds, default=Limits.time,
                         metavar="SECONDS",
-                        help=f"wall-clock seconds per exercise (default: {Limits.time:g})")
+                        help=f"CPU seconds a call of an answer (default: {Limits.time:g}; "
+                             "each call also has a wall-clock backstop of 3 times as long, at "
+                             "least 30 s more)")
+    parser.add_argument("--file-budget", type=seconds, default=Limits.file_budget,
+                        metavar="SECONDS",
+                        help="CPU seconds for a whole file, all its calls together (default: "
+                             f"{Limits.file_budget:g}; a wall-clock backstop of "
+                             f"{Limits().backstop(Limits.file_budget):g} s keeps a submission "
+                             "inside Gradescope's 10 minutes); exercises left then are "
+                             "\"not run\"")
     parser.add_argument("--memory-mb", type=memory_mb, default=Limits.memory_mb,
                         help=f"the child's data segment, in MiB (default: {Limits.memory_mb})")
     parser.add_argument("--user", metavar="NAME",
                         help="run the answers as this user (as root, not on Windows), who "
                              "may be kept from reading the solutions: the Gradescope autograder")
+    parser.add_argument("--visibility", choices=gradebook.VISIBILITIES, default="visible",
+                        help="when students see the results in Gradescope (results.json's "
+                             "visibility; default: visible)")
     parser.add_argument("--jobs", type=integer_in(1), default=min(2, os.cpu_count() or 1),
                         help="files graded at once, one child each (default: 2, or 1 core)")
     args = parser.parse_args(argv)
@@ -160,11 +185,22 @@ def main(argv: list[str] | None = None) -> int:
     if problems:
         exits.say(f"{parser.prog}: error: {problems[0]}")
         return 2
-    limits = Limits(time=args.time_limit, memory_mb=args.memory_mb, dtype=args.dtype,
-                    user=args.user)
+    limits = Limits(time=args.time_limit, file_budget=args.file_budget,
+                    memory_mb=args.memory_mb, dtype=args.dtype, user=args.user,
+                    track=args.track)
+    become_subreaper()
+    broken = check_environment(limits)
+    if broken:
+        exits.say(f"{parser.prog}: error: {broken}")
+        return 2
+    load_checks()  # before any answer runs, so that none can change them
     start = time.monotonic()
-    with ThreadPoolExecutor(args.jobs) as pool:
-        grades = gradebook.ordered(list(pool.map(lambda path: grade_file(path, limits), paths)))
+    try:
+        with ThreadPoolExecutor(args.jobs) as pool:
+            grades = gradebook.ordered(list(pool.map(lambda path: grade_file(path, limits),
+                                                     paths)))
+    finally:
+        end_all_orphans()  # nothing an answer started may outlive the grading
     took = time.monotonic() - start
     unlimited = next((graded.unlimited for graded in grades if graded.unlimited), None)
     if unlimited:
@@ -182,7 +218,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{passed} of {len(grades)} files passed every exercise")
     texts = {"--csv": lambda: gradebook.csv_text(grades),
              "--junit": lambda: gradebook.junit_xml(grades),
-             "--gradescope": lambda: gradebook.gradescope_json(grades[0], took)}
+             "--gradescope": lambda: gradebook.gradescope_json(grades[0], took,
+                                                               args.visibility)}
     for flag, output in outputs.items():
         if output is not None:
             data = texts[flag]().encode("utf-8", errors="replace")
@@ -192,6 +229,10 @@ def main(argv: list[str] | None = None) -> int:
                 exits.say(f"{parser.prog}: error: {flag} {output}: cannot write it "
                           f"({exits.reason(e)})")
                 return 2
+    environment = next((graded.environment for graded in grades if graded.environment), None)
+    if environment:
+        exits.say(f"{parser.prog}: error: {environment}")
+        return 2
     return 0 if all(graded.all_passed for graded in grades) else 1
 
 

@@ -4,6 +4,7 @@ text file is read and written as UTF-8 (Windows' default is its ANSI code page).
 
 from __future__ import annotations
 
+import argparse
 import ast
 import json
 import os
@@ -11,6 +12,7 @@ import re
 import signal
 import subprocess
 import sys
+import types
 from pathlib import Path
 
 import pytest
@@ -63,9 +65,22 @@ def collect(folder: Path, *args: str, missing: tuple[str, ...] = ()) -> str:
 def collected_the_whole_suite(config: pytest.Config) -> bool:
     """Whether this session collected every test, none deselected: then it counted what a
     plain `--collect-only` counts, and the test need not collect a second time."""
-    option = config.option
+    option = config.option  # without the cache provider (-p no:cacheprovider), no --lf
     return (set(config.args) <= {"parity_tests", str(REPO / "parity_tests")}
-            and not (option.keyword or option.markexpr or option.deselect or option.lf))
+            and not (option.keyword or option.markexpr or option.deselect
+                     or getattr(option, "lf", False)))
+
+
+def test_the_whole_suite_is_told_without_the_cache_provider():
+    """`-p no:cacheprovider` (a read-only checkout) takes --lf away: the check still answers."""
+    option = argparse.Namespace(keyword="", markexpr="", deselect=None)
+    config = types.SimpleNamespace(option=option, args=["parity_tests"])
+    assert collected_the_whole_suite(config)
+    option.lf = True
+    assert not collected_the_whole_suite(config)
+    config.args = ["parity_tests/kit"]
+    del option.lf
+    assert not collected_the_whole_suite(config)
 
 
 def test_the_suite_collects_without_windows_missing_modules(tmp_path, request):

@@ -14,7 +14,7 @@ from torch import nn
 
 from exercises import TRACKS, autograd, autograd_checks, check, check_module
 from exercises import autograd_solutions as solutions
-from exercises.grading import chapter, chapters
+from exercises.grading import first_step, step_tensors
 from parity_tests.kit.conftest import one_line, wrong_line
 
 DTYPES = ["float64", "float32"]
@@ -187,7 +187,7 @@ WRONG = [  # (exercise, a wrong answer as a learner writes it, words its message
                                           "optimizer.step()"]),
     ("idiomatic_model", sequential(nn.Tanh(), nn.Dropout(0.5), lr=2.0),
      ["lr is alpha", "alpha * batch_size / D"]),
-    ("idiomatic_model", sequential(nn.Tanh()), ["the logits in train mode", "nn.Dropout(0.5)"]),
+    ("idiomatic_model", sequential(nn.Tanh()), ["drops nothing in train mode", "nn.Dropout(0.5)"]),
     ("idiomatic_model", lambda hidden_size, alpha, batch_size, D: solutions.ChapterNetwork(
         784, hidden_size, 10), ["expected the pair (model, lr)"]),
     ("manual_layer_1_delta", lambda d2, w, layer_1, mask: d2 @ w.T * (1 - layer_1**2) * mask,
@@ -303,7 +303,9 @@ ARGUMENTS = [(name, argument) for name in NAMES for argument in arguments(name)]
 
 
 def test_every_argument_is_changed():
-    first, second = chapters()
+    """The second configuration differs from the first in every argument but pixels and
+    classes; the third, in every array's values (the same shapes)."""
+    first, second, third = step_tensors()
     for name in NAMES:
         exercise = autograd_checks.EXERCISE[name]
         inputs, others = exercise.inputs(first), exercise.inputs(second)
@@ -311,12 +313,16 @@ def test_every_argument_is_changed():
         for argument, value in inputs.items():
             assert np.shape(value) != np.shape(others[argument]) or not np.array_equal(
                 value, others[argument]) or argument in ("pixels", "classes"), (name, argument)
+            same_shape = exercise.inputs(third)[argument]
+            assert np.shape(same_shape) == np.shape(value), (name, argument)
+            if isinstance(value, np.ndarray):
+                assert not np.array_equal(same_shape, value), (name, argument)
 
 
 def hard_coded(name: str, argument: str, dtype: str):
     """The solution, with the argument's value on the chapter's first step written in (as
     a torch tensor where it is an array)."""
-    value = autograd_checks.EXERCISE[name].inputs(chapter(dtype))[argument]
+    value = autograd_checks.EXERCISE[name].inputs(first_step(dtype))[argument]
     if isinstance(value, np.ndarray):
         value = torch.from_numpy(np.array(value))
     solution = getattr(solutions, name)
@@ -363,8 +369,11 @@ def hard_coded(name: str, argument: str, dtype: str):
     return answer
 
 
-NOT_CONNECTED = {"logits": "the loss does not depend on logits through autograd"}
-"""The logits written in: the loss is a constant, which has its own line."""
+NOT_CONNECTED = {"logits": "the loss does not depend on logits through autograd",
+                 "optimizer": "does not change with the optimizer's learning rate: it moves "
+                              "the weights by a rate of its own"}
+"""The logits written in: the loss is a constant, which has its own line. The optimizer's
+lr written in: a line about the learning rate."""
 
 
 @pytest.mark.parametrize("dtype", DTYPES)

@@ -130,7 +130,10 @@ def test_an_answer_that_raises_or_is_no_array_is_one_line():
         return layer_2_delta @ weights_1_2 * tanh2deriv(layer_1 / 2) * dropout_mask * 2
     result = check(layer_1_delta)
     assert result.status == "wrong"
-    assert one_line(result).startswith("layer_1_delta: wrong: it raised ValueError: matmul")
+    assert one_line(result) == (
+        "layer_1_delta: wrong: it raised a shape error: a matrix product's shapes do not fit: "
+        "the left matrix has 10 columns, the right one 100 rows (a .T missing, or one too "
+        "many?)")
 
     def dropout(layer_1):
         return layer_1 * 2
@@ -155,9 +158,9 @@ def test_in_place_answers_in_the_books_style():
 
     def dropout(layer_1, dropout_mask):
         layer_1 *= dropout_mask * 2
-    before = grading.chapter().weights_0_1.copy()
+    before = grading.first_step().weights_0_1.copy()
     assert check(weights_0_1_update).passed
-    assert np.array_equal(grading.chapter().weights_0_1, before)
+    assert np.array_equal(grading.first_step().weights_0_1, before)
     result = check(dropout)
     assert result.status == "wrong"
     assert "returned None after changing layer_1 in place: return layer_1" in one_line(result)
@@ -228,7 +231,7 @@ ARGUMENTS = [(name, argument) for name in NAMES
 def test_every_argument_is_changed():
     """The grader changes every argument of every blank, and the second configuration
     differs from the first in every one."""
-    first, second = grading.chapters()
+    first, second, third = grading.step_tensors()
     for name in NAMES:
         exercise = backprop_checks.EXERCISE[name]
         inputs, others = exercise.inputs(first), exercise.inputs(second)
@@ -236,13 +239,16 @@ def test_every_argument_is_changed():
         for argument, value in inputs.items():
             assert np.shape(value) != np.shape(others[argument]) or not np.array_equal(
                 value, others[argument]), (name, argument)
+            same_shape = exercise.inputs(third)[argument]  # the third: other values alone
+            assert np.shape(same_shape) == np.shape(value), (name, argument)
+            assert not np.array_equal(same_shape, value), (name, argument)
 
 
 def hard_coded(name: str, argument: str, dtype: str):
     """The solution, with the argument's value on the chapter's first step written in."""
     solution = getattr(solutions, name)
     index = list(inspect.signature(solution).parameters).index(argument)
-    value = backprop_checks.EXERCISE[name].inputs(grading.chapter(dtype))[argument]
+    value = backprop_checks.EXERCISE[name].inputs(grading.first_step(dtype))[argument]
 
     def answer(*args):
         args = list(args)
@@ -272,7 +278,7 @@ HARD_CODED = [  # answers as a learner writes them, the words of their line
      "the new weights_0_1 does not change with alpha: on a second step"),
     ("softmax_cross_entropy_delta", lambda layer_2, labels, D:
         (layer_2 - labels) / len(layer_2) ** 2, "layer_2_delta does not change with D: "),
-    ("dropout", lambda layer_1, dropout_mask: layer_1 * grading.chapter().dropout_mask * 2,
+    ("dropout", lambda layer_1, dropout_mask: layer_1 * grading.first_step().dropout_mask * 2,
      "it does not change with dropout_mask: on a second step"),
 ]
 

@@ -10,6 +10,7 @@ import io
 import itertools
 import json
 import os
+import re
 import shutil
 import site
 import subprocess
@@ -31,6 +32,8 @@ SOLUTIONS = (REPO / "exercises" / "backprop_solutions.py").read_text(encoding="u
 WRONG = "def relu2deriv(output):\n    return output >= 0\n"
 HANGS = "def dropout(layer_1, dropout_mask):\n    while True:\n        pass\n"
 BACKPROP = list(TRACKS["backprop"])
+ENDLESS = re.compile(r"failed: still running after \d+ s of CPU time \(an endless loop\?\)")
+"""The line of HANGS with --time-limit 1: 1 s of CPU time a call."""
 CLASS = {  # file: its text
     "alice.py": SOLUTIONS,
     "late/bob.py": SOLUTIONS + WRONG + HANGS,
@@ -89,7 +92,7 @@ def test_the_csv_has_a_row_a_student_with_points_and_each_exercises_line(graded)
     assert bob["relu2deriv"] == "wrong"
     assert bob["relu2deriv reason"].startswith("wrong: relu2deriv")
     assert bob["dropout"] == "failed"
-    assert bob["dropout reason"] == "failed: still running after 1 s (an endless loop?)"
+    assert ENDLESS.fullmatch(bob["dropout reason"]), bob["dropout reason"]
     assert bob["tanh2deriv"] == "passed" and bob["tanh2deriv reason"].startswith("passed (")
     assert bob["softmax_loss"] == bob["error"] == ""
     carol = book[3]  # graded on the track whose names it defines: every exercise failed
@@ -139,7 +142,7 @@ def test_results_json_has_gradescopes_fields(graded):
     results = graded["results"]
     failed = gradescope_failures(results)
     assert list(failed) == ["relu2deriv", "dropout"]
-    assert failed["dropout"] == "failed: still running after 1 s (an endless loop?)"
+    assert ENDLESS.fullmatch(failed["dropout"]), failed["dropout"]
     assert results["score"] == 7 and results["execution_time"] >= 1
     assert results["output"] == "bob.py: 7 of 9 points"
 
@@ -271,9 +274,9 @@ def test_the_autograder_zip(tmp_path, script):
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "does not exist" in bad.stderr
 
 
-PROBE = """from pathlib import Path
-import exercises
-SOLUTIONS = Path(exercises.__file__).parent / "backprop_solutions.py"
+PROBE = """import os
+from pathlib import Path
+SOLUTIONS = Path(os.environ["AUTOGRADER_ROOT"], "source", "exercises", "backprop_solutions.py")
 def relu2deriv(output):
     solutions = {}
     exec(SOLUTIONS.read_text(), solutions)  # the right answer, where this user can read it
@@ -295,20 +298,31 @@ def others_can_run(path: Path) -> bool:
     return all(os.stat(folder).st_mode & 0o001 for folder in [path, *path.parents])
 
 
-def venv_for_others(folder: Path) -> Path | None:
-    """A venv with this one's packages whose Python any user can run: this one, or where
-    its interpreter is not theirs to run (pyenv's, under /root), one made from the system's
-    Python of the same version; None if there is none."""
-    if others_can_run(Path(os.path.realpath(sys.executable))):
-        return Path(sys.prefix)
+def venv_for_others(folder: Path) -> tuple[Path | None, str]:
+    """A venv with this one's packages whose Python, NumPy and torch the user nobody can run
+    and import: this one, or where its interpreter is not theirs to run (pyenv's, under
+    /root), one made from the system's Python of the same version; else None, and why."""
     version = f"python{sys.version_info.major}.{sys.version_info.minor}"
-    system = Path("/usr/bin") / version
-    if not (system.exists() and others_can_run(system)):
-        return None
-    subprocess.run([str(system), "-m", "venv", "--without-pip", str(folder)], check=True)
-    (folder / "lib" / version / "site-packages" / "outer.pth").write_text(
-        "\n".join(site.getsitepackages()) + "\n", encoding="utf-8")
-    return folder
+    if others_can_run(Path(os.path.realpath(sys.executable))):
+        venv = Path(sys.prefix)
+    else:
+        system = Path("/usr/bin") / version
+        if not (system.exists() and others_can_run(system)):
+            return None, f"no Python here that the user nobody may run (no {system})"
+        subprocess.run([str(system), "-m", "venv", "--without-pip", str(folder)], check=True)
+        (folder / "lib" / version / "site-packages" / "outer.pth").write_text(
+            "\n".join(site.getsitepackages()) + "\n", encoding="utf-8")
+        venv = folder
+    import pwd
+    entry = pwd.getpwnam("nobody")
+    tried = subprocess.run([str(venv / "bin" / "python"), "-c", "import numpy, torch"],
+                           user=entry.pw_uid, group=entry.pw_gid, extra_groups=[], cwd="/",
+                           capture_output=True, encoding="utf-8", env=child_env())
+    if tried.returncode != 0:
+        lines = tried.stderr.strip().splitlines() or [f"exit status {tried.returncode}"]
+        return None, (f"the user nobody cannot import this venv's packages ({lines[-1]}): "
+                      "the checkout is in a folder other users may not enter")
+    return venv, ""
 
 
 @pytest.mark.skipif(getattr(os, "geteuid", lambda: -1)() != 0,
@@ -322,9 +336,9 @@ def test_the_autograder_end_to_end_on_a_fake_autograder_tree(tmp_path, script):
     with tempfile.TemporaryDirectory() as name:  # in /tmp: pytest's tmp_path is root's alone
         top = Path(name)
         top.chmod(0o755)
-        venv = venv_for_others(top / "venv")
+        venv, why = venv_for_others(top / "venv")
         if venv is None:
-            pytest.skip("no Python here that the user nobody may run")
+            pytest.skip(why)
         runs = {}
         for case, text in submissions.items():
             root = top / case
@@ -348,9 +362,11 @@ def test_the_autograder_end_to_end_on_a_fake_autograder_tree(tmp_path, script):
         solutions = top / "wrong" / "source" / "exercises"
         assert {path.stat().st_mode & 0o777 for path in solutions.glob("*_solutions.py")} \
             == {0o600}
+        assert (solutions / "child.py").stat().st_mode & 0o004  # the answers' user runs it
+        assert not (solutions.parent / "numpy_impl" / "network.py").stat().st_mode & 0o044
     assert gradescope_failures(results["right"]) == {} and results["right"]["score"] == 9
     failed = gradescope_failures(results["hangs"])
-    assert failed == {"dropout": "failed: still running after 1 s (an endless loop?)"}
+    assert list(failed) == ["dropout"] and ENDLESS.fullmatch(failed["dropout"])
     failed = gradescope_failures(results["wrong"])
     assert "PermissionError" in failed.pop("relu2deriv"), results["wrong"]
     assert set(failed) == set(BACKPROP[1:]) and results["wrong"]["score"] == 0

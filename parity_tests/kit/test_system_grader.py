@@ -3,6 +3,7 @@ faked (a module made unimportable, a call made to raise, a function taken away).
 
 from __future__ import annotations
 
+import ctypes
 import errno
 import os
 import subprocess
@@ -105,3 +106,110 @@ def test_a_child_that_has_ended_is_no_error_to_kill():
 ])
 def test_how_a_child_ended(code, words):
     assert system.how_it_ended(code) == words
+
+
+# What an answer starts: a limit on processes, a subreaper, the kill of a whole tree.
+
+def test_linux_limits_the_users_processes(monkeypatch):
+    fake = FakeResource()
+    fake.RLIMIT_NPROC = "nproc"
+    monkeypatch.setitem(sys.modules, "resource", fake)
+    monkeypatch.setattr(system, "processes_of", lambda uid: [1, 2, 3])
+    assert system.limit_processes(10) is None
+    assert fake.calls == [("nproc", (13, 13))]
+
+
+def test_windows_limits_no_processes(monkeypatch):
+    monkeypatch.setitem(sys.modules, "resource", None)
+    assert system.limit_processes(10) == "this system has none (Python has no resource " \
+                                         "module here)"
+
+
+def test_a_refused_process_limit_is_a_reason(monkeypatch):
+    class Refusing(FakeResource):
+        RLIMIT_NPROC = "nproc"
+
+        def setrlimit(self, which, limits):
+            raise ValueError("not allowed")
+
+    monkeypatch.setitem(sys.modules, "resource", Refusing())
+    assert system.limit_processes(10) == "setrlimit(RLIMIT_NPROC) refused it: not allowed"
+
+
+@pytest.mark.parametrize("platform", ["darwin", "win32"])
+def test_macos_and_windows_have_no_subreaper(monkeypatch, platform):
+    monkeypatch.setattr(sys, "platform", platform)
+    assert system.become_subreaper() == f"{platform} has no child subreaper (Linux's prctl)"
+
+
+def test_a_refused_prctl_is_a_reason(monkeypatch):
+    class Libc:
+        def prctl(self, *args):
+            ctypes.set_errno(errno.EPERM)
+            return -1
+
+    monkeypatch.setattr(sys, "platform", "linux")
+    monkeypatch.setattr(ctypes, "CDLL", lambda *args, **kwargs: Libc())
+    assert system.become_subreaper() == ("prctl(PR_SET_CHILD_SUBREAPER) refused it: "
+                                         f"{os.strerror(errno.EPERM)}")
+
+    def no_libc(*args, **kwargs):
+        raise OSError("no C library")
+
+    monkeypatch.setattr(ctypes, "CDLL", no_libc)
+    assert system.become_subreaper() == "prctl cannot be called here: no C library"
+
+
+def test_without_proc_there_is_no_tree_and_no_cpu_clock(monkeypatch, tmp_path):
+    """macOS and Windows have no /proc: no processes are found, none is killed but the
+    child (kill_group), and the time limits fall back to the wall clock."""
+    monkeypatch.setattr(system, "PROC", tmp_path / "no_proc")
+    assert not system.has_proc() and system.processes() == {}
+    assert system.descendants(os.getpid()) == [] and system.end_orphans(set()) == 0
+    assert system.cpu_seconds(os.getpid()) is None
+    process = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"],
+                               **system.new_group_options())
+    system.kill_tree(process)
+    assert process.returncode not in (None, 0)
+
+
+LINUX = pytest.mark.skipif(not system.has_proc() or not sys.platform.startswith("linux"),
+                           reason="Linux: /proc and a subreaper")
+DAEMON = ("import os, sys, time\n"
+          "if os.fork() == 0:\n"
+          "    os.setsid()\n"
+          "    if os.fork() == 0:\n"
+          "        print(os.getpid(), flush=True)\n"
+          "        time.sleep(60)\n"
+          "    os._exit(0)\n"
+          "os.wait()\n"
+          "time.sleep(60)\n")
+"""A child that leaves a daemon: a grandchild of its own session, whose parent has ended."""
+
+
+@LINUX
+def test_linux_ends_a_daemon_that_left_its_session():
+    """The daemon is handed to this process (a subreaper), which kill_tree misses (it left
+    the child's tree and group) and end_orphans finds."""
+    assert system.become_subreaper() is None
+    process = subprocess.Popen([sys.executable, "-c", DAEMON], stdout=subprocess.PIPE,
+                               **system.new_group_options())
+    daemon = int(process.stdout.readline())
+    system.kill_tree(process)
+    assert system.processes()[daemon][0] == os.getpid()  # an orphan, handed to us
+    assert system.end_orphans({process.pid}) >= 1  # with any another test left here
+    assert daemon not in system.processes()
+
+
+@LINUX
+def test_linux_counts_a_childs_cpu_time():
+    """A child that has used half a second of CPU time, then waits: its clock says so."""
+    process = subprocess.Popen([sys.executable, "-c", "import sys, time\n"
+                                "t = time.process_time()\n"
+                                "while time.process_time() - t < 0.5: pass\n"
+                                "print(1, flush=True)\nsys.stdin.read()"],
+                               stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    assert process.stdout.readline() == b"1\n"
+    assert 0.5 <= system.cpu_seconds(process.pid) < 60
+    process.communicate(timeout=60)
+    assert system.cpu_seconds(process.pid) is None  # gone, and reaped

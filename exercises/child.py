@@ -1,0 +1,610 @@
+"""What runs a learner's answers: the calls the grader asks for, and the tensors they make.
+
+    python exercises/child.py ANSWERS.py MEMORY_MB PROCESSES   (started by exercises/runner.py)
+
+A small script of its own: NumPy, and torch for the autograd track alone. It never imports
+the reference (numpy_impl, torch_impl), the checks or the grading engine: the parent
+computes every reference tensor and every input before any answer runs, and sends only the
+inputs. The parent also imports this module, to run the same calls in its own process
+(a notebook's `check`, and the catalogue of typical mistakes): one code path, one line.
+
+The exchange, framed `.npz` messages (8-byte length, then the bytes; read with
+allow_pickle=False) on two channels the child keeps on descriptors of its own (its standard
+input and output; descriptors 0 and 1 then point at os.devnull, so the answers neither read
+the grader's instructions nor print into its channel):
+
+    parent -> child   {"tracks": {track: [names]}}         every exercise's name
+    child -> parent   {"kind": "loading"}                  then it imports the answers,
+                                                           guarded (forbid_the_reference)
+    child -> parent   {"kind": "ready", "defined": [...]}  or "import failed"
+    parent -> child   {"kind": "calls", "names": [...],    the exercises to run, in order,
+                       "calls": {name: [call, ...]}}       each call a tag, a run, its
+                                                           inputs and what it is given
+    child -> parent   {"kind": "called"}                   between an exercise's calls:
+                                                           each call has its own time
+    child -> parent   {"kind": "result", "name": name}     one an exercise: each call's
+                                                           arrays under its tag, or the
+                                                           line of what it raised
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import io
+import json
+import os
+import re
+import struct
+import sys
+import threading
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+HEADER = struct.Struct("<Q")
+Arrays = dict[str, np.ndarray]
+Call = dict[str, Any]
+"""One call of an answer: {"tag": "1:", "run": a name in RUNS, "inputs": the answer's
+arguments by name, "given": what the run needs besides (the weights a model starts from)}."""
+SEED = 1
+"""torch's seed before the idiomatic model's train-mode pass: nn.Dropout's mask is then
+the same for an answer and for the catalogue's mistakes (which the parent runs)."""
+TORCH_RNG = threading.Lock()
+"""Held while a run uses torch's global generator (nn.Linear draws from it, nn.Dropout
+too): the parent runs mistakes in several threads, and one run's draws must not be
+another's."""
+
+
+# What an answer's call comes to, in words.
+
+class Outcome(Exception):
+    """What a call says by itself, before any tensor is compared: not done, or wrong (it
+    raised, or returned something that is not a tensor). It can only fail an answer."""
+
+    def __init__(self, status: str, message: str):
+        super().__init__(message)
+        self.status, self.message = status, message
+
+
+SHAPE_ERRORS = (
+    (re.compile(r"matmul: Input operand 1 has a mismatch in its core dimension 0.*"
+                r"\(size (\d+) is different from (\d+)\)"),
+     "a matrix product's shapes do not fit: the left matrix has {1} columns, the right one "
+     "{0} rows (a .T missing, or one too many?)"),
+    (re.compile(r"operands could not be broadcast together with (?:remapped )?shapes "
+                r"(\S+) (\S+)"),
+     "arrays of shapes {0} and {1} cannot be combined entry by entry (broadcast): are both "
+     "the tensors you meant, the right way round?"),
+    (re.compile(r"mat1 and mat2 shapes cannot be multiplied \((\d+)x(\d+) and (\d+)x(\d+)\)"),
+     "a matrix product's shapes do not fit: ({0}, {1}) @ ({2}, {3}) (a .T missing, or one "
+     "too many?)"),
+    (re.compile(r"The size of tensor a \((\d+)\) must match the size of tensor b \((\d+)\) "
+                r"at non-singleton dimension (\d+)"),
+     "tensors of sizes {0} and {1} in dimension {2} cannot be combined entry by entry "
+     "(broadcast): are both the tensors you meant, the right way round?"),
+)
+
+
+def first_line(error: BaseException) -> str:
+    """What an error says, in one line: a shape error in words a learner reads."""
+    text = str(error).strip()
+    for pattern, words in SHAPE_ERRORS:
+        if match := pattern.search(text):
+            return f"a shape error: {words.format(*match.groups())}"
+    return f"{type(error).__name__}: {text.splitlines()[0][:200]}" if text else type(error).__name__
+
+
+def is_shape_error(message: str) -> bool:
+    return "a shape error" in message
+
+
+def article(word: str) -> str:
+    """The word with its article: "a list", "an int", "an ndarray"."""
+    return f"{'an' if word[:1].lower() in 'aeiou' or word.startswith('nd') else 'a'} {word}"
+
+
+def kind(value: object) -> str:
+    """What a value is, in words: "None", "a list", "an ndarray"."""
+    return "None" if value is None else article(type(value).__name__)
+
+
+def calling(function: Callable[..., object], *args: object) -> object:
+    """function(*args), where what it raises (exiting included) becomes an Outcome."""
+    try:
+        with np.errstate(all="ignore"):
+            return function(*args)
+    except NotImplementedError:
+        raise Outcome("not done", "not done yet") from None
+    except (Exception, SystemExit) as e:
+        hint = ": an answer returns its result, it does not exit" if isinstance(
+            e, SystemExit) else ""
+        raise Outcome("wrong", f"wrong: it raised {first_line(e)}{hint}") from None
+
+
+# The backprop track: one function of arrays, returning one array.
+
+def _copies(inputs: dict[str, object]) -> dict[str, object]:
+    """Writable copies of the arrays: an answer may change its arguments in place."""
+    return {k: np.array(v) if isinstance(v, np.ndarray) else v for k, v in inputs.items()}
+
+
+def answer_of(function: object, inputs: dict[str, object]) -> np.ndarray:
+    """The function's answer on copies of the inputs, as an array, or Outcome."""
+    if not callable(function):
+        raise Outcome("wrong", f"wrong: it is {kind(function)}, not a function")
+    copies = _copies(inputs)
+    result = calling(function, *copies.values())
+    if result is None:
+        changed = [k for k, v in copies.items()
+                   if isinstance(v, np.ndarray) and not np.array_equal(v, inputs[k])]
+        if changed:
+            raise Outcome("wrong", f"wrong: it returned None after changing {changed[0]} in "
+                                   f"place: return {changed[0]}")
+        raise Outcome("not done", "not done yet (it returns None)")
+    try:
+        answer = np.asarray(result)
+    except (ValueError, TypeError):  # a ragged list
+        answer = np.array(None)
+    if answer.dtype.kind not in "biuf":
+        raise Outcome("wrong", f"wrong: it returned {kind(result)}, not an array of numbers")
+    return answer
+
+
+def function_run(function: object, inputs: dict[str, object], given: dict) -> Arrays:
+    return {"answer": answer_of(function, inputs)}
+
+
+def float64_run(function: object, inputs: dict[str, object], given: dict) -> Arrays:
+    """A derivative's answer in float64, for the finite differences of a float32 exercise."""
+    return {"answer64": answer_of(function, inputs)}
+
+
+# The autograd track (torch, imported only here).
+
+def keeps_rng(run: Callable[..., Arrays]) -> Callable[..., Arrays]:
+    """The run alone on torch's global generator, leaving it as it found it: checking an
+    answer should not change a notebook's random numbers, nor another thread's."""
+    @functools.wraps(run)
+    def wrapped(answer: object, inputs: dict[str, object], given: dict) -> Arrays:
+        import torch
+        with TORCH_RNG, torch.random.fork_rng():
+            return run(answer, inputs, given)
+    return wrapped
+
+
+def tensor(array: np.ndarray) -> Any:
+    """A writable torch copy of an array."""
+    import torch
+    return torch.from_numpy(np.array(array))
+
+
+def array(value: object, what: str) -> np.ndarray:
+    """A tensor the answer made, as a NumPy array; anything else is wrong."""
+    import torch
+    if not isinstance(value, torch.Tensor):
+        raise Outcome("wrong", f"wrong: {what} is {kind(value)}, not a tensor")
+    return value.detach().cpu().numpy().copy()
+
+
+def chapter_layout(weight: Any) -> np.ndarray:
+    """nn.Linear's weight, (out, in), in the chapter's layout (in, out), as NumPy."""
+    return weight.detach().cpu().numpy().T.copy()
+
+
+def grad_of(weight: Any, name: str) -> np.ndarray:
+    """A weight's .grad in the chapter's layout; where there is none, the line that says so."""
+    if weight.grad is None:
+        return np.array(f"is None after loss.backward(): no gradient reaches {name}, forward "
+                        "cuts the graph on its way (a .data, .detach(), .item() or a trip "
+                        "through NumPy)")
+    return chapter_layout(weight.grad)
+
+
+def is_subclass(answer: object, base: type, what: str) -> None:
+    if not (isinstance(answer, type) and issubclass(answer, base)):
+        raise Outcome("wrong", f"wrong: it is {kind(answer)}, not a subclass of {what}")
+
+
+def chapter_loss(logits: Any, labels: Any, D: int) -> Any:
+    """The chapter's loss: cross-entropy of softmax, summed over the batch, over D."""
+    import torch.nn.functional as F
+    return F.cross_entropy(logits, labels, reduction="sum") / D
+
+
+@keeps_rng
+def loss_run(answer: object, inputs: dict[str, object], given: dict) -> Arrays:
+    import torch
+    logits = tensor(inputs["logits"]).requires_grad_()
+    loss = calling(answer, logits, tensor(inputs["labels"]), inputs["D"])
+    if loss is None:
+        raise Outcome("not done", "not done yet (it returns None)")
+    if not isinstance(loss, torch.Tensor):
+        raise Outcome("wrong", f"wrong: it returned {kind(loss)}, not a tensor: autograd "
+                               "differentiates tensors (no .item(), no NumPy)")
+    if loss.numel() != 1:
+        raise Outcome("wrong", f"wrong: the loss has shape {tuple(loss.shape)}: a loss is one "
+                               "number, summed over the batch")
+    if not loss.requires_grad:
+        raise Outcome("wrong", "wrong: the loss does not depend on logits through autograd "
+                               "(a .detach(), .item() or a trip through NumPy?)")
+    calling(loss.reshape(()).backward)
+    if logits.grad is None:
+        raise Outcome("wrong", "wrong: loss.backward() left logits.grad empty")
+    return {"grad": logits.grad.numpy(), "loss": array(loss.reshape(()), "the loss")}
+
+
+@keeps_rng
+def network_run(answer: object, inputs: dict[str, object], given: dict) -> Arrays:
+    """ChapterNetwork: its layers, its forward pass on the given weights, and the gradient
+    loss.backward() leaves on each weight (the chapter's loss of its logits)."""
+    import torch
+    from torch import nn
+    is_subclass(answer, nn.Module, "nn.Module")
+    model = calling(answer, inputs["pixels"], inputs["hidden_size"], inputs["classes"])
+    for name in ("weights_0_1", "weights_1_2"):
+        layer, weights = getattr(model, name, None), given[name]
+        if layer is None:
+            raise Outcome("wrong", f"wrong: it has no self.{name}: __init__ names its layers "
+                                   "self.weights_0_1 and self.weights_1_2, each an nn.Linear")
+        if not isinstance(layer, nn.Linear):
+            raise Outcome("wrong", f"wrong: self.{name} is {kind(layer)}, not an nn.Linear")
+        if layer.bias is not None:
+            raise Outcome("wrong", f"wrong: self.{name} has a bias: the chapter's layers have "
+                                   "none (bias=False)")
+        if tuple(layer.weight.shape) != weights.T.shape:
+            raise Outcome("wrong", f"wrong: self.{name}.weight has shape "
+                                   f"{tuple(layer.weight.shape)}, expected {weights.T.shape}")
+    calling(model.to, getattr(torch, given["dtype"]))
+    with torch.no_grad():
+        model.weights_0_1.weight.copy_(tensor(given["weights_0_1"].T))
+        model.weights_1_2.weight.copy_(tensor(given["weights_1_2"].T))
+    model.zero_grad()
+    result = calling(model, tensor(inputs["layer_0"]), tensor(inputs["dropout_mask"]))
+    if not (isinstance(result, tuple) and len(result) == 2):
+        raise Outcome("wrong", f"wrong: forward returned {kind(result)}, expected the pair "
+                               "(layer_1, logits)")
+    arrays = {"layer_1": array(result[0], "layer_1"), "logits": array(result[1], "the logits")}
+    logits = result[1]
+    if logits.requires_grad and logits.shape == given["labels"].shape:
+        calling(chapter_loss(logits, tensor(given["labels"]), given["D"]).backward)
+    for name in ("weights_0_1", "weights_1_2"):
+        arrays[f"{name}.grad"] = grad_of(getattr(model, name).weight, f"self.{name}")
+    return arrays
+
+
+@keeps_rng
+def hidden_run(answer: object, inputs: dict[str, object], given: dict) -> Arrays:
+    """TrueHidden, BookHidden: forward, then backward from the given gradient."""
+    import torch
+    is_subclass(answer, torch.autograd.Function, "torch.autograd.Function")
+    hidden_input = tensor(inputs["hidden_input"]).requires_grad_()
+    layer_1 = calling(answer.apply, hidden_input, tensor(inputs["dropout_mask"]))
+    arrays = {"layer_1": array(layer_1, "forward's result")}
+    if not layer_1.requires_grad:
+        raise Outcome("wrong", "wrong: forward's result is not connected to hidden_input")
+    calling(layer_1.backward, tensor(inputs["grad_layer_1"]))
+    if hidden_input.grad is None:
+        raise Outcome("wrong", "wrong: backward gave hidden_input no gradient: return it "
+                               "first, then None for dropout_mask")
+    arrays["layer_1_delta"] = hidden_input.grad.numpy()
+    return arrays
+
+
+@keeps_rng
+def gradcheck_run(answer: object, inputs: dict[str, object], given: dict) -> Arrays:
+    """torch.autograd.gradcheck of the Function on the inputs (a float64 corner)."""
+    import torch
+    hidden_input = tensor(inputs["hidden_input"]).requires_grad_()
+    dropout_mask = tensor(inputs["dropout_mask"])
+    try:
+        passes = bool(torch.autograd.gradcheck(lambda x: answer.apply(x, dropout_mask),
+                                               (hidden_input,), raise_exception=False))
+    except (Exception, SystemExit):
+        passes = False
+    return {"gradcheck": np.array(passes)}
+
+
+def hand_built(given: dict) -> Any:
+    """The chapter's network in torch, as train_step is given it: forward(layer_0,
+    dropout_mask) -> (hidden_input, layer_1, logits), on the given weights."""
+    import torch
+    from torch import nn
+
+    class Network(nn.Module):
+        def __init__(self, weights_0_1: np.ndarray, weights_1_2: np.ndarray):
+            super().__init__()
+            self.weights_0_1 = nn.Linear(*weights_0_1.shape, bias=False)
+            self.weights_1_2 = nn.Linear(*weights_1_2.shape, bias=False)
+            with torch.no_grad():
+                self.weights_0_1.weight = nn.Parameter(tensor(weights_0_1.T))
+                self.weights_1_2.weight = nn.Parameter(tensor(weights_1_2.T))
+
+        def forward(self, layer_0: Any, dropout_mask: Any) -> tuple[Any, Any, Any]:
+            hidden_input = self.weights_0_1(layer_0)
+            layer_1 = torch.tanh(hidden_input) * dropout_mask * 2
+            return hidden_input, layer_1, self.weights_1_2(layer_1)
+
+    return Network(given["weights_0_1"], given["weights_1_2"])
+
+
+@keeps_rng
+def train_step_run(answer: object, inputs: dict[str, object], given: dict) -> Arrays:
+    """train_step on the hand-built network, whose weights already hold an earlier step's
+    gradients (the same batch, the other half of the units kept): a step that forgets
+    optimizer.zero_grad() adds to them."""
+    import torch
+    network = hand_built(given)
+    layer_0, labels = tensor(inputs["layer_0"]), tensor(inputs["labels"])
+    _, _, logits = network(layer_0, tensor(1 - inputs["dropout_mask"]))
+    chapter_loss(logits, labels, inputs["D"]).backward()
+    optimizer = torch.optim.SGD(network.parameters(), lr=inputs["optimizer"])
+    loss = calling(answer, network, optimizer, layer_0, labels, tensor(inputs["dropout_mask"]),
+                   inputs["D"])
+    arrays = {}
+    for name in ("weights_0_1", "weights_1_2"):
+        weight = getattr(network, name).weight
+        arrays[name] = chapter_layout(weight)
+        arrays[f"{name}.grad"] = (np.zeros_like(arrays[name]) if weight.grad is None
+                                  else chapter_layout(weight.grad))
+    if isinstance(loss, torch.Tensor) and loss.numel() == 1:
+        arrays["loss"] = loss.detach().cpu().reshape(()).numpy().copy()
+    elif isinstance(loss, float):
+        arrays["loss"] = np.array(loss)
+    else:  # the word on the loss, for the parent to tell after the weights
+        arrays["loss"] = np.array(f"is {kind(loss)}: train_step returns the loss (a tensor "
+                                  "holding one number)")
+    return arrays
+
+
+@keeps_rng
+def idiomatic_run(answer: object, inputs: dict[str, object], given: dict) -> Arrays:
+    """idiomatic_model: its eval-mode logits; in train mode, after torch.manual_seed(SEED),
+    what reaches the last nn.Linear (layer_1: which units its dropout kept, and by how much
+    it scaled them) and the logits; lr; the weights after one step of SGD."""
+    import torch
+    from torch import nn
+    result = calling(answer, *inputs.values())
+    if not (isinstance(result, tuple) and len(result) == 2):
+        raise Outcome("wrong", f"wrong: it returned {kind(result)}, expected the pair "
+                               "(model, lr)")
+    model, lr = result
+    if not isinstance(model, nn.Sequential):
+        raise Outcome("wrong", f"wrong: the model is {kind(model)}, not an nn.Sequential")
+    if not isinstance(lr, (int, float)) or isinstance(lr, bool):
+        raise Outcome("wrong", f"wrong: lr is {kind(lr)}, not a number")
+    linears = [m for m in model.modules() if isinstance(m, nn.Linear)]
+    if len(linears) != 2 or any(layer.bias is not None for layer in linears):
+        raise Outcome("wrong", "wrong: the model needs exactly two nn.Linear layers, without "
+                               "biases (bias=False)")
+    calling(model.to, getattr(torch, given["dtype"]))
+    with torch.no_grad():
+        for layer, name in zip(linears, ("weights_0_1", "weights_1_2"), strict=True):
+            weights = given[name]
+            if tuple(layer.weight.shape) != weights.T.shape:
+                raise Outcome("wrong", f"wrong: a layer's weight has shape "
+                                       f"{tuple(layer.weight.shape)}, expected {weights.T.shape}")
+            layer.weight.copy_(tensor(weights.T))
+    layer_0 = tensor(given["layer_0"])
+    model.eval()
+    with torch.no_grad():
+        eval_logits = array(calling(model, layer_0), "the model's output")
+    model.train()
+    seen = []
+    hook = linears[1].register_forward_pre_hook(lambda _, args: seen.append(args[0].detach()))
+    optimizer = torch.optim.SGD(model.parameters(), lr=float(lr))
+    torch.manual_seed(SEED)
+    logits = calling(model, layer_0)
+    hook.remove()
+    train_logits = array(logits, "the model's output")
+    loss = nn.CrossEntropyLoss()(logits, tensor(given["labels"].argmax(axis=1)))
+    optimizer.zero_grad()
+    calling(loss.backward)
+    optimizer.step()
+    return {"eval_logits": eval_logits, "layer_1": seen[0].cpu().numpy().copy(),
+            "logits": train_logits, "lr": np.array(float(lr)),
+            "weights_0_1": chapter_layout(linears[0].weight),
+            "weights_1_2": chapter_layout(linears[1].weight)}
+
+
+@keeps_rng
+def manual_run(answer: object, inputs: dict[str, object], given: dict) -> Arrays:
+    result = calling(answer, *(tensor(value) for value in inputs.values()))
+    if result is None:
+        raise Outcome("not done", "not done yet (it returns None)")
+    return {"layer_1_delta": array(result, "its result")}
+
+
+Run = Callable[[object, dict[str, object], dict], Arrays]
+RUNS: dict[str, Run] = {run.__name__: run for run in (
+    function_run, float64_run, loss_run, network_run, hidden_run, gradcheck_run,
+    train_step_run, idiomatic_run, manual_run)}
+
+
+def probe(answer: object, calls: list[Call], called: Callable[[], None] | None = None
+          ) -> Arrays:
+    """Each call's arrays, under its tag ("1:answer"), in the calls' order; a call that
+    raised leaves the line of what it raised (`1:outcome`). `called()` after each call but
+    the last (the child tells the parent, whose time limit is a call's)."""
+    arrays: Arrays = {}
+    for number, call in enumerate(calls, 1):
+        if called is not None and number > 1:
+            called()
+        tag = call["tag"]
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                made = RUNS[call["run"]](answer, call["inputs"], call["given"])
+        except Outcome as outcome:
+            arrays[f"{tag}outcome"] = np.array(outcome.message)
+        except (Exception, SystemExit) as e:  # what the answer broke in the run itself
+            arrays[f"{tag}outcome"] = np.array(f"wrong: checking it raised {first_line(e)}")
+        else:
+            arrays |= {f"{tag}{key}": value for key, value in made.items()}
+    return arrays
+
+
+# The messages.
+
+def pack(meta: dict, arrays: Arrays | None = None) -> bytes:
+    buffer = io.BytesIO()
+    np.savez(buffer, __meta__=np.array(json.dumps(meta)), **(arrays or {}))
+    data = buffer.getvalue()
+    return HEADER.pack(len(data)) + data
+
+
+def unpack(data: bytes) -> tuple[dict, Arrays]:
+    """(meta, arrays) of one message's bytes; ValueError if they are not one."""
+    try:
+        with np.load(io.BytesIO(data), allow_pickle=False) as archive:
+            arrays = {key: archive[key] for key in archive.files}
+        meta = json.loads(str(arrays.pop("__meta__")))
+    except Exception as e:
+        raise ValueError("not a message") from e
+    if not isinstance(meta, dict):
+        raise ValueError("not a message")
+    return meta, arrays
+
+
+def pack_calls(calls: dict[str, list[Call]]) -> tuple[dict, Arrays]:
+    """The calls of each exercise as one message's (meta, arrays): each array stored once,
+    named in the meta by its key."""
+    arrays: Arrays = {}
+    keys: dict[int, str] = {}
+
+    def stored(value: object) -> object:
+        if isinstance(value, np.ndarray):
+            if id(value) not in keys:
+                keys[id(value)] = key = f"a{len(keys)}"
+                arrays[key] = value
+            return {"array": keys[id(value)]}
+        return value.item() if isinstance(value, np.generic) else value
+
+    meta = {name: [{**call, "inputs": {k: stored(v) for k, v in call["inputs"].items()},
+                    "given": {k: stored(v) for k, v in call["given"].items()}}
+                   for call in named] for name, named in calls.items()}
+    return {"kind": "calls", "names": list(calls), "calls": meta}, arrays
+
+
+def unpack_calls(meta: dict, arrays: Arrays) -> dict[str, list[Call]]:
+    def value(stored: object) -> object:
+        return arrays[stored["array"]] if isinstance(stored, dict) else stored
+    return {name: [{**call, "inputs": {k: value(v) for k, v in call["inputs"].items()},
+                    "given": {k: value(v) for k, v in call["given"].items()}}
+                   for call in named] for name, named in meta["calls"].items()}
+
+
+def read_message(stream: BinaryIO) -> tuple[dict, Arrays]:
+    header = stream.read(HEADER.size)
+    if len(header) < HEADER.size:
+        raise EOFError("the grader sent nothing")
+    (size,) = HEADER.unpack(header)
+    return unpack(stream.read(size))
+
+
+def open_channels() -> tuple[BinaryIO, BinaryIO]:
+    """The channels with the parent: this process's standard input and output, moved to
+    descriptors of their own, while descriptors 0 and 1 (and so sys.stdin and sys.stdout)
+    now read and write os.devnull."""
+    sys.stdout.flush()
+    incoming, outgoing = os.fdopen(os.dup(0), "rb"), os.fdopen(os.dup(1), "wb")
+    for fd, mode in ((0, os.O_RDONLY), (1, os.O_WRONLY)):
+        devnull = os.open(os.devnull, mode)
+        os.dup2(devnull, fd)
+        os.close(devnull)
+    return incoming, outgoing
+
+
+def send(channel: BinaryIO, meta: dict, arrays: Arrays | None = None) -> None:
+    channel.write(pack(meta, arrays))
+    channel.flush()
+
+
+FORBIDDEN = ("numpy_impl", "torch_impl", "ch9_shared", "exercises", "scripts", "tools")
+"""The project's packages: an answer is graded on its own code, never the reference's."""
+
+
+def forbidden(name: str) -> bool:
+    """Whether the module `name` is the project's (or any *solutions module)."""
+    return name.split(".")[0] in FORBIDDEN or name.split(".")[-1].endswith("solutions")
+
+
+class Forbid:
+    """A finder, first on sys.meta_path, that refuses the project's modules."""
+
+    @staticmethod
+    def find_spec(name: str, path: object = None, target: object = None) -> None:
+        if forbidden(name):
+            raise ImportError(f"the grader does not allow importing {name}: an answer is "
+                              "graded on its own code, not the project's")
+
+
+def forbid_the_reference() -> None:
+    """From here on no module of the project can be imported, and none already imported
+    is left in sys.modules for the answers to find (exercises/runner.py's guard)."""
+    sys.meta_path.insert(0, Forbid())
+    for name in [name for name in sys.modules if forbidden(name)]:
+        del sys.modules[name]
+
+
+def load_answers(path: Path) -> object:
+    """The file of answers as a module: the one place the child runs the file's own code
+    at import (exercises/runner.py may guard it)."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location(f"answers_{path.stem}", path)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"{path} is not a Python file")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def limits(memory_mb: int, processes: int) -> str | None:
+    """The memory cap and the processes the answers may start (ch9_shared/system.py holds
+    what differs by system); None, or why there is no memory cap."""
+    from ch9_shared.system import limit_memory, limit_processes
+    unlimited = limit_memory(memory_mb)
+    limit_processes(processes)
+    return unlimited
+
+
+def main(path: Path, memory_mb: int, processes: int) -> None:
+    """Read the exercises' names, import the answers (guarded), say which exercises they
+    define, then run the calls of each exercise the parent names, in the parent's order."""
+    unlimited = limits(memory_mb, processes)
+    incoming, outgoing = open_channels()
+    tracks: dict[str, list[str]] = read_message(incoming)[0]["tracks"]
+    forbid_the_reference()
+    send(outgoing, {"kind": "loading"})  # what ends the child from here on is the answers'
+    try:
+        module = load_answers(path)
+    except (Exception, SystemExit) as e:
+        send(outgoing, {"kind": "import failed", "error": first_line(e), "unlimited": unlimited})
+        return
+    defined = [name for names in tracks.values() for name in names
+               if getattr(module, name, None) is not None]
+    send(outgoing, {"kind": "ready", "defined": defined, "unlimited": unlimited})
+    meta, arrays = read_message(incoming)
+    calls = unpack_calls(meta, arrays)
+    for name in meta["names"]:
+        answer = getattr(module, name, None)
+        if answer is None:
+            send(outgoing, {"kind": "result", "name": name, "status": "not done",
+                            "message": f"not done yet ({name} is not defined)"})
+            continue
+        with contextlib.suppress(BrokenPipeError):
+            send(outgoing, {"kind": "result", "name": name}, probe(
+                answer, calls[name], lambda: send(outgoing, {"kind": "called"})))
+
+
+if __name__ == "__main__":
+    sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != HERE]  # no checks here
+    if len(sys.argv) != 4:
+        sys.exit("exercises/child.py: error: scripts/check_exercises.py starts this, not a "
+                 "person: python scripts/check_exercises.py ANSWERS.py")
+    _, file, memory, processes_ = sys.argv
+    main(Path(file), int(memory), int(processes_))
