@@ -292,7 +292,7 @@ def test_a_csv_that_cannot_be_written_after_grading_is_one_line(tmp_path, script
     ran = script("check_exercises.py", [str(answers(tmp_path, "alice", "")), "--csv", str(grades)])
     assert ran.returncode == 2 and ran.stdout.endswith("alice.py: 9 of 9 passed\n")
     assert ran.stderr == (f"scripts/check_exercises.py: error: --csv {grades}: cannot write it "
-                          f"({os.strerror(errno.ENOSPC)})\n")
+                          f"({os.strerror(errno.ENOSPC)}: free some space, or write elsewhere)\n")
     assert [path.name for path in tmp_path.iterdir() if "grades" in path.name] == []
 
 
