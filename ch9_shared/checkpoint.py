@@ -260,5 +260,5 @@ def check_shapes(checkpoint: Checkpoint, path: Path) -> None:
     hidden = checkpoint.config.hidden_size
     for name, shape in (("weights_0_1", (PIXELS, hidden)), ("weights_1_2", (hidden, CLASSES))):
         if getattr(checkpoint, name).shape != shape:
-            raise CheckpointError(f"{path}: {name} has shape {getattr(checkpoint, name).shape}, "
-                                  f"its config says {shape}")
+            raise CheckpointError(f"{path}: {name}: shape {getattr(checkpoint, name).shape}, "
+                                  f"where its config says {shape}")

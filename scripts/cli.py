@@ -29,7 +29,7 @@ from typing import NamedTuple, NoReturn
 import numpy as np
 
 from ch9_shared import data
-from ch9_shared.checkpoint import CheckpointError, check_shapes, load_npz, save_npz
+from ch9_shared.checkpoint import CheckpointError, load_npz, save_npz
 from ch9_shared.config import (
     DIVISOR_CHOICES,
     DTYPE_CHOICES,
@@ -335,7 +335,6 @@ def train_from_flags(
     resume = None
     if args.resume is not None:
         resume = load(args.resume)
-        check_shapes(resume, args.resume)
         resume.check_resumes(config, args.impl, args.resume)
         if not args.quiet:
             print(f"resuming from {args.resume}: {resume.iteration} iterations done",

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ch9_shared.checkpoint import Checkpoint, CheckpointError, check_shapes, load_npz
+from ch9_shared.checkpoint import Checkpoint, CheckpointError, load_npz
 from ch9_shared.config import CLASSES
 from ch9_shared.data import DataError, load
 from ch9_shared.threads import one_thread
@@ -93,7 +93,6 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         checkpoint = load_checkpoint(args.checkpoint)
-        check_shapes(checkpoint, args.checkpoint)
         data = load(args.data_dir, train_size=1, test_size=args.test_size)
         with one_thread():
             predicted = predictions(checkpoint, data.test_images, args.impl, args.device)

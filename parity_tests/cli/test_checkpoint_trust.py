@@ -54,6 +54,8 @@ CASES = {  # name: (field named in the refusal, change to the raw fields)
     "negative iteration": ("iteration", lambda f: f.update(iteration=-1)),
     "iteration past the run": ("iteration", lambda f: f.update(iteration=3)),
     "unknown impl": ("impl", lambda f: f.update(impl="tensorflow")),
+    "weights of another hidden size": ("weights_1_2",
+                                       lambda f: f.update(weights_1_2=f["weights_1_2"][:4])),
 }
 
 
