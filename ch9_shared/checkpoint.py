@@ -1,13 +1,12 @@
 """Checkpoints: everything a run needs to go on exactly where it stopped.
 
-A checkpoint holds both weight matrices (in the NumPy layout, (784, H) and (H, classes)),
+A checkpoint holds both weight matrices (in the chapter's layout, (784, H) and (H, classes)),
 the number of iterations done, the state of the run's `RandomState` (and of the torch
 generator, for `rng="torch"`, with the kind of device it ran on), the run's config and the
-implementation that wrote it.
-The NumPy side writes it as `.npz` (read back with `allow_pickle=False`); the torch side
-as a `torch.save` dict of tensors and plain values (read back with `weights_only=True`).
-Both are written beside their path and renamed, so a checkpoint is whole or absent, and both
-are read through one validator, `checked`, before anything in them is trusted.
+implementation that wrote it. Every implementation writes the same format, an `.npz` of
+plain arrays (read back with `allow_pickle=False`), so any of them evaluates any checkpoint.
+It is written beside its path and renamed, so a checkpoint is whole or absent, and it is read
+through one validator, `checked`, before anything in it is trusted.
 """
 
 from __future__ import annotations
@@ -41,7 +40,7 @@ class Checkpoint:
     torch_rng: np.ndarray | None  # uint8 state of the torch.Generator, or None
     config: Config
     impl: str
-    torch_rng_device: str = "cpu"  # where the torch.Generator ran: "cpu", "cuda" or "mps"
+    torch_rng_device: str  # where the torch.Generator ran: "cpu", "cuda" or "mps"
 
     def check_resumes(self, config: Config, impl: str, path: Path) -> None:
         """Raise CheckpointError unless a run of `impl` with `config` can go on from here."""
@@ -199,6 +198,9 @@ def checked(path: Path, fields: dict[str, object]) -> Checkpoint:
                     if isinstance(torch_rng, np.ndarray) else type(torch_rng).__name__)
             raise CheckpointError(f"torch_rng: {what}, not a 1-D uint8 generator state")
         device = fields.get("torch_rng_device")
+        if (torch_rng is None) != (device is None):
+            raise CheckpointError("torch_rng_device: missing" if device is None else
+                                  "torch_rng_device: given without a torch_rng")
         device = "cpu" if device is None else _text("torch_rng_device", device)
         if device not in GENERATOR_DEVICES:
             raise CheckpointError(f"torch_rng_device: {device!r:.40}, not "
@@ -213,7 +215,8 @@ def checked(path: Path, fields: dict[str, object]) -> Checkpoint:
     return checkpoint
 
 
-def save_npz(path: Path, checkpoint: Checkpoint) -> None:
+def save_checkpoint(path: Path, checkpoint: Checkpoint) -> None:
+    """Write `checkpoint` to `path` as an .npz of plain arrays, whole or not at all."""
     rng = checkpoint.numpy_rng
     arrays = {
         "format": np.array(FORMAT), "impl": np.array(checkpoint.impl),
@@ -234,25 +237,25 @@ def numpy_rng_state(key: np.ndarray, pos: int, has_gauss: int, gauss: float) -> 
             "has_gauss": has_gauss, "gauss": gauss}
 
 
-def load_npz(path: Path | str) -> Checkpoint:
+def load_checkpoint(path: Path | str) -> Checkpoint:
+    """The checkpoint at `path`, checked field by field (`checked`); CheckpointError naming
+    the path and the field if it is not one of ours or not whole."""
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"{path}: no such checkpoint file")
     if not zipfile.is_zipfile(path):
-        raise CheckpointError(f"{path}: not a checkpoint (not an .npz file)")
+        raise CheckpointError(f"{path}: not a checkpoint of this project (not an .npz file)")
     try:
         check_headers(path)
         with np.load(path, allow_pickle=False) as f:
             if "format" not in f.files or str(f["format"]) != FORMAT:
-                raise CheckpointError(f"{path}: not a NumPy checkpoint of this project (a torch "
-                                      "checkpoint resumes with `impl` torch or idiomatic)")
+                raise CheckpointError(f"{path}: not a checkpoint of this project")
             fields = {name: f[name] for name in f.files}
     except CheckpointError as e:
         raise CheckpointError(e.args[0] if str(e).startswith(str(path)) else f"{path}: {e}") \
             from None
     except (OSError, ValueError, KeyError, zipfile.BadZipFile, EOFError) as e:
-        raise CheckpointError(f"{path}: not a readable NumPy checkpoint ({e}); a torch "
-                              "checkpoint resumes with `impl` torch or idiomatic") from None
+        raise CheckpointError(f"{path}: not a readable checkpoint ({e})") from None
     return checked(path, fields)
 
 

@@ -29,7 +29,7 @@ from typing import NamedTuple, NoReturn
 import numpy as np
 
 from ch9_shared import data
-from ch9_shared.checkpoint import CheckpointError, load_npz, save_npz
+from ch9_shared.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from ch9_shared.config import (
     DIVISOR_CHOICES,
     DTYPE_CHOICES,
@@ -327,21 +327,16 @@ def train_from_flags(
     """The one adapter from the flags to the training loop: the model, the checkpoint to
     resume from (checked against this run) and where to save one."""
     model = make_model(config, args)
-    if args.impl == "numpy":
-        load, save = load_npz, save_npz
-    else:
-        from torch_impl.checkpoint import load_any, save_pt
-        load, save = load_any, save_pt
     resume = None
     if args.resume is not None:
-        resume = load(args.resume)
+        resume = load_checkpoint(args.resume)
         resume.check_resumes(config, args.impl, args.resume)
         if not args.quiet:
             print(f"resuming from {args.resume}: {resume.iteration} iterations done",
                   file=sys.stderr)
         if resume.iteration == config.iterations and args.save is not None:
-            save(args.save, resume)  # a finished run has nothing to train: --save copies it
-    saver = None if args.save is None else functools.partial(save, args.save)
+            save_checkpoint(args.save, resume)  # a finished run has nothing to train: a copy
+    saver = None if args.save is None else functools.partial(save_checkpoint, args.save)
     train(model, dataset, log, progress, resume, saver, args.save_every)
     return Trained(model.ran_on, *model.weights())
 

@@ -1,9 +1,11 @@
 """Evaluate a checkpoint of any implementation, with any: test accuracy and the confusion
 matrix.
 
-    python scripts/evaluate.py run.npz                  # a NumPy checkpoint, on NumPy
-    python scripts/evaluate.py run.pt --impl numpy      # a torch (or idiomatic) checkpoint
-    python scripts/evaluate.py run.pt --impl idiomatic  # on nn.Sequential, in model.eval()
+    python scripts/evaluate.py run.npz                   # on the NumPy network
+    python scripts/evaluate.py run.npz --impl torch      # on the torch.nn network
+    python scripts/evaluate.py run.npz --impl idiomatic  # on nn.Sequential, in model.eval()
+
+Every implementation writes the same checkpoint, so any of them evaluates any checkpoint.
 
 Rows of the confusion matrix are the true digits, columns the predicted ones.
 """
@@ -19,21 +21,12 @@ from pathlib import Path
 
 import numpy as np
 
-from ch9_shared.checkpoint import Checkpoint, CheckpointError, load_npz
+from ch9_shared.checkpoint import Checkpoint, CheckpointError, load_checkpoint
 from ch9_shared.config import CLASSES
 from ch9_shared.data import DataError, load
 from ch9_shared.threads import one_thread
 from numpy_impl.network import Network
 from scripts.cli import DEVICE_CHOICES, Parser, as_flags, exit_with, integer_in
-
-
-def load_checkpoint(path: Path) -> Checkpoint:
-    """NumPy's .npz with NumPy alone; torch's format too where torch is installed."""
-    try:
-        from torch_impl.checkpoint import load_any
-    except ImportError:
-        return load_npz(path)
-    return load_any(path)
 
 
 def predictions(checkpoint: Checkpoint, images: np.ndarray, impl: str, device: str) -> np.ndarray:

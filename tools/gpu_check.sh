@@ -133,55 +133,55 @@ EOF
 
 save_resume_evaluate() {  # 30 iterations, or 15 and a resume: the same log and weights
     local flags=(--device "$device" --dtype "$dtype" --rng torch --log-every 5 "${short[@]}")
-    train "${flags[@]}" --save "$tmp/whole.pt" > "$tmp/whole.log" &&
-        train "${flags[@]}" --iterations 15 --save "$tmp/part.pt" > "$tmp/part.log" &&
-        train "${flags[@]}" --resume "$tmp/part.pt" --save "$tmp/end.pt" >> "$tmp/part.log" &&
+    train "${flags[@]}" --save "$tmp/whole.npz" > "$tmp/whole.log" &&
+        train "${flags[@]}" --iterations 15 --save "$tmp/part.npz" > "$tmp/part.log" &&
+        train "${flags[@]}" --resume "$tmp/part.npz" --save "$tmp/end.npz" >> "$tmp/part.log" &&
         diff "$tmp/whole.log" "$tmp/part.log" || return 1
-    "$python" - "$tmp/whole.pt" "$tmp/end.pt" <<'EOF' || return 1
+    "$python" - "$tmp/whole.npz" "$tmp/end.npz" <<'EOF' || return 1
 import sys
 
 import numpy as np
 
-from torch_impl.checkpoint import load_pt
+from ch9_shared.checkpoint import load_checkpoint
 
-a, b = (load_pt(p) for p in sys.argv[1:])
+a, b = (load_checkpoint(p) for p in sys.argv[1:])
 same = all(np.array_equal(getattr(a, k), getattr(b, k))
            for k in ("weights_0_1", "weights_1_2", "torch_rng"))
 print(f"resumed run: same log, same weights and generator state to the bit: {same} "
       f"(generator on {b.torch_rng_device})")
 sys.exit(not same)
 EOF
-    "$python" scripts/evaluate.py "$tmp/end.pt" --impl torch --device "$device" \
+    "$python" scripts/evaluate.py "$tmp/end.npz" --impl torch --device "$device" \
         --test-size 2000 | sed -n 2p
 }
 
 cross_device_line() {  # FLAGS...: resuming must stop with one line naming the other device
     local made=$1
     shift
-    train "$@" --resume "$tmp/made.pt" --save "$tmp/resumed.pt" > /dev/null 2> "$tmp/err"
+    train "$@" --resume "$tmp/made.npz" --save "$tmp/resumed.npz" > /dev/null 2> "$tmp/err"
     local status=$?
     cat "$tmp/err"
     [ "$status" -eq 2 ] && [ "$(wc -l < "$tmp/err")" -eq 1 ] &&
-        grep -q -- "--device $made\$" "$tmp/err" && [ ! -e "$tmp/resumed.pt" ]
+        grep -q -- "--device $made\$" "$tmp/err" && [ ! -e "$tmp/resumed.npz" ]
 }
 
 resume_across_devices() {
     local flags=(--log-every 10 --dtype "$dtype" "${short[@]}")
     if [ "$device" = cpu ]; then  # a CUDA generator's 16 bytes, crafted
-        train --device cpu --rng torch "${flags[@]}" --iterations 10 --save "$tmp/made.pt" \
+        train --device cpu --rng torch "${flags[@]}" --iterations 10 --save "$tmp/made.npz" \
             > /dev/null &&
-            "$python" - "$tmp/made.pt" <<'EOF' || return 1
+            "$python" - "$tmp/made.npz" <<'EOF' || return 1
 import sys
 from pathlib import Path
 
 import torch
 
-from torch_impl.checkpoint import load_pt, save_pt
+from ch9_shared.checkpoint import load_checkpoint, save_checkpoint
 
-checkpoint = load_pt(Path(sys.argv[1]))
+checkpoint = load_checkpoint(Path(sys.argv[1]))
 checkpoint.torch_rng = torch.Generator().manual_seed(1).get_state()[:16].numpy()
 checkpoint.torch_rng_device = "cuda"
-save_pt(Path(sys.argv[1]), checkpoint)
+save_checkpoint(Path(sys.argv[1]), checkpoint)
 EOF
         cross_device_line cuda --device cpu --rng torch "${flags[@]}"
         return
@@ -191,9 +191,9 @@ EOF
             local other=cpu
             [ "$made" = cpu ] && other=$device
             train --device "$made" --rng "$rng" "${flags[@]}" --iterations 10 \
-                --save "$tmp/made.pt" > /dev/null || return 1
+                --save "$tmp/made.npz" > /dev/null || return 1
             if [ "$rng" = numpy ]; then
-                train --device "$other" --rng numpy "${flags[@]}" --resume "$tmp/made.pt" \
+                train --device "$other" --rng numpy "${flags[@]}" --resume "$tmp/made.npz" \
                     > /dev/null && echo "--rng numpy: made on $made, resumed on $other" ||
                     return 1
             else

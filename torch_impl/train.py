@@ -153,9 +153,7 @@ def set_generator_state(resume: Checkpoint, device: torch.device,
                               f"`device` {made_on}")
     try:
         set_state(torch.from_numpy(resume.torch_rng))
-    except RuntimeError:  # a checkpoint older than the device field, made on a GPU
-        other = "cuda" if here == "cpu" else "cpu"
-        raise CheckpointError(f"the checkpoint's torch.Generator state ({resume.torch_rng.size} "
-                              f"bytes) is not a {here} generator's: resume it with `device` "
-                              f"{other}") from None
+    except RuntimeError:  # the state's size is not that of a generator on `here`
+        raise CheckpointError(f"the checkpoint's torch_rng: {resume.torch_rng.size} bytes, not "
+                              f"the state of a torch.Generator on {here}") from None
 

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import torch
 
-from ch9_shared.checkpoint import CheckpointError, load_npz, save_npz
+from ch9_shared.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from ch9_shared.close import assert_close, run_depth
 from ch9_shared.config import PRESETS, Config
 from ch9_shared.loop import train
@@ -38,7 +38,6 @@ from torch_impl import device as torch_device
 from torch_impl import idiomatic, parity
 from torch_impl import network as torch_network
 from torch_impl import train as torch_train_module
-from torch_impl.checkpoint import load_pt, save_pt
 from torch_impl.train import HandBuilt
 
 SHORT = [*conftest.SHORT, "--iterations", "8", "--quiet"]
@@ -66,7 +65,7 @@ def test_save_resume_and_evaluate_on_the_device(device, rng, tmp_path, capsys):
     the same weights and generator state as the run never stopped; evaluated there, the
     checkpoint scores as NumPy scores it."""
     flags = [*SHORT, "--device", device, "--dtype", dtype_for(device), "--rng", rng]
-    whole, part, end = (tmp_path / f"{name}.pt" for name in ("whole", "part", "end"))
+    whole, part, end = (tmp_path / f"{name}.npz" for name in ("whole", "part", "end"))
     assert train_py([*flags, "--iterations", "8", "--save", str(whole)]) == 0
     whole_log = capsys.readouterr().out
     assert train_py([*flags, "--iterations", "4", "--save", str(part)]) == 0
@@ -75,7 +74,7 @@ def test_save_resume_and_evaluate_on_the_device(device, rng, tmp_path, capsys):
     assert part_log + capsys.readouterr().out == whole_log
     assert whole_log.count("\n") == 4
 
-    a, b = load_pt(whole), load_pt(end)
+    a, b = load_checkpoint(whole), load_checkpoint(end)
     assert np.array_equal(a.weights_0_1, b.weights_0_1)
     assert np.array_equal(a.weights_1_2, b.weights_1_2)
     if rng == "torch":
@@ -91,76 +90,69 @@ def test_save_resume_and_evaluate_on_the_device(device, rng, tmp_path, capsys):
     assert "test accuracy: " in scores["torch"]
 
 
-def made_on(device: str, tmp_path, legacy: bool = False, dtype: str = "float64"):
+def made_on(device: str, tmp_path, dtype: str = "float64"):
     """A --rng torch checkpoint after 2 iterations, its generator state as `device` makes it:
-    a GPU generator's 16 bytes are crafted where there is no such GPU. `legacy`: written the
-    way checkpoints were before they kept the generator's device."""
-    path = tmp_path / f"made-on-{device}.pt"
+    a GPU generator's 16 bytes are crafted where there is no such GPU."""
+    path = tmp_path / f"made-on-{device}.npz"
     flags = [*SHORT, "--rng", "torch", "--iterations", "2", "--dtype", dtype, "--save", str(path)]
     if not torch_device.available(device):
         assert train_py([*flags, "--device", "cpu"]) == 0
-        checkpoint = load_pt(path)
+        checkpoint = load_checkpoint(path)
         checkpoint.torch_rng = torch.Generator("cpu").manual_seed(1).get_state()[:16].numpy()
         checkpoint.torch_rng_device = device
-        save_pt(path, checkpoint)
+        save_checkpoint(path, checkpoint)
     else:
         assert train_py([*flags, "--device", device]) == 0
-    if legacy:
-        state = torch.load(path, weights_only=True)
-        del state["torch_rng_device"]
-        torch.save(state, path)
     return path
 
 
-@pytest.mark.parametrize(("made", "resumed", "legacy"), [
-    ("cuda", "cpu", False), ("cuda", "cpu", True),
-    pytest.param("cpu", "cuda", False, marks=CUDA.marks),
-    pytest.param("cpu", "cuda", True, marks=CUDA.marks),
-    ("mps", "cpu", False),  # checkpoints without the device field predate MPS
-    pytest.param("cpu", "mps", False, marks=MPS.marks),
-])
-def test_torch_masks_resume_on_another_device_is_one_clear_line(made, resumed, legacy,
-                                                                tmp_path, capsys):
-    """A generator's state fits only its own kind of device: resuming on another one stops
-    before training, in one line that names the --device to use, also for a checkpoint
-    written before the device was saved (then read as "cpu", and told apart by its size)."""
-    dtype = "float32" if "mps" in (made, resumed) else "float64"
-    path = made_on(made, tmp_path, legacy, dtype)
+def refused(argv: list[str], capsys) -> str:
+    """The one line of a train.py run stopped before it trained (exit 2, no log)."""
     capsys.readouterr()
-    status = train_py([*SHORT, "--rng", "torch", "--iterations", "4", "--device", resumed,
-                       "--dtype", dtype, "--resume", str(path), "--save",
-                       str(tmp_path / "end.pt")])
+    status = train_py(argv)
     out, err = capsys.readouterr()
     assert status == 2 and out == ""
     assert err.count("\n") == 1 and err.startswith("scripts/train.py: error: ")
-    assert err.rstrip().endswith(f"--device {made}"), err
-    assert not (tmp_path / "end.pt").exists()
+    return err.rstrip()
 
 
-def test_a_checkpoint_without_the_device_field_still_resumes_on_the_cpu(tmp_path, capsys):
-    path = made_on("cpu", tmp_path, legacy=True)
-    assert load_pt(path).torch_rng_device == "cpu"
-    capsys.readouterr()
-    assert train_py([*SHORT, "--rng", "torch", "--iterations", "4", "--device", "cpu",
-                     "--resume", str(path)]) == 0
-    assert capsys.readouterr().out.count("\n") == 1  # iteration 2
+@pytest.mark.parametrize(("made", "resumed"), [
+    ("cuda", "cpu"), pytest.param("cpu", "cuda", marks=CUDA.marks),
+    ("mps", "cpu"), pytest.param("cpu", "mps", marks=MPS.marks),
+])
+def test_torch_masks_resume_on_another_device_is_one_clear_line(made, resumed, tmp_path,
+                                                                capsys):
+    """A generator's state fits only its own kind of device: resuming on another one stops
+    before training, in one line that names the --device to use."""
+    dtype = "float32" if "mps" in (made, resumed) else "float64"
+    path = made_on(made, tmp_path, dtype)
+    err = refused([*SHORT, "--rng", "torch", "--iterations", "4", "--device", resumed,
+                   "--dtype", dtype, "--resume", str(path), "--save",
+                   str(tmp_path / "end.npz")], capsys)
+    assert err.endswith(f"--device {made}"), err
+    assert not (tmp_path / "end.npz").exists()
+
+
+def test_a_generator_state_of_another_size_is_one_clear_line(tmp_path, capsys):
+    """A CUDA generator's 16 bytes said to be the CPU's: torch refuses the state, in one line
+    that names the field."""
+    path = made_on("cuda", tmp_path)
+    checkpoint = load_checkpoint(path)
+    checkpoint.torch_rng_device = "cpu"
+    save_checkpoint(path, checkpoint)
+    err = refused([*SHORT, "--rng", "torch", "--iterations", "4", "--device", "cpu",
+                   "--resume", str(path)], capsys)
+    assert err.endswith("torch_rng: 16 bytes, not the state of a torch.Generator on cpu"), err
 
 
 @pytest.mark.parametrize("device", ["cpu", "cuda", "mps"])  # crafted where there is no GPU
-def test_checkpoints_keep_the_generator_device_and_read_old_files_as_cpu(device, tmp_path):
-    path = made_on(device, tmp_path, dtype=dtype_for(device))
-    checkpoint = load_pt(path)
+def test_checkpoints_keep_the_generator_device(device, tmp_path):
+    checkpoint = load_checkpoint(made_on(device, tmp_path, dtype=dtype_for(device)))
     assert checkpoint.torch_rng_device == device
-    assert load_pt(made_on(device, tmp_path, True, dtype_for(device))).torch_rng_device == "cpu"
-    save_npz(tmp_path / "copy.npz", checkpoint)
-    assert load_npz(tmp_path / "copy.npz").torch_rng_device == device
-    with np.load(tmp_path / "copy.npz") as f:
-        arrays = {name: f[name] for name in f.files if name != "torch_rng_device"}
-    np.savez(tmp_path / "old.npz", **arrays)
-    assert load_npz(tmp_path / "old.npz").torch_rng_device == "cpu"
-    np.savez(tmp_path / "bad.npz", **arrays, torch_rng_device=np.array("tpu"))
-    with pytest.raises(CheckpointError, match="'tpu', not cpu, cuda or mps"):
-        load_npz(tmp_path / "bad.npz")
+    save_checkpoint(tmp_path / "copy.npz", checkpoint)
+    copy = load_checkpoint(tmp_path / "copy.npz")
+    assert copy.torch_rng_device == device
+    assert np.array_equal(copy.torch_rng, checkpoint.torch_rng)
 
 
 @pytest.mark.parametrize(("made", "resumed"), [
@@ -171,12 +163,12 @@ def test_numpy_masks_resume_on_the_other_device(made, resumed, tmp_path, capsys)
     that never left the first device (another device sums in another order)."""
     dtype = "float32" if "mps" in (made, resumed) else "float64"
     flags = [*SHORT, "--mode", "exact", "--dtype", dtype]
-    whole, part, end = (tmp_path / f"{name}.pt" for name in ("whole", "part", "end"))
+    whole, part, end = (tmp_path / f"{name}.npz" for name in ("whole", "part", "end"))
     assert train_py([*flags, "--device", made, "--iterations", "8", "--save", str(whole)]) == 0
     assert train_py([*flags, "--device", made, "--iterations", "4", "--save", str(part)]) == 0
     assert train_py([*flags, "--device", resumed, "--iterations", "8", "--resume", str(part),
                      "--save", str(end)]) == 0
-    a, b = load_pt(whole), load_pt(end)
+    a, b = load_checkpoint(whole), load_checkpoint(end)
     depth = run_depth(8 * 10)
     assert_close(b.weights_0_1, a.weights_0_1, "weights_0_1", depth)
     assert_close(b.weights_1_2, a.weights_1_2, "weights_1_2", depth)
@@ -575,7 +567,7 @@ def test_the_dropout_generator_state_is_the_devices_own(device, monkeypatch):
 
 @pytest.mark.parametrize("here", ["cpu", "mps"])
 def test_a_checkpoint_resumes_its_generator_on_its_own_kind_of_device_alone(here, tmp_path):
-    checkpoint = load_pt(made_on("mps", tmp_path, dtype="float32"))
+    checkpoint = load_checkpoint(made_on("mps", tmp_path, dtype="float32"))
     assert checkpoint.torch_rng_device == "mps"
     set_to = []
     if here == "mps":

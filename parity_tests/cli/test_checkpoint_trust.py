@@ -1,33 +1,41 @@
 """A checkpoint is checked before it is trusted: every tampered field is refused in one line
-naming the field, exit 2, on the NumPy (.npz) and torch (torch.save) sides alike."""
+naming the field, exit 2, in the checkpoints of the NumPy side and of the torch side (with
+torch's generator state) alike: every implementation writes the same format."""
 
 from __future__ import annotations
 
+import functools
 import io
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from ch9_shared.checkpoint import CheckpointError, load_npz
+from ch9_shared.checkpoint import CheckpointError, load_checkpoint
 from parity_tests.conftest import run
-
-torch = pytest.importorskip("torch")
-from torch_impl.checkpoint import load_pt  # noqa: E402
 
 SHORT = ["--train-size", "20", "--batch-size", "10", "--test-size", "20", "--iterations", "2",
          "--hidden-size", "8"]
+IMPL = {"numpy": ["--impl", "numpy"], "torch": ["--impl", "torch", "--rng", "torch"]}
+"""The two kinds of checkpoint: without and with a torch.Generator's state."""
 
 
 @pytest.fixture(scope="module")
-def saved(tmp_path_factory) -> dict[str, Path]:
+def saved(tmp_path_factory) -> Callable[[str], Path]:
+    """The checkpoint of a short run of `side`, made once (torch's skipped without torch)."""
     folder = tmp_path_factory.mktemp("saved")
-    paths = {"numpy": folder / "n.npz", "torch": folder / "t.pt"}
-    for impl, path in paths.items():
-        result = run(["scripts/train.py", "--impl", impl, *SHORT, "--save", str(path)])
+
+    @functools.cache
+    def made_by(side: str) -> Path:
+        if side == "torch":
+            pytest.importorskip("torch")
+        path = folder / f"{side}.npz"
+        result = run(["scripts/train.py", *IMPL[side], *SHORT, "--save", str(path)])
         assert result.returncode == 0, result.stderr
-    return paths
+        return path
+    return made_by
 
 
 def nested(depth: int) -> str:
@@ -49,6 +57,10 @@ CASES = {  # name: (field named in the refusal, change to the raw fields)
     "pos min": ("rng_pos", lambda f: f.update(rng_pos=-2147483647)),
     "torch rng float": ("torch_rng", lambda f: f.update(torch_rng=np.zeros(5056))),
     "torch rng text": ("torch_rng", lambda f: f.update(torch_rng="state")),
+    "torch rng without its device": ("torch_rng_device", lambda f: (
+        f.update(torch_rng=np.zeros(16, np.uint8)), f.pop("torch_rng_device", None))),
+    "unknown generator device": ("torch_rng_device",
+                                 lambda f: f.update(torch_rng_device="tpu")),
     "nested config": ("config", lambda f: f.update(config=nested(100000))),
     "huge config": ("config", lambda f: f.update(config=" " * 10**6 + "{}")),
     "negative iteration": ("iteration", lambda f: f.update(iteration=-1)),
@@ -59,31 +71,11 @@ CASES = {  # name: (field named in the refusal, change to the raw fields)
 }
 
 
-def tampered_npz(source: Path, target: Path, change) -> Path:
+def tampered(source: Path, target: Path, change) -> Path:
     with np.load(source, allow_pickle=False) as f:
         fields = {name: f[name] for name in f.files}
-    fields.setdefault("torch_rng", np.zeros(16, np.uint8))
     change(fields)
     np.savez(target, **{k: np.asarray(v) for k, v in fields.items()})
-    return target
-
-
-def tampered_pt(source: Path, target: Path, change) -> Path:
-    state = torch.load(source, weights_only=True)
-    fields = {"weights_0_1": state.pop("weights_0_1.weight").numpy().T.copy(),
-              "weights_1_2": state.pop("weights_1_2.weight").numpy().T.copy(),
-              "rng_key": state["rng_key"].numpy(), "torch_rng": np.zeros(16, np.uint8)}
-    change(fields)
-    for name in ("weights_0_1", "weights_1_2"):
-        value = fields.pop(name)
-        state[f"{name}.weight"] = (torch.from_numpy(value.T.copy()) if value.dtype.kind in "fc"
-                                   else value.T.tolist())
-    for name, value in fields.items():
-        state[name] = (torch.from_numpy(value) if isinstance(value, np.ndarray)
-                       and value.dtype.kind in "uif" else value)
-    state["rng_key"] = (torch.from_numpy(fields["rng_key"].astype(np.int64))
-                        if isinstance(fields["rng_key"], np.ndarray) else fields["rng_key"])
-    torch.save(state, target)
     return target
 
 
@@ -91,17 +83,16 @@ def tampered_pt(source: Path, target: Path, change) -> Path:
 @pytest.mark.parametrize("side", ["numpy", "torch"])
 def test_each_tampered_field_is_refused_naming_it(saved, tmp_path, side, case):
     field, change = CASES[case]
-    if side == "numpy":
-        path, load = tampered_npz(saved["numpy"], tmp_path / "x.npz", change), load_npz
-    else:
-        path, load = tampered_pt(saved["torch"], tmp_path / "x.pt", change), load_pt
     with pytest.raises(CheckpointError, match=f": {field}: ") as caught:
-        load(path)
+        load_checkpoint(tampered(saved(side), tmp_path / "x.npz", change))
     assert "\n" not in str(caught.value)
 
 
 def test_the_untampered_files_load(saved):
-    assert load_npz(saved["numpy"]).iteration == load_pt(saved["torch"]).iteration == 2
+    numpy_side, torch_side = load_checkpoint(saved("numpy")), load_checkpoint(saved("torch"))
+    assert numpy_side.iteration == torch_side.iteration == 2
+    assert numpy_side.torch_rng is None and torch_side.torch_rng.dtype == np.uint8
+    assert torch_side.torch_rng_device == "cpu"
 
 
 def npy_header(shape: tuple[int, ...], dtype: str = "<f8") -> bytes:
@@ -121,29 +112,27 @@ def replaced_member(source: Path, target: Path, name: str, payload: bytes) -> Pa
 
 
 def test_a_header_claiming_8_tib_is_refused_unread(saved, tmp_path):
-    path = replaced_member(saved["numpy"], tmp_path / "big.npz", "weights_0_1",
+    path = replaced_member(saved("numpy"), tmp_path / "big.npz", "weights_0_1",
                            npy_header((2**40,)))
     with pytest.raises(CheckpointError, match="weights_0_1: its header claims 8796093022208"):
-        load_npz(path)
+        load_checkpoint(path)
 
 
 def test_a_compression_bomb_is_refused_before_it_unpacks(saved, tmp_path):
-    path = replaced_member(saved["numpy"], tmp_path / "bomb.npz", "weights_1_2",
+    path = replaced_member(saved("numpy"), tmp_path / "bomb.npz", "weights_1_2",
                            npy_header((8, 10)) + bytes(50_000_000))
     assert path.stat().st_size < 1_000_000
     with pytest.raises(CheckpointError, match="weights_1_2: unpacks to 50000"):
-        load_npz(path)
+        load_checkpoint(path)
 
 
 @pytest.mark.parametrize("side", ["numpy", "torch"])
 def test_scripts_refuse_in_one_line_exit_2(saved, tmp_path, side):
     """evaluate.py refuses NaN weights; train.py refuses an RNG position past the key."""
-    tamper = tampered_npz if side == "numpy" else tampered_pt
-    source, suffix = saved[side], ".npz" if side == "numpy" else ".pt"
-    nan = tamper(source, tmp_path / f"nan{suffix}", CASES["nan weights"][1])
-    pos = tamper(source, tmp_path / f"pos{suffix}", CASES["pos 625"][1])
+    nan = tampered(saved(side), tmp_path / "nan.npz", CASES["nan weights"][1])
+    pos = tampered(saved(side), tmp_path / "pos.npz", CASES["pos 625"][1])
     for args, field in ((["scripts/evaluate.py", str(nan), "--test-size", "20"], "weights_0_1"),
-                        (["scripts/train.py", "--impl", side, *SHORT[:-4], "--iterations",
+                        (["scripts/train.py", *IMPL[side], *SHORT[:-4], "--iterations",
                           "3", "--hidden-size", "8", "--resume", str(pos)], "rng_pos")):
         result = run(args)
         assert result.returncode == 2, result.stderr
@@ -153,11 +142,10 @@ def test_scripts_refuse_in_one_line_exit_2(saved, tmp_path, side):
 
 @pytest.mark.parametrize("side", ["numpy", "torch"])
 def test_a_finished_checkpoint_resumed_with_save_writes_the_copy(saved, tmp_path, side):
-    copy = tmp_path / f"copy{saved[side].suffix}"
-    result = run(["scripts/train.py", "--impl", side, *SHORT, "--resume", str(saved[side]),
+    copy = tmp_path / "copy.npz"
+    result = run(["scripts/train.py", *IMPL[side], *SHORT, "--resume", str(saved(side)),
                   "--save", str(copy)])
     assert result.returncode == 0, result.stderr
-    load = load_npz if side == "numpy" else load_pt
-    a, b = load(saved[side]), load(copy)
+    a, b = load_checkpoint(saved(side)), load_checkpoint(copy)
     assert a.iteration == b.iteration == 2
     assert np.array_equal(a.weights_0_1, b.weights_0_1)

@@ -86,7 +86,7 @@ def makeable(kinds: tuple[str, ...]) -> tuple[str, ...]:
 
 # Path kinds, made in each example's own folder (see Folder.path): every kind for an edge
 # value, the kinds a learner would give each flag for an ordinary one.
-ORDINARY_PATHS = {"resume": ("run.npz", "run.pt"), "checkpoint": ("run.npz", "run.pt"),
+ORDINARY_PATHS = {"resume": ("run.npz", "torch.npz"), "checkpoint": ("run.npz", "torch.npz"),
                   "data_dir": ("data",), "source": ("data",), "cache_dir": ("cache",),
                   "answers": ("answers.py", "broken.py"), "save": ("missing.npz",),
                   "metrics": ("new.json",), "json": ("new.json",), "csv": ("new.csv",),
@@ -99,7 +99,7 @@ OUTPUT_KINDS = makeable((
 often as the others."""
 PATH_KINDS = makeable((
     "missing", "missing.npz", "new.json", "new.csv", "new-folder", "in-missing-folder",
-    "under-a-file", "empty", "junk", "half.npz", "half.pt", "run.npz", "run.pt", "notes.txt",
+    "under-a-file", "empty", "junk", "half.npz", "half-torch.npz", "run.npz", "torch.npz", "notes.txt",
     "answers.py", "broken.py", "folder", "data", "cache", "fifo", "symlink", "dangling-symlink",
     "relative", "empty-string", "again"))
 
@@ -288,9 +288,9 @@ class Folder:
             "empty": lambda: self._write("empty.npz", b""),
             "junk": lambda: self._write("junk.npz", bytes(range(256)) * 8),
             "half.npz": lambda: self._half("run.npz"),
-            "half.pt": lambda: self._half("run.pt"),
+            "half-torch.npz": lambda: self._half("torch.npz"),
             "run.npz": lambda: self._copy("run.npz"),
-            "run.pt": lambda: self._copy("run.pt"),
+            "torch.npz": lambda: self._copy("torch.npz"),
             "notes.txt": lambda: self._write("notes.txt", b"notes\n"),
             "answers.py": lambda: self._write(
                 "answers.py", (REPO / "exercises" / "backprop.py").read_bytes()),
@@ -493,7 +493,7 @@ def artifacts(tmp_path_factory) -> Path:
     from scripts import train
 
     folder = tmp_path_factory.mktemp("cli-artifacts")
-    for impl, name in (("numpy", "run.npz"), ("torch", "run.pt")):
+    for impl, name in (("numpy", "run.npz"), ("torch", "torch.npz")):
         with contextlib.redirect_stdout(io.StringIO()):
             assert train.main([*CAPS, "--impl", impl, "--save", str(folder / name),
                                "--quiet"]) == 0

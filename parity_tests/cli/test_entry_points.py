@@ -112,7 +112,7 @@ def one_line_exit_2(ran, *words: str) -> None:
 
 
 @pytest.mark.parametrize("content", [b"", b"junk", b"PK\x03\x04 half a zip"])
-@pytest.mark.parametrize("suffix", [".npz", ".pt"])
+@pytest.mark.parametrize("suffix", [".npz", ".ckpt"])
 def test_an_unreadable_checkpoint_is_one_line(content, suffix, script, tmp_path):
     """An empty file (was EOFError), 4 bytes of junk (was struct.error), half a zip."""
     path = tmp_path / f"bad{suffix}"

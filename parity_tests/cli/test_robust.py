@@ -20,13 +20,12 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ch9_shared.checkpoint import load_npz
+from ch9_shared.checkpoint import load_checkpoint
 from ch9_shared.data import FILES, DataError, read_idx
 from parity_tests import conftest
 from parity_tests.chapter.test_data import idx_bytes, write_dataset
 from parity_tests.conftest import REPO, child_env, needs_proc, needs_signal, needs_sys, run
 from scripts import train as train_py
-from torch_impl.checkpoint import load_pt
 from torch_impl.device import mps_usable
 
 SHORT = [*conftest.SHORT, "--iterations", "12", "--log-every", "10"]
@@ -151,20 +150,20 @@ def test_divergence_stops_at_the_iteration_and_saves_no_nan(impl, flags, tmp_pat
         written = metrics.read_text(encoding="utf-8")
         assert "NaN" not in written and "Infinity" not in written
     if save.exists():
-        saved = (load_npz if impl == "numpy" else load_pt)(save)
+        saved = load_checkpoint(save)
         assert np.isfinite(saved.weights_0_1).all() and np.isfinite(saved.weights_1_2).all()
 
 
 @needs_signal("SIGKILL")
-@pytest.mark.parametrize(("impl", "suffix"), [("numpy", ".npz"), ("torch", ".pt")])
-def test_killed_and_resumed_run_ends_bit_identical(impl, suffix, tmp_path, script):
+@pytest.mark.parametrize("impl", ["numpy", "torch", "idiomatic"])
+def test_killed_and_resumed_run_ends_bit_identical(impl, tmp_path, script):
     """The run that is killed runs in a process of its own; the others need not."""
     args = ["--impl", impl, "--device", "cpu", "--preset", "relu", "--iterations", "60",
             "--test-size", "2000"]
-    whole = script("scripts/train.py", [*args, "--save", str(tmp_path / f"whole{suffix}")])
+    whole = script("scripts/train.py", [*args, "--save", str(tmp_path / "whole.npz")])
     assert whole.returncode == 0, whole.stderr
 
-    part = tmp_path / f"part{suffix}"
+    part = tmp_path / "part.npz"
     process = subprocess.Popen([sys.executable, "scripts/train.py", *args, "--save", str(part),
                                 "--save-every", "7"],
                                cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
@@ -177,51 +176,53 @@ def test_killed_and_resumed_run_ends_bit_identical(impl, suffix, tmp_path, scrip
             break
     process.wait()
     assert process.returncode == -signal.SIGKILL
-    done = (load_npz if impl == "numpy" else load_pt)(part).iteration
+    done = load_checkpoint(part).iteration
     assert 0 < done < 60 and done % 7 == 0
 
     resumed = script("scripts/train.py", [*args, "--resume", str(part), "--save",
-                                          str(tmp_path / f"end{suffix}")])
+                                          str(tmp_path / "end.npz")])
     assert resumed.returncode == 0, resumed.stderr
     before = [line for line in printed if int(line.split()[0][2:]) < done]
     assert "".join(before) + resumed.stdout == whole.stdout
-    load = load_npz if impl == "numpy" else load_pt
-    a, b = load(tmp_path / f"whole{suffix}"), load(tmp_path / f"end{suffix}")
+    a, b = load_checkpoint(tmp_path / "whole.npz"), load_checkpoint(tmp_path / "end.npz")
     assert np.array_equal(a.weights_0_1, b.weights_0_1)
     assert np.array_equal(a.weights_1_2, b.weights_1_2)
     assert a.numpy_rng["state"]["pos"] == b.numpy_rng["state"]["pos"]
 
 
 def weights_hash(path: Path) -> str:
-    saved = load_npz(path) if path.suffix == ".npz" else load_pt(path)
+    saved = load_checkpoint(path)
     return hashlib.sha256(saved.weights_0_1.tobytes() + saved.weights_1_2.tobytes()).hexdigest()
 
 
-@pytest.mark.parametrize(("impl", "suffix"), [("numpy", ".npz"), ("torch", ".pt")])
-def test_same_seed_same_log_same_weight_hash(impl, suffix, tmp_path):
+@pytest.mark.parametrize("impl", ["numpy", "torch"])
+def test_same_seed_same_log_same_weight_hash(impl, tmp_path):
     results = [run(["scripts/train.py", "--impl", impl, *SHORT, "--device", "cpu",
-                    "--save", str(tmp_path / f"{n}{suffix}")]) for n in range(2)]
+                    "--save", str(tmp_path / f"{n}.npz")]) for n in range(2)]
     assert results[0].returncode == 0, results[0].stderr
     assert results[0].stdout == results[1].stdout
-    assert weights_hash(tmp_path / f"0{suffix}") == weights_hash(tmp_path / f"1{suffix}")
+    assert weights_hash(tmp_path / "0.npz") == weights_hash(tmp_path / "1.npz")
 
 
-def test_evaluate_reads_either_checkpoint_with_either_implementation(tmp_path, script):
-    for impl, suffix in (("numpy", ".npz"), ("torch", ".pt")):
-        made = script("scripts/train.py", ["--impl", impl, "--device", "cpu", *SHORT, "--save",
-                                           str(tmp_path / f"run{suffix}")])
+IMPLS = ("numpy", "torch", "idiomatic")
+
+
+def test_evaluate_reads_each_implementations_checkpoint_with_each(tmp_path, script):
+    for made_by in IMPLS:
+        made = script("scripts/train.py", ["--impl", made_by, "--device", "cpu", *SHORT,
+                                           "--mode", "exact", "--save",
+                                           str(tmp_path / f"{made_by}.npz")])
         assert made.returncode == 0, made.stderr
-    outputs = {}
-    for suffix in (".npz", ".pt"):
-        for impl in ("numpy", "torch"):
-            result = script("scripts/evaluate.py", [str(tmp_path / f"run{suffix}"), "--impl",
+        outputs = set()
+        for impl in IMPLS:
+            result = script("scripts/evaluate.py", [str(tmp_path / f"{made_by}.npz"), "--impl",
                                                     impl, "--device", "cpu"])
             assert result.returncode == 0, result.stderr
-            outputs[suffix, impl] = result.stdout.split("\n", 1)[1]  # after the header line
+            assert f"made by {made_by} " in result.stdout.splitlines()[0]
+            outputs.add(result.stdout.split("\n", 1)[1])  # after the header line
             rows = [line.split()[1:] for line in result.stdout.splitlines()[-10:]]
             assert sum(int(n) for row in rows for n in row) == 10000
-    assert outputs[".npz", "numpy"] == outputs[".npz", "torch"]
-    assert outputs[".pt", "numpy"] == outputs[".pt", "torch"]
+        assert len(outputs) == 1, outputs
     bad = script("scripts/evaluate.py", [str(REPO / "README.md")])
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1
 
@@ -270,7 +271,7 @@ def test_idx_reader_raises_only_its_error_and_stays_within_the_file(
 
 
 def test_resume_refuses_a_checkpoint_of_the_other_mask_stream(tmp_path, script):
-    path = tmp_path / "torch-masks.pt"
+    path = tmp_path / "torch-masks.npz"
     made = script("scripts/train.py", ["--impl", "torch", "--device", "cpu", "--rng", "torch",
                                        *SHORT, "--iterations", "2", "--save", str(path)])
     assert made.returncode == 0, made.stderr

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from ch9_shared.checkpoint import load_checkpoint
 from ch9_shared.files import TEMP_PREFIX
 from parity_tests.conftest import REPO, child_env, needs_signal
-from torch_impl.checkpoint import load_any
 
 SIGNALS = [pytest.param("SIGINT"), pytest.param("SIGTERM", marks=needs_signal("SIGTERM"))]
 RUN = ["--test-size", "100", "--log-every", "1"]
@@ -74,7 +74,7 @@ def test_a_signal_after_a_log_line_leaves_the_last_checkpoint_and_how_to_resume(
     _, stderr = process.communicate(timeout=600)
     stopped_cleanly(process.returncode, stderr, name, tmp_path)
     assert f"--resume {checkpoint}" in stderr
-    saved = load_any(checkpoint)  # whole, and not the end of the run
+    saved = load_checkpoint(checkpoint)  # whole, and not the end of the run
     assert 1 <= saved.iteration < saved.config.iterations
 
 
@@ -89,7 +89,7 @@ def test_a_signal_during_a_checkpoint_write_waits_for_the_write(impl, name, tmp_
                  name, DURING_WRITE.format(nth=3), tmp_path)
     stopped_cleanly(ran.returncode, ran.stderr, name, tmp_path)
     assert "after 1 iterations" in ran.stderr and f"--resume {checkpoint}" in ran.stderr
-    assert load_any(checkpoint).iteration == 1
+    assert load_checkpoint(checkpoint).iteration == 1
 
 
 @pytest.mark.parametrize("name", SIGNALS)
