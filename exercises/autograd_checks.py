@@ -56,6 +56,7 @@ from exercises.grading import (
     first_step,
 )
 from numpy_impl.network import LOSSES, OUTPUTS, Network
+from torch_impl.activations import tanh2deriv
 from torch_impl.idiomatic import learning_rate
 from torch_impl.network import Network as TorchNetwork
 
@@ -182,10 +183,6 @@ def hidden_exercise(blank: type, reference: Callable[[StepTensors], np.ndarray],
         Expected("layer_1_delta", "hidden_input.grad", reference, depth=4, masked=True,
                  zero="where dropout dropped a unit"),
     ), mistakes, gradcheck_verdict(gradient), gradcheck_inputs)
-
-
-def tanh2deriv(output: torch.Tensor) -> torch.Tensor:
-    return 1 - output**2
 
 
 # train_step.

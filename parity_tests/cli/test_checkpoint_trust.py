@@ -14,10 +14,10 @@ import numpy as np
 import pytest
 
 from ch9_shared.checkpoint import CheckpointError, load_checkpoint
+from parity_tests import conftest
 from parity_tests.conftest import run
 
-SHORT = ["--train-size", "20", "--batch-size", "10", "--test-size", "20", "--iterations", "2",
-         "--hidden-size", "8"]
+SHORT = [*conftest.SHORT, "--iterations", "2"]
 IMPL = {"numpy": ["--impl", "numpy"], "torch": ["--impl", "torch", "--rng", "torch"]}
 """The two kinds of checkpoint: without and with a torch.Generator's state."""
 
@@ -132,8 +132,8 @@ def test_scripts_refuse_in_one_line_exit_2(saved, tmp_path, side):
     nan = tampered(saved(side), tmp_path / "nan.npz", CASES["nan weights"][1])
     pos = tampered(saved(side), tmp_path / "pos.npz", CASES["pos 625"][1])
     for args, field in ((["scripts/evaluate.py", str(nan), "--test-size", "20"], "weights_0_1"),
-                        (["scripts/train.py", *IMPL[side], *SHORT[:-4], "--iterations",
-                          "3", "--hidden-size", "8", "--resume", str(pos)], "rng_pos")):
+                        (["scripts/train.py", *IMPL[side], *SHORT, "--iterations", "3",
+                          "--resume", str(pos)], "rng_pos")):
         result = run(args)
         assert result.returncode == 2, result.stderr
         assert result.stderr.count("\n") == 1 and f": {field}: " in result.stderr

@@ -99,9 +99,9 @@ OUTPUT_KINDS = makeable((
 often as the others."""
 PATH_KINDS = makeable((
     "missing", "missing.npz", "new.json", "new.csv", "new-folder", "in-missing-folder",
-    "under-a-file", "empty", "junk", "half.npz", "half-torch.npz", "run.npz", "torch.npz", "notes.txt",
-    "answers.py", "broken.py", "folder", "data", "cache", "fifo", "symlink", "dangling-symlink",
-    "relative", "empty-string", "again"))
+    "under-a-file", "empty", "junk", "half.npz", "half-torch.npz", "run.npz", "torch.npz",
+    "notes.txt", "answers.py", "broken.py", "folder", "data", "cache", "fifo", "symlink",
+    "dangling-symlink", "relative", "empty-string", "again"))
 
 
 class Reached(BaseException):
