@@ -111,12 +111,3 @@ def compare(name: str, actual: object, expected: object, depth: float = 1,
     return Comparison(name, a.shape, bool(np.array_equal(a, b, equal_nan=True)), used <= 1,
                       float(np.nanmax(diff, initial=0.0)), float(np.nanmax(rel, initial=0.0)),
                       used, tol)
-
-
-def assert_close(actual: object, expected: object, name: str = "tensor",
-                 depth: float = 1) -> Comparison:
-    """Raise AssertionError, naming the tensor and by how much it is off, unless close."""
-    comparison = compare(name, actual, expected, depth)
-    if not comparison.close:
-        raise AssertionError(str(comparison))
-    return comparison

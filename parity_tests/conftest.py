@@ -24,6 +24,7 @@ import numpy as np
 import pytest
 from threadpoolctl import threadpool_limits
 
+from ch9_shared.close import Comparison, compare
 from ch9_shared.config import PRESETS
 from ch9_shared.data import Dataset, load
 from ch9_shared.system import blas_pools
@@ -156,6 +157,15 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     torch = sys.modules.get("torch")
     if os.environ.get("PYTEST_XDIST_WORKER") and torch is not None:
         torch.set_num_threads(1)
+
+
+def assert_close(actual: object, expected: object, name: str = "tensor",
+                 depth: float = 1) -> Comparison:
+    """Raise AssertionError, naming the tensor and by how much it is off, unless close."""
+    comparison = compare(name, actual, expected, depth)
+    if not comparison.close:
+        raise AssertionError(str(comparison))
+    return comparison
 
 
 def softmax_vjp(output: np.ndarray, grad_output: np.ndarray, base: float = math.e

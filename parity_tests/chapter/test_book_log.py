@@ -5,13 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ch9_shared.close import STEP_DEPTH, assert_close, run_depth
+from ch9_shared.close import STEP_DEPTH, run_depth
 from ch9_shared.config import PRESETS
 from ch9_shared.loop import dropout_masks, initial_weights, train
 from numpy_impl import listing as book
 from numpy_impl.fast import FastNetwork
 from numpy_impl.network import Network
-from parity_tests.conftest import REFERENCE_LOG, first_test_images
+from parity_tests.conftest import REFERENCE_LOG, assert_close, first_test_images
 
 
 @pytest.mark.xdist_group("book_run")  # one run of the default command for both

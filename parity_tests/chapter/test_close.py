@@ -8,8 +8,9 @@ import itertools
 import numpy as np
 import pytest
 
-from ch9_shared.close import ULPS, assert_close, compare, run_depth, tolerance
+from ch9_shared.close import ULPS, compare, run_depth, tolerance
 from ch9_shared.config import PRESETS
+from parity_tests.conftest import assert_close
 from torch_impl.parity import first_step, step_rows
 
 DTYPES = ["float64", "float32"]

@@ -15,7 +15,7 @@ import pytest
 import torch
 
 from ch9_shared.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from ch9_shared.close import assert_close, run_depth
+from ch9_shared.close import run_depth
 from ch9_shared.config import PRESETS, Config
 from ch9_shared.loop import train
 from numpy_impl.fast import FastNetwork
@@ -24,6 +24,7 @@ from parity_tests.conftest import (
     CUDA,
     DEVICES,
     MPS,
+    assert_close,
     dtype_for,
     first_test_images,
     float64_on,

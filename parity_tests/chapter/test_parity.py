@@ -14,11 +14,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from ch9_shared.close import STEP_DEPTH, assert_close, compare
+from ch9_shared.close import STEP_DEPTH, compare
 from ch9_shared.config import CLASSES, PRESETS
 from numpy_impl import activations as act
 from numpy_impl.network import book_slope_error
-from parity_tests.conftest import DEVICES, float64_on, softmax_vjp
+from parity_tests.conftest import DEVICES, assert_close, float64_on, softmax_vjp
 from torch_impl import activations as torch_act
 from torch_impl.parity import FirstStep, first_step, percent, step_rows
 

@@ -12,12 +12,18 @@ import numpy as np
 import pytest
 import torch
 
-from ch9_shared.close import assert_close, run_depth
+from ch9_shared.close import run_depth
 from ch9_shared.config import PRESETS, Config, ConfigError
 from ch9_shared.data import Dataset
 from ch9_shared.loop import train
 from numpy_impl.fast import FastNetwork
-from parity_tests.conftest import FLOAT64_DEVICES, REFERENCE_LOG, REPO, first_test_images
+from parity_tests.conftest import (
+    FLOAT64_DEVICES,
+    REFERENCE_LOG,
+    REPO,
+    assert_close,
+    first_test_images,
+)
 from scripts import study
 from scripts.cli import build_parser, config_from_args, main
 from scripts.stacked import train_stack
