@@ -40,7 +40,7 @@ class Checkpoint:
     torch_rng: np.ndarray | None  # uint8 state of the torch.Generator, or None
     config: Config
     impl: str
-    torch_rng_device: str  # where the torch.Generator ran: "cpu", "cuda" or "mps"
+    torch_rng_device: str  # where the torch.Generator ran: "cpu", "cuda" or "mps" ("cpu": none)
 
     def check_resumes(self, config: Config, impl: str, path: Path) -> None:
         """Raise CheckpointError unless a run of `impl` with `config` can go on from here."""
