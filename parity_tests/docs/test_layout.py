@@ -105,6 +105,28 @@ def test_torch_impl_imports_nothing_from_the_numpy_trainer():
         assert numpy_side == expected, path
 
 
+def torch_serialization(module: ast.Module) -> list[str]:
+    """Each call of torch's own file format: torch.save, torch.load."""
+    return [ast.unparse(node.func) for node in ast.walk(module)
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+            and node.func.attr in ("save", "load") and isinstance(node.func.value, ast.Name)
+            and node.func.value.id == "torch"]
+
+
+def test_every_implementation_writes_the_one_checkpoint_format():
+    """ch9_shared/checkpoint.py's .npz, for every --impl: torch.save and torch.load appear
+    in no library, script or tool."""
+    found = {str(p.relative_to(REPO)): torch_serialization(tree(p)) for p in python_files()
+             if p.relative_to(REPO).parts[0] in (*LIBRARIES, "scripts", "tools")}
+    assert {name: calls for name, calls in found.items() if calls} == {}
+    assert not (REPO / "torch_impl" / "checkpoint.py").exists()
+
+
+def test_the_format_check_catches_torch_save():
+    module = ast.parse("def save(path, state):\n    torch.save(state, path)\n")
+    assert torch_serialization(module) == ["torch.save"]
+
+
 @pytest.mark.parametrize("path", library_files(), ids=lambda p: str(p.relative_to(REPO)))
 def test_a_library_imports_no_command_line_and_no_script(path):
     for module, _ in imported(path):
