@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from typing import NamedTuple
 
 import numpy as np
 
@@ -90,10 +91,13 @@ def half_squared_error(output: Array, labels: Array, divisor: float) -> float:
     return float(np.sum((output - labels) ** 2) / (2 * divisor))
 
 
-Activation = Callable[[Array], Array]
+class Activation(NamedTuple):
+    forward: Callable[[Array], Array]
+    deriv: Callable[[Array], Array]  # from the output, as the chapter takes it
 
-HIDDEN: dict[str, tuple[Activation, Activation]] = {
-    "relu": (relu, relu2deriv),
-    "sigmoid": (sigmoid, sigmoid2deriv),
-    "tanh": (tanh, tanh2deriv),
+
+HIDDEN: dict[str, Activation] = {
+    "relu": Activation(relu, relu2deriv),
+    "sigmoid": Activation(sigmoid, sigmoid2deriv),
+    "tanh": Activation(tanh, tanh2deriv),
 }

@@ -83,7 +83,8 @@ class Stack:
         check_stack(configs)
         self.config = config = configs[0]
         self.models, self.hidden_size = len(configs), config.hidden_size
-        self.hidden, self.hidden2deriv = act.HIDDEN[config.hidden]
+        activation = act.HIDDEN[config.hidden]
+        self.hidden, self.hidden2deriv = activation.forward, activation.deriv
         dtype = getattr(torch, config.dtype)
         weights = [initial_weights(np.random.RandomState(c.seed), c) for c in configs]
         self.weights_0_1 = torch.tensor(np.concatenate([w for w, _ in weights], axis=1),

@@ -222,9 +222,9 @@ def activation_seconds(repeats: int, device: str = "cpu"
         for library, table, array in tables:
             passes = result[f"{library} {dtype}"] = {"forward": {}, "derivative": {}}
             for name in HIDDEN:
-                forward, derivative = table[name]
-                passes["forward"][name] = seconds(forward, array)
-                passes["derivative"][name] = seconds(derivative, forward(array))
+                activation = table[name]
+                passes["forward"][name] = seconds(activation.forward, array)
+                passes["derivative"][name] = seconds(activation.deriv, activation.forward(array))
     return result
 
 

@@ -37,18 +37,10 @@ from ch9_shared.checkpoint import Checkpoint
 from ch9_shared.config import CLASSES, PIXELS, Config, ConfigError
 from ch9_shared.data import Dataset
 from ch9_shared.loop import TestPass
+from torch_impl.activations import HIDDEN, LOSSES
 from torch_impl.device import full_precision, resolve_device
 from torch_impl.network import chapter_layout
 from torch_impl.train import set_generator_state
-
-HIDDEN: dict[str, type[nn.Module]] = {"relu": nn.ReLU, "sigmoid": nn.Sigmoid, "tanh": nn.Tanh}
-LOSSES: dict[str, type[nn.Module]] = {
-    "softmax": nn.CrossEntropyLoss,  # takes the logits and the digits
-    "sigmoid": nn.BCEWithLogitsLoss,  # the logits and one-hot rows
-    "identity": nn.MSELoss,  # the outputs and one-hot rows: the squared error, not half of it
-}
-"""Each output layer's canonical loss as a module, averaged over its N terms: its gradient with
-respect to the logits is (layer_2 - labels) / N (MSELoss: twice that)."""
 
 
 def check(config: Config) -> None:
@@ -66,7 +58,7 @@ def make_model(config: Config) -> nn.Sequential:
     """784 -> H -> 10, no biases, dropout 1/2 on the hidden layer."""
     return nn.Sequential(
         nn.Linear(PIXELS, config.hidden_size, bias=False),
-        HIDDEN[config.hidden](),
+        HIDDEN[config.hidden].module(),
         nn.Dropout(0.5),
         nn.Linear(config.hidden_size, CLASSES, bias=False),
     )
@@ -163,7 +155,7 @@ class Idiomatic:
         if resume is not None:
             set_generator_state(resume, self.device,
                                 functools.partial(set_dropout_rng_state, self.device))
-        self.criterion = LOSSES[config.output]()
+        self.criterion = LOSSES[config.output].module()
         self.optimizer = torch.optim.SGD(self.model.parameters(), lr=self.lr)
         # the canonical loss summed over a batch's B images is a loss module's mean times this
         self.batch_loss = self.lr * config.D / config.alpha

@@ -16,12 +16,10 @@ backward is the listings' line, quirk included (see numpy_impl/network.py and do
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from ch9_shared.config import CLASSES, PIXELS, Config
@@ -57,30 +55,16 @@ class BookHidden(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x: torch.Tensor, dropout_mask: torch.Tensor, hidden: str) -> torch.Tensor:
-        forward, hidden2deriv = act.HIDDEN[hidden]
-        layer_1 = forward(x) * dropout_mask * 2
+        activation = act.HIDDEN[hidden]
+        layer_1 = activation.forward(x) * dropout_mask * 2
         ctx.save_for_backward(layer_1, dropout_mask)
-        ctx.hidden2deriv = hidden2deriv
+        ctx.hidden2deriv = activation.deriv
         return layer_1
 
     @staticmethod
     def backward(ctx, grad_layer_1: torch.Tensor) -> tuple[torch.Tensor, None, None]:
         layer_1, dropout_mask = ctx.saved_tensors
         return grad_layer_1 * ctx.hidden2deriv(layer_1) * dropout_mask, None, None
-
-
-def softmax_cross_entropy(logits: torch.Tensor, labels: torch.Tensor, base: float) -> torch.Tensor:
-    """-sum(labels * log softmax_base(logits)), with softmax_base(x) = softmax(x ln base)."""
-    return F.cross_entropy(logits * math.log(base), labels, reduction="sum")
-
-
-LOSSES: dict[str, Callable[[torch.Tensor, torch.Tensor, float], torch.Tensor]] = {
-    "softmax": softmax_cross_entropy,
-    "sigmoid": lambda logits, labels, base: F.binary_cross_entropy_with_logits(
-        logits, labels, reduction="sum"),
-    "identity": lambda logits, labels, base: F.mse_loss(logits, labels, reduction="sum") / 2,
-}
-"""Each output layer's canonical loss, before the division by D."""
 
 
 class Network(nn.Module):
@@ -91,7 +75,7 @@ class Network(nn.Module):
         self.config = config
         self.weights_0_1 = nn.Linear(PIXELS, config.hidden_size, bias=False)
         self.weights_1_2 = nn.Linear(config.hidden_size, CLASSES, bias=False)
-        self.hidden = act.HIDDEN[config.hidden][0]
+        self.hidden = act.HIDDEN[config.hidden].forward
 
     @classmethod
     def from_numpy(
@@ -144,7 +128,7 @@ class Network(nn.Module):
         """The output layer's canonical loss over the batch, divided by D: its gradient with
         respect to the logits is (layer_2 - labels) / D, the NumPy side's layer_2_delta."""
         config = self.config
-        return LOSSES[config.output](logits, labels, config.softmax_base) / config.D
+        return act.LOSSES[config.output].summed(logits, labels, config.softmax_base) / config.D
 
     def output(self, logits: torch.Tensor) -> torch.Tensor:
         """layer_2: the output layer's activation of the logits."""

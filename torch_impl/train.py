@@ -25,12 +25,13 @@ from ch9_shared.checkpoint import Checkpoint, CheckpointError
 from ch9_shared.config import CLASSES, PIXELS, Config
 from ch9_shared.data import Dataset
 from ch9_shared.loop import TestPass, dropout_masks
+from torch_impl.activations import LOSSES
 from torch_impl.device import (
     full_precision,
     is_accelerator,
     resolve_device,
 )
-from torch_impl.network import LOSSES, Network, chapter_layout
+from torch_impl.network import Network, chapter_layout
 
 
 class OnDevice(NamedTuple):
@@ -136,7 +137,7 @@ def test_pass(network: Network, test_images: torch.Tensor, test_labels: torch.Te
     """The test pass of `network` (no dropout): its correct answers and its loss per image."""
     logits = network.predict(test_images)
     config = network.config
-    test_loss = LOSSES[config.output](logits, test_labels, config.softmax_base) / len(logits)
+    test_loss = LOSSES[config.output].summed(logits, test_labels, config.softmax_base) / len(logits)
     return int((logits.argmax(1) == test_digits).sum()), float(test_loss)
 
 

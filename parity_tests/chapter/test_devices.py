@@ -395,8 +395,9 @@ def test_the_study_times_torchs_activations_on_its_device(device, monkeypatch):
             return function(x)
         return timed
 
-    for name, (forward, derivative) in list(torch_act.HIDDEN.items()):
-        monkeypatch.setitem(torch_act.HIDDEN, name, (spy(forward), spy(derivative)))
+    for name, activation in list(torch_act.HIDDEN.items()):
+        monkeypatch.setitem(torch_act.HIDDEN, name, activation._replace(
+            forward=spy(activation.forward), deriv=spy(activation.deriv)))
     speed = study.activation_seconds(2, device)
     assert seen == {device}
     libraries = {"NumPy float64", "torch float64", "NumPy float32", "torch float32"}

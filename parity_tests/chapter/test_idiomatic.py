@@ -33,6 +33,7 @@ from parity_tests import conftest
 from parity_tests.conftest import DEVICES, LOG_LINE, REPO, dtype_for, first_test_images
 from scripts import evaluate
 from scripts import train as train_script
+from torch_impl import activations as torch_act
 from torch_impl import idiomatic
 from torch_impl.network import Network, chapter_layout
 from torch_impl.train import HandBuilt, on_device
@@ -150,7 +151,7 @@ def test_training_starts_from_the_shared_weights_with_a_data_loader_and_sgd(monk
     assert (loader.batch_size, loader.drop_last, type(loader.dataset), type(loader.sampler)) == (
         100, True, TensorDataset, SequentialSampler)
     assert optimizer.param_groups[0]["lr"] == pytest.approx(0.2)
-    assert {module().reduction for module in idiomatic.LOSSES.values()} == {"mean"}
+    assert {loss.module().reduction for loss in torch_act.LOSSES.values()} == {"mean"}
     state = torch.get_rng_state()
     assert sum(1 for _ in loader) == 10
     assert torch.equal(torch.get_rng_state(), state)  # the masks' generator: untouched

@@ -35,8 +35,8 @@ def mutated(function, old: str, new: str):
 
 @dataclass(frozen=True)
 class Mutant:
-    """A wrong factor in `owner.key` (or, for an activation table, in the derivative of
-    `owner[key]`): `old` becomes `new`, in runs of `modes` with that hidden and output."""
+    """A wrong factor in `owner.key` (or, for a table, in the `field` of `owner[key]`): `old`
+    becomes `new`, in runs of `modes` with that hidden and output."""
 
     side: str
     what: str
@@ -47,12 +47,13 @@ class Mutant:
     modes: tuple[str, ...] = ("book", "exact")
     hidden: str = "tanh"
     output: str = "softmax"
+    field: str = "deriv"
 
     def current(self):
         """The function the mutant rewrites, as it stands now."""
         if isinstance(self.owner, dict):
             entry = self.owner[self.key]
-            return entry[1] if isinstance(entry, tuple) else entry
+            return getattr(entry, self.field) if isinstance(entry, tuple) else entry
         original = inspect.getattr_static(self.owner, self.key)
         return original.__func__ if isinstance(original, staticmethod) else original
 
@@ -60,8 +61,8 @@ class Mutant:
         function = mutated(self.current(), self.old, self.new)
         if isinstance(self.owner, dict):
             entry = self.owner[self.key]
-            monkeypatch.setitem(self.owner, self.key,
-                                (entry[0], function) if isinstance(entry, tuple) else function)
+            monkeypatch.setitem(self.owner, self.key, entry._replace(**{self.field: function})
+                                if isinstance(entry, tuple) else function)
         else:
             monkeypatch.setattr(self.owner, self.key, function)
 
@@ -107,8 +108,8 @@ MUTANTS = [
            "* dropout_mask * 2\n", "* dropout_mask * 2.02\n", modes=("book",)),
     Mutant(T, "output layer: sigmoid x1.01", TorchNetwork, "output",
            "torch.sigmoid(logits)", "1.01 * torch.sigmoid(logits)", output="sigmoid"),
-    Mutant(T, "softmax's loss x1.01", torch_network.LOSSES, "softmax",
-           "return F.cross_entropy(", "return 1.01 * F.cross_entropy("),
+    Mutant(T, "softmax's loss x1.01", torch_act.LOSSES, "softmax",
+           "return F.cross_entropy(", "return 1.01 * F.cross_entropy(", field="summed"),
     Mutant(T, "the loss's D x1.01", TorchNetwork, "loss",
            "/ config.D", "/ (config.D * 1.01)"),
     *[Mutant(T, f"BookHidden: {hidden} slope x1.01", torch_act.HIDDEN, hidden,

@@ -126,8 +126,8 @@ def test_derivative_from_output_equals_autograd_and_finite_differences(name, dty
 def test_torch_side_derivatives_equal_the_numpy_ones(dtype):
     """torch_impl's table, used by BookHidden, is the NumPy table."""
     out = np.random.default_rng(4).uniform(-1, 1, size=(5, 6)).astype(dtype)
-    for name, (_, deriv) in torch_act.HIDDEN.items():
-        close(NUMPY_DERIV[name](out), deriv(torch.from_numpy(out)))
+    for name, activation in torch_act.HIDDEN.items():
+        close(NUMPY_DERIV[name](out), activation.deriv(torch.from_numpy(out)))
 
 
 @pytest.mark.parametrize("dtype", ["float64", "float32"])

@@ -105,6 +105,38 @@ def test_torch_impl_imports_nothing_from_the_numpy_trainer():
         assert numpy_side == expected, path
 
 
+TABLES = ("HIDDEN", "LOSSES")
+
+
+def tables(package: Path) -> dict[str, list[tuple[str, list[str]]]]:
+    """Each module-level dict named HIDDEN or LOSSES in the package: (file, its keys)."""
+    found: dict[str, list[tuple[str, list[str]]]] = {name: [] for name in TABLES}
+    for path in sorted(package.glob("*.py")):
+        for node in tree(path).body:
+            target = node.targets[0] if isinstance(node, ast.Assign) else getattr(
+                node, "target", None)
+            if isinstance(target, ast.Name) and target.id in TABLES \
+                    and isinstance(node.value, ast.Dict):
+                keys = [key.value for key in node.value.keys if isinstance(key, ast.Constant)]
+                found[target.id].append((path.name, keys))
+    return found
+
+
+def test_one_table_of_activations_and_one_of_losses_a_side_with_the_same_names():
+    numpy_side, torch_side = tables(REPO / "numpy_impl"), tables(REPO / "torch_impl")
+    for name in TABLES:
+        assert len(numpy_side[name]) == len(torch_side[name]) == 1, (name, numpy_side,
+                                                                     torch_side)
+        assert sorted(numpy_side[name][0][1]) == sorted(torch_side[name][0][1])
+    assert sorted(torch_side["HIDDEN"][0][1]) == ["relu", "sigmoid", "tanh"]
+
+
+def test_the_table_check_catches_a_second_table(tmp_path):
+    (tmp_path / "a.py").write_text('HIDDEN = {"tanh": 1}\n', encoding="utf-8")
+    (tmp_path / "b.py").write_text('HIDDEN: dict = {"tanh": 2}\n', encoding="utf-8")
+    assert tables(tmp_path)["HIDDEN"] == [("a.py", ["tanh"]), ("b.py", ["tanh"])]
+
+
 def torch_serialization(module: ast.Module) -> list[str]:
     """Each call of torch's own file format: torch.save, torch.load."""
     return [ast.unparse(node.func) for node in ast.walk(module)
