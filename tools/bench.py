@@ -385,7 +385,7 @@ def device_rows(device: str, data: Dataset, full: Dataset | None = None,
     GPU's peak allocated memory; its roofline is the device's own GEMM (device_gemm)."""
     import torch
 
-    from torch_impl.device import is_cuda, synchronize
+    from torch_impl.device import synchronize
     from torch_impl.train import HandBuilt
 
     where = torch.device(device)
@@ -394,11 +394,11 @@ def device_rows(device: str, data: Dataset, full: Dataset | None = None,
         run = logged(functools.partial(HandBuilt, device=where, rng="torch"), config, dataset)
 
         def synchronized() -> int:
-            if is_cuda(where):
+            if where.type == "cuda":
                 torch.cuda.reset_peak_memory_stats(where)
             test_passes = run()
             synchronize(where)
-            if is_cuda(where):
+            if where.type == "cuda":
                 peaks.append(torch.cuda.max_memory_allocated(where) / 2**20)
             return test_passes
         return synchronized

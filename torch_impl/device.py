@@ -96,11 +96,6 @@ def resolve_device(name: str | torch.device, dtype: torch.dtype = torch.float64
     return device
 
 
-def is_cuda(device: torch.device) -> bool:
-    """Whether a run on `device` runs on a CUDA GPU (the tests make it say so on the CPU)."""
-    return device.type == "cuda"
-
-
 def is_accelerator(device: torch.device) -> bool:
     """Whether `device` queues its work (CUDA, MPS) rather than running it as it is called."""
     return device.type in ACCELERATORS
@@ -126,7 +121,7 @@ def full_precision(device: torch.device, dtype: torch.dtype) -> Iterator[None]:
     torch.set_float32_matmul_precision("highest")
     torch.backends.cuda.matmul.allow_tf32 = False  # what "highest" implies, said outright
     torch.backends.cudnn.allow_tf32 = False
-    if is_cuda(device) and dtype == torch.float32 and os.environ.get(TF32_OVERRIDE) == "1":
+    if device.type == "cuda" and dtype == torch.float32 and os.environ.get(TF32_OVERRIDE) == "1":
         note_tf32_override()
     try:
         yield
@@ -146,7 +141,7 @@ def note_tf32_override() -> None:
 def notes(device: torch.device, dtype: torch.dtype) -> list[str]:
     """What a user should know before a run on `device` starts (MPS runs only float32:
     resolve_device refuses float64 there)."""
-    if is_cuda(device) and dtype == torch.float64:
+    if device.type == "cuda" and dtype == torch.float64:
         return ["float64 on a GPU runs at 1/32 to 1/64 of float32's speed on most GPUs (all "
                 "but the data-centre ones): `dtype` float32 is much faster (float64 is the "
                 "default for parity with the NumPy side)"]

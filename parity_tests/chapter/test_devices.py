@@ -333,29 +333,34 @@ def test_full_precision_restores_the_callers_settings_after_an_error(caller_sett
 
 # Notes for a GPU run -----------------------------------------------------------------------
 
-def pretend_cuda(monkeypatch) -> None:
-    """Runs on the CPU take the GPU's code paths: is_cuda says yes."""
-    monkeypatch.setattr(torch_device, "is_cuda", lambda device: True)
-
-
 @pytest.mark.parametrize(("dtype", "quiet", "noted"), [
     ("float64", False, True), ("float64", True, False), ("float32", False, False)])
 def test_a_gpu_run_in_float64_notes_that_float32_is_faster(dtype, quiet, noted, monkeypatch,
                                                            capsys):
-    pretend_cuda(monkeypatch)
+    """A run on the CPU, whose notes are those of a CUDA device: the script asks for the
+    notes of the device and dtype it runs, prints them in the flags' words, and --quiet keeps
+    them back."""
+    cuda_notes, asked = torch_device.notes, []
+
+    def notes_as_on_cuda(device: torch.device, dtype: torch.dtype) -> list[str]:
+        asked.append((device, dtype))
+        return cuda_notes(torch.device("cuda"), dtype)
+
+    monkeypatch.setattr(torch_device, "notes", notes_as_on_cuda)
     monkeypatch.delenv(torch_device.TF32_OVERRIDE, raising=False)
     argv = ["--device", "cpu", "--dtype", dtype, "--iterations", "1", "--test-size", "500"]
     assert train_py(argv + (["--quiet"] if quiet else [])) == 0
     err = capsys.readouterr().err
     notes = [line for line in err.splitlines() if "note:" in line]
     if noted:
-        assert notes == ["scripts/train.py: note: " + as_flags(torch_device.notes(
+        assert notes == ["scripts/train.py: note: " + as_flags(cuda_notes(
             torch.device("cuda"), torch.float64)[0])]
         assert "--dtype float32" in notes[0]
     else:
         assert notes == []
     if quiet:
         assert err == ""
+    assert asked == ([] if quiet else [(torch.device("cpu"), getattr(torch, dtype))])
 
 
 def test_the_float64_note_is_only_for_cuda():
@@ -370,13 +375,11 @@ def test_the_float64_note_is_only_for_cuda():
     ("1", torch.float64, True, False), ("1", torch.float32, False, False)])
 def test_the_tf32_override_is_noted_once_for_a_cuda_float32_run(override, dtype, cuda, noted,
                                                                  monkeypatch, capsys):
-    if cuda:
-        pretend_cuda(monkeypatch)
     monkeypatch.setenv(torch_device.TF32_OVERRIDE, override)
     torch_device.note_tf32_override.cache_clear()
     for _ in range(2):
-        with torch_device.full_precision(torch.device("cpu"), dtype):
-            pass
+        with torch_device.full_precision(torch.device("cuda" if cuda else "cpu"), dtype):
+            pass  # the device is only looked at: no GPU is needed
     err = capsys.readouterr().err
     assert err.count(f"note: {torch_device.TF32_OVERRIDE}=1 is set") == (1 if noted else 0)
     assert err.count("\n") == (1 if noted else 0)
