@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import importlib.util
 import io
 import math
 import os
@@ -88,6 +89,22 @@ def importable(*names: str) -> bool:
     return True
 
 
+def installed(name: str) -> bool:
+    """Whether module `name` is there to import, found without importing it (a module set to
+    None in sys.modules, as the tests block torch, counts as missing)."""
+    try:
+        return importlib.util.find_spec(name) is not None
+    except ValueError:  # in sys.modules without a spec
+        return False
+
+
+HAS_TORCH = installed("torch")
+NEEDS_TORCH = "needs torch: pip install -e '.[torch]'"
+needs_torch = pytest.mark.skipif(not HAS_TORCH, reason=NEEDS_TORCH)
+"""For a test of the torch side in a module of the NumPy side's; a module of the torch side
+alone starts with `pytest.importorskip("torch", reason=NEEDS_TORCH)`."""
+
+
 def can_symlink() -> bool:
     """Whether this process may make a symbolic link (Windows lets only an administrator or
     Developer Mode make one)."""
@@ -139,8 +156,9 @@ def peak_within(peak_mb: float | None, low: float, high: float) -> bool:
     return peak_mb is not None and low < peak_mb < high
 
 
-BLOCK_TORCH = "import sys; sys.modules.update(torch=None, torchvision=None); "
-"""Prefix for `python -c`: any later `import torch` raises ImportError."""
+BLOCK_TORCH = "import sys; sys.modules.update(torch=None, torchvision=None, scipy=None); "
+"""Prefix for `python -c`: any later import of what the torch extra installs (torch,
+torchvision, SciPy) raises ImportError."""
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -242,9 +260,9 @@ def script():
 
 
 def run(args: list[str], block_torch: bool = False) -> subprocess.CompletedProcess[str]:
-    """Run `python ARGS` from the repository root; with block_torch, torch cannot be imported."""
+    """Run `python ARGS` from the repository root; with block_torch (ARGS: a script and its
+    arguments), torch, torchvision and SciPy cannot be imported."""
     if block_torch:
-        assert args[0] == "scripts/train.py"
         code = (BLOCK_TORCH + f"import runpy; sys.argv = ['x', *{args[1:]!r}]; "
                 f"runpy.run_path({args[0]!r}, run_name='__main__')")
         args = ["-c", code]

@@ -357,6 +357,17 @@ def needs_torch(what: str) -> Iterator[None]:
         raise CliError(f"{what} " + NEEDS_TORCH.format(e)) from None
 
 
+@contextlib.contextmanager
+def imports_of_the_torch_extra(prog: str) -> Iterator[None]:
+    """A script's imports of what `pip install -e '.[torch]'` installs (torch, torchvision,
+    SciPy), at the top of the script: where they are missing, one line and exit 2."""
+    try:
+        yield
+    except ImportError as e:
+        print(f"{prog}: error: {prog} {NEEDS_TORCH.format(e)}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
 def device_flag(name: str, dtype: str):
     """The torch device --device names, for a run in --dtype: float64 on MPS is refused in
     the flags' words."""

@@ -31,7 +31,6 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from ch9_shared import system
 from ch9_shared.close import STEP_DEPTH, Comparison, run_depth, tolerance
@@ -53,10 +52,15 @@ from scripts.cli import (
     data_folder,
     device_flag,
     exit_with,
+    imports_of_the_torch_extra,
     reader,
 )
-from torch_impl.datasets import fetch
-from torch_impl.parity import all_close, first_step, quirk_rows, run_rows, step_rows, table
+
+with imports_of_the_torch_extra("scripts/compare.py"):
+    import torch
+
+    from torch_impl.datasets import fetch
+    from torch_impl.parity import all_close, first_step, quirk_rows, run_rows, step_rows, table
 
 TABLES = ("one_step", "whole_run", "quirk")
 """The document's tables, in the order they are printed (quirk: book mode only)."""

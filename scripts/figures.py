@@ -22,8 +22,10 @@ from ch9_shared.files import OutputError, not_read_only, writable_folder
 from ch9_shared.loop import LogRecord, train
 from numpy_impl.fast import FastNetwork
 from scripts import chapter_figures as figures
-from scripts.cli import Parser, as_flags, exit_with
-from torch_impl.train import HandBuilt
+from scripts.cli import Parser, as_flags, exit_with, imports_of_the_torch_extra
+
+with imports_of_the_torch_extra("scripts/figures.py"):
+    from torch_impl.train import HandBuilt
 
 FIGURES = ("curves_book_vs_exact.png", "curves_numpy_vs_torch.png", "weight_templates.png",
            "class_averages.png", "activations.png", "book_slopes.png")

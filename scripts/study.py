@@ -38,7 +38,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import scipy.stats
 
 from ch9_shared.config import PRESETS, Config, ConfigError
 from ch9_shared.data import DataError, Dataset, load
@@ -48,7 +47,18 @@ from ch9_shared.threads import one_thread
 from numpy_impl import activations as numpy_act
 from numpy_impl.fast import FastNetwork
 from scripts import chapter_figures as figures
-from scripts.cli import DEVICE_CHOICES, Parser, as_flags, command_line, exit_with
+from scripts.cli import (
+    DEVICE_CHOICES,
+    Parser,
+    as_flags,
+    command_line,
+    exit_with,
+    imports_of_the_torch_extra,
+)
+
+with imports_of_the_torch_extra("scripts/study.py"):
+    import scipy.stats
+    import torch  # noqa: F401  the study trains with torch (scripts/stacked.py)
 
 HIDDEN = ("sigmoid", "tanh", "relu")
 OUTPUT = ("sigmoid", "softmax")
@@ -436,13 +446,6 @@ def main(argv: list[str] | None = None) -> int:
     if not 1 <= folds <= 5:
         parser.error(f"--folds must be from 1 to 5 (1000 training images, 200 a fold), "
                      f"got {folds}")
-    try:
-        import torch  # noqa: F401
-    except ImportError:
-        print("scripts/study.py: error: the study trains with torch: "
-              "pip install -e '.[torch]'", file=sys.stderr)
-        return 2
-
     try:  # before minutes of training, not after
         writable_folder("--out", args.out)
         for name in ("study.md", "study.json", "study.png"):

@@ -10,8 +10,7 @@ import pytest
 
 from ch9_shared.close import ULPS, compare, run_depth, tolerance
 from ch9_shared.config import PRESETS
-from parity_tests.conftest import assert_close
-from torch_impl.parity import first_step, step_rows
+from parity_tests.conftest import assert_close, needs_torch
 
 DTYPES = ["float64", "float32"]
 
@@ -68,11 +67,14 @@ def test_the_message_names_the_tensor_and_how_far_off_it_is():
         compare("x", np.ones(3), np.ones(4))
 
 
+@needs_torch
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_one_step_uses_a_small_part_of_its_tolerance(dtype, dataset):
     """The margin: over every hidden x output x mode, numpy by hand and torch by autograd
     stay within a quarter of the tolerance (measured: 17 eps at most of 128). So rounding
     never decides a check, and test_mutants.py shows that 1% always does."""
+    from torch_impl.parity import first_step, step_rows
+
     worst = 0.0
     for hidden, output, mode in itertools.product(["relu", "sigmoid", "tanh"],
                                                   ["softmax", "sigmoid", "identity"],

@@ -12,7 +12,10 @@ import threading
 
 import numpy as np
 import pytest
-import torch
+
+from parity_tests.conftest import NEEDS_TORCH
+
+torch = pytest.importorskip("torch", reason=NEEDS_TORCH)
 
 from ch9_shared.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from ch9_shared.close import run_depth

@@ -20,7 +20,11 @@ from typing import NamedTuple
 
 import numpy as np
 import pytest
-import torch
+
+from parity_tests.conftest import NEEDS_TORCH
+
+torch = pytest.importorskip("torch", reason=NEEDS_TORCH)
+
 from torch import nn
 from torch.utils.data import SequentialSampler, TensorDataset
 

@@ -15,6 +15,10 @@ from dataclasses import dataclass
 
 import pytest
 
+from parity_tests.conftest import NEEDS_TORCH
+
+pytest.importorskip("torch", reason=NEEDS_TORCH)
+
 from ch9_shared.config import PRESETS
 from numpy_impl import activations as numpy_act
 from numpy_impl import network as numpy_network

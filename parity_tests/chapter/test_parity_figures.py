@@ -10,6 +10,10 @@ import re
 
 import pytest
 
+from parity_tests.conftest import NEEDS_TORCH
+
+pytest.importorskip("torch", reason=NEEDS_TORCH)
+
 from ch9_shared.close import Comparison
 from ch9_shared.config import Config
 from ch9_shared.data import Dataset

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import pytest
-import torch
+
+from parity_tests.conftest import NEEDS_TORCH
+
+torch = pytest.importorskip("torch", reason=NEEDS_TORCH)
 
 from ch9_shared.config import PRESETS
 from ch9_shared.loop import train

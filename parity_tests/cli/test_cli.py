@@ -15,7 +15,7 @@ from ch9_shared.config import PRESETS, Config, ConfigError
 from ch9_shared.loop import train
 from numpy_impl.fast import FastNetwork
 from parity_tests import conftest
-from parity_tests.conftest import LOG_LINE, REPO, needs_symlinks, run
+from parity_tests.conftest import LOG_LINE, REPO, needs_symlinks, needs_torch, run
 from scripts.cli import (
     OVERRIDES,
     CliError,
@@ -203,6 +203,7 @@ def test_float32_trains_in_float32(dataset):
     assert network.weights_0_1.dtype == network.weights_1_2.dtype == np.float32
 
 
+@needs_torch
 @needs_symlinks
 def test_dataset_flags_read_the_cache_and_download_through_torchvision(tmp_path, shared_mnist,
                                                                       script):

@@ -47,6 +47,7 @@ from hypothesis import strategies as st
 
 from ch9_shared.data import SHIPPED
 from parity_tests.conftest import (
+    HAS_TORCH,
     LOG_LINE,
     REPO,
     can_symlink,
@@ -54,6 +55,7 @@ from parity_tests.conftest import (
     in_process,
     needs_fifo,
     needs_symlinks,
+    needs_torch,
 )
 from scripts import cli
 
@@ -83,6 +85,8 @@ out of the examples, and test_every_path_kind_is_drawn_here skips to say so."""
 def makeable(kinds: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(kind for kind in kinds if kind not in CANNOT_MAKE)
 
+TORCH_SCRIPTS = ("compare", "study", "bench", "figures")
+"""The scripts that need the torch extra (bench: for its torch rows)."""
 
 # Path kinds, made in each example's own folder (see Folder.path): every kind for an edge
 # value, the kinds a learner would give each flag for an ordinary one.
@@ -489,18 +493,20 @@ def test_without_sigalrm_an_example_runs_without_a_time_limit(monkeypatch):
 @pytest.fixture(scope="session")
 def artifacts(tmp_path_factory) -> Path:
     """A real checkpoint of each side, made by `scripts/train.py --save` with the caps of
-    CAPS (so that --resume with the caps goes on from them)."""
+    CAPS (so that --resume with the caps goes on from them); where torch is not installed,
+    torch.npz is the NumPy side's too."""
     from scripts import train
 
     folder = tmp_path_factory.mktemp("cli-artifacts")
-    for impl, name in (("numpy", "run.npz"), ("torch", "torch.npz")):
+    for impl, name in (("numpy", "run.npz"), ("torch" if HAS_TORCH else "numpy", "torch.npz")):
         with contextlib.redirect_stdout(io.StringIO()):
             assert train.main([*CAPS, "--impl", impl, "--save", str(folder / name),
                                "--quiet"]) == 0
     return folder
 
 
-@pytest.mark.parametrize("script", SCRIPTS, ids=str)
+@pytest.mark.parametrize("script", [pytest.param(s, marks=needs_torch) if s.name in TORCH_SCRIPTS
+                                    else s for s in SCRIPTS], ids=str)
 @PROFILE
 @given(data=st.data())
 def test_bad_input_is_one_line_and_exit_2_and_writes_nothing(script, artifacts, data):

@@ -7,6 +7,10 @@ import json
 
 import pytest
 
+from parity_tests.conftest import NEEDS_TORCH
+
+pytest.importorskip("torch", reason=NEEDS_TORCH)
+
 from numpy_impl import activations as numpy_act
 from parity_tests import conftest
 from scripts import compare

@@ -8,25 +8,35 @@ import os
 import stat
 
 import pytest
-import torch
 from threadpoolctl import threadpool_limits
 
 from ch9_shared.loop import train
 from ch9_shared.threads import THREAD_VARIABLES, one_thread
 from parity_tests import conftest
-from parity_tests.conftest import blas_threads, first_test_images, needs_fifo, needs_symlinks, run
+from parity_tests.conftest import (
+    blas_threads,
+    first_test_images,
+    needs_fifo,
+    needs_symlinks,
+    needs_torch,
+    run,
+)
 
 SHORT = conftest.SHORT_CONFIG.replace(hidden="tanh", mode="exact", iterations=3, test_size=100)
 
 
 def threads() -> tuple[int, int]:
     """(NumPy's BLAS threads, torch's CPU threads)."""
+    import torch
+
     return blas_threads(), torch.get_num_threads()
 
 
 @pytest.fixture
 def two_threads(monkeypatch):
     """Pools of 2 threads, whatever the test runner set; the user sets no thread count."""
+    import torch
+
     for name in THREAD_VARIABLES:
         monkeypatch.delenv(name, raising=False)
     before = torch.get_num_threads()
@@ -55,6 +65,7 @@ def run_trainer(name: str, dataset, during: list) -> None:
             stacked.dropout_masks = real
 
 
+@needs_torch
 @pytest.mark.parametrize("trainer", ["torch", "idiomatic", "stacked"])
 def test_every_trainer_runs_on_one_thread_and_gives_the_pools_back(trainer, dataset,
                                                                    two_threads):
@@ -64,6 +75,7 @@ def test_every_trainer_runs_on_one_thread_and_gives_the_pools_back(trainer, data
     assert threads() == (2, 2)
 
 
+@needs_torch
 def test_the_policy_is_one_place_and_the_users_count_wins(two_threads, monkeypatch):
     with one_thread():
         assert threads() == (1, 1)
@@ -73,6 +85,7 @@ def test_the_policy_is_one_place_and_the_users_count_wins(two_threads, monkeypat
         assert threads() == (2, 2)
 
 
+@needs_torch
 @pytest.mark.parametrize("name, args", [
     ("compare.py", ["--iterations", "1", "--test-size", "100"]),
     ("study.py", ["--quick", "--seeds", "2"]),
@@ -117,7 +130,7 @@ def test_an_unreadable_checkpoint_is_one_line(content, suffix, script, tmp_path)
     """An empty file (was EOFError), 4 bytes of junk (was struct.error), half a zip."""
     path = tmp_path / f"bad{suffix}"
     path.write_bytes(content)
-    for args in ([str(path)], ["--impl", "torch", "--resume", str(path)]):
+    for args in ([str(path)], ["--resume", str(path)]):
         one_line_exit_2(script("evaluate.py" if len(args) == 1 else "train.py", args),
                         f"error: {path}: not a ", "checkpoint")
     assert path.read_bytes() == content
@@ -141,6 +154,7 @@ def test_evaluate_usage_errors_are_one_line(script):
     one_line_exit_2(script("evaluate.py", []), "the following arguments are required")
 
 
+@needs_torch
 def test_compare_says_a_divergence_in_one_line(script):
     one_line_exit_2(script("compare.py", ["--alpha", "1e6", "--iterations", "2",
                                           "--test-size", "100"]),
@@ -206,6 +220,7 @@ def test_the_plot_folder_is_no_other_output(other, script, tmp_path):
 
 
 @needs_symlinks
+@needs_torch
 def test_a_link_to_nothing_is_no_output_folder(script, tmp_path):
     link = tmp_path / "figures"
     link.symlink_to(tmp_path / "nowhere")
@@ -213,6 +228,13 @@ def test_a_link_to_nothing_is_no_output_folder(script, tmp_path):
                     "a symbolic link to nothing")
     one_line_exit_2(script("figures.py", ["--out", str(link)]), "a symbolic link to nothing")
     assert link.is_symlink() and not (tmp_path / "nowhere").exists()
+
+
+@pytest.mark.parametrize("name", ["compare.py", "figures.py", "study.py"])
+def test_a_script_of_the_torch_extra_without_it_is_one_line(name):
+    ran = run([f"scripts/{name}", "--help"], block_torch=True)
+    one_line_exit_2(ran, f"scripts/{name}: error: scripts/{name} needs torch",
+                    "pip install -e '.[torch]'")
 
 
 def test_a_note_never_comes_before_a_refusal(script, tmp_path):
@@ -225,12 +247,14 @@ def test_a_note_never_comes_before_a_refusal(script, tmp_path):
     assert noted.returncode == 0 and "note: " in noted.stderr
 
 
+@needs_torch
 def test_a_hidden_layer_too_big_for_memory_is_one_line(script):
     for name in ("train.py", "compare.py"):
         one_line_exit_2(script(name, ["--hidden-size", str(10**30)]),
                         "hidden_size must be at most 1048576")
 
 
+@needs_torch
 def test_a_divergence_in_compare_prints_no_warnings():
     """In a process of its own, where NumPy's RuntimeWarnings reach standard error."""
     one_line_exit_2(run(["scripts/compare.py", "--iterations", "1", "--train-size", "100",

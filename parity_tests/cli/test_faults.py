@@ -18,7 +18,7 @@ import pytest
 
 from ch9_shared.data import SHIPPED
 from ch9_shared.files import TEMP_PREFIX, write_atomically
-from parity_tests.conftest import REPO, child_env, importable, needs_symlinks
+from parity_tests.conftest import REPO, child_env, importable, needs_symlinks, needs_torch
 from scripts import exits
 from scripts.chapter_figures import CHAPTER_FIGURES
 
@@ -206,7 +206,7 @@ def small_disk(folder: Path, size: str = "256k"):
 
 
 @as_root
-@pytest.mark.parametrize("impl", ["numpy", "torch"])
+@pytest.mark.parametrize("impl", ["numpy", pytest.param("torch", marks=needs_torch)])
 def test_a_full_disk_is_one_line_and_status_1(impl, tmp_path):
     with small_disk(tmp_path / "disk") as disk:
         (disk / "old.ckpt").write_bytes(b"the last checkpoint")
@@ -235,7 +235,7 @@ def file_size_limit() -> None:
 
 
 @needs_resource
-@pytest.mark.parametrize("impl", ["numpy", "torch"])
+@pytest.mark.parametrize("impl", ["numpy", pytest.param("torch", marks=needs_torch)])
 def test_the_file_size_limit_is_one_line_and_status_1(impl, tmp_path):
     ran = python(["scripts/train.py", "--impl", impl, *RUN, "--save", str(tmp_path / "c")],
                  preexec_fn=file_size_limit)

@@ -12,7 +12,7 @@ import pytest
 
 from ch9_shared.checkpoint import load_checkpoint
 from ch9_shared.files import TEMP_PREFIX
-from parity_tests.conftest import REPO, child_env, needs_signal
+from parity_tests.conftest import REPO, child_env, needs_signal, needs_torch
 
 SIGNALS = [pytest.param("SIGINT"), pytest.param("SIGTERM", marks=needs_signal("SIGTERM"))]
 RUN = ["--test-size", "100", "--log-every", "1"]
@@ -58,7 +58,7 @@ def stopped_cleanly(returncode: int, stderr: str, name: str, folder: Path) -> No
     assert not list(folder.glob(f"{TEMP_PREFIX}*"))
 
 
-@pytest.mark.parametrize("impl", ["numpy", "torch"])
+@pytest.mark.parametrize("impl", ["numpy", pytest.param("torch", marks=needs_torch)])
 @pytest.mark.parametrize("name", SIGNALS)
 def test_a_signal_after_a_log_line_leaves_the_last_checkpoint_and_how_to_resume(
         impl, name, tmp_path):
@@ -78,7 +78,7 @@ def test_a_signal_after_a_log_line_leaves_the_last_checkpoint_and_how_to_resume(
     assert 1 <= saved.iteration < saved.config.iterations
 
 
-@pytest.mark.parametrize("impl", ["numpy", "torch"])
+@pytest.mark.parametrize("impl", ["numpy", pytest.param("torch", marks=needs_torch)])
 @pytest.mark.parametrize("name", SIGNALS)
 def test_a_signal_during_a_checkpoint_write_waits_for_the_write(impl, name, tmp_path):
     """The third write to a file is inside the first checkpoint (a checkpoint is many
@@ -104,10 +104,11 @@ def test_a_signal_during_the_metrics_write_leaves_them_whole(name, tmp_path):
 
 @pytest.mark.parametrize("command", [
     ["scripts/train.py", "--iterations", "2"],
-    ["scripts/compare.py", "--iterations", "2", "--test-size", "100"],
+    pytest.param(["scripts/compare.py", "--iterations", "2", "--test-size", "100"],
+                 marks=needs_torch),
     ["scripts/evaluate.py", "CHECKPOINT"],
-    ["scripts/study.py", "--quick"],
-    ["scripts/figures.py", "--out", "figures"],
+    pytest.param(["scripts/study.py", "--quick"], marks=needs_torch),
+    pytest.param(["scripts/figures.py", "--out", "figures"], marks=needs_torch),
     ["scripts/check_exercises.py"],
 ], ids=lambda command: Path(command[0]).stem)
 @pytest.mark.parametrize("name", SIGNALS)

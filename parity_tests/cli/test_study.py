@@ -10,7 +10,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
+
+from parity_tests.conftest import NEEDS_TORCH
+
+torch = pytest.importorskip("torch", reason=NEEDS_TORCH)
 
 from ch9_shared.close import run_depth
 from ch9_shared.config import PRESETS, Config, ConfigError

@@ -24,6 +24,7 @@ from parity_tests.conftest import (
     has_folder,
     has_signal,
     importable,
+    installed,
     needs_pty,
 )
 from parity_tests.docs.test_references import tracked
@@ -45,6 +46,18 @@ def test_each_need_is_found_here_and_missing_where_it_is(monkeypatch):
     monkeypatch.setattr(Path, "symlink_to", refused)
     assert not can_symlink()
 
+
+
+def test_a_module_is_installed_or_missing_without_being_imported(monkeypatch):
+    """numpy is there; a name no package has, a module blocked with None in sys.modules (as
+    the tests block torch) and one whose spec cannot be read are missing; none is imported."""
+    assert installed("numpy")
+    assert not installed("no_such_module_here")
+    monkeypatch.setitem(sys.modules, "torch", None)
+    assert not installed("torch")
+    monkeypatch.setitem(sys.modules, "spec_less", types.ModuleType("spec_less"))
+    assert not installed("spec_less")
+    assert "no_such_module_here" not in sys.modules
 
 WINDOWS_MISSING = ("resource", "fcntl", "pty", "termios")
 

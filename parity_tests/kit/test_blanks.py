@@ -13,7 +13,11 @@ import re
 
 import numpy as np
 import pytest
-import torch
+
+from parity_tests.conftest import NEEDS_TORCH
+
+torch = pytest.importorskip("torch", reason=NEEDS_TORCH)
+
 import torch.nn.functional as F
 from torch import nn
 

@@ -19,7 +19,7 @@ import pytest
 
 from exercises import TRACKS
 from exercises.runner import Limits, grade_file
-from parity_tests.conftest import REPO, child_env
+from parity_tests.conftest import REPO, child_env, needs_torch
 
 QUICK = Limits(time=2, start=20)
 """Short limits: the backprop track's answers take milliseconds."""
@@ -156,6 +156,7 @@ def test_a_file_that_cannot_be_imported_is_one_line(case, tmp_path):
     assert graded.results == [] and not graded.all_passed
 
 
+@needs_torch
 def test_the_autograd_track_in_its_own_child(tmp_path):
     """A torch file: its track is found by the names it defines; an answer that ends the
     child fails alone, and the rest pass (in a second child)."""
@@ -312,6 +313,7 @@ WITHOUT_MEMORY_LIMIT = {  # a sitecustomize.py that makes this system one that s
 }
 
 
+@needs_torch  # the solutions of both tracks
 @pytest.mark.parametrize("system", WITHOUT_MEMORY_LIMIT)
 def test_without_a_memory_limit_the_solutions_pass_with_one_note(system, tmp_path):
     """Where the grader cannot set its memory limit, the answers are not blamed: both

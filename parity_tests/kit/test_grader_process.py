@@ -18,7 +18,7 @@ import pytest
 
 from exercises import TRACKS
 from exercises.runner import NOT_RUN, Limits, choose_tracks, grade_file
-from parity_tests.conftest import REPO, child_env
+from parity_tests.conftest import REPO, child_env, needs_torch
 
 BACKPROP = (REPO / "exercises" / "backprop_solutions.py").read_text(encoding="utf-8")
 AUTOGRAD = (REPO / "exercises" / "autograd_solutions.py").read_text(encoding="utf-8")
@@ -64,6 +64,7 @@ def test_the_track_is_most_of_its_blanks(defined, wanted, tracks):
     assert choose_tracks(defined, wanted) == tracks
 
 
+@needs_torch
 def test_helpers_named_like_the_other_tracks_exercises_change_nothing(tmp_path):
     """An autograd file with helpers tanh2deriv and dropout is graded 9 of 9 on autograd
     alone; a backprop file with a NumPy helper softmax_loss, on backprop alone; --track
@@ -110,7 +111,8 @@ REFERENCE = {  # case: (the file's text, the exercise whose line says it, what i
 }
 
 
-@pytest.mark.parametrize("case", REFERENCE)
+@pytest.mark.parametrize("case", [pytest.param(case, marks=needs_torch) if "torch" in case
+                                  else case for case in REFERENCE])
 def test_importing_the_reference_fails_with_the_graders_line(case, tmp_path):
     """In the CSV and in Gradescope's results.json alike."""
     text, name, module = REFERENCE[case]
@@ -283,6 +285,7 @@ def test_a_setsid_daemon_does_not_outlive_its_file(tmp_path):
 
 # The same rows, every run.
 
+@needs_torch
 def test_identical_copies_get_identical_rows_beside_a_busy_core(tmp_path):
     """Two copies of each track's solutions and a wrong autograd file, graded twice with
     --jobs 2 while another process keeps a core busy: the same rows, each copy's alike."""

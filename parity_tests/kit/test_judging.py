@@ -11,7 +11,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
+
+from parity_tests.conftest import NEEDS_TORCH
+
+torch = pytest.importorskip("torch", reason=NEEDS_TORCH)
+
 from torch import nn
 
 from exercises import autograd_solutions as solutions

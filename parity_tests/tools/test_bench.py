@@ -12,7 +12,7 @@ import pytest
 
 from ch9_shared import system
 from ch9_shared.config import PRESETS
-from parity_tests.conftest import REPO, needs_proc, peak_within
+from parity_tests.conftest import REPO, needs_proc, needs_torch, peak_within
 from tools.bench import Row, Timing, dense_flops, peak_mb, results, round_robin, table
 
 
@@ -121,6 +121,7 @@ def test_a_busy_run_runs_beside_a_process_that_keeps_one_core_busy():
     assert not [c for c in children() if "while True" in c]  # stopped after each round
 
 
+@needs_torch
 def test_the_idiomatic_run_and_the_quick_study_are_timed_busy_too(dataset, monkeypatch):
     """Their busy column is the thread policy's measure for them; the study's FLOP columns
     are blank (its arithmetic is not the chapter's), and its row runs the learner's command."""
