@@ -28,7 +28,7 @@ from threadpoolctl import threadpool_limits
 from ch9_shared.close import Comparison, compare
 from ch9_shared.config import PRESETS
 from ch9_shared.data import Dataset, load
-from ch9_shared.system import blas_pools
+from ch9_shared.threads import blas_pools
 
 REPO = Path(__file__).resolve().parent.parent
 REFERENCE_LOG = Path(__file__).parent / "reference" / "book_ch9_seed1.log"

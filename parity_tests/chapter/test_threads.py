@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from threadpoolctl import threadpool_limits
 
-from ch9_shared import system
+from ch9_shared import threads
 from ch9_shared.config import PRESETS
 from ch9_shared.loop import Diverged, train
 from ch9_shared.threads import THREAD_VARIABLES, one_thread, threads_set_by_user
@@ -125,8 +125,8 @@ def test_a_diverged_run_still_hands_on_the_lines_before_it(dataset):
 @pytest.fixture
 def no_blas_pool(monkeypatch):
     """threadpoolctl sees no BLAS pool, as with Accelerate; none is resized."""
-    monkeypatch.setattr(system, "threadpool_info", lambda: [])
-    monkeypatch.setattr(system, "threadpool_limits", lambda **kw: 1 / 0)
+    monkeypatch.setattr(threads, "threadpool_info", lambda: [])
+    monkeypatch.setattr(threads, "threadpool_limits", lambda **kw: 1 / 0)
 
 
 def test_where_no_blas_pool_is_seen_the_policy_still_puts_torch_on_one_thread(
@@ -161,9 +161,9 @@ def test_tests_of_the_blas_threads_skip_where_no_pool_is_seen(no_blas_pool):
 def test_the_machine_block_names_numpys_blas_even_where_threadpoolctl_sees_none(monkeypatch):
     """threadpoolctl's pool of NumPy's library where it sees one; else the BLAS NumPy was
     built with (numpy.show_config), its kernels and threads unknown."""
-    seen = system.numpy_blas()
+    seen = threads.numpy_blas()
     assert seen and all(isinstance(pool["num_threads"], int) for pool in seen)
-    monkeypatch.setattr(system, "threadpool_info", lambda: [])
+    monkeypatch.setattr(threads, "threadpool_info", lambda: [])
     built = np.show_config(mode="dicts")["Build Dependencies"]["blas"]
-    assert system.numpy_blas() == [{"internal_api": built["name"], "version": built["version"],
+    assert threads.numpy_blas() == [{"internal_api": built["name"], "version": built["version"],
                                     "architecture": None, "num_threads": None}]

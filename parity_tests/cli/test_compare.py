@@ -117,8 +117,8 @@ def test_an_unwritable_json_path_is_one_line_before_any_work(where, message, scr
 
 def test_the_machine_block_names_the_blas_numpy_reports_where_threadpoolctl_sees_none(
         monkeypatch):
-    from ch9_shared import system
+    from ch9_shared import threads
 
-    monkeypatch.setattr(system, "threadpool_info", lambda: [])
+    monkeypatch.setattr(threads, "threadpool_info", lambda: [])
     [blas] = compare.machine()["numpy_blas"]
     assert blas["internal_api"] and blas["version"] and blas["num_threads"] is None

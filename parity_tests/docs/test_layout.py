@@ -7,6 +7,7 @@ from __future__ import annotations
 import ast
 import re
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -218,3 +219,19 @@ def test_nothing_imports_a_private_name_or_a_script():
                         and t not in SCRIPT_HELPERS]
     assert private == []
     assert scripts == []
+
+
+def loaded_by(module: str) -> list[str]:
+    """The project's modules a fresh Python has loaded after `import module`."""
+    code = (f"import sys; import {module}; print(*sorted(m for m in sys.modules if "
+            "m.split('.')[0] in ('ch9_shared', 'numpy_impl', 'torch_impl', 'scripts')))")
+    return subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True,
+                          encoding="utf-8", check=True).stdout.split()
+
+
+def test_the_training_script_loads_no_process_control():
+    """Following a step from scripts/train.py opens the thread policy (ch9_shared/threads.py),
+    not the subreaper, /proc and kill trees of ch9_shared/system.py."""
+    loaded = loaded_by("scripts.train")
+    assert "ch9_shared.threads" in loaded and "scripts.train" in loaded
+    assert "ch9_shared.system" not in loaded
