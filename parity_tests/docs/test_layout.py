@@ -106,36 +106,41 @@ def test_torch_impl_imports_nothing_from_the_numpy_trainer():
         assert numpy_side == expected, path
 
 
-TABLES = ("HIDDEN", "LOSSES")
+TABLES = {"HIDDEN": {"relu", "sigmoid", "tanh"}, "LOSSES": {"softmax", "sigmoid", "identity"}}
 
 
 def tables(package: Path) -> dict[str, list[tuple[str, list[str]]]]:
-    """Each module-level dict named HIDDEN or LOSSES in the package: (file, its keys)."""
+    """Each module-level dict of the package that is a table of activations or of losses:
+    named HIDDEN or LOSSES, or under another name with such a table's keys. (file, its keys)."""
     found: dict[str, list[tuple[str, list[str]]]] = {name: [] for name in TABLES}
     for path in sorted(package.glob("*.py")):
         for node in tree(path).body:
             target = node.targets[0] if isinstance(node, ast.Assign) else getattr(
                 node, "target", None)
-            if isinstance(target, ast.Name) and target.id in TABLES \
-                    and isinstance(node.value, ast.Dict):
-                keys = [key.value for key in node.value.keys if isinstance(key, ast.Constant)]
-                found[target.id].append((path.name, keys))
+            if not isinstance(target, ast.Name) or not isinstance(node.value, ast.Dict):
+                continue
+            keys = [key.value for key in node.value.keys if isinstance(key, ast.Constant)]
+            for name, names in TABLES.items():
+                if target.id == name or set(keys) == names:
+                    found[name].append((path.name, keys))
     return found
 
 
 def test_one_table_of_activations_and_one_of_losses_a_side_with_the_same_names():
     numpy_side, torch_side = tables(REPO / "numpy_impl"), tables(REPO / "torch_impl")
-    for name in TABLES:
+    for name, names in TABLES.items():
         assert len(numpy_side[name]) == len(torch_side[name]) == 1, (name, numpy_side,
                                                                      torch_side)
-        assert sorted(numpy_side[name][0][1]) == sorted(torch_side[name][0][1])
-    assert sorted(torch_side["HIDDEN"][0][1]) == ["relu", "sigmoid", "tanh"]
+        assert set(numpy_side[name][0][1]) == set(torch_side[name][0][1]) == names
 
 
 def test_the_table_check_catches_a_second_table(tmp_path):
     (tmp_path / "a.py").write_text('HIDDEN = {"tanh": 1}\n', encoding="utf-8")
     (tmp_path / "b.py").write_text('HIDDEN: dict = {"tanh": 2}\n', encoding="utf-8")
-    assert tables(tmp_path)["HIDDEN"] == [("a.py", ["tanh"]), ("b.py", ["tanh"])]
+    (tmp_path / "c.py").write_text('MODULES = {"relu": 1, "sigmoid": 2, "tanh": 3}\n'
+                                   'OUTPUTS = {"sigmoid": 1}\n', encoding="utf-8")
+    assert tables(tmp_path)["HIDDEN"] == [("a.py", ["tanh"]), ("b.py", ["tanh"]),
+                                          ("c.py", ["relu", "sigmoid", "tanh"])]
 
 
 def torch_serialization(module: ast.Module) -> list[str]:
