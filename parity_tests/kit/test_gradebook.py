@@ -26,7 +26,7 @@ from exercises import TRACKS
 from exercises.gradebook import csv_text, file_names, gradescope_json, junit_xml
 from exercises.grading import Result
 from exercises.runner import Graded
-from parity_tests.conftest import REPO, child_env
+from parity_tests.conftest import REPO, child_env, needs_torch
 
 SOLUTIONS = (REPO / "exercises" / "backprop_solutions.py").read_text(encoding="utf-8")
 WRONG = "def relu2deriv(output):\n    return output >= 0\n"
@@ -328,6 +328,7 @@ def venv_for_others(folder: Path) -> tuple[Path | None, str]:
 @pytest.mark.skipif(getattr(os, "geteuid", lambda: -1)() != 0,
                     reason="the autograder runs as root, as on Gradescope")
 @pytest.mark.skipif(nobody() is None, reason="no user called nobody here")
+@needs_torch
 def test_the_autograder_end_to_end_on_a_fake_autograder_tree(tmp_path, script):
     """The built zip on a fake /autograder, as Gradescope runs it (its venv: this one): a
     right file, a wrong file that tries to read the solutions, a file that hangs, and no file."""
