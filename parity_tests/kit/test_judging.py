@@ -1,6 +1,7 @@
 """The judging engine against answers that try to pass without computing, and the lines
 that used to mislead: the same verdict every run and in any thread (issue 30, item 1),
-memorizing answers (item 2), a graph cut in a module (item 3), dropout drawn by the answer
+the torch track's memorizing answers (item 2; the NumPy track's are in
+test_memorizing.py), a graph cut in a module (item 3), dropout drawn by the answer
 (item 9), and named lines (item 10), each in both dtypes."""
 
 from __future__ import annotations
