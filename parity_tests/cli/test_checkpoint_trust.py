@@ -30,7 +30,7 @@ def saved(tmp_path_factory) -> Callable[[str], Path]:
     @functools.cache
     def made_by(side: str) -> Path:
         if side == "torch":
-            pytest.importorskip("torch")
+            pytest.importorskip("torch", reason=conftest.NEEDS_TORCH)
         path = folder / f"{side}.npz"
         result = run(["scripts/train.py", *IMPL[side], *SHORT, "--save", str(path)])
         assert result.returncode == 0, result.stderr
