@@ -496,7 +496,11 @@ def main(argv: list[str] | None = None) -> int:
         full = load(args.data_dir, 60000, 10000) if args.data_dir else None
         device = args.device_rows
         if not args.no_torch:
-            from torch_impl.device import accelerator, available
+            try:
+                from torch_impl.device import accelerator, available
+            except ImportError as e:
+                raise ConfigError(f"the torch rows need torch ({e}): pip install -e '.[torch]', "
+                                  "or add --no-torch for the NumPy rows alone") from None
 
             if device is not None and not available(device):
                 gpu = "CUDA GPU" if device == "cuda" else "usable Apple GPU (MPS)"

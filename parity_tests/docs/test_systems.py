@@ -114,6 +114,16 @@ def test_the_suite_collects_without_windows_missing_modules(tmp_path, request):
     assert needs_pty.mark in pty_test.pytestmark
 
 
+
+def test_the_suite_collects_without_torch(tmp_path):
+    """Where the torch extra is not installed, no test module fails to import: a module of
+    the torch side skips whole, and the NumPy side's tests are collected."""
+    out = collect(tmp_path / "no-torch", "--collect-only", "-q",
+                  missing=("torch", "torchvision", "scipy"))
+    assert re.search(r"^\d+ tests? collected in ", out, re.M), out[-3000:]
+    assert "parity_tests/chapter/test_book_log.py::" in out
+    assert "parity_tests/chapter/test_torch.py::" not in out
+
 FILE_FIRST = {"io", "os", "gzip", "bz2", "lzma"}
 """Modules whose open (or fdopen) takes the file, then the mode; a Path's open takes the mode."""
 BINARY_BY_DEFAULT = {"gzip", "bz2", "lzma"}

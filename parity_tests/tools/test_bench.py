@@ -12,7 +12,7 @@ import pytest
 
 from ch9_shared import system
 from ch9_shared.config import PRESETS
-from parity_tests.conftest import REPO, needs_proc, needs_torch, peak_within
+from parity_tests.conftest import REPO, needs_proc, needs_torch, peak_within, run
 from tools.bench import Row, Timing, dense_flops, peak_mb, results, round_robin, table
 
 
@@ -165,3 +165,10 @@ def test_against_times_both_checkouts_round_robin_as_a_ratio(tmp_path, monkeypat
                                          str(REPO / "scripts" / "train.py")] * 2
     assert [where for _, where in ran] == [str(tmp_path), str(REPO)] * 2
     assert len(lines) == 1 and lines[0].startswith("idle: ") and "ratio" in lines[0]
+
+
+def test_without_torch_the_torch_rows_are_one_line_that_names_no_torch():
+    ran = run(["tools/bench.py", "--quick"], block_torch=True)
+    assert ran.returncode == 2 and ran.stdout == "", ran.stderr
+    assert ran.stderr.count("\n") == 1 and ran.stderr.startswith("tools/bench.py: error: ")
+    assert "pip install -e '.[torch]', or add --no-torch" in ran.stderr
