@@ -58,7 +58,6 @@ from scripts.cli import (
 
 with imports_of_the_torch_extra("scripts/study.py"):
     import scipy.stats
-    import torch  # noqa: F401  the study trains with torch (scripts/stacked.py)
 
 HIDDEN = ("sigmoid", "tanh", "relu")
 OUTPUT = ("sigmoid", "softmax")
@@ -446,6 +445,8 @@ def main(argv: list[str] | None = None) -> int:
     if not 1 <= folds <= 5:
         parser.error(f"--folds must be from 1 to 5 (1000 training images, 200 a fold), "
                      f"got {folds}")
+    with imports_of_the_torch_extra("scripts/study.py"):
+        import torch  # noqa: F401  the study trains with torch (scripts/stacked.py)
     try:  # before minutes of training, not after
         writable_folder("--out", args.out)
         for name in ("study.md", "study.json", "study.png"):
