@@ -27,20 +27,23 @@ import scripts  # noqa: F401  first: a signal during the imports below is one li
 import argparse
 import glob
 import os
+import queue
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from pathlib import Path
 
 from ch9_shared.config import DTYPE_CHOICES
 from ch9_shared.files import OutputError, distinct, writable_file, write_atomically
-from ch9_shared.system import become_subreaper, user_options
+from ch9_shared.system import become_subreaper, not_traceable, spare_uids, user_options
 from exercises import gradebook
 from exercises.runner import (
     TRACK_CHOICES,
     Graded,
     Limits,
     check_environment,
+    could_not_be_judged,
     end_all_orphans,
     grade_file,
     load_checks,
@@ -189,16 +192,40 @@ def main(argv: list[str] | None = None) -> int:
                     memory_mb=args.memory_mb, dtype=args.dtype, user=args.user,
                     track=args.track)
     become_subreaper()
-    broken = check_environment(limits)
+    not_traceable()  # no answer writes to this process's output, nor reads its memory
+    uids = spare_uids(args.jobs) if args.user is not None else []
+    broken, readable = check_environment(replace(limits, uid=uids[0] if uids else None))
     if broken:
         exits.say(f"{parser.prog}: error: {broken}")
         return 2
+    if readable:
+        print(f"{parser.prog}: note: {readable}", file=sys.stderr)
+    if args.user is None and len(paths) > 1:
+        print(f"{parser.prog}: note: the answers run with your rights (they can read and "
+              "write what you can); to grade answers you do not trust, run as root with "
+              "--user nobody (docs/exercises.md)", file=sys.stderr)
     load_checks()  # before any answer runs, so that none can change them
+    free: queue.Queue[int | None] = queue.Queue()
+    for uid in uids or [None] * args.jobs:
+        free.put(uid)
+
+    def graded(path: Path) -> Graded:
+        """The file's grades, as a user id of its own where there are spare ones."""
+        uid = free.get()
+        try:
+            return grade_file(path, replace(limits, uid=uid))
+        except Exception as e:  # the grader's own fault with this file: its line alone
+            return could_not_be_judged(path, e, limits)
+        finally:
+            free.put(uid)
+
     start = time.monotonic()
     try:
         with ThreadPoolExecutor(args.jobs) as pool:
-            grades = gradebook.ordered(list(pool.map(lambda path: grade_file(path, limits),
-                                                     paths)))
+            grades = list(pool.map(graded, paths))
+        if min(args.jobs, len(paths)) > 1:  # what another file may have caused: alone again
+            grades = [graded(one.path) if one.suspect else one for one in grades]
+        grades = gradebook.ordered(grades)
     finally:
         end_all_orphans()  # nothing an answer started may outlive the grading
     took = time.monotonic() - start
