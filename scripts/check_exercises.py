@@ -52,6 +52,9 @@ from scripts import exits
 from scripts.cli import Parser, exit_with, integer_in, positive_float
 
 BLANK = Path(__file__).resolve().parent.parent / "exercises" / "backprop.py"
+RIGHTS = ("the answers run with your rights (they can read and write what you can); to grade "
+          "answers you do not trust, run as root with --user nobody (docs/exercises.md)")
+"""The note for a class graded without --user."""
 MAX_SECONDS = 24 * 60 * 60
 """The longest --time-limit, a day: the child's deadlines overflow the clock near 1e11 s."""
 MAX_MEMORY_MB = 2**30
@@ -201,9 +204,7 @@ def main(argv: list[str] | None = None) -> int:
     if readable:
         print(f"{parser.prog}: note: {readable}", file=sys.stderr)
     if args.user is None and len(paths) > 1:
-        print(f"{parser.prog}: note: the answers run with your rights (they can read and "
-              "write what you can); to grade answers you do not trust, run as root with "
-              "--user nobody (docs/exercises.md)", file=sys.stderr)
+        print(f"{parser.prog}: note: {RIGHTS}", file=sys.stderr)
     load_checks()  # before any answer runs, so that none can change them
     free: queue.Queue[int | None] = queue.Queue()
     for uid in uids or [None] * args.jobs:
