@@ -311,7 +311,7 @@ ch9_shared/ alone)."""
 
 
 def kept_from_answers() -> list[Path]:
-    return sorted(path for pattern in KEPT_FROM_ANSWERS for path in ROOT.glob(pattern))
+    return [path for pattern in KEPT_FROM_ANSWERS for path in sorted(ROOT.glob(pattern))]
 
 
 def check_environment(limits: Limits) -> tuple[str | None, str | None]:
