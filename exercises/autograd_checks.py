@@ -13,7 +13,7 @@ tensors under ch9_shared/close.py, in the exercise's dtype. The references:
                                   weight's .grad after the chapter's loss.backward() (a graph
                                   cut by .data or .detach() leaves one None: named)
     TrueHidden                    layer_1, and hidden_input.grad = exact mode's layer_1_delta;
-                                  torch.autograd.gradcheck (float64) must pass
+                                  gradcheck (float64, computed here) must pass
     BookHidden                    the same against book mode's layer_1_delta; gradcheck must fail
     train_step                    each weight's .grad and new value, as the hand-built step's,
                                   and the loss it returns
