@@ -411,7 +411,7 @@ def what_is_off(exercise: Exercise, tensor: Expected, answer: np.ndarray, step: 
     for made, explanation in _mistakes(exercise, step.origin):
         wrong = None if isinstance(made, str) else made.get(tensor.key)
         if wrong is not None and wrong.dtype.kind in "biuf" and wrong.shape == answer.shape \
-                and compare(label, answer, wrong.astype(dtype), tensor.depth, dtype).close:
+                and _like(tensor, answer, wrong.astype(dtype), dtype):
             return say(label, explanation)
     a, b = answer.astype(np.float64), expected.astype(np.float64)
     if b.size == 1:
@@ -429,11 +429,26 @@ def what_is_off(exercise: Exercise, tensor: Expected, answer: np.ndarray, step: 
         kept = step.dropout_mask == 1
         if (factor := _factor(a[kept], b[kept])) is not None:
             return say(label, f"{_about(factor)} wherever a unit is kept")
+    if tensor.drawn:  # its figures would be those of the mask this call happened to draw
+        return say(label, "differs from what the chapter's step makes on the mask its dropout "
+                          "drew")
     if dtype in LOWER and compare(label, answer, expected, tensor.depth, LOWER[dtype]).close:
         return say(label, LESS_PRECISE.format(LOWER[dtype], comparison.max_rel, dtype))
     return say(label, f"differs: max abs diff {comparison.max_abs:.1e}, max rel diff "
                       f"{comparison.max_rel:.1e} (tolerance {comparison.tol:.0e} of the "
                       "tensor's size)")
+
+
+def _like(tensor: Expected, answer: np.ndarray, wrong: np.ndarray, dtype: str) -> bool:
+    """Whether the answer's tensor is a typical mistake's. One that depends on the mask the
+    answer drew is compared where both masks kept a unit (the mistake ran on the seed's
+    mask; another thread's draws may have given the answer another), or not at all where
+    every entry depends on the whole mask (the logits, the new weights)."""
+    if not tensor.drawn:
+        return compare(tensor.label, answer, wrong, tensor.depth, dtype).close
+    both = (answer != 0) & (wrong != 0)
+    return tensor.masked and bool(both.any()) and compare(
+        tensor.label, answer[both], wrong[both], tensor.depth, dtype).close
 
 
 class _Missing(Exception):
@@ -458,8 +473,9 @@ def _drawn(arrays: Arrays, step: StepTensors) -> tuple[StepTensors, str | None]:
     if share == 1:
         return step, ("drops nothing in train mode: add nn.Dropout(0.5) after the activation "
                       "(model.train() mode drops each hidden unit with probability 1/2)")
-    if not KEPT[0] <= share <= KEPT[1]:
-        return step, (f"keeps {share:.0%} of the hidden units in train mode: dropout keeps "
+    if not KEPT[0] <= share <= KEPT[1]:  # the bound, not the share: the mask's own figure
+        many = f"more than {KEPT[1]:.0%}" if share > KEPT[1] else f"fewer than {KEPT[0]:.0%}"
+        return step, (f"keeps {many} of the hidden units in train mode: dropout keeps "
                       "each with probability 1/2 (nn.Dropout(p) drops each with probability "
                       "p: 0.5 here)")
     both = kept & positive

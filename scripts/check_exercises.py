@@ -35,7 +35,13 @@ from dataclasses import replace
 from pathlib import Path
 
 from ch9_shared.config import DTYPE_CHOICES
-from ch9_shared.files import OutputError, distinct, writable_file, write_atomically
+from ch9_shared.files import (
+    OutputError,
+    distinct,
+    output_target,
+    writable_file,
+    write_atomically,
+)
 from ch9_shared.system import become_subreaper, not_traceable, spare_uids, user_options
 from exercises import gradebook
 from exercises.runner import (
@@ -174,11 +180,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.gradescope is not None and len(paths) > 1:
         problems.append(f"--gradescope writes the results of one submission, and {len(paths)} "
                         "files are given: grade one file, or use --csv or --junit for a class")
+    targets: dict[str, Path] = {}  # fixed now: an answer's link there later is replaced
     try:
         for flag, output in outputs.items():
             if output is not None:
                 if output.resolve() in {path.resolve() for path in paths}:
                     raise OutputError(f"{flag} {output}: that is a file of answers")
+                targets[flag] = output_target(flag, output)
                 writable_file(flag, output)
         distinct(outputs)
     except OutputError as e:
@@ -252,10 +260,14 @@ def main(argv: list[str] | None = None) -> int:
         if output is not None:
             data = texts[flag]().encode("utf-8", errors="replace")
             try:
-                write_atomically(output, lambda f, data=data: f.write(data))
+                write_atomically(targets[flag], lambda f, data=data: f.write(data),
+                                 follow_links=False)
             except OSError as e:
                 exits.say(f"{parser.prog}: error: {flag} {output}: cannot write it "
                           f"({exits.reason(e)})")
+                return 2
+            except OutputError as e:  # made read-only during grading
+                exits.say(f"{parser.prog}: error: {flag} {output}: cannot write it ({e})")
                 return 2
     environment = next((graded.environment for graded in grades if graded.environment), None)
     if environment:
