@@ -67,7 +67,7 @@ import sys
 import threading
 import time
 import zipfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -588,8 +588,9 @@ ENVIRONMENT = "the grader's environment, not the answers"
 NOT_RUN = "not run: the file's time ran out"
 
 
-def grade_file(path: Path, limits: Limits = Limits()) -> Graded:
-    """Grade every exercise of the file's track(s), in as many children as it takes, each
+def grade_file(path: Path, limits: Limits = Limits(), copy: Path | None = None) -> Graded:
+    """Grade every exercise of the file's track(s) (its `copy`'s, where one is given:
+    private_copies), in as many children as it takes, each
     call of an answer asked for and timed alone, within the file's time (limits.file_budget
     of CPU time, and its wall-clock backstop): an exercise that did not run then fails with
     NOT_RUN. A child that ends before it loads the answers is the grader's environment's
@@ -599,12 +600,13 @@ def grade_file(path: Path, limits: Limits = Limits()) -> Graded:
     load_checks()
     graded, names, start, spent = Graded(path), None, 0, 0.0
     defined: set[str] = set()
-    order = file_order(path)
+    source = copy or path
+    order = file_order(source)
     deadline = time.monotonic() + limits.backstop(limits.file_budget)
 
     def give_up(reason: str) -> Graded:
         if names is None:
-            graded.tracks = choose_tracks(defined_in_text(path), limits.track)
+            graded.tracks = choose_tracks(defined_in_text(source), limits.track)
             graded.error = f"cannot be imported: {reason}"
         else:
             graded.results += [Result(n, "failed", f"failed: {reason}") for n in names[start:]]
@@ -621,7 +623,7 @@ def grade_file(path: Path, limits: Limits = Limits()) -> Graded:
             why = f"{NOT_RUN} (a file has {limits.file_budget:g} s of CPU time)"
             graded.results += [Result(n, "failed", why) for n in names[start:]]
             return graded
-        child = Child(path, limits, start, deadline, spent)
+        child = Child(source, limits, start, deadline, spent)
         try:
             try:
                 child.send({"tracks": {track: list(every) for track, every in TRACKS.items()}})
@@ -671,6 +673,38 @@ def grade_file(path: Path, limits: Limits = Limits()) -> Graded:
         finally:
             spent += child.close()
     return graded
+
+
+def private_copies(paths: list[Path], folder: Path) -> dict[Path, Path]:
+    """Each file of answers copied, before any answer runs, into a folder of its own under
+    `folder` (which others may enter, not list): a file is graded on its bytes as the grader
+    found them, whatever another file's answers write meanwhile. OSError if one cannot be
+    read."""
+    folder.chmod(0o711)
+    copies = {}
+    for number, path in enumerate(paths):
+        own = folder / str(number)
+        own.mkdir(mode=0o700)
+        copies[path] = own / path.name
+        copies[path].write_bytes(path.read_bytes())
+    return copies
+
+
+@contextlib.contextmanager
+def lent(copy: Path, limits: Limits) -> Iterator[None]:
+    """The copy and its folder, the answers' user's while its file is graded (as root, with
+    limits.user: that user, or its user id limits.uid, alone may read it), then taken back."""
+    if limits.user is None:
+        yield
+        return
+    options = user_options(limits.user, limits.uid)
+    for owned in (copy.parent, copy):
+        os.chown(owned, options["user"], options["group"])
+    try:
+        yield
+    finally:
+        for owned in (copy.parent, copy):
+            os.chown(owned, os.getuid(), os.getgid())
 
 
 def could_not_be_judged(path: Path, error: BaseException, limits: Limits) -> Graded:

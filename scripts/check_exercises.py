@@ -29,6 +29,7 @@ import glob
 import os
 import queue
 import sys
+import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
@@ -52,7 +53,9 @@ from exercises.runner import (
     could_not_be_judged,
     end_all_orphans,
     grade_file,
+    lent,
     load_checks,
+    private_copies,
 )
 from scripts import exits
 from scripts.cli import Parser, exit_with, integer_in, positive_float
@@ -219,16 +222,25 @@ def main(argv: list[str] | None = None) -> int:
         free.put(uid)
 
     def graded(path: Path) -> Graded:
-        """The file's grades, as a user id of its own where there are spare ones."""
+        """The file's grades, from its copy, as a user id of its own where there are spare
+        ones."""
         uid = free.get()
         try:
-            return grade_file(path, replace(limits, uid=uid))
+            with lent(copies[path], replace(limits, uid=uid)):
+                return grade_file(path, replace(limits, uid=uid), copies[path])
         except Exception as e:  # the grader's own fault with this file: its line alone
             return could_not_be_judged(path, e, limits)
         finally:
             free.put(uid)
 
     start = time.monotonic()
+    folder = tempfile.TemporaryDirectory(prefix="check_exercises-")
+    try:
+        copies = private_copies(paths, Path(folder.name))
+    except OSError as e:
+        folder.cleanup()
+        exits.say(f"{parser.prog}: error: {e.filename}: cannot be read ({exits.reason(e)})")
+        return 2
     try:
         with ThreadPoolExecutor(args.jobs) as pool:
             grades = list(pool.map(graded, paths))
@@ -237,6 +249,7 @@ def main(argv: list[str] | None = None) -> int:
         grades = gradebook.ordered(grades)
     finally:
         end_all_orphans()  # nothing an answer started may outlive the grading
+        folder.cleanup()
     took = time.monotonic() - start
     unlimited = next((graded.unlimited for graded in grades if graded.unlimited), None)
     if unlimited:

@@ -271,10 +271,10 @@ def test_a_grader_fault_with_one_file_is_that_files_line(tmp_path, monkeypatch, 
     from scripts import check_exercises as script
     real = script.grade_file
 
-    def grade_file_or_fail(path, limits):
+    def grade_file_or_fail(path, limits, *copy):
         if path.name == "boom.py":
             raise OverflowError("cannot convert float infinity to integer")
-        return real(path, limits)
+        return real(path, limits, *copy)
 
     monkeypatch.setattr(script, "grade_file", grade_file_or_fail)
     right = solutions("backprop")
@@ -302,3 +302,25 @@ def test_the_grader_says_which_files_an_answers_user_could_read():
     assert broken is None
     assert readable.startswith("the user root can read exercises/autograd_solutions.py and ")
     assert "as scripts/autograder/run_autograder does" in readable and "\n" not in readable
+
+
+TAMPER = textwrap.dedent('''\
+    import os as _os
+    with open(f"/proc/{_os.getppid()}/cmdline", "rb") as _f:
+        for _arg in _f.read().split(b"\\0"):
+            if _arg.endswith(b"victim.py"):
+                with open(_arg, "w") as _victim:
+                    _victim.write("# nothing here\\n")
+    ''')
+"""At import, find a classmate's file among the grader's arguments and overwrite it."""
+
+
+def test_a_file_that_overwrites_a_classmates_file_costs_it_nothing(tmp_path):
+    """Each file is graded on its bytes as the grader found them, before any answer ran (a
+    private copy), so a file that rewrites another on disk changes nothing of its grade."""
+    right = solutions("backprop")
+    paths = [write(tmp_path, "a_tamperer", TAMPER + right), write(tmp_path, "victim", right)]
+    ran = check_exercises(*map(str, paths), "--jobs", "1")
+    assert paths[1].read_text(encoding="utf-8") == "# nothing here\n"  # it did write
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+    assert ran.stdout.splitlines()[-1] == "2 of 2 files passed every exercise", ran.stdout
