@@ -10,6 +10,7 @@ import os
 import resource
 import subprocess
 import sys
+import tempfile
 import textwrap
 import time
 import zipfile
@@ -324,3 +325,47 @@ def test_a_file_that_overwrites_a_classmates_file_costs_it_nothing(tmp_path):
     assert paths[1].read_text(encoding="utf-8") == "# nothing here\n"  # it did write
     assert ran.returncode == 0, ran.stdout + ran.stderr
     assert ran.stdout.splitlines()[-1] == "2 of 2 files passed every exercise", ran.stdout
+
+
+def runnable_by_others(path: str) -> bool:
+    """Whether another user may run the interpreter at `path` (every folder above it open)."""
+    real = Path(os.path.realpath(path))
+    return all(os.stat(folder).st_mode & 0o001 for folder in real.parents) and bool(
+        os.stat(real).st_mode & 0o001)
+
+
+AS_ANOTHER_USER = [
+    pytest.mark.skipif(getattr(os, "geteuid", lambda: -1)() != 0,
+                       reason="runs the grader as the user nobody: needs root"),
+    pytest.mark.skipif(not runnable_by_others(sys.executable),
+                       reason="this Python lives where other users may not run it (under "
+                              "/root): the grader cannot run as another user here")]
+
+WRITE_TO_THE_GRADER = textwrap.dedent('''\
+    import os as _os
+    for _fd in (1, 2):
+        try:
+            with open(f"/proc/{_os.getppid()}/fd/{_fd}", "w") as _out:
+                _out.write("FORGED ROW 9 of 9\\n" + "FORGED " * 100000)
+        except OSError:
+            pass
+    ''')
+
+
+@pytest.mark.parametrize("_", [pytest.param(0, marks=AS_ANOTHER_USER)])
+def test_an_answer_cannot_write_to_the_graders_output(_):
+    """An answer that opens the grader's standard output and error through /proc writes
+    nothing there: the grader, run by a user who is not root (here: nobody), is not
+    traceable by its children, which run as the same user."""
+    right = solutions("backprop")
+    with tempfile.TemporaryDirectory() as folder:  # one the user nobody may read
+        Path(folder).chmod(0o755)
+        paths = [write(Path(folder), "mallory", WRITE_TO_THE_GRADER + right),
+                 write(Path(folder), "alice", right)]
+        ran = subprocess.run([sys.executable, "scripts/check_exercises.py", *map(str, paths),
+                              "--jobs", "2"], cwd=REPO, capture_output=True, encoding="utf-8",
+                             timeout=300, user="nobody", group="nogroup",
+                             env=child_env(PYTHONPATH=str(REPO), HOME=folder))
+    assert "FORGED" not in ran.stdout + ran.stderr
+    assert len(ran.stdout.splitlines()) == 4 and ran.stdout.endswith(
+        "2 of 2 files passed every exercise\n"), ran.stdout
