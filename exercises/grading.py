@@ -17,25 +17,36 @@ Grading is two halves, so that a learner's code never decides its own verdict:
 - `judge(exercise, arrays, dtype)` compares those arrays with the project's own tensors,
   in the exercise's dtype, and says in one line what is off. It runs only our code.
 
-Every exercise runs on three configurations. The first is the chapter's first training
+Every exercise runs on four configurations. The first is the chapter's first training
 step: the first 100 images of the shipped MNIST slice, the book's seed-1 initial weights
 and first dropout mask, preset tanh in exact mode (D = 10000, alpha = 2, 100 hidden
 units). The second differs in every value an answer receives: seed 2's weights and mask,
 20 other images, 30 hidden units, alpha = 0.5, D = 200 (batch*classes). The third has the
-first's shapes and other values (seed 3, images 200 to 299, alpha = 1, D = 1000): an
+first's shapes and other values (seed 3, images 200 to 299, alpha = 1, D = 999): an
 answer that returns what it computed for a shape, or on a first call, gives the same
-tensors on the first and the third and is told so. And on the first step, each argument in
-turn takes another value (an array its rows rolled by one, a number the second
-configuration's, or one more where both have the same: pixels, classes): an answer that
-makes the same tensors ignores that argument, and its line says which ("lr does not change
-with D"), even where its values happen to be right. The calls come in an order drawn from
-the file's content (`order_of`): the same file, the same verdict; no answer can foresee
-which call comes first. Every reference and catalogue is drawn from its own seeded
-generator, and a run that draws from torch's global one holds exercises/child.py's
-TORCH_RNG: grading one answer never changes another's verdict.
+tensors on the first and the third and is told so; and its D is no multiple of the batch
+size (StepConfig.fixed_D), so that `D // batch_size` is not D / batch_size. The fourth is
+a batch of one image (image 300, seed 4, 13 hidden units, alpha = 1.5, D = 7: B, H and D
+with no common factor), where a squeeze (np.squeeze, .squeeze()) loses the batch's axis.
+And on the first step, each argument in turn takes another value (an array its rows
+rolled by one, a number the second configuration's, or one more where both have the same:
+pixels, classes): an answer that makes the same tensors ignores that argument, and its
+line says which ("lr does not change with D"), even where its values happen to be right.
+The calls come in an order drawn from the file's content (`order_of`): the same file, the
+same verdict; no answer can foresee which call comes first. Every reference and catalogue
+is drawn from its own seeded generator, and a run that draws from torch's global one holds
+exercises/child.py's TORCH_RNG: grading one answer never changes another's verdict.
+
+Each run hands the answer copies of its arguments and sends back the names of those it
+changed in place (NumPy arrays and torch tensors alike): that is wrong, and the line says
+which argument and why the chapter's loop needs it as it was (IN_PLACE), but for those
+an exercise lets it change (`may_change`: the book's `weights -= ...`, `layer_1 *= ...`).
 
 An answer that draws its own dropout mask (idiomatic_model) is judged on the mask it drew
-(`_drawn`: the units that are 0): about half kept, the kept doubled, and every other
+(`_drawn`: the units that are 0): a share of the units kept within SIGMAS standard
+deviations of 1/2 (kept_bounds: on the first step's about 4900 units, 45.7% to 54.3%), the
+kept doubled, a second train-mode pass in the same run on a mask of its own (two masks
+agree on about half the units: one kept from step to step is told so), and every other
 tensor against numpy_impl's step on that mask.
 
 The reference is what numpy_impl computes from the same inputs, and "close" is
@@ -46,7 +57,8 @@ gradcheck), whose note joins the line that says passed.
 A wrong answer gets one line that names the tensor and says what is off, trying in turn:
 its shape, NaN or inf, a dtype less precise than the exercise's, the exercise's catalogue
 of typical mistakes (written out in its track's checks as code; one that raises is
-matched by what it raised), entries that should be 0, a constant factor (everywhere, or
+matched by what it raised; where several make the tensor, the one that makes every tensor
+of the answer tells it), entries that should be 0, a constant factor (everywhere, or
 wherever a unit is kept) or, for one number, a constant added, and else by how much it
 differs.
 """
