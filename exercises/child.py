@@ -384,9 +384,11 @@ def train_step_run(answer: object, inputs: dict[str, object], given: dict) -> Ar
 def idiomatic_run(answer: object, inputs: dict[str, object], given: dict) -> Arrays:
     """idiomatic_model: its eval-mode logits; in train mode, after torch.manual_seed(SEED),
     what reaches the last nn.Linear (layer_1: which units its dropout kept, and by how much
-    it scaled them) and the logits, then what reaches it in a second train-mode pass
-    (layer_1_again: a dropout that keeps the same units at every step shows); lr; the
-    weights after one step of SGD."""
+    it scaled them) and the logits, then what reaches it in a second train-mode pass after
+    torch.manual_seed(SEED + 1) (layer_1_again: a dropout that keeps the same units at
+    every step shows; left out where torch was reseeded in between, by the answer or
+    another thread, as two masks may then be drawn from the same state); lr; the weights
+    after one step of SGD."""
     import torch
     from torch import nn
     result = calling(answer, *inputs.values())
@@ -420,8 +422,11 @@ def idiomatic_run(answer: object, inputs: dict[str, object], given: dict) -> Arr
     optimizer = torch.optim.SGD(model.parameters(), lr=float(lr))
     torch.manual_seed(SEED)
     logits = calling(model, layer_0)
-    with torch.no_grad():  # the next step's pass, on the same weights: a mask of its own
+    fair = torch.initial_seed() == SEED
+    torch.manual_seed(SEED + 1)  # the next step's pass, on the same weights: another mask
+    with torch.no_grad():
         calling(model, layer_0)
+    fair = fair and torch.initial_seed() == SEED + 1  # nothing reseeded in between
     hook.remove()
     train_logits = array(logits, "the model's output")
     loss = nn.CrossEntropyLoss()(logits, tensor(given["labels"].argmax(axis=1)))
@@ -429,7 +434,7 @@ def idiomatic_run(answer: object, inputs: dict[str, object], given: dict) -> Arr
     calling(loss.backward)
     optimizer.step()
     return {"eval_logits": eval_logits, "layer_1": seen[0].cpu().numpy().copy(),
-            "layer_1_again": seen[-1].cpu().numpy().copy(),
+            **({"layer_1_again": seen[-1].cpu().numpy().copy()} if fair else {}),
             "logits": train_logits, "lr": np.array(float(lr)),
             "weights_0_1": chapter_layout(linears[0].weight),
             "weights_1_2": chapter_layout(linears[1].weight)}

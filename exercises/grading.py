@@ -45,9 +45,9 @@ an exercise lets it change (`may_change`: the book's `weights -= ...`, `layer_1 
 An answer that draws its own dropout mask (idiomatic_model) is judged on the mask it drew
 (`_drawn`: the units that are 0): a share of the units kept within SIGMAS standard
 deviations of 1/2 (kept_bounds: on the first step's about 4900 units, 45.7% to 54.3%), the
-kept doubled, a second train-mode pass in the same run on a mask of its own (two masks
-agree on about half the units: one kept from step to step is told so), and every other
-tensor against numpy_impl's step on that mask.
+kept doubled, a second train-mode pass in the same run (after another seed) on a mask of
+its own (two masks agree on about half the units: one kept from step to step is told
+so), and every other tensor against numpy_impl's step on that mask.
 
 The reference is what numpy_impl computes from the same inputs, and "close" is
 ch9_shared/close.py's, at the tolerance of the exercise's dtype (never the answer's). An
@@ -533,7 +533,8 @@ def _drawn(arrays: Arrays, step: StepTensors) -> tuple[StepTensors, str | None]:
         return step, ("drops nothing in train mode: add nn.Dropout(0.5) after the activation "
                       "(model.train() mode drops each hidden unit with probability 1/2)")
     if not low <= share <= high:
-        return step, (f"keeps {share:.1%} of the hidden units in train mode (of {units}, a "
+        told = f"{share:.1%}" if abs(share - 0.5) < 0.1 else f"{share:.0%}"  # near the bounds
+        return step, (f"keeps {told} of the hidden units in train mode (of {units}, a "
                       f"right dropout keeps {low:.1%} to {high:.1%}): dropout keeps each with "
                       "probability 1/2 (nn.Dropout(p) drops each with probability p: 0.5 "
                       "here)")
