@@ -22,6 +22,7 @@ import numpy as np
 
 from ch9_shared.config import CLASSES, MAX_HIDDEN, PIXELS, Config, ConfigError
 from ch9_shared.files import write_atomically
+from ch9_shared.npz import members
 
 FORMAT = "grokking-ch9 checkpoint 1"
 GENERATOR_DEVICES = ("cpu", "cuda", "mps")
@@ -109,25 +110,19 @@ def check_headers(path: Path) -> None:
     dtype, and a member whose stored size exceeds what its header allows (a compression
     bomb), before any data is read."""
     with zipfile.ZipFile(path) as archive:
-        for info in archive.infolist():
-            name = info.filename.removesuffix(".npy")
+        for member in members(archive):
+            name = member.name
             if name not in (*SCALARS, "weights_0_1", "weights_1_2", "rng_key", "torch_rng"):
                 raise CheckpointError(f"{name}: not a field of a checkpoint")
-            with archive.open(info) as member:
-                version = np.lib.format.read_magic(member)
-                read = (np.lib.format.read_array_header_1_0 if version == (1, 0)
-                        else np.lib.format.read_array_header_2_0)
-                shape, _, dtype = read(member, max_header_size=10000)
-                header_bytes = member.tell()
-            if dtype.hasobject:
+            if member.dtype.hasobject:
                 raise CheckpointError(f"{name}: an object array, not a checkpoint field")
-            size = math.prod(shape) * dtype.itemsize
-            if size > _field_bound(name):
-                raise CheckpointError(f"{name}: its header claims {size} bytes, more than the "
-                                      f"{_field_bound(name)} a checkpoint's {name} may hold")
-            if info.file_size > header_bytes + size:
-                raise CheckpointError(f"{name}: unpacks to {info.file_size} bytes, its header "
-                                      f"allows {header_bytes + size}")
+            if member.data_bytes > _field_bound(name):
+                raise CheckpointError(f"{name}: its header claims {member.data_bytes} bytes, "
+                                      f"more than the {_field_bound(name)} a checkpoint's "
+                                      f"{name} may hold")
+            if member.unpacks_beyond_its_header:
+                raise CheckpointError(f"{name}: unpacks to {member.info.file_size} bytes, its "
+                                      f"header allows {member.header_bytes + member.data_bytes}")
 
 
 def _real(name: str, value: object, ndim: int) -> np.ndarray:

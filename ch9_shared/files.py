@@ -55,16 +55,23 @@ class _Recording(io.FileIO):
             raise
 
 
-def write_atomically(path: Path, write: Callable[[IO[bytes]], object]) -> None:
+def write_atomically(path: Path, write: Callable[[IO[bytes]], object],
+                     follow_links: bool = True) -> None:
     """write(file) to a temporary file beside `path`, then rename it over `path`: a reader
     (or a run killed half-way) never sees half a file. A symbolic link is written through
     (its target is replaced, the link stays); a path that is not a regular file (a device,
     a pipe) or that the user may not write is refused, never replaced. A file replaced keeps
-    its mode (a private checkpoint stays private); SIGINT and SIGTERM wait for the write."""
-    path = Path(os.path.realpath(path))
-    not_a_file(path)
-    not_read_only(path)
-    mode = stat.S_IMODE(path.stat().st_mode) if path.exists() else 0o666 & ~_umask()
+    its mode (a private checkpoint stays private); SIGINT and SIGTERM wait for the write.
+    With follow_links=False (`path` fixed by output_target before untrusted code ran) a
+    link found at `path` is replaced itself, never followed, and only a file of the user's
+    own lends its mode: what someone else planted there cannot steer the write."""
+    if follow_links:
+        path = Path(os.path.realpath(path))
+        not_a_file(path)
+        not_read_only(path)
+        mode = stat.S_IMODE(path.stat().st_mode) if path.exists() else 0o666 & ~_umask()
+    else:
+        mode = _own_mode(path, 0o666 & ~_umask())
     with signals_deferred():
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=TEMP_PREFIX)
         try:
@@ -82,6 +89,21 @@ def write_atomically(path: Path, write: Callable[[IO[bytes]], object]) -> None:
         finally:
             if os.path.exists(tmp):
                 os.unlink(tmp)
+
+
+def _own_mode(path: Path, default: int) -> int:
+    """The permissions of the regular file at `path` if this user owns it, `default` for
+    anything else (nothing, a link: not followed, someone else's file); a read-only file
+    is refused, as write_atomically refuses one."""
+    try:
+        found = os.lstat(path)
+    except FileNotFoundError:
+        return default
+    if not stat.S_ISREG(found.st_mode):
+        return default
+    not_read_only(path)
+    owner = os.geteuid() if hasattr(os, "geteuid") else found.st_uid  # Windows: no owners
+    return stat.S_IMODE(found.st_mode) & 0o777 if found.st_uid == owner else default
 
 
 def _umask() -> int:
@@ -130,6 +152,40 @@ def writable_file(flag: str, path: Path) -> Path:
         raise OutputError(f"{flag} {path}: {folder} is a file, not a folder")
     _can_write_in(folder, flag, path)
     return path
+
+
+def output_target(flag: str, path: Path) -> Path:
+    """The file that `path` names, resolved now, before untrusted code runs (a grader's
+    answers), for write_atomically(..., follow_links=False) to write at the end: a link
+    planted there meanwhile is then replaced, never followed. A symbolic link on the way
+    that stands in a folder others may write (group or world: /tmp, sticky or not) is
+    refused, OutputError: anyone could have planted it. Your own link in your own folder
+    is fine; it is followed once, here."""
+    for link in _links_on(Path(os.path.abspath(path))):
+        if os.name == "posix" and os.stat(link.parent).st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+            raise OutputError(f"{flag} {path}: {link} is a symbolic link in a folder others may "
+                              f"write, so anyone could have planted it; give the file's own "
+                              f"path ({os.path.realpath(link)}) or a path in a private folder")
+    return Path(os.path.realpath(path))
+
+
+def _links_on(path: Path, most: int = 40) -> list[Path]:
+    """The symbolic links that resolving the absolute `path` follows, each named in its
+    folder's resolved path (at most `most`: a loop of links ends there)."""
+    links: list[Path] = []
+    done, rest = Path(path.anchor), list(path.parts[1:])
+    while rest and len(links) < most:
+        here = done / rest.pop(0)
+        if here.name == "..":
+            done = done.parent
+        elif os.path.islink(here):
+            links.append(here)
+            target = Path(os.readlink(here))
+            rest[:0] = target.parts[1:] if target.is_absolute() else target.parts
+            done = Path(target.anchor) if target.is_absolute() else done
+        else:
+            done = here
+    return links
 
 
 Paths = Path | Iterable[Path] | None

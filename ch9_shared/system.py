@@ -62,11 +62,12 @@ def kill_group(process: subprocess.Popen) -> None:
     process.wait()
 
 
-def user_options(name: str) -> dict[str, object]:
-    """Popen's options that start the child as the user `name`, in that user's group and no
-    other, so that it reads only what that user may (Gradescope runs its autograders as
-    root). ValueError, with why in words, where this process cannot: only root can start a
-    process as another user, and Windows has no such users (nor Python's pwd module)."""
+def user_options(name: str, uid: int | None = None) -> dict[str, object]:
+    """Popen's options that start the child as the user `name` (or as the user id `uid`,
+    in `name`'s group: one of spare_uids), in that group and no other, so that it reads only
+    what that user may (Gradescope runs its autograders as root). ValueError, with why in
+    words, where this process cannot: only root can start a process as another user, and
+    Windows has no such users (nor Python's pwd module)."""
     try:
         import pwd
     except ImportError:
@@ -79,7 +80,48 @@ def user_options(name: str) -> dict[str, object]:
         entry = pwd.getpwnam(name)
     except KeyError:
         raise ValueError(f"no user called {name!r} here") from None
-    return {"user": entry.pw_uid, "group": entry.pw_gid, "extra_groups": []}
+    return {"user": entry.pw_uid if uid is None else uid, "group": entry.pw_gid,
+            "extra_groups": []}
+
+
+FIRST_SPARE_UID = 0x7FFF0000
+"""Where spare_uids starts looking: far above the ids that systems give accounts."""
+
+
+def spare_uids(count: int) -> list[int]:
+    """`count` user ids that no account names and no process runs as, inside this system's
+    user-id map: one for each file graded at once (as root), so that one file's answers
+    cannot signal, trace or read another file's processes. [] where there are none (not
+    Linux, no pwd module)."""
+    try:
+        import pwd
+    except ImportError:
+        return []
+    if not has_proc():
+        return []
+    taken = {entry.pw_uid for entry in pwd.getpwall()} | process_uids()
+    mapped = _mapped_uids()
+    found: list[int] = []
+    for uid in range(FIRST_SPARE_UID, FIRST_SPARE_UID + 4096):
+        if len(found) == count:
+            break
+        if uid not in taken and any(uid in ids for ids in mapped):
+            found.append(uid)
+    return found if len(found) == count else []
+
+
+def _mapped_uids() -> list[range]:
+    """The user ids this process's user namespace maps (/proc/self/uid_map)."""
+    try:
+        text = (PROC / "self" / "uid_map").read_text(encoding="utf-8")
+    except OSError:
+        return [range(2**32 - 1)]
+    ranges = []
+    for line in text.splitlines():
+        with contextlib.suppress(ValueError):
+            start, _, length = (int(field) for field in line.split())
+            ranges.append(range(start, start + length))
+    return ranges
 
 
 def limit_processes(more: int) -> str | None:
@@ -100,6 +142,22 @@ def limit_processes(more: int) -> str | None:
 
 PR_SET_CHILD_SUBREAPER = 36
 """Linux's prctl option (linux/prctl.h) that makes a process the reaper of its orphans."""
+PR_SET_DUMPABLE = 4
+"""Linux's prctl option: 0 keeps other processes of the same user from tracing this one or
+reading its memory, descriptors and environment in /proc."""
+
+
+def _prctl(option: int, value: int, name: str) -> str | None:
+    """Linux's prctl(option, value); None once done, else why not."""
+    if not sys.platform.startswith("linux"):
+        return f"{sys.platform} has no {name} (Linux's prctl)"
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.prctl(option, value, 0, 0, 0) != 0:
+            return f"prctl({name}) refused it: {os.strerror(ctypes.get_errno())}"
+    except (OSError, AttributeError) as e:
+        return f"prctl cannot be called here: {e}"
+    return None
 
 
 def become_subreaper() -> str | None:
@@ -108,15 +166,15 @@ def become_subreaper() -> str | None:
     its session with setsid, stays a descendant of the grader, which `end_orphans` finds
     and kills. None once it is, else why not: macOS and Windows have no such call, so an
     answer's daemon there outlives its grading (docs/exercises.md)."""
-    if not sys.platform.startswith("linux"):
-        return f"{sys.platform} has no child subreaper (Linux's prctl)"
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        if libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
-            return f"prctl(PR_SET_CHILD_SUBREAPER) refused it: {os.strerror(ctypes.get_errno())}"
-    except (OSError, AttributeError) as e:
-        return f"prctl cannot be called here: {e}"
-    return None
+    return _prctl(PR_SET_CHILD_SUBREAPER, 1, "PR_SET_CHILD_SUBREAPER")
+
+
+def not_traceable() -> str | None:
+    """Keep every other process of this user (an answer's, in the grader's child) from
+    tracing this one, or from reading its memory, or writing to its output through
+    /proc/PID/fd (Linux's PR_SET_DUMPABLE 0; it also writes no core file). None once done,
+    else why not: macOS and Windows have no such call (docs/exercises.md)."""
+    return _prctl(PR_SET_DUMPABLE, 0, "PR_SET_DUMPABLE")
 
 
 PROC = Path("/proc")
@@ -148,17 +206,25 @@ def processes() -> dict[int, tuple[int, int, str]]:
     return found
 
 
+def _real_uid(pid: str) -> int | None:
+    """The real user of process `pid`, from /proc/PID/status; None if it is gone."""
+    with contextlib.suppress(OSError, ValueError, IndexError, StopIteration):
+        status = (PROC / pid / "status").read_text(encoding="utf-8")
+        return int(next(line for line in status.splitlines()
+                        if line.startswith("Uid:")).split()[1])
+    return None
+
+
 def processes_of(uid: int) -> list[int]:
     """The processes whose real user is `uid`, from /proc."""
-    found = []
-    for entry in os.scandir(PROC):
-        if entry.name.isdigit():
-            with contextlib.suppress(OSError, ValueError, IndexError):
-                status = (PROC / entry.name / "status").read_text(encoding="utf-8")
-                line = next(line for line in status.splitlines() if line.startswith("Uid:"))
-                if int(line.split()[1]) == uid:
-                    found.append(int(entry.name))
-    return found
+    return [int(entry.name) for entry in os.scandir(PROC)
+            if entry.name.isdigit() and _real_uid(entry.name) == uid]
+
+
+def process_uids() -> set[int]:
+    """The real users of every process, from /proc."""
+    return {uid for entry in os.scandir(PROC)
+            if entry.name.isdigit() and (uid := _real_uid(entry.name)) is not None}
 
 
 def descendants(pid: int, table: dict[int, tuple[int, int, str]] | None = None) -> list[int]:

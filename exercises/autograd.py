@@ -95,8 +95,8 @@ class TrueHidden(torch.autograd.Function):
     backward(ctx, grad_layer_1) -> (gradient for hidden_input, None): grad_layer_1 (100,
     100) is the loss's gradient with respect to layer_1; return one gradient per input
     of forward, None for dropout_mask (it is not learned). Work it out step by step,
-    as in the backprop track's layer_1_delta. The check runs torch.autograd.gradcheck on
-    it, in float64: it compares your backward with finite differences of your forward.
+    as in the backprop track's layer_1_delta. The check runs gradcheck's test on it, in
+    float64: it compares your backward with finite differences of your forward.
     """
 
     @staticmethod

@@ -13,7 +13,7 @@ tensors under ch9_shared/close.py, in the exercise's dtype. The references:
                                   weight's .grad after the chapter's loss.backward() (a graph
                                   cut by .data or .detach() leaves one None: named)
     TrueHidden                    layer_1, and hidden_input.grad = exact mode's layer_1_delta;
-                                  torch.autograd.gradcheck (float64) must pass
+                                  gradcheck (float64, computed here) must pass
     BookHidden                    the same against book mode's layer_1_delta; gradcheck must fail
     train_step                    each weight's .grad and new value, as the hand-built step's,
                                   and the loss it returns
@@ -37,9 +37,9 @@ from ch9_shared.config import CLASSES, PIXELS
 from exercises import autograd as blanks
 from exercises.backprop_checks import BOOK_LINE
 from exercises.child import (
-    gradcheck_run,
     hidden_run,
     idiomatic_run,
+    jacobian_run,
     loss_run,
     manual_run,
     network_run,
@@ -146,26 +146,58 @@ def hidden_inputs(step: StepTensors) -> dict[str, object]:
             "grad_layer_1": step.layer_2_delta @ step.weights_1_2.T}
 
 
+GRADCHECK_STEP = 1e-6
+"""How far the gradient check moves each entry (torch.autograd.gradcheck's eps)."""
+GRADCHECK_ATOL, GRADCHECK_RTOL = 1e-5, 1e-3
+"""Its tolerances (torch.autograd.gradcheck's defaults)."""
+
+
 def gradcheck_inputs(step: StepTensors) -> tuple[object, dict[str, object]]:
-    """gradcheck's call: a 4 x 5 corner of the chapter's step, in float64."""
+    """The gradient check's call: a 4 x 5 corner of the chapter's step, in float64."""
     step64 = first_step("float64")
-    return gradcheck_run, {"hidden_input": step64.hidden_input[:4, :5],
-                           "dropout_mask": step64.dropout_mask[:4, :5]}
+    return jacobian_run, {"hidden_input": step64.hidden_input[:4, :5],
+                          "dropout_mask": step64.dropout_mask[:4, :5], "step": GRADCHECK_STEP}
+
+
+def gradcheck_passes(arrays: Arrays) -> bool | str:
+    """torch.autograd.gradcheck's test, computed here from the tensors the answer made (its
+    backward's Jacobian, its forward moved by +-GRADCHECK_STEP), never taken from the
+    answer's process: whether each entry of the Jacobian matches central differences of
+    forward. A string where the tensors cannot be what a right forward makes."""
+    step64 = first_step("float64")
+    x, mask = step64.hidden_input[:4, :5], step64.dropout_mask[:4, :5]
+    size = x.size
+    shapes = {"jacobian": (size, size), "plus": (size, *x.shape), "minus": (size, *x.shape)}
+    got = {key: arrays.get(key) for key in shapes}
+    if not all(isinstance(value, np.ndarray) and value.shape == shapes[key]
+               and value.dtype == np.float64 and np.isfinite(value).all()
+               for key, value in got.items()):
+        return "the grader's process did not send the gradient check's tensors"
+    moved = np.eye(size).reshape(size, *x.shape) * GRADCHECK_STEP
+    for key, sign in (("plus", 1), ("minus", -1)):
+        if not np.allclose(got[key], np.tanh(x + sign * moved) * mask * 2, rtol=1e-9,
+                           atol=1e-12):
+            return ("forward's result differs from the chapter's layer_1 on a 4 x 5 corner "
+                    "of its step, each entry moved by 1e-6 (float64)")
+    numeric = ((got["plus"] - got["minus"]).reshape(size, size) / (2 * GRADCHECK_STEP)).T
+    return bool(np.allclose(got["jacobian"], numeric, rtol=GRADCHECK_RTOL, atol=GRADCHECK_ATOL))
 
 
 def gradcheck_verdict(must_pass: bool) -> Final:
     def final(step: StepTensors, arrays: Arrays) -> tuple[str | None, str]:
-        passes = arrays.get("gradcheck")
-        if not (isinstance(passes, np.ndarray) and passes.dtype.kind == "b"):
-            return "the grader's process did not send gradcheck's verdict", ""
-        if must_pass and not passes.all():
-            return ("layer_1_delta matches exact mode on the chapter's step, but "
-                    "torch.autograd.gradcheck fails on a 4 x 5 corner of it (float64)"), ""
+        passes = gradcheck_passes(arrays)
+        if isinstance(passes, str):
+            return passes, ""
+        if must_pass and not passes:
+            return ("layer_1_delta matches exact mode on the chapter's step, but gradcheck "
+                    "(backward against central differences of forward) fails on a 4 x 5 "
+                    "corner of it (float64)"), ""
         if must_pass:
-            return None, "torch.autograd.gradcheck passes (float64)"
-        if passes.all():
-            return "torch.autograd.gradcheck passes: the book's update is not a gradient", ""
-        return None, "torch.autograd.gradcheck fails, as it must: the book's update is no gradient"
+            return None, "gradcheck passes (float64, computed by the grader)"
+        if passes:
+            return "gradcheck passes: the book's update is not a gradient", ""
+        return None, ("gradcheck fails, as it must: the book's update is no gradient "
+                      "(float64, computed by the grader)")
     return final
 
 

@@ -10,8 +10,9 @@ inputs. The parent also imports this module, to run the same calls in its own pr
 
 The exchange, framed `.npz` messages (8-byte length, then the bytes; read with
 allow_pickle=False) on two channels the child keeps on descriptors of its own (its standard
-input and output; descriptors 0 and 1 then point at os.devnull, so the answers neither read
-the grader's instructions nor print into its channel):
+input and output; descriptors 0 and 1 then point at os.devnull and at its standard error, so
+the answers neither read the grader's instructions nor print into its channel: what they
+print reaches the parent's capture, never the grader's own output):
 
     parent -> child   {"tracks": {track: [names]}}         every exercise's name
     child -> parent   {"kind": "loading"}                  then it imports the answers,
@@ -20,11 +21,14 @@ the grader's instructions nor print into its channel):
     parent -> child   {"kind": "calls", "names": [...],    the exercises to run, in order,
                        "calls": {name: [call, ...]}}       each call a tag, a run, its
                                                            inputs and what it is given
-    child -> parent   {"kind": "called"}                   between an exercise's calls:
-                                                           each call has its own time
-    child -> parent   {"kind": "result", "name": name}     one an exercise: each call's
-                                                           arrays under its tag, or the
-                                                           line of what it raised
+    parent -> child   {"kind": "run", "name": name,        one call: the parent starts its
+                       "call": i}                          clock (the OS's CPU time) here
+    child -> parent   {"kind": "made", "name": name,       that call's arrays under its tag,
+                       "call": i}                          or the line of what it raised
+
+The parent asks for one call at a time and times each from the operating system's count of
+the child's CPU time: nothing the child sends can restart a clock, decide a verdict or
+stand for a size (exercises/runner.py bounds and checks every message before it reads it).
 """
 
 from __future__ import annotations
@@ -314,17 +318,33 @@ def hidden_run(answer: object, inputs: dict[str, object], given: dict) -> Arrays
 
 
 @keeps_rng
-def gradcheck_run(answer: object, inputs: dict[str, object], given: dict) -> Arrays:
-    """torch.autograd.gradcheck of the Function on the inputs (a float64 corner)."""
+def jacobian_run(answer: object, inputs: dict[str, object], given: dict) -> Arrays:
+    """What the grader's gradient check needs (exercises/autograd_checks.py computes it, not
+    this process): each row of the Function's Jacobian from its backward (a one-hot
+    gradient of each entry of its output), and its forward with each entry of the input
+    moved by +-`step` (float64)."""
     import torch
-    hidden_input = tensor(inputs["hidden_input"]).requires_grad_()
-    dropout_mask = tensor(inputs["dropout_mask"])
-    try:
-        passes = bool(torch.autograd.gradcheck(lambda x: answer.apply(x, dropout_mask),
-                                               (hidden_input,), raise_exception=False))
-    except (Exception, SystemExit):
-        passes = False
-    return {"gradcheck": np.array(passes)}
+    hidden_input, dropout_mask = inputs["hidden_input"], tensor(inputs["dropout_mask"])
+    size, step = hidden_input.size, float(inputs["step"])
+
+    def forward(x: np.ndarray) -> np.ndarray:
+        with torch.no_grad():
+            return array(calling(answer.apply, tensor(x), dropout_mask), "forward's result")
+
+    rows = []
+    for i in range(size):
+        x = tensor(hidden_input).requires_grad_()
+        layer_1 = calling(answer.apply, x, dropout_mask)
+        if not isinstance(layer_1, torch.Tensor) or layer_1.shape != x.shape:
+            raise Outcome("wrong", f"wrong: forward returned {kind(layer_1)} of another shape")
+        one_hot = torch.zeros_like(x).reshape(-1)
+        one_hot[i] = 1
+        calling(layer_1.backward, one_hot.reshape(x.shape))
+        rows.append(np.zeros(size) if x.grad is None else x.grad.numpy().reshape(-1))
+    moved = np.eye(size).reshape(size, *hidden_input.shape) * step
+    return {"jacobian": np.array(rows),
+            "plus": np.array([forward(hidden_input + d) for d in moved]),
+            "minus": np.array([forward(hidden_input - d) for d in moved])}
 
 
 def hand_built(given: dict) -> Any:
@@ -451,19 +471,15 @@ def manual_run(answer: object, inputs: dict[str, object], given: dict) -> Arrays
 
 Run = Callable[[object, dict[str, object], dict], Arrays]
 RUNS: dict[str, Run] = {run.__name__: run for run in (
-    function_run, float64_run, loss_run, network_run, hidden_run, gradcheck_run,
+    function_run, float64_run, loss_run, network_run, hidden_run, jacobian_run,
     train_step_run, idiomatic_run, manual_run)}
 
 
-def probe(answer: object, calls: list[Call], called: Callable[[], None] | None = None
-          ) -> Arrays:
+def probe(answer: object, calls: list[Call]) -> Arrays:
     """Each call's arrays, under its tag ("1:answer"), in the calls' order; a call that
-    raised leaves the line of what it raised (`1:outcome`). `called()` after each call but
-    the last (the child tells the parent, whose time limit is a call's)."""
+    raised leaves the line of what it raised (`1:outcome`)."""
     arrays: Arrays = {}
-    for number, call in enumerate(calls, 1):
-        if called is not None and number > 1:
-            called()
+    for call in calls:
         tag = call["tag"]
         try:
             with warnings.catch_warnings():
@@ -538,14 +554,15 @@ def read_message(stream: BinaryIO) -> tuple[dict, Arrays]:
 
 def open_channels() -> tuple[BinaryIO, BinaryIO]:
     """The channels with the parent: this process's standard input and output, moved to
-    descriptors of their own, while descriptors 0 and 1 (and so sys.stdin and sys.stdout)
-    now read and write os.devnull."""
+    descriptors of their own, while descriptor 0 (sys.stdin) now reads os.devnull and
+    descriptor 1 (sys.stdout) writes to descriptor 2, the parent's capture of what the
+    answers print."""
     sys.stdout.flush()
     incoming, outgoing = os.fdopen(os.dup(0), "rb"), os.fdopen(os.dup(1), "wb")
-    for fd, mode in ((0, os.O_RDONLY), (1, os.O_WRONLY)):
-        devnull = os.open(os.devnull, mode)
-        os.dup2(devnull, fd)
-        os.close(devnull)
+    devnull = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(devnull, 0)
+    os.close(devnull)
+    os.dup2(2, 1)
     return incoming, outgoing
 
 
@@ -594,17 +611,19 @@ def load_answers(path: Path) -> object:
 
 
 def limits(memory_mb: int, processes: int) -> str | None:
-    """The memory cap and the processes the answers may start (ch9_shared/system.py holds
-    what differs by system); None, or why there is no memory cap."""
-    from ch9_shared.system import limit_memory, limit_processes
+    """The memory cap and the processes the answers may start, and no other process of
+    this user may trace this one or read its memory (ch9_shared/system.py holds what differs
+    by system); None, or why there is no memory cap."""
+    from ch9_shared.system import limit_memory, limit_processes, not_traceable
     unlimited = limit_memory(memory_mb)
     limit_processes(processes)
+    not_traceable()
     return unlimited
 
 
 def main(path: Path, memory_mb: int, processes: int) -> None:
     """Read the exercises' names, import the answers (guarded), say which exercises they
-    define, then run the calls of each exercise the parent names, in the parent's order."""
+    define, then run each call the parent asks for, one at a time."""
     unlimited = limits(memory_mb, processes)
     incoming, outgoing = open_channels()
     tracks: dict[str, list[str]] = read_message(incoming)[0]["tracks"]
@@ -618,17 +637,16 @@ def main(path: Path, memory_mb: int, processes: int) -> None:
     defined = [name for names in tracks.values() for name in names
                if getattr(module, name, None) is not None]
     send(outgoing, {"kind": "ready", "defined": defined, "unlimited": unlimited})
-    meta, arrays = read_message(incoming)
-    calls = unpack_calls(meta, arrays)
-    for name in meta["names"]:
-        answer = getattr(module, name, None)
-        if answer is None:
-            send(outgoing, {"kind": "result", "name": name, "status": "not done",
-                            "message": f"not done yet ({name} is not defined)"})
-            continue
+    calls = unpack_calls(*read_message(incoming))
+    while True:
+        try:
+            asked = read_message(incoming)[0]
+        except EOFError:  # the parent is done with this file
+            return
+        name, number = asked["name"], asked["call"]
+        made = probe(getattr(module, name), [calls[name][number]])
         with contextlib.suppress(BrokenPipeError):
-            send(outgoing, {"kind": "result", "name": name}, probe(
-                answer, calls[name], lambda: send(outgoing, {"kind": "called"})))
+            send(outgoing, {"kind": "made", "name": name, "call": number}, made)
 
 
 if __name__ == "__main__":

@@ -479,6 +479,9 @@ def what_is_off(exercise: Exercise, tensor: Expected, answer: np.ndarray, step: 
         kept = step.dropout_mask == 1
         if (factor := _factor(a[kept], b[kept])) is not None:
             return say(label, f"{_about(factor)} wherever a unit is kept")
+    if tensor.drawn:  # its figures would be those of the mask this call happened to draw
+        return say(label, "differs from what the chapter's step makes on the mask its dropout "
+                          "drew")
     if dtype in LOWER and compare(label, answer, expected, tensor.depth, LOWER[dtype]).close:
         return say(label, LESS_PRECISE.format(LOWER[dtype], comparison.max_rel, dtype))
     return say(label, f"differs: max abs diff {comparison.max_abs:.1e}, max rel diff "
@@ -487,12 +490,24 @@ def what_is_off(exercise: Exercise, tensor: Expected, answer: np.ndarray, step: 
 
 
 def _makes(made: Arrays, tensor: Expected, answer: object, dtype: str) -> bool:
-    """Whether a typical mistake made the answer's tensor (to the tensor's tolerance)."""
+    """Whether a typical mistake made the answer's tensor (`_like`)."""
     wrong = made.get(tensor.key)
     return (isinstance(wrong, np.ndarray) and isinstance(answer, np.ndarray)
             and wrong.dtype.kind in "biuf" and answer.dtype.kind in "biuf"
             and wrong.shape == answer.shape
-            and compare(tensor.label, answer, wrong.astype(dtype), tensor.depth, dtype).close)
+            and _like(tensor, answer, wrong.astype(dtype), dtype))
+
+
+def _like(tensor: Expected, answer: np.ndarray, wrong: np.ndarray, dtype: str) -> bool:
+    """Whether the answer's tensor is a typical mistake's. One that depends on the mask the
+    answer drew is compared where both masks kept a unit (the mistake ran on the seed's
+    mask; another thread's draws may have given the answer another), or not at all where
+    every entry depends on the whole mask (the logits, the new weights)."""
+    if not tensor.drawn:
+        return compare(tensor.label, answer, wrong, tensor.depth, dtype).close
+    both = (answer != 0) & (wrong != 0)
+    return tensor.masked and bool(both.any()) and compare(
+        tensor.label, answer[both], wrong[both], tensor.depth, dtype).close
 
 
 class _Missing(Exception):
@@ -532,12 +547,12 @@ def _drawn(arrays: Arrays, step: StepTensors) -> tuple[StepTensors, str | None]:
     if share == 1:
         return step, ("drops nothing in train mode: add nn.Dropout(0.5) after the activation "
                       "(model.train() mode drops each hidden unit with probability 1/2)")
-    if not low <= share <= high:
-        told = f"{share:.1%}" if abs(share - 0.5) < 0.1 else f"{share:.0%}"  # near the bounds
-        return step, (f"keeps {told} of the hidden units in train mode (of {units}, a "
-                      f"right dropout keeps {low:.1%} to {high:.1%}): dropout keeps each with "
-                      "probability 1/2 (nn.Dropout(p) drops each with probability p: 0.5 "
-                      "here)")
+    if not low <= share <= high:  # the bound, not the share: the mask's own figure
+        many = f"more than {high:.1%}" if share > high else f"fewer than {low:.1%}"
+        return step, (f"keeps {many} of the hidden units in train mode (a right dropout "
+                      f"keeps {low:.1%} to {high:.1%} of the {units} units here): dropout "
+                      "keeps each with probability 1/2 (nn.Dropout(p) drops each with "
+                      "probability p: 0.5 here)")
     both = kept & positive
     a, b = layer_1[both].astype(np.float64), step.hidden_output[both].astype(np.float64)
     scale = float(np.sum(a * b) / np.sum(b * b))
@@ -548,9 +563,10 @@ def _drawn(arrays: Arrays, step: StepTensors) -> tuple[StepTensors, str | None]:
     again = arrays.get("layer_1_again")
     if isinstance(again, np.ndarray) and again.shape == layer_1.shape:
         agree = float((kept == (again != 0))[positive].mean())
-        if not low <= agree <= high:
+        if not low <= agree <= high:  # the bound, not the share
+            many = f"more than {high:.1%}" if agree > high else f"fewer than {low:.1%}"
             return step, (f"keeps the same units at every step: its masks of two train-mode "
-                          f"passes agree on {agree:.0%} of the units, where masks drawn anew "
+                          f"passes agree on {many} of the units, where masks drawn anew "
                           "agree on about half; dropout draws a new mask at each forward pass "
                           "(nn.Dropout does), not once")
     return with_mask(step, kept), None

@@ -5,45 +5,56 @@
 
 The child (exercises/child.py, a script of its own: NumPy, and torch for the autograd
 track) refuses to import the project, loads the answers, says which blanks they define, and
-runs the calls this process sends it: each exercise's inputs, computed here with every
-reference before any answer runs. It sends back only NumPy arrays, framed as `.npz` bytes,
-or the line of what the answer raised (read with allow_pickle=False), on its own standard
-output, which a thread of this process reads. This process picks the track (the one whose
-blanks the file defines, choose_tracks), compares the arrays with the project's tensors and
-decides every verdict and the exit status, so nothing in the file can make an exercise pass
-but tensors that are right.
+runs the calls this process asks for, one at a time: each exercise's inputs, computed here
+with every reference before any answer runs. It sends back only NumPy arrays, framed as
+`.npz` bytes, on its own standard output, which a thread of this process reads. What it
+sends is untrusted data (`untrusted_message`): bounded before it is read (its length, each
+member's header; nothing compressed), every array of a plain dtype (booleans, integers,
+floats of at most 64 bits, short texts), and each call's arrays under that call's tag
+alone. This process picks the track (the one whose blanks the file defines,
+choose_tracks), compares the arrays with the project's tensors and decides every verdict
+and the exit status, so nothing in the file can make an exercise pass but tensors that are
+right; whatever goes wrong while judging one is that exercise's line ("could not be
+judged: ...").
 
 Limits (docs/exercises.md has the numbers): each call of an answer has `time` seconds of
-the child's CPU time (the child says when it starts the next), importing the file `start`;
-each wait also has a wall-clock backstop (Limits.backstop); the whole file has `file_budget`
-seconds of its children's CPU time, and that budget's backstop of wall-clock time, after
-which what did not run says so (NOT_RUN). So a verdict does not depend on the machine's
-load, short of the backstops. Where the
-system gives no child's CPU time (no /proc: macOS, Windows) the limits are wall-clock time.
-Where the system enforces it (Linux), the child's data segment is capped at `memory_mb`
-(RLIMIT_DATA) and its user's processes at `processes` more (RLIMIT_NPROC); where it does not,
-the child grades without that cap and Graded.unlimited says why. A hang or a crash fails
-that exercise alone: the parent kills the child, with everything it started, and starts a
-fresh child at the next exercise. On Linux this process is the subreaper of all the answers
-start, so that even a daemon that left its session is found and killed (ch9_shared/system.py).
+the child's CPU time, counted by the operating system from the moment this process asks
+for the call (a message cannot restart it), importing the file `start`; each wait also has
+a wall-clock backstop (Limits.backstop); the whole file has `file_budget` seconds of its
+children's CPU time, and that budget's backstop of wall-clock time, after which what did
+not run says so (NOT_RUN). Where the system gives no child's CPU time (no /proc: macOS,
+Windows) the limits are wall-clock time. Where the system enforces it (Linux), the child's
+data segment is capped at `memory_mb` (RLIMIT_DATA) and its user's processes at `processes`
+more (RLIMIT_NPROC); where it does not, the child grades without that cap and
+Graded.unlimited says why. A hang or a crash fails that exercise alone: the parent kills the
+child, with everything it started, and starts a fresh child at the next exercise. On Linux
+this process is the subreaper of all the answers start, so that even a daemon that left its
+session is found and killed (ch9_shared/system.py), and the child makes itself one that no
+other process of its user may trace or read (not_traceable).
 
-A fault before the answers load (the child cannot start, or dies before it says it is
-loading them) is the grader's environment's (Graded.environment), never the file's;
-check_environment finds the usual ones before any file is graded.
+A verdict that another process or the machine's load could have caused (the child killed by
+a signal the grader did not send, or stopped; a wall-clock backstop; the child dying before
+it loads the file) is marked Graded.suspect: scripts/check_exercises.py grades that file
+again alone, and only then is a fault before the answers load the grader's environment's
+(Graded.environment), never the file's. check_environment finds the usual ones before any
+file is graded.
 
-With `user` (POSIX, run as root: the Gradescope autograder), the child runs as that user,
-in that user's group alone, so it reads only what that user may; the solutions and the
-reference can be made unreadable to it.
+With `user` (POSIX, run as root: the Gradescope autograder), the child runs in that user's
+group alone, as the user id `uid` where one is given (one of ch9_shared.system.spare_uids
+for each file graded at once, so that no file's answers can signal, trace or read another
+file's), else as that user; it reads only what others may, and check_environment says
+which of the solutions, the checks and the reference it could still read.
 
-What this does not protect against (docs/exercises.md): otherwise the child runs as the
-same user, and always with the same file system and network as the parent; the answers can
-read the project's files by path, write files, and on macOS and Windows leave processes
-running. It keeps a class's answers from hanging or crashing the grader, reaching the
-reference by import, or deciding their own grades; it is no sandbox.
+What this does not protect against (docs/exercises.md): without `user` the child runs as
+the same user as the grader, with the teacher's rights; always with the same file system
+and network as the parent; the answers can read what that user may, write files, and on
+macOS and Windows leave processes running. It keeps a class's answers from hanging or
+crashing the grader, deciding their own grades or another file's; it is no sandbox.
 """
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import io
 import json
@@ -55,12 +66,14 @@ import subprocess
 import sys
 import threading
 import time
+import zipfile
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from ch9_shared.npz import members
 from ch9_shared.system import (
     become_subreaper,
     cpu_seconds,
@@ -73,14 +86,20 @@ from ch9_shared.system import (
 from ch9_shared.threads import THREAD_VARIABLES
 from exercises import TRACKS, exercise
 from exercises import child as child_script
-from exercises.child import Arrays, pack_calls, send
+from exercises.child import Arrays, first_line, pack_calls, send
 from exercises.grading import Result, judge, order_of, prepare
 
 ROOT = Path(__file__).resolve().parent.parent
 HEADER = struct.Struct("<Q")
-MAX_MESSAGE = 64 << 20
-"""The largest message the parent reads: the biggest exercise (train_step, float64, on both
-configurations) sends about 4 MB."""
+MAX_MESSAGE = 16 << 20
+"""The largest message the parent reads: the biggest call (train_step, float64) sends about
+2.5 MB."""
+MAX_ARRAYS = 64
+"""The most arrays a message may hold: a call sends at most a dozen."""
+MAX_TEXT = 4096
+"""The most characters of text an array may hold (a line of what an answer raised)."""
+MAX_PRINTED = 4096
+"""The bytes of what the answers print that the parent keeps (the last ones)."""
 NONSENSE = "the grader's process sent what is not a message"
 
 
@@ -90,7 +109,8 @@ class Limits:
     (`start`) and for the whole file, all its children together (`file_budget`), each with
     a wall-clock backstop (`backstop`: the file's is 450 s, inside Gradescope's 10
     minutes); MiB of data; processes it may add; the user it runs as (None: this
-    process's); the track(s) to grade (None: the one the file defines)."""
+    process's), and the user id it runs as in that user's group (None: that user's own);
+    the track(s) to grade (None: the one the file defines)."""
 
     time: float = 10.0
     start: float = 60.0
@@ -99,6 +119,7 @@ class Limits:
     processes: int = 256
     dtype: str = "float64"
     user: str | None = None
+    uid: int | None = None
     track: str | None = None
 
     def backstop(self, seconds: float) -> float:
@@ -117,6 +138,7 @@ class Graded:
     error: str | None = None  # the file could not be imported: no exercise was graded
     environment: str | None = None  # the grader's environment failed it (and so error)
     unlimited: str | None = None  # why the child ran without the memory limit, if it did
+    suspect: str | None = None  # what, not the file, may have decided a verdict: grade alone
 
     @property
     def passed(self) -> int:
@@ -169,15 +191,50 @@ def file_order(path: Path) -> int:
 
 
 class ChildGone(Exception):
-    """The child ended, hung or sent what is not a message; the text says which."""
+    """The child ended, hung or sent what is not a message; the text says which. `suspect`
+    where something else than the file may have caused it (a signal, a stop, the load)."""
 
-    def __init__(self, reason: str):
+    def __init__(self, reason: str, suspect: bool = False):
         super().__init__(reason)
-        self.reason = reason
+        self.reason, self.suspect = reason, suspect
 
 
 class OutOfTime(ChildGone):
     """The file's time (Limits.file_budget) ran out while the child was at work."""
+
+
+def _plain(dtype: np.dtype) -> bool:
+    """Whether an array of `dtype` may come from the child: booleans, integers, floats of at
+    most 64 bits, text; never objects, records, complex or longdouble numbers."""
+    if dtype.fields is not None or dtype.subdtype is not None:
+        return False
+    return (dtype.kind in "biuf" and dtype.itemsize <= 8) or dtype.kind == "U"
+
+
+def untrusted_message(data: bytes) -> tuple[dict[str, object], Arrays]:
+    """(meta, arrays) of a message from the child, every byte checked before it is used;
+    ChildGone(NONSENSE) if it is not a message: members stored, not compressed, each exactly
+    as long as its header says, of a plain dtype, texts short, arrays few, the meta a JSON
+    object; the arrays in this machine's byte order."""
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            if len(archive.infolist()) > MAX_ARRAYS:
+                raise ValueError("too many arrays")
+            for member in members(archive):
+                if (member.info.compress_type != zipfile.ZIP_STORED
+                        or member.info.file_size != member.header_bytes + member.data_bytes
+                        or not _plain(member.dtype)
+                        or (member.dtype.kind == "U" and member.data_bytes > 4 * MAX_TEXT)):
+                    raise ValueError(f"{member.name}: not an array the child sends")
+        with np.load(io.BytesIO(data), allow_pickle=False) as archive:
+            arrays = {key: archive[key] for key in archive.files}
+        meta = json.loads(str(arrays.pop("__meta__")))
+    except Exception:
+        raise ChildGone(NONSENSE) from None
+    if not isinstance(meta, dict):
+        raise ChildGone(NONSENSE)
+    return meta, {key: value.astype(value.dtype.newbyteorder("="), copy=False)
+                  for key, value in arrays.items()}
 
 
 LIVE: set[int] = set()
@@ -221,46 +278,68 @@ def child_environment(limits: Limits) -> dict[str, str]:
 
 
 def child_options(limits: Limits) -> dict[str, object]:
-    return dict(stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+    return dict(stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                 env=child_environment(limits), **new_group_options(),
-                **(user_options(limits.user) if limits.user else {}))
+                **(user_options(limits.user, limits.uid) if limits.user else {}))
 
 
-NEEDED = """import importlib.util, sys
+NEEDED = """import importlib.util, json, sys
 import numpy
 import ch9_shared.system
 if sys.argv[1] == "torch" and importlib.util.find_spec("torch") is None:
     raise ImportError("No module named 'torch'")
+readable = []
+for path in sys.argv[2:]:
+    try:
+        with open(path, "rb") as file:
+            file.read(1)
+        readable.append(path)
+    except OSError:
+        pass
+print(json.dumps(readable))
 """
 """What the answers' process needs: NumPy, the project's system module (the child's
-limits), and torch where this process has it (the autograd track)."""
+limits), and torch where this process has it (the autograd track); and which of the files
+it is given it can read."""
+
+KEPT_FROM_ANSWERS = ("exercises/*_solutions.py", "exercises/*_checks.py", "exercises/grading.py",
+                     "exercises/runner.py", "exercises/hints.py", "exercises/__init__.py",
+                     "numpy_impl/*.py", "torch_impl/*.py", "scripts/*.py")
+"""What an answer run as another user (`--user`) must not read: the solutions, the checks,
+the hints, the grader and the reference (the child needs exercises/child.py and
+ch9_shared/ alone)."""
 
 
-def check_environment(limits: Limits) -> str | None:
-    """Why the answers' process cannot start here, or cannot import what grading needs
-    (as limits.user where one is named), with the fix; None if it can. Run once before any
-    file is graded: a fault of the grader's environment is never a student's."""
+def kept_from_answers() -> list[Path]:
+    return [path for pattern in KEPT_FROM_ANSWERS for path in sorted(ROOT.glob(pattern))]
+
+
+def check_environment(limits: Limits) -> tuple[str | None, str | None]:
+    """(why the answers' process cannot start here, or cannot import what grading needs
+    (as limits.user where one is named), with the fix; what it could read that it must not,
+    with the fix), each None where all is well. Run once before any file is graded: a fault
+    of the grader's environment is never a student's."""
     import importlib.util
     who = f"the user {limits.user}" if limits.user else "the answers' process"
     python = sys.executable
     if os.path.realpath(python) != python:
         python += f", that is {os.path.realpath(python)}"
     torch = "torch" if importlib.util.find_spec("torch") is not None else "-"
+    kept = [str(path) for path in kept_from_answers()] if limits.user else []
     try:
-        process = start_process([sys.executable, "-c", NEEDED, torch],
-                                **child_options(limits) | dict(stdin=subprocess.DEVNULL,
-                                                               stderr=subprocess.PIPE))
+        process = start_process([sys.executable, "-c", NEEDED, torch, *kept],
+                                **child_options(limits) | dict(stdin=subprocess.DEVNULL))
     except PermissionError:
         return (f"{who} cannot run this Python ({python}): it lives in a folder that "
                 "user may not enter; install Python where every user can run it (not under "
-                "/root), or let others into its folders (chmod a+rx)")
+                "/root), or let others into its folders (chmod a+rx)"), None
     except OSError as e:
-        return f"the answers' process cannot start ({e.strerror or e}): {sys.executable}"
+        return f"the answers' process cannot start ({e.strerror or e}): {sys.executable}", None
     try:
-        _, err = process.communicate(timeout=limits.backstop(limits.start))
+        out, err = process.communicate(timeout=limits.backstop(limits.start))
     except subprocess.TimeoutExpired:
         return (f"the answers' process did not start within {limits.backstop(limits.start):g} "
-                "s: is the machine overloaded?")
+                "s: is the machine overloaded?"), None
     finally:
         end_process(process)
     if process.returncode != 0:
@@ -269,8 +348,18 @@ def check_environment(limits: Limits) -> str | None:
         fix = (f"install them where {who} can read them (a venv outside /root, chmod -R a+rX)"
                if limits.user else "install them in this Python's environment (pip install "
                "-e .)")
-        return f"{who} cannot import what grading needs ({one_line(lines[-1])}): {fix}"
-    return None
+        return f"{who} cannot import what grading needs ({one_line(lines[-1])}): {fix}", None
+    try:
+        readable = [Path(path).relative_to(ROOT).as_posix() for path in json.loads(out)]
+    except (ValueError, TypeError):
+        readable = kept
+    if not readable:
+        return None, None
+    more = f" and {len(readable) - 1} more of the project's files" if len(readable) > 1 else ""
+    return None, (f"{who} can read {readable[0]}{more}, which the answers must not: make them "
+                  "unreadable to others, as scripts/autograder/run_autograder does (chmod -R "
+                  "go-rwx numpy_impl torch_impl scripts, and every exercises/*.py but "
+                  "child.py)")
 
 
 class Child:
@@ -288,7 +377,10 @@ class Child:
         self.chunks: queue.Queue[bytes] = queue.Queue(maxsize=64)
         self.buffer = bytearray()
         self.ended = False  # the reader has reached the channel's end
+        self.output: collections.deque[bytes] = collections.deque()
         threading.Thread(target=self._pump, daemon=True).start()
+        self.capturing = threading.Thread(target=self._capture, daemon=True)
+        self.capturing.start()
 
     def _pump(self) -> None:
         """Move what the child writes into the queue (b"" at its end): the parent then waits
@@ -299,6 +391,26 @@ class Child:
                 self.chunks.put(chunk)
         self.chunks.put(b"")
 
+    def _capture(self) -> None:
+        """Keep the last MAX_PRINTED bytes of what the answers print (their standard output
+        and error): never the grader's own output."""
+        kept = 0
+        with self.process.stderr as stderr:
+            while chunk := stderr.read1(1 << 16):
+                self.output.append(chunk[-MAX_PRINTED:])
+                kept += len(self.output[-1])
+                while kept - len(self.output[0]) >= MAX_PRINTED:
+                    kept -= len(self.output.popleft())
+
+    def printed(self) -> str:
+        """The last line the answers printed, escaped and trimmed, as a note: "" if none."""
+        self.capturing.join(timeout=2)  # all of it, once the child is gone
+        lines = b"".join(self.output).decode("utf-8", "replace").strip().splitlines()
+        if not lines:
+            return ""
+        line = lines[-1].encode("unicode_escape").decode("ascii")
+        return f"; the last line it printed: {one_line(line, 120)}"
+
     def _read(self, size: int, seconds: float, began: tuple[float, float | None]) -> bytes:
         """`size` bytes, or ChildGone once the child has used `seconds` of CPU time since
         `began` (the wall clock's time and the child's CPU time then), its wall-clock
@@ -307,17 +419,22 @@ class Child:
         while len(self.buffer) < size:
             now = time.monotonic()
             used = self.used()
-            if now >= self.deadline or self.spent + used >= self.limits.file_budget:
+            if self.spent + used >= self.limits.file_budget:
                 raise OutOfTime("still running when the file's time ran out (a file has "
                                 f"{self.limits.file_budget:g} s of CPU time)")
+            if now >= self.deadline:
+                raise OutOfTime("still running when the file's wall-clock time ran out "
+                                f"({self.limits.backstop(self.limits.file_budget):g} s)",
+                                suspect=True)
             if now >= backstop:
                 raise ChildGone(f"still running after {now - began[0]:.0f} s of wall-clock "
-                                "time (waiting for something?)")
+                                "time (waiting for something?)", suspect=True)
             if began[1] is not None and used - began[1] >= seconds:
                 raise ChildGone(f"still running after {seconds:g} s of CPU time (an endless "
                                 "loop?)")
             if began[1] is None and now - began[0] >= seconds:  # no CPU clock here: the wall's
-                raise ChildGone(f"still running after {seconds:g} s (an endless loop?)")
+                raise ChildGone(f"still running after {seconds:g} s (an endless loop?)",
+                                suspect=True)
             try:
                 chunk = self.chunks.get(timeout=min(0.1, max(0.0, min(
                     self.deadline, backstop) - now)))
@@ -325,41 +442,44 @@ class Child:
                 continue
             if not chunk:
                 self.ended = True
-                raise ChildGone(self._ended())
+                raise self._ended()
             self.buffer += chunk
         data = bytes(self.buffer[:size])
         del self.buffer[:size]
         return data
 
-    def _ended(self) -> str:
+    def _ended(self) -> ChildGone:
         try:
             code = self.process.wait(timeout=5)
         except subprocess.TimeoutExpired:
-            return "it closed the grader's channel"
+            return ChildGone("it closed the grader's channel")
         crash = how_it_ended(code)
-        if crash:
-            return f"it crashed the grader's process ({crash})"
-        return f"it ended the grader's process (exit status {code}): an answer returns its " \
-               "result, it does not exit"
+        if crash:  # a signal: its own, or another process's
+            return ChildGone(f"it crashed the grader's process ({crash}){self.printed()}",
+                             suspect=True)
+        return ChildGone(f"it ended the grader's process (exit status {code}): an answer "
+                         f"returns its result, it does not exit{self.printed()}")
 
-    def receive(self, seconds: float) -> tuple[dict[str, object], Arrays]:
-        """The next message, within `seconds` of the child's CPU time (where the system
-        tells it; else of wall-clock time) and the wall-clock backstop; ChildGone if none
-        comes."""
-        began = (time.monotonic(), cpu_seconds(self.process.pid))
+    def receive(self, seconds: float, began: tuple[float, float | None] | None = None
+                ) -> tuple[dict[str, object], Arrays]:
+        """The next message, within `seconds` of the child's CPU time since `began` (now,
+        by default; where the system tells no CPU time, of wall-clock time) and the
+        wall-clock backstop, checked (untrusted_message); ChildGone if none comes."""
+        began = began or self.now()
         (size,) = HEADER.unpack(self._read(HEADER.size, seconds, began))
         if size > MAX_MESSAGE:
             raise ChildGone(NONSENSE)
-        data = self._read(size, seconds, began)
-        try:
-            with np.load(io.BytesIO(data), allow_pickle=False) as archive:
-                arrays = {key: archive[key] for key in archive.files}
-            meta = json.loads(str(arrays.pop("__meta__")))
-        except Exception:
-            raise ChildGone(NONSENSE) from None
-        if not isinstance(meta, dict):
-            raise ChildGone(NONSENSE)
-        return meta, arrays
+        return untrusted_message(self._read(size, seconds, began))
+
+    def ask(self, meta: dict[str, object], seconds: float) -> tuple[dict[str, object], Arrays]:
+        """Send a request and receive its answer, timed from before it is sent."""
+        began = self.now()
+        self.send(meta)
+        return self.receive(seconds, began)
+
+    def now(self) -> tuple[float, float | None]:
+        """The wall clock's time and the child's CPU time (None where the system tells none)."""
+        return time.monotonic(), cpu_seconds(self.process.pid)
 
     def used(self) -> float:
         """The CPU time this child has used (where the system gives none: wall-clock time
@@ -385,11 +505,12 @@ class Child:
                         max(0.0, self.deadline - time.monotonic())))
         if writer.is_alive():
             if time.monotonic() >= self.deadline:
-                raise OutOfTime("still running when the file's time ran out (a file has "
-                                f"{self.limits.file_budget:g} s of CPU time)")
-            raise ChildGone("it stopped reading the grader's channel")
+                raise OutOfTime("still running when the file's wall-clock time ran out "
+                                f"({self.limits.backstop(self.limits.file_budget):g} s)",
+                                suspect=True)
+            raise ChildGone("it stopped reading the grader's channel", suspect=True)
         if failed:
-            raise ChildGone(self._ended())
+            raise self._ended()
 
     def close(self) -> float:
         """End the child and everything it started, then let the reader finish; the CPU
@@ -411,17 +532,24 @@ def one_line(text: object, limit: int = 300) -> str:
     return line if len(line) <= limit else line[:limit - 3] + "..."
 
 
-def verdict(name: str, meta: dict[str, object], arrays: Arrays, dtype: str) -> Result:
-    """The parent's verdict on one exercise's message: the child's own word can only fail it."""
-    if meta.get("kind") != "result" or meta.get("name") != name:
-        return Result(name, "failed", f"failed: {NONSENSE}")
-    if "status" in meta:
-        status = "not done" if meta["status"] == "not done" else "wrong"
-        message = one_line(meta.get("message", ""))
-        if not message.startswith(status):
-            message = f"{status}: {message}"
-        return Result(name, status, message)
-    return judge(exercise(name), arrays, dtype)
+def verdict(name: str, arrays: Arrays, dtype: str) -> Result:
+    """The parent's verdict on one exercise's arrays; whatever goes wrong while judging them
+    is that exercise's line, never the run's end."""
+    try:
+        return judge(exercise(name), arrays, dtype)
+    except Exception as e:
+        return Result(name, "failed", f"failed: could not be judged: {one_line(first_line(e))}")
+
+
+def made_by(call: dict[str, object], name: str, number: int, meta: dict[str, object],
+            arrays: Arrays) -> Arrays:
+    """The arrays of the answer to call `number` of exercise `name`: ChildGone(NONSENSE)
+    unless the message is that answer, its arrays under that call's tag alone."""
+    tag = str(call["tag"])
+    if meta != {"kind": "made", "name": name, "call": number} or not all(
+            key.startswith(tag) and ":" not in key[len(tag):] for key in arrays):
+        raise ChildGone(NONSENSE)
+    return arrays
 
 
 TRACK_CHOICES = ("backprop", "autograd", "both")
@@ -461,14 +589,16 @@ NOT_RUN = "not run: the file's time ran out"
 
 
 def grade_file(path: Path, limits: Limits = Limits()) -> Graded:
-    """Grade every exercise of the file's track(s), in as many children as it takes, within
-    the file's time (limits.file_budget of CPU time, and its wall-clock backstop): an
-    exercise that did not run then fails with
+    """Grade every exercise of the file's track(s), in as many children as it takes, each
+    call of an answer asked for and timed alone, within the file's time (limits.file_budget
+    of CPU time, and its wall-clock backstop): an exercise that did not run then fails with
     NOT_RUN. A child that ends before it loads the answers is the grader's environment's
-    fault (Graded.environment), never the file's."""
+    fault (Graded.environment), never the file's; that, and whatever else another process
+    or the load may have caused, is Graded.suspect."""
     become_subreaper()
     load_checks()
     graded, names, start, spent = Graded(path), None, 0, 0.0
+    defined: set[str] = set()
     order = file_order(path)
     deadline = time.monotonic() + limits.backstop(limits.file_budget)
 
@@ -479,6 +609,11 @@ def grade_file(path: Path, limits: Limits = Limits()) -> Graded:
         else:
             graded.results += [Result(n, "failed", f"failed: {reason}") for n in names[start:]]
         return graded
+
+    def gone(why: ChildGone) -> str:
+        if why.suspect and graded.suspect is None:
+            graded.suspect = why.reason
+        return why.reason
 
     while names is None or start < len(names):
         if names is not None and (time.monotonic() >= deadline
@@ -491,42 +626,55 @@ def grade_file(path: Path, limits: Limits = Limits()) -> Graded:
             try:
                 child.send({"tracks": {track: list(every) for track, every in TRACKS.items()}})
                 meta, _ = child.receive(limits.start)
-            except ChildGone as gone:
+            except ChildGone as before:
                 graded.environment = f"{ENVIRONMENT}: the grader's process ended before it " \
-                                     f"loaded the file: {gone.reason}"
-                graded.error = graded.environment
+                                     f"loaded the file: {before.reason}"
+                graded.error = graded.suspect = graded.environment
                 return graded
-            if meta.get("kind") != "loading":
+            if meta != {"kind": "loading"}:
                 return give_up(NONSENSE)
             try:
                 meta, _ = child.receive(limits.start)
-            except ChildGone as gone:
-                return give_up(gone.reason)
+            except ChildGone as why:
+                return give_up(gone(why))
             if isinstance(meta.get("unlimited"), str):
                 graded.unlimited = one_line(meta["unlimited"])
             if meta.get("kind") == "import failed":
                 return give_up(one_line(meta.get("error", "")))
+            said = meta.get("defined")
+            if meta.get("kind") != "ready" or not (
+                    isinstance(said, list) and all(isinstance(n, str) for n in said)):
+                return give_up(NONSENSE)
+            defined = set(said)
             if names is None:
-                defined = meta.get("defined")
-                if not (isinstance(defined, list) and all(isinstance(n, str) for n in defined)):
-                    return give_up(NONSENSE)
                 graded.tracks = choose_tracks(defined, limits.track)
                 names = [name for track in graded.tracks for name in TRACKS[track]]
-            child.send(*calls_message(names[start:], limits.dtype, order))
+            message, arrays = calls_message(names[start:], limits.dtype, order)
+            child.send(message, arrays)
             for name in names[start:]:
                 start += 1
+                if name not in defined:
+                    graded.results.append(Result(name, "not done",
+                                                 f"not done yet ({name} is not defined)"))
+                    continue
+                made: Arrays = {}
                 try:
-                    meta, arrays = child.receive(limits.time)
-                    while meta.get("kind") == "called":  # the next call: its own time
-                        meta, arrays = child.receive(limits.time)
-                except ChildGone as gone:
-                    graded.results.append(Result(name, "failed", f"failed: {gone.reason}"))
+                    for number, call in enumerate(message["calls"][name]):
+                        made |= made_by(call, name, number, *child.ask(
+                            {"kind": "run", "name": name, "call": number}, limits.time))
+                except ChildGone as why:
+                    graded.results.append(Result(name, "failed", f"failed: {gone(why)}"))
                     break
-                graded.results.append(verdict(name, meta, arrays, limits.dtype))
-        except ChildGone as gone:  # it ended before it read the tracks
-            return give_up(gone.reason)
+                graded.results.append(verdict(name, made, limits.dtype))
+        except ChildGone as why:  # it ended before it read the tracks or the calls
+            return give_up(gone(why))
         finally:
             spent += child.close()
     return graded
 
 
+def could_not_be_judged(path: Path, error: BaseException, limits: Limits) -> Graded:
+    """A file whose grading failed in the grader itself: its own line, never the run's end."""
+    graded = Graded(path, choose_tracks(defined_in_text(path), limits.track))
+    graded.error = f"could not be judged: {one_line(first_line(error))}"
+    return graded

@@ -27,20 +27,29 @@ import scripts  # noqa: F401  first: a signal during the imports below is one li
 import argparse
 import glob
 import os
+import queue
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from pathlib import Path
 
 from ch9_shared.config import DTYPE_CHOICES
-from ch9_shared.files import OutputError, distinct, writable_file, write_atomically
-from ch9_shared.system import become_subreaper, user_options
+from ch9_shared.files import (
+    OutputError,
+    distinct,
+    output_target,
+    writable_file,
+    write_atomically,
+)
+from ch9_shared.system import become_subreaper, not_traceable, spare_uids, user_options
 from exercises import gradebook
 from exercises.runner import (
     TRACK_CHOICES,
     Graded,
     Limits,
     check_environment,
+    could_not_be_judged,
     end_all_orphans,
     grade_file,
     load_checks,
@@ -49,6 +58,9 @@ from scripts import exits
 from scripts.cli import Parser, exit_with, integer_in, positive_float
 
 BLANK = Path(__file__).resolve().parent.parent / "exercises" / "backprop.py"
+RIGHTS = ("the answers run with your rights (they can read and write what you can); to grade "
+          "answers you do not trust, run as root with --user nobody (docs/exercises.md)")
+"""The note for a class graded without --user."""
 MAX_SECONDS = 24 * 60 * 60
 """The longest --time-limit, a day: the child's deadlines overflow the clock near 1e11 s."""
 MAX_MEMORY_MB = 2**30
@@ -168,11 +180,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.gradescope is not None and len(paths) > 1:
         problems.append(f"--gradescope writes the results of one submission, and {len(paths)} "
                         "files are given: grade one file, or use --csv or --junit for a class")
+    targets: dict[str, Path] = {}  # fixed now: an answer's link there later is replaced
     try:
         for flag, output in outputs.items():
             if output is not None:
                 if output.resolve() in {path.resolve() for path in paths}:
                     raise OutputError(f"{flag} {output}: that is a file of answers")
+                targets[flag] = output_target(flag, output)
                 writable_file(flag, output)
         distinct(outputs)
     except OutputError as e:
@@ -189,16 +203,38 @@ def main(argv: list[str] | None = None) -> int:
                     memory_mb=args.memory_mb, dtype=args.dtype, user=args.user,
                     track=args.track)
     become_subreaper()
-    broken = check_environment(limits)
+    not_traceable()  # no answer writes to this process's output, nor reads its memory
+    uids = spare_uids(args.jobs) if args.user is not None else []
+    broken, readable = check_environment(replace(limits, uid=uids[0] if uids else None))
     if broken:
         exits.say(f"{parser.prog}: error: {broken}")
         return 2
+    if readable:
+        print(f"{parser.prog}: note: {readable}", file=sys.stderr)
+    if args.user is None and len(paths) > 1:
+        print(f"{parser.prog}: note: {RIGHTS}", file=sys.stderr)
     load_checks()  # before any answer runs, so that none can change them
+    free: queue.Queue[int | None] = queue.Queue()
+    for uid in uids or [None] * args.jobs:
+        free.put(uid)
+
+    def graded(path: Path) -> Graded:
+        """The file's grades, as a user id of its own where there are spare ones."""
+        uid = free.get()
+        try:
+            return grade_file(path, replace(limits, uid=uid))
+        except Exception as e:  # the grader's own fault with this file: its line alone
+            return could_not_be_judged(path, e, limits)
+        finally:
+            free.put(uid)
+
     start = time.monotonic()
     try:
         with ThreadPoolExecutor(args.jobs) as pool:
-            grades = gradebook.ordered(list(pool.map(lambda path: grade_file(path, limits),
-                                                     paths)))
+            grades = list(pool.map(graded, paths))
+        if min(args.jobs, len(paths)) > 1:  # what another file may have caused: alone again
+            grades = [graded(one.path) if one.suspect else one for one in grades]
+        grades = gradebook.ordered(grades)
     finally:
         end_all_orphans()  # nothing an answer started may outlive the grading
     took = time.monotonic() - start
@@ -224,10 +260,14 @@ def main(argv: list[str] | None = None) -> int:
         if output is not None:
             data = texts[flag]().encode("utf-8", errors="replace")
             try:
-                write_atomically(output, lambda f, data=data: f.write(data))
+                write_atomically(targets[flag], lambda f, data=data: f.write(data),
+                                 follow_links=False)
             except OSError as e:
                 exits.say(f"{parser.prog}: error: {flag} {output}: cannot write it "
                           f"({exits.reason(e)})")
+                return 2
+            except OutputError as e:  # made read-only during grading
+                exits.say(f"{parser.prog}: error: {flag} {output}: cannot write it ({e})")
                 return 2
     environment = next((graded.environment for graded in grades if graded.environment), None)
     if environment:

@@ -20,6 +20,7 @@ import pytest
 from exercises import TRACKS
 from exercises.runner import Limits, grade_file
 from parity_tests.conftest import REPO, child_env, needs_torch
+from scripts.check_exercises import RIGHTS
 
 QUICK = Limits(time=2, start=20)
 """Short limits: the backprop track's answers take milliseconds."""
@@ -241,6 +242,10 @@ def test_bad_input_is_one_line_and_grades_nothing(case, tmp_path, script):
     assert not (tmp_path / "no").exists()
 
 
+RIGHTS_NOTE = f"scripts/check_exercises.py: note: {RIGHTS}\n"
+"""What a class graded without --user is told, once."""
+
+
 def test_the_backprop_track_with_numpy_alone(tmp_path):
     """A teacher's machine without torch: neither the grader nor its children import it
     (a `torch` package first on the path raises ImportError in both)."""
@@ -254,7 +259,7 @@ def test_the_backprop_track_with_numpy_alone(tmp_path):
     files = [str(tmp_path / name) for name in ("good.py", "bad.py", "torch_answers.py")]
     result = python(["scripts/check_exercises.py", *files], first=blocked.parent)
     lines = result.stdout.splitlines()
-    assert result.returncode == 1 and result.stderr == "", result.stderr
+    assert result.returncode == 1 and result.stderr == RIGHTS_NOTE, result.stderr
     assert "cannot be imported: SyntaxError" in lines[1]  # by student: bad, good, torch_answers
     assert lines[2].endswith("backprop  9 of 9")
     assert lines[3].endswith("cannot be imported: ImportError: torch is blocked here")
@@ -325,5 +330,5 @@ def test_without_a_memory_limit_the_solutions_pass_with_one_note(system, tmp_pat
     rows = ran.stdout.splitlines()
     assert ran.returncode == 0, ran.stdout + ran.stderr
     assert [row.split()[-3:] for row in rows[1:3]] == [["9", "of", "9"]] * 2
-    assert ran.stderr == ("scripts/check_exercises.py: note: graded without a memory limit "
-                          f"(--memory-mb): {reason}\n")
+    assert ran.stderr == RIGHTS_NOTE + ("scripts/check_exercises.py: note: graded without a "
+                                        f"memory limit (--memory-mb): {reason}\n")

@@ -80,6 +80,34 @@ def test_the_same_lines_in_many_threads_beside_a_thread_that_draws():
     assert alone[0].startswith("idiomatic_model: passed") and "lr is alpha" in alone[1]
 
 
+DRAWN = {"right": solutions.idiomatic_model, "lr is alpha": LR_IS_ALPHA,
+         "keeps 90%": idiomatic(nn.Tanh(), HandDropout(lambda r: r < 0.9, 1 / 0.9)),
+         "p = 0.3": idiomatic(nn.Tanh(), nn.Dropout(0.3)),
+         "tanh of dropout": idiomatic(nn.Dropout(0.5), nn.Tanh()),
+         "not doubled": idiomatic(nn.Tanh(), HandDropout(lambda r: r > 0.5, 1.0))}
+
+
+def test_the_same_lines_when_another_thread_draws_between_the_seed_and_the_dropout(monkeypatch):
+    """The run seeds torch's global generator, then the answer's dropout draws from it; a
+    thread that does not hold TORCH_RNG (a notebook's, a test's) may draw in between, so
+    that the answer draws another mask than the seed's. Each line is the same: none holds a
+    figure of the mask drawn, and a typical mistake is still named."""
+    alone = {case: str(check(answer, name="idiomatic_model")) for case, answer in DRAWN.items()}
+    seed = torch.manual_seed
+
+    def seed_then_another_thread_draws(value):
+        made = seed(value)
+        other = threading.Thread(target=lambda: (seed(7), torch.rand(100, 100)))
+        other.start()
+        other.join()
+        return made
+
+    monkeypatch.setattr(torch, "manual_seed", seed_then_another_thread_draws)
+    drawn = {case: str(check(answer, name="idiomatic_model")) for case, answer in DRAWN.items()}
+    assert drawn == alone
+    assert "tanh of dropout's output" in alone["tanh of dropout"]
+
+
 AUTOGRAD_FILE = Path(solutions.__file__).read_text(encoding="utf-8")
 WRONG_LR = AUTOGRAD_FILE.replace("return model, alpha * batch_size / D", "return model, alpha")
 
@@ -180,7 +208,7 @@ def test_a_hand_written_dropout_passes_whichever_half_it_keeps(keep, dtype):
 def test_a_dropout_that_keeps_nine_units_in_ten_fails(dtype):
     answer = idiomatic(nn.Tanh(), HandDropout(lambda r: r < 0.9, 1 / 0.9))
     wrong_line(check(answer, dtype, name="idiomatic_model"),
-               "keeps 90% of the hidden units in train mode", "probability 1/2")
+               "keeps more than 54.3% of the hidden units in train mode", "probability 1/2")
 
 
 @pytest.mark.parametrize("dtype", DTYPES)

@@ -139,7 +139,8 @@ def test_a_refused_process_limit_is_a_reason(monkeypatch):
 @pytest.mark.parametrize("platform", ["darwin", "win32"])
 def test_macos_and_windows_have_no_subreaper(monkeypatch, platform):
     monkeypatch.setattr(sys, "platform", platform)
-    assert system.become_subreaper() == f"{platform} has no child subreaper (Linux's prctl)"
+    assert system.become_subreaper() == f"{platform} has no PR_SET_CHILD_SUBREAPER (Linux's prctl)"
+    assert system.not_traceable() == f"{platform} has no PR_SET_DUMPABLE (Linux's prctl)"
 
 
 def test_a_refused_prctl_is_a_reason(monkeypatch):
