@@ -160,13 +160,15 @@ def function_exercise(
     reference: Callable[[StepTensors], np.ndarray], mistakes: tuple[Mistake, ...] = (),
     numeric: Numeric | None = None, depth: float = 2, zero: str = "where it should be 0",
     masked: bool = False, weights: str | None = None, tied: tuple[str, ...] = (),
+    may_change: tuple[str, ...] = (),
 ) -> Exercise:
-    """An exercise whose answer is one function of arrays, returning one array."""
+    """An exercise whose answer is one function of arrays, returning one array (changing
+    no argument in place but those of `may_change`)."""
     return Exercise(
         blank, inputs, function_run,
         (Expected("answer", label, reference, depth, zero, masked, weights),), mistakes,
         None if numeric is None else finite_differences(numeric, label),
-        None if numeric is None else float64_answer(inputs), tied=tied)
+        None if numeric is None else float64_answer(inputs), tied=tied, may_change=may_change)
 
 
 BOOK_LINE = ("is off by a factor of about 0.5 wherever a unit is kept: this is the book's "
@@ -211,7 +213,7 @@ def update_exercise(blank: Callable[..., object], layer: str, delta: str) -> Exe
         ),
         numeric=weights_0_1_numeric if weights == "weights_0_1" else gradient_numeric(
             weights, lambda step, w: loss_of_logits(step, step.layer_1 @ w)),
-        weights=weights)
+        weights=weights, may_change=(weights,))  # the book's `weights -= ...` is fine
 
 
 EXERCISES = (
@@ -266,7 +268,7 @@ EXERCISES = (
             (lambda layer_1, mask: layer_1 * 2, "doubles every unit but drops none: multiply "
                                                 "by dropout_mask"),
         ),
-        zero=DROPPED, masked=True),
+        zero=DROPPED, masked=True, may_change=("layer_1",)),  # the book's `layer_1 *= ...`
     function_exercise(
         blanks.dropout_backward, "the gradient before dropout",
         inputs=lambda step: {"grad_layer_1": step.layer_2_delta @ step.weights_1_2.T,

@@ -137,11 +137,24 @@ def _copies(inputs: dict[str, object]) -> dict[str, object]:
     return {k: np.array(v) if isinstance(v, np.ndarray) else v for k, v in inputs.items()}
 
 
-def answer_of(function: object, inputs: dict[str, object]) -> np.ndarray:
-    """The function's answer on copies of the inputs, as an array, or Outcome."""
+def changed_in_place(inputs: dict[str, object], handed: dict[str, object]) -> Arrays:
+    """The arguments the answer changed in place: each array or tensor it was handed whose
+    values now differ from the inputs' (under "changed", where there are any). The parent
+    judges whether that is wrong: the chapter's loop reads most of them again."""
+    changed = [name for name, value in handed.items()
+               if isinstance(inputs.get(name), np.ndarray) and not np.array_equal(
+                   value.detach().cpu().numpy() if hasattr(value, "detach") else value,
+                   inputs[name])]
+    return {"changed": np.array(changed)} if changed else {}
+
+
+def answer_of(function: object, inputs: dict[str, object],
+              copies: dict[str, object] | None = None) -> np.ndarray:
+    """The function's answer on copies of the inputs (`copies`, if given), as an array, or
+    Outcome."""
     if not callable(function):
         raise Outcome("wrong", f"wrong: it is {kind(function)}, not a function")
-    copies = _copies(inputs)
+    copies = _copies(inputs) if copies is None else copies
     result = calling(function, *copies.values())
     if result is None:
         changed = [k for k, v in copies.items()
@@ -160,7 +173,8 @@ def answer_of(function: object, inputs: dict[str, object]) -> np.ndarray:
 
 
 def function_run(function: object, inputs: dict[str, object], given: dict) -> Arrays:
-    return {"answer": answer_of(function, inputs)}
+    copies = _copies(inputs)
+    return {"answer": answer_of(function, inputs, copies)} | changed_in_place(inputs, copies)
 
 
 def float64_run(function: object, inputs: dict[str, object], given: dict) -> Arrays:
@@ -223,8 +237,8 @@ def chapter_loss(logits: Any, labels: Any, D: int) -> Any:
 @keeps_rng
 def loss_run(answer: object, inputs: dict[str, object], given: dict) -> Arrays:
     import torch
-    logits = tensor(inputs["logits"]).requires_grad_()
-    loss = calling(answer, logits, tensor(inputs["labels"]), inputs["D"])
+    logits, labels = tensor(inputs["logits"]).requires_grad_(), tensor(inputs["labels"])
+    loss = calling(answer, logits, labels, inputs["D"])
     if loss is None:
         raise Outcome("not done", "not done yet (it returns None)")
     if not isinstance(loss, torch.Tensor):
@@ -239,7 +253,8 @@ def loss_run(answer: object, inputs: dict[str, object], given: dict) -> Arrays:
     calling(loss.reshape(()).backward)
     if logits.grad is None:
         raise Outcome("wrong", "wrong: loss.backward() left logits.grad empty")
-    return {"grad": logits.grad.numpy(), "loss": array(loss.reshape(()), "the loss")}
+    return {"grad": logits.grad.numpy(), "loss": array(loss.reshape(()), "the loss")
+            } | changed_in_place(inputs, {"logits": logits, "labels": labels})
 
 
 @keeps_rng
@@ -268,7 +283,8 @@ def network_run(answer: object, inputs: dict[str, object], given: dict) -> Array
         model.weights_0_1.weight.copy_(tensor(given["weights_0_1"].T))
         model.weights_1_2.weight.copy_(tensor(given["weights_1_2"].T))
     model.zero_grad()
-    result = calling(model, tensor(inputs["layer_0"]), tensor(inputs["dropout_mask"]))
+    handed = {"layer_0": tensor(inputs["layer_0"]), "dropout_mask": tensor(inputs["dropout_mask"])}
+    result = calling(model, *handed.values())
     if not (isinstance(result, tuple) and len(result) == 2):
         raise Outcome("wrong", f"wrong: forward returned {kind(result)}, expected the pair "
                                "(layer_1, logits)")
@@ -278,7 +294,7 @@ def network_run(answer: object, inputs: dict[str, object], given: dict) -> Array
         calling(chapter_loss(logits, tensor(given["labels"]), given["D"]).backward)
     for name in ("weights_0_1", "weights_1_2"):
         arrays[f"{name}.grad"] = grad_of(getattr(model, name).weight, f"self.{name}")
-    return arrays
+    return arrays | changed_in_place(inputs, handed)
 
 
 @keeps_rng
@@ -286,17 +302,19 @@ def hidden_run(answer: object, inputs: dict[str, object], given: dict) -> Arrays
     """TrueHidden, BookHidden: forward, then backward from the given gradient."""
     import torch
     is_subclass(answer, torch.autograd.Function, "torch.autograd.Function")
-    hidden_input = tensor(inputs["hidden_input"]).requires_grad_()
-    layer_1 = calling(answer.apply, hidden_input, tensor(inputs["dropout_mask"]))
+    handed = {name: tensor(inputs[name]) for name in ("hidden_input", "dropout_mask",
+                                                      "grad_layer_1")}
+    hidden_input = handed["hidden_input"].requires_grad_()
+    layer_1 = calling(answer.apply, hidden_input, handed["dropout_mask"])
     arrays = {"layer_1": array(layer_1, "forward's result")}
     if not layer_1.requires_grad:
         raise Outcome("wrong", "wrong: forward's result is not connected to hidden_input")
-    calling(layer_1.backward, tensor(inputs["grad_layer_1"]))
+    calling(layer_1.backward, handed["grad_layer_1"])
     if hidden_input.grad is None:
         raise Outcome("wrong", "wrong: backward gave hidden_input no gradient: return it "
                                "first, then None for dropout_mask")
     arrays["layer_1_delta"] = hidden_input.grad.numpy()
-    return arrays
+    return arrays | changed_in_place(inputs, handed)
 
 
 @keeps_rng
@@ -363,8 +381,8 @@ def train_step_run(answer: object, inputs: dict[str, object], given: dict) -> Ar
     _, _, logits = network(layer_0, tensor(1 - inputs["dropout_mask"]))
     chapter_loss(logits, labels, inputs["D"]).backward()
     optimizer = torch.optim.SGD(network.parameters(), lr=inputs["optimizer"])
-    loss = calling(answer, network, optimizer, layer_0, labels, tensor(inputs["dropout_mask"]),
-                   inputs["D"])
+    dropout_mask = tensor(inputs["dropout_mask"])
+    loss = calling(answer, network, optimizer, layer_0, labels, dropout_mask, inputs["D"])
     arrays = {}
     for name in ("weights_0_1", "weights_1_2"):
         weight = getattr(network, name).weight
@@ -378,14 +396,19 @@ def train_step_run(answer: object, inputs: dict[str, object], given: dict) -> Ar
     else:  # the word on the loss, for the parent to tell after the weights
         arrays["loss"] = np.array(f"is {kind(loss)}: train_step returns the loss (a tensor "
                                   "holding one number)")
-    return arrays
+    return arrays | changed_in_place(inputs, {"layer_0": layer_0, "labels": labels,
+                                              "dropout_mask": dropout_mask})
 
 
 @keeps_rng
 def idiomatic_run(answer: object, inputs: dict[str, object], given: dict) -> Arrays:
     """idiomatic_model: its eval-mode logits; in train mode, after torch.manual_seed(SEED),
     what reaches the last nn.Linear (layer_1: which units its dropout kept, and by how much
-    it scaled them) and the logits; lr; the weights after one step of SGD."""
+    it scaled them) and the logits, then what reaches it in a second train-mode pass after
+    torch.manual_seed(SEED + 1) (layer_1_again: a dropout that keeps the same units at
+    every step shows; left out where torch was reseeded in between, by the answer or
+    another thread, as two masks may then be drawn from the same state); lr; the weights
+    after one step of SGD."""
     import torch
     from torch import nn
     result = calling(answer, *inputs.values())
@@ -419,6 +442,11 @@ def idiomatic_run(answer: object, inputs: dict[str, object], given: dict) -> Arr
     optimizer = torch.optim.SGD(model.parameters(), lr=float(lr))
     torch.manual_seed(SEED)
     logits = calling(model, layer_0)
+    fair = torch.initial_seed() == SEED
+    torch.manual_seed(SEED + 1)  # the next step's pass, on the same weights: another mask
+    with torch.no_grad():
+        calling(model, layer_0)
+    fair = fair and torch.initial_seed() == SEED + 1  # nothing reseeded in between
     hook.remove()
     train_logits = array(logits, "the model's output")
     loss = nn.CrossEntropyLoss()(logits, tensor(given["labels"].argmax(axis=1)))
@@ -426,6 +454,7 @@ def idiomatic_run(answer: object, inputs: dict[str, object], given: dict) -> Arr
     calling(loss.backward)
     optimizer.step()
     return {"eval_logits": eval_logits, "layer_1": seen[0].cpu().numpy().copy(),
+            **({"layer_1_again": seen[-1].cpu().numpy().copy()} if fair else {}),
             "logits": train_logits, "lr": np.array(float(lr)),
             "weights_0_1": chapter_layout(linears[0].weight),
             "weights_1_2": chapter_layout(linears[1].weight)}
@@ -433,10 +462,11 @@ def idiomatic_run(answer: object, inputs: dict[str, object], given: dict) -> Arr
 
 @keeps_rng
 def manual_run(answer: object, inputs: dict[str, object], given: dict) -> Arrays:
-    result = calling(answer, *(tensor(value) for value in inputs.values()))
+    handed = {name: tensor(value) for name, value in inputs.items()}
+    result = calling(answer, *handed.values())
     if result is None:
         raise Outcome("not done", "not done yet (it returns None)")
-    return {"layer_1_delta": array(result, "its result")}
+    return {"layer_1_delta": array(result, "its result")} | changed_in_place(inputs, handed)
 
 
 Run = Callable[[object, dict[str, object], dict], Arrays]

@@ -17,26 +17,37 @@ Grading is two halves, so that a learner's code never decides its own verdict:
 - `judge(exercise, arrays, dtype)` compares those arrays with the project's own tensors,
   in the exercise's dtype, and says in one line what is off. It runs only our code.
 
-Every exercise runs on three configurations. The first is the chapter's first training
+Every exercise runs on four configurations. The first is the chapter's first training
 step: the first 100 images of the shipped MNIST slice, the book's seed-1 initial weights
 and first dropout mask, preset tanh in exact mode (D = 10000, alpha = 2, 100 hidden
 units). The second differs in every value an answer receives: seed 2's weights and mask,
 20 other images, 30 hidden units, alpha = 0.5, D = 200 (batch*classes). The third has the
-first's shapes and other values (seed 3, images 200 to 299, alpha = 1, D = 1000): an
+first's shapes and other values (seed 3, images 200 to 299, alpha = 1, D = 999): an
 answer that returns what it computed for a shape, or on a first call, gives the same
-tensors on the first and the third and is told so. And on the first step, each argument in
-turn takes another value (an array its rows rolled by one, a number the second
-configuration's, or one more where both have the same: pixels, classes): an answer that
-makes the same tensors ignores that argument, and its line says which ("lr does not change
-with D"), even where its values happen to be right. The calls come in an order drawn from
-the file's content (`order_of`): the same file, the same verdict; no answer can foresee
-which call comes first. Every reference and catalogue is drawn from its own seeded
-generator, and a run that draws from torch's global one holds exercises/child.py's
-TORCH_RNG: grading one answer never changes another's verdict.
+tensors on the first and the third and is told so; and its D is no multiple of the batch
+size (StepConfig.fixed_D), so that `D // batch_size` is not D / batch_size. The fourth is
+a batch of one image (image 300, seed 4, 13 hidden units, alpha = 1.5, D = 7: B, H and D
+with no common factor), where a squeeze (np.squeeze, .squeeze()) loses the batch's axis.
+And on the first step, each argument in turn takes another value (an array its rows
+rolled by one, a number the second configuration's, or one more where both have the same:
+pixels, classes): an answer that makes the same tensors ignores that argument, and its
+line says which ("lr does not change with D"), even where its values happen to be right.
+The calls come in an order drawn from the file's content (`order_of`): the same file, the
+same verdict; no answer can foresee which call comes first. Every reference and catalogue
+is drawn from its own seeded generator, and a run that draws from torch's global one holds
+exercises/child.py's TORCH_RNG: grading one answer never changes another's verdict.
+
+Each run hands the answer copies of its arguments and sends back the names of those it
+changed in place (NumPy arrays and torch tensors alike): that is wrong, and the line says
+which argument and why the chapter's loop needs it as it was (IN_PLACE), but for those
+an exercise lets it change (`may_change`: the book's `weights -= ...`, `layer_1 *= ...`).
 
 An answer that draws its own dropout mask (idiomatic_model) is judged on the mask it drew
-(`_drawn`: the units that are 0): about half kept, the kept doubled, and every other
-tensor against numpy_impl's step on that mask.
+(`_drawn`: the units that are 0): a share of the units kept within SIGMAS standard
+deviations of 1/2 (kept_bounds: on the first step's about 4900 units, 45.7% to 54.3%), the
+kept doubled, a second train-mode pass in the same run (after another seed) on a mask of
+its own (two masks agree on about half the units: one kept from step to step is told
+so), and every other tensor against numpy_impl's step on that mask.
 
 The reference is what numpy_impl computes from the same inputs, and "close" is
 ch9_shared/close.py's, at the tolerance of the exercise's dtype (never the answer's). An
@@ -46,7 +57,8 @@ gradcheck), whose note joins the line that says passed.
 A wrong answer gets one line that names the tensor and says what is off, trying in turn:
 its shape, NaN or inf, a dtype less precise than the exercise's, the exercise's catalogue
 of typical mistakes (written out in its track's checks as code; one that raises is
-matched by what it raised), entries that should be 0, a constant factor (everywhere, or
+matched by what it raised; where several make the tensor, the one that makes every tensor
+of the answer tells it), entries that should be 0, a constant factor (everywhere, or
 wherever a unit is kept) or, for one number, a constant added, and else by how much it
 differs.
 """
@@ -56,6 +68,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import inspect
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
@@ -76,7 +89,22 @@ from exercises.child import (
 )
 from numpy_impl.network import Network
 
-CONFIG = PRESETS["tanh"].replace(mode="exact")
+
+@dataclass(frozen=True)
+class StepConfig(Config):
+    """A Config whose D may be written out (`fixed_D`) instead of following the divisor's
+    rule: a configuration where D is no multiple of the batch size, so that an answer that
+    divides integers (`D // batch_size`) cannot pass. numpy_impl reads config.D: its
+    arithmetic stays the chapter's."""
+
+    fixed_D: int = 0  # 0: the divisor's rule (batch*batch or batch*classes)
+
+    @property
+    def D(self) -> int:
+        return self.fixed_D or super().D
+
+
+CONFIG = StepConfig(**vars(PRESETS["tanh"])).replace(mode="exact")
 """The book's listing, with the true gradient (book mode's hidden delta is not one)."""
 
 SECOND = dict(seed=2, batch_size=20, hidden_size=30, alpha=0.5, divisor="batch*classes")
@@ -84,11 +112,19 @@ SECOND_BATCH = 5
 """The second configuration: CONFIG with these values, on batch 5 of its images (100 to
 119, none of the first step's). Small, so that checking stays fast."""
 
-THIRD = dict(seed=3, alpha=1.0, divisor="batch*classes")
+THIRD = dict(seed=3, alpha=1.0, fixed_D=999)
 THIRD_BATCH = 2
 """The third: the first step's shapes with other values everywhere (seed 3's weights and
-mask, images 200 to 299, alpha = 1, D = 1000), so that an answer that keeps what it
-computed for a shape, or for a first call, cannot pass."""
+mask, images 200 to 299, alpha = 1, D = 999), so that an answer that keeps what it
+computed for a shape, or for a first call, cannot pass; and D is no multiple of the 100
+images, nor of the 100 hidden units (999 = 27 * 37), so that D / batch_size is no integer
+and `D // batch_size` is not it."""
+
+FOURTH = dict(seed=4, batch_size=1, hidden_size=13, alpha=1.5, fixed_D=7)
+FOURTH_BATCH = 300
+"""The fourth: a batch of one image (image 300), 13 hidden units, alpha = 1.5, D = 7 (B,
+H and D with no common factor, D neither B * B nor B * classes): an answer that squeezes
+a batch (np.squeeze, .squeeze()) loses its one row. Tiny, so that checking stays fast."""
 
 
 @dataclass(frozen=True, eq=False)  # one per configuration (cached), hashed as itself
@@ -125,16 +161,18 @@ class StepTensors:
 
     def describe(self) -> str:
         config = self.config
-        return (f"seed {config.seed}, {config.batch_size} images, {config.hidden_size} hidden "
+        images = "1 image" if config.batch_size == 1 else f"{config.batch_size} images"
+        return (f"seed {config.seed}, {images}, {config.hidden_size} hidden "
                 f"units, alpha = {config.alpha:g}, D = {config.D}")
 
 
-def step_tensors(dtype: str = "float64") -> tuple[StepTensors, StepTensors, StepTensors]:
-    """The three configurations an answer runs on, in `dtype`: the chapter's first step,
-    the second (SECOND) and the third (THIRD)."""
+def step_tensors(dtype: str = "float64") -> tuple[StepTensors, ...]:
+    """The configurations an answer runs on, in `dtype`: the chapter's first step, the
+    second (SECOND), the third (THIRD) and the fourth (FOURTH)."""
     config = CONFIG.replace(dtype=dtype)
     return (_step_tensors_of(config, 0), _step_tensors_of(config.replace(**SECOND), SECOND_BATCH),
-            _step_tensors_of(config.replace(**THIRD), THIRD_BATCH))
+            _step_tensors_of(config.replace(**THIRD), THIRD_BATCH),
+            _step_tensors_of(config.replace(**FOURTH), FOURTH_BATCH))
 
 
 def first_step(dtype: str = "float64") -> StepTensors:
@@ -272,6 +310,8 @@ class Exercise:
     # from layer_1): that it does not change with them alone is no fault
     ignoring: tuple[tuple[str, str], ...] = ()  # (argument, the line for ignoring it)
     own_mask: bool = False  # the answer draws its own dropout mask: judged on the one it drew
+    may_change: tuple[str, ...] = ()  # arguments an answer may change in place (the book's
+    # `weights -= ...`); changing any other is wrong (IN_PLACE says why)
 
     @property
     def name(self) -> str:
@@ -281,14 +321,16 @@ class Exercise:
     def calls(self, dtype: str = "float64", order: int = 0) -> list[Call]:
         """Every call the answer gets, shuffled by `order` (a file's, so that a verdict is
         reproducible and an answer cannot foresee which comes first): `1:` the first step,
-        `1:X:` the first step with argument X changed (`_other`), `2:` and `3:` the second
-        and third configurations, `x:` the extra call, if any."""
-        first, second, third = step_tensors(dtype)
+        `1:X:` the first step with argument X changed (`_other`), `2:`, `3:` and `4:` the
+        other configurations, `x:` the extra call, if any."""
+        first, second, *others_steps = step_tensors(dtype)
         inputs, others = self.inputs(first), self.inputs(second)
         calls = [self._call("1:", inputs, first)]
         calls += [self._call(f"1:{name}:", {**inputs, name: _other(value, others[name])}, first)
                   for name, value in inputs.items()]
-        calls += [self._call("2:", others, second), self._call("3:", self.inputs(third), third)]
+        calls += [self._call("2:", others, second)]
+        calls += [self._call(f"{number}:", self.inputs(step), step)
+                  for number, step in enumerate(others_steps, 3)]
         extra = self.extra(first) if self.extra is not None else None
         if extra is not None:
             calls.append({"tag": "x:", "run": extra[0].__name__, "inputs": extra[1], "given": {}})
@@ -393,12 +435,17 @@ LESS_PRECISE = ("is only as precise as {0} (max rel diff {1:.1e}): a {0} value e
                 "dtype, {2} here")
 
 
-def what_is_off(exercise: Exercise, tensor: Expected, answer: np.ndarray, step: StepTensors
-                ) -> str | None:
-    """None if the answer's tensor is close to the reference; else what is off, in one line."""
+def what_is_off(exercise: Exercise, tensor: Expected, answer: np.ndarray, step: StepTensors,
+                arrays: Arrays | None = None) -> str | None:
+    """None if the answer's tensor is close to the reference; else what is off, in one line.
+    Where several typical mistakes make this tensor, the one that makes every tensor of
+    the answer (`arrays`) as it is tells it: a zero .grad says which calls erased it."""
     label, expected, dtype = tensor.label, tensor.reference(step), step.config.dtype
     if answer.shape != expected.shape:
-        hint = ": a transposed product?" if answer.shape == expected.shape[::-1] else ""
+        hint = (": a transposed product?" if answer.shape == expected.shape[::-1]
+                else ": a squeeze (np.squeeze, .squeeze()) drops a batch's one row; keep "
+                     "the batch's axis" if 1 in expected.shape
+                and answer.shape == tuple(n for n in expected.shape if n != 1) else "")
         return say(label, f"has shape {answer.shape}, expected {expected.shape}{hint}")
     if not np.isfinite(answer).all():
         return say(label, f"has {np.count_nonzero(~np.isfinite(answer))} NaN or inf entries")
@@ -408,11 +455,14 @@ def what_is_off(exercise: Exercise, tensor: Expected, answer: np.ndarray, step: 
     if answer.dtype.kind == "f" and np.finfo(answer.dtype).eps > np.finfo(dtype).eps:
         return say(label, f"is {answer.dtype}, less precise than the exercise's {dtype}: "
                           "compute it in the inputs' dtype")
-    for made, explanation in _mistakes(exercise, step.origin):
-        wrong = None if isinstance(made, str) else made.get(tensor.key)
-        if wrong is not None and wrong.dtype.kind in "biuf" and wrong.shape == answer.shape \
-                and _like(tensor, answer, wrong.astype(dtype), dtype):
+    matching = [(made, explanation) for made, explanation in _mistakes(exercise, step.origin)
+                if not isinstance(made, str) and _makes(made, tensor, answer, dtype)]
+    for made, explanation in matching:
+        if arrays is not None and all(_makes(made, other, arrays.get(other.key), dtype)
+                                      for other in exercise.tensors):
             return say(label, explanation)
+    if matching:
+        return say(label, matching[0][1])
     a, b = answer.astype(np.float64), expected.astype(np.float64)
     if b.size == 1:
         return say(label, _number_off(float(a.flat[0]), float(b.flat[0])))
@@ -439,6 +489,15 @@ def what_is_off(exercise: Exercise, tensor: Expected, answer: np.ndarray, step: 
                       "tensor's size)")
 
 
+def _makes(made: Arrays, tensor: Expected, answer: object, dtype: str) -> bool:
+    """Whether a typical mistake made the answer's tensor (`_like`)."""
+    wrong = made.get(tensor.key)
+    return (isinstance(wrong, np.ndarray) and isinstance(answer, np.ndarray)
+            and wrong.dtype.kind in "biuf" and answer.dtype.kind in "biuf"
+            and wrong.shape == answer.shape
+            and _like(tensor, answer, wrong.astype(dtype), dtype))
+
+
 def _like(tensor: Expected, answer: np.ndarray, wrong: np.ndarray, dtype: str) -> bool:
     """Whether the answer's tensor is a typical mistake's. One that depends on the mask the
     answer drew is compared where both masks kept a unit (the mistake ran on the seed's
@@ -455,29 +514,45 @@ class _Missing(Exception):
     """The arrays lack a tensor: the grader's process did not send it."""
 
 
-KEPT = (0.35, 0.65)
-"""The share of hidden units an answer's own dropout may keep: about half (of 10000 units
-on the first step, 600 on the second, a share 5 standard deviations from 1/2 at most)."""
+SIGMAS = 6
+"""How far from 1/2, in standard deviations of a binomial share, the share of units an
+answer's own dropout keeps may be (and the share on which two of its masks agree)."""
+FEW_UNITS = 100
+"""Below this many units (the fourth step's 13), a share says little: the mask is not judged."""
+
+
+def kept_bounds(units: int) -> tuple[float, float]:
+    """The shares of `units` independent draws of probability 1/2 that a right dropout
+    gives, SIGMAS standard deviations either side of 1/2 (on the first step's about 5000
+    units: 0.458 to 0.542)."""
+    spread = SIGMAS * 0.5 / math.sqrt(units)
+    return 0.5 - spread, 0.5 + spread
 
 
 def _drawn(arrays: Arrays, step: StepTensors) -> tuple[StepTensors, str | None]:
     """The step on the mask the answer drew (read from its layer_1: the units that are 0),
-    and what is off with that mask, if anything: about half kept, and the kept doubled."""
+    and what is off with that mask, if anything: about half kept, the kept doubled, and a
+    second train-mode pass (layer_1_again) on a mask of its own."""
     layer_1 = arrays.get("layer_1")
     if not (isinstance(layer_1, np.ndarray) and layer_1.shape == step.dropout_mask.shape
             and layer_1.dtype.kind == "f"):
         return step, None  # judged on the step's own mask: the tensors will say what is off
     kept = layer_1 != 0
     positive = step.hidden_input > 0  # where tanh's output is not 0, nor relu's
+    units = int(positive.sum())
+    if units < FEW_UNITS:
+        return with_mask(step, kept), None
+    low, high = kept_bounds(units)
     share = float(kept[positive].mean())
     if share == 1:
         return step, ("drops nothing in train mode: add nn.Dropout(0.5) after the activation "
                       "(model.train() mode drops each hidden unit with probability 1/2)")
-    if not KEPT[0] <= share <= KEPT[1]:  # the bound, not the share: the mask's own figure
-        many = f"more than {KEPT[1]:.0%}" if share > KEPT[1] else f"fewer than {KEPT[0]:.0%}"
-        return step, (f"keeps {many} of the hidden units in train mode: dropout keeps "
-                      "each with probability 1/2 (nn.Dropout(p) drops each with probability "
-                      "p: 0.5 here)")
+    if not low <= share <= high:  # the bound, not the share: the mask's own figure
+        many = f"more than {high:.1%}" if share > high else f"fewer than {low:.1%}"
+        return step, (f"keeps {many} of the hidden units in train mode (a right dropout "
+                      f"keeps {low:.1%} to {high:.1%} of the {units} units here): dropout "
+                      "keeps each with probability 1/2 (nn.Dropout(p) drops each with "
+                      "probability p: 0.5 here)")
     both = kept & positive
     a, b = layer_1[both].astype(np.float64), step.hidden_output[both].astype(np.float64)
     scale = float(np.sum(a * b) / np.sum(b * b))
@@ -485,7 +560,59 @@ def _drawn(arrays: Arrays, step: StepTensors) -> tuple[StepTensors, str | None]:
         return step, (f"multiplies the units its dropout keeps by {scale:.3g}: inverted "
                       "dropout doubles them (1 / the probability 1/2 of keeping one), as "
                       "nn.Dropout(0.5) does")
+    again = arrays.get("layer_1_again")
+    if isinstance(again, np.ndarray) and again.shape == layer_1.shape:
+        agree = float((kept == (again != 0))[positive].mean())
+        if not low <= agree <= high:  # the bound, not the share
+            many = f"more than {high:.1%}" if agree > high else f"fewer than {low:.1%}"
+            return step, (f"keeps the same units at every step: its masks of two train-mode "
+                          f"passes agree on {many} of the units, where masks drawn anew "
+                          "agree on about half; dropout draws a new mask at each forward pass "
+                          "(nn.Dropout does), not once")
     return with_mask(step, kept), None
+
+
+IN_PLACE = {
+    "output": "output is the book's layer_1 (its loop calls tanh2deriv(layer_1)), and the "
+              "chapter's loop uses layer_1 again after this call: weights_1_2's update "
+              "reads it",
+    "layer_1": "the chapter's loop uses layer_1 again after this call: weights_1_2's update "
+               "reads it",
+    "layer_2": "the chapter's loop reads layer_2 again after the step: it counts the "
+               "correct answers from it",
+    "labels": "labels are the training set's, which the chapter's loop reads again at "
+              "every epoch",
+    "layer_0": "layer_0 is the training set's images, which weights_0_1's update reads "
+               "after the forward pass, and the chapter's loop again at every epoch",
+    "dropout_mask": "dropout_mask is the step's mask, which its forward pass and its "
+                    "backward pass both read: they must see the same one",
+    "layer_2_delta": "the chapter's loop uses layer_2_delta again after this call: "
+                     "weights_1_2's update reads it",
+    "weights_1_2": "weights_1_2 are the network's own weights, which only their update "
+                   "may change",
+    "weight_1_2": "weight_1_2 is the network's own weight (nn.Linear's, detached: the same "
+                  "memory), which only optimizer.step() may change",
+    "layer_1_delta": "layer_1_delta is the step's gradient, which weights_0_1's update "
+                     "reads after it is made",
+    "grad_layer_1": "grad_layer_1 is the gradient the caller hands on: a backward pass "
+                    "returns a new one, and leaves what it was given as it was",
+    "hidden_input": "hidden_input is layer_0 @ weights_0_1, which the backward pass "
+                    "reads again",
+}
+"""Why the chapter's loop needs each argument as it was: for the line of an answer that
+writes into one."""
+
+
+def _in_place(exercise: Exercise, arrays: Arrays) -> str | None:
+    """What is off with an answer that changed an argument in place (the child's
+    `changed`), but for those the exercise lets it change (the book's `weights -= ...`)."""
+    changed = [str(name) for name in np.atleast_1d(arrays.get("changed", np.array([])))
+               if str(name) not in exercise.may_change]
+    if not changed:
+        return None
+    why = IN_PLACE.get(changed[0], f"{changed[0]} is the caller's, who may read it again: "
+                                   "return a new tensor and leave the arguments as they were")
+    return f"it changes its argument {changed[0]} in place: {why}"
 
 
 def _off(exercise: Exercise, arrays: Arrays, step: StepTensors
@@ -496,6 +623,8 @@ def _off(exercise: Exercise, arrays: Arrays, step: StepTensors
     if "outcome" in arrays:
         text = " ".join(str(arrays["outcome"]).split())
         return "it", _named(exercise, text, step).removeprefix("wrong: "), []
+    if (problem := _in_place(exercise, arrays)) is not None:
+        return "it", problem, []
     if exercise.own_mask:
         step, problem = _drawn(arrays, step)
         if problem is not None:
@@ -507,7 +636,7 @@ def _off(exercise: Exercise, arrays: Arrays, step: StepTensors
             return tensor.label, say(tensor.label, str(answer)), differences
         if not isinstance(answer, np.ndarray) or answer.dtype.kind not in "biuf":
             raise _Missing(tensor.label)
-        problem = what_is_off(exercise, tensor, answer, step)
+        problem = what_is_off(exercise, tensor, answer, step, arrays)
         if problem is not None:
             return tensor.label, problem, differences
         if not tensor.drawn:  # the line's figures: never those of a mask the answer drew
@@ -572,6 +701,9 @@ def _square_only(arrays: Arrays, second: StepTensors) -> str:
             f"many images as hidden units ({CONFIG.batch_size} of each)")
 
 
+ORDINALS = {2: "second", 3: "third", 4: "fourth"}
+
+
 def _status(message: str) -> Status:
     return "not done" if message.startswith("not done") else "wrong"
 
@@ -581,8 +713,8 @@ def judge(exercise: Exercise, arrays: Arrays, dtype: str = "float64") -> Result:
     step's outcome; the same tensors for other values (memorized); the first step's tensors;
     the arguments it ignores (told even where its values happen to match, but for one that
     its other arguments tie, as layer_1 ties dropout_mask, in an answer right everywhere);
-    the second and third configurations; then `final` on the first step's."""
-    name, (first, second, third) = exercise.name, step_tensors(dtype)
+    the other configurations, in turn; then `final` on the first step's."""
+    name, (first, second, third, *_) = exercise.name, step_tensors(dtype)
     base = _part(arrays, "1:")
     if "outcome" in base:
         message = _named(exercise, " ".join(str(base["outcome"]).split()), first)
@@ -597,7 +729,8 @@ def judge(exercise: Exercise, arrays: Arrays, dtype: str = "float64") -> Result:
     try:
         label, problem, differences = _off(exercise, base, first)
         later = None
-        for tag, step, which in (("2:", second, "a second"), ("3:", third, "a third")):
+        for number, step in enumerate(step_tensors(dtype)[1:], 2):
+            tag, which = f"{number}:", f"a {ORDINALS[number]}"
             label_there, problem_there, more = _off(exercise, _part(arrays, tag), step)
             if problem_there is not None:
                 label = label or label_there

@@ -65,7 +65,7 @@ ADVERSARIAL = {  # case: (the exercise, its answer, words of its one line)
         "dropout_backward", "def dropout_backward(grad_layer_1, dropout_mask):\n"
                             "    dropout_mask[:] = 1\n    grad_layer_1[:] = 0\n"
                             "    return grad_layer_1\n",
-        "the gradient before dropout differs"),
+        "it changes its argument grad_layer_1 in place"),
 }
 
 
