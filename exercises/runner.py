@@ -305,7 +305,7 @@ it is given it can read."""
 KEPT_FROM_ANSWERS = ("exercises/*_solutions.py", "exercises/*_checks.py", "exercises/grading.py",
                      "exercises/runner.py", "exercises/hints.py", "exercises/__init__.py",
                      "numpy_impl/*.py", "torch_impl/*.py", "scripts/*.py")
-"""What an answer run as another user (`--user`) must not read: the solutions, the checks,
+"""What an answer run as another user (Limits.user) must not read: the solutions, the checks,
 the hints, the grader and the reference (the child needs exercises/child.py and
 ch9_shared/ alone)."""
 

@@ -27,6 +27,7 @@ from exercises.gradebook import csv_text, file_names, gradescope_json, junit_xml
 from exercises.grading import Result
 from exercises.runner import Graded
 from parity_tests.conftest import REPO, child_env, needs_torch
+from scripts.check_exercises import RIGHTS
 
 SOLUTIONS = (REPO / "exercises" / "backprop_solutions.py").read_text(encoding="utf-8")
 WRONG = "def relu2deriv(output):\n    return output >= 0\n"
@@ -73,9 +74,10 @@ def graded(tmp_path_factory) -> dict[str, object]:
                             str(folder / "grades.csv"), "--junit", str(folder / "junit.xml")),
             check_exercises(str(folder / "late" / "bob.py"), "--time-limit", "1",
                             "--gradescope", str(folder / "results.json"))]
-    for run in runs:
+    for run, said in zip(runs, [f"scripts/check_exercises.py: note: {RIGHTS}\n", ""],
+                         strict=True):
         _, err = run.communicate(timeout=120)
-        assert run.returncode == 1 and err == "", err
+        assert run.returncode == 1 and err == said, err
     return {"csv": (folder / "grades.csv").read_text(encoding="utf-8"),
             "junit": JUnitXml.fromfile(str(folder / "junit.xml")),
             "results": json.loads((folder / "results.json").read_text(encoding="utf-8"))}
