@@ -134,7 +134,7 @@ def train_step(network: nn.Module, optimizer: torch.optim.Optimizer, layer_0: to
     network(layer_0, dropout_mask) returns (hidden_input, layer_1, logits), as
     torch_impl.network.Network does. optimizer: torch.optim.SGD over its weights, at the
     chapter's alpha. labels: (100, 10), one-hot. Returns: the loss (the check reads the
-    weights and their .grad afterwards).
+    weights afterwards, and each .grad as optimizer.step() found it).
 
     The hand-built step is: forward, deltas, update. Here: forward, the loss (softmax_loss's:
     cross-entropy summed over the batch, over D), autograd's backward, then the optimizer's

@@ -225,11 +225,6 @@ def step_inputs(step: StepTensors) -> dict[str, object]:
             "dropout_mask": step.dropout_mask, "D": step.config.D}
 
 
-ZEROED_AFTER = (
-    "is 0 after train_step: the gradients are zeroed after optimizer.step(); the step is "
-    "right, but train_step leaves each weight's .grad as loss.backward() made it (the check "
-    "reads it): call optimizer.zero_grad() first, before the forward pass, not after the step")
-
 HARD_CODED_RATE = (
     "train_step does not change with the optimizer's learning rate: it moves the weights by "
     "a rate of its own; step with the optimizer it is given (optimizer.step()), whose lr is "
@@ -449,11 +444,6 @@ EXERCISES = (
         (wrong_step("backward", "zero_grad", "step"),
          "is 0: optimizer.zero_grad() came after loss.backward() and erased its gradient "
          "before optimizer.step() could use it"),
-        (wrong_step("zero_grad", "backward", "step", "zero_grad"), ZEROED_AFTER),
-        (wrong_step("backward", "step", "zero_grad"),
-         "is 0 after train_step, and the step followed an earlier step's gradient too: "
-         "optimizer.zero_grad() came only after optimizer.step(), so the step used the "
-         "gradients added up over backward() calls; call optimizer.zero_grad() first"),
         (wrong_step("zero_grad", "mean", "step"), MEAN),
         (wrong_step("zero_grad", "softmax", "step"),
          "is that of softmax applied twice: cross_entropy takes the logits and applies it"),

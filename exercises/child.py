@@ -374,21 +374,30 @@ def hand_built(given: dict) -> Any:
 def train_step_run(answer: object, inputs: dict[str, object], given: dict) -> Arrays:
     """train_step on the hand-built network, whose weights already hold an earlier step's
     gradients (the same batch, the other half of the units kept): a step that forgets
-    optimizer.zero_grad() adds to them."""
+    optimizer.zero_grad() adds to them. Each .grad is the one optimizer.step() used (its
+    last call; without one, as train_step left it): zeroing the gradients after the step,
+    as some loops do, is no fault."""
     import torch
     network = hand_built(given)
     layer_0, labels = tensor(inputs["layer_0"]), tensor(inputs["labels"])
     _, _, logits = network(layer_0, tensor(1 - inputs["dropout_mask"]))
     chapter_loss(logits, labels, inputs["D"]).backward()
     optimizer = torch.optim.SGD(network.parameters(), lr=inputs["optimizer"])
+    used: dict[str, np.ndarray] = {}  # each .grad as optimizer.step() found it, last call
+
+    def grads() -> dict[str, np.ndarray]:
+        return {name: (np.zeros(tuple(reversed(weight.shape))) if weight.grad is None
+                       else chapter_layout(weight.grad))
+                for name, weight in (("weights_0_1", network.weights_0_1.weight),
+                                     ("weights_1_2", network.weights_1_2.weight))}
+
+    optimizer.register_step_pre_hook(lambda *_: used.update(grads()))
     dropout_mask = tensor(inputs["dropout_mask"])
     loss = calling(answer, network, optimizer, layer_0, labels, dropout_mask, inputs["D"])
     arrays = {}
-    for name in ("weights_0_1", "weights_1_2"):
-        weight = getattr(network, name).weight
-        arrays[name] = chapter_layout(weight)
-        arrays[f"{name}.grad"] = (np.zeros_like(arrays[name]) if weight.grad is None
-                                  else chapter_layout(weight.grad))
+    for name, grad in (used or grads()).items():
+        arrays[name] = chapter_layout(getattr(network, name).weight)
+        arrays[f"{name}.grad"] = grad
     if isinstance(loss, torch.Tensor) and loss.numel() == 1:
         arrays["loss"] = loss.detach().cpu().reshape(()).numpy().copy()
     elif isinstance(loss, float):

@@ -2,10 +2,14 @@
 
 Each file is graded on the track whose blanks it defines (backprop: exercises/backprop.py,
 NumPy alone; autograd: exercises/autograd.py, torch; both only where it defines each whole;
-`--track` to say it), in a child process with limits of CPU time a call and wall-clock time
-a file and, where the system enforces one (Linux), of memory (exercises/runner.py; where it
-does not, one note on standard error says so): the answers' code runs there, and this
-process alone compares their tensors with the project's and decides every verdict. With
+`--track` to say it), from a private copy made before any answer runs, in a child process
+with limits of CPU time a call and wall-clock time a file and, where the system enforces
+one (Linux), of memory (exercises/runner.py; where it does not, one note on standard error
+says so): the answers' code runs there, and this process alone compares their tensors with
+the project's and decides every verdict. A file whose verdict another process or the load
+may have decided (a signal it did not send, a stop, a wall-clock limit) is graded again
+alone once the others are done. With `--user` (as root), each file graded at once runs as a
+user id of its own in that user's group. With
 one file it prints one line per exercise and a summary line; with several, a table, one row
 per file. `--csv FILE` writes the rows for a gradebook (points, and each exercise's status
 and line), `--junit FILE` JUnit XML, and `--gradescope FILE` one file's results.json for
@@ -165,8 +169,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--memory-mb", type=memory_mb, default=Limits.memory_mb,
                         help=f"the child's data segment, in MiB (default: {Limits.memory_mb})")
     parser.add_argument("--user", metavar="NAME",
-                        help="run the answers as this user (as root, not on Windows), who "
-                             "may be kept from reading the solutions: the Gradescope autograder")
+                        help="run the answers with this user's rights (as root, not on "
+                             "Windows), each file graded at once as a user id of its own in "
+                             "its group, kept from the solutions: the Gradescope autograder")
     parser.add_argument("--visibility", choices=gradebook.VISIBILITIES, default="visible",
                         help="when students see the results in Gradescope (results.json's "
                              "visibility; default: visible)")
