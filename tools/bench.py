@@ -4,7 +4,7 @@
     python tools/bench.py --quick            # one round, a tenth of each run: about 2 min
     python tools/bench.py --data-dir ~/mnist --json bench.json   # with a full MNIST
     python tools/bench.py --quick --device-rows cuda   # the GPU's rows alone (or mps)
-    python tools/bench.py --against ../old --repeats 7   # this checkout's book run / another's
+    python tools/bench.py --against ../old --repeats 7   # book run, grading: this / another
 
 Measures the machine's dense GEMM rate (large square matmuls) and each run, round-robin
 (every row once a round, --repeats rounds, so that a slow minute on a shared machine slows
@@ -433,28 +433,40 @@ def gemm_line(rates: dict[str, dict[str, float]], sizes: dict[str, int]) -> str:
     return "dense GEMM " + "; ".join(parts)
 
 
+AGAINST = {
+    "the book's run": ["scripts/train.py", "--quiet"],
+    "grading the backprop solutions": ["scripts/check_exercises.py",
+                                       "exercises/backprop_solutions.py"],
+    "grading the autograd solutions": ["scripts/check_exercises.py",
+                                       "exercises/autograd_solutions.py"],
+}
+"""What --against times in both checkouts: the book's run, as a learner runs it, and a
+teacher's grading of each track's right answers (each file in its child process)."""
+
+
 def against(other: Path, rounds: int, idle_only: bool) -> list[str]:
-    """`scripts/train.py --quiet` (the book's run, as a learner runs it) of this checkout
-    and of `other` (a `git worktree` of an older commit, run with this Python), round-robin,
-    idle and with one core busy: the median seconds of each and their ratio, in one run."""
+    """Each of AGAINST in this checkout and in `other` (a `git worktree` of an older commit,
+    run with this Python), round-robin, idle and with one core busy: the median seconds of
+    each and their ratio, in one run."""
     here = Path(__file__).resolve().parent.parent
     if not (other / "scripts" / "train.py").is_file():
         raise ConfigError(f"--against {other}: no scripts/train.py there (give a checkout of "
                           "this project)")
 
-    def train_py(tree: Path) -> Callable[[], object]:
-        command = [sys.executable, str(tree / "scripts" / "train.py"), "--quiet"]
+    def command(tree: Path, args: list[str]) -> Callable[[], object]:
         env = {**os.environ, "PYTHONPATH": str(tree)}  # its own packages, not this checkout's
-        return lambda: subprocess.run(command, cwd=tree, env=env, check=True,
+        return lambda: subprocess.run([sys.executable, *args], cwd=tree, env=env, check=True,
                                       stdout=subprocess.DEVNULL)
 
-    runs = [train_py(other.resolve()), train_py(here)]
-    timings, busy = round_robin(runs, rounds, [] if idle_only else runs)
     lines = []
-    for label, (old, new) in (("idle", timings), ("one core busy", busy or (None, None))):
-        if old is not None:
-            lines.append(f"{label}: {other} {old.median:.2f} s, this checkout {new.median:.2f} "
-                         f"s, ratio {new.median / old.median:.3f} (median of {rounds})")
+    for what, args in AGAINST.items():
+        runs = [command(other.resolve(), args), command(here, args)]
+        timings, busy = round_robin(runs, rounds, [] if idle_only else runs)
+        for label, (old, new) in (("idle", timings), ("one core busy", busy or (None, None))):
+            if old is not None:
+                lines.append(f"{what}, {label}: {other} {old.median:.2f} s, this checkout "
+                             f"{new.median:.2f} s, ratio {new.median / old.median:.3f} (median "
+                             f"of {rounds})")
     return lines
 
 
@@ -474,8 +486,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="only the rows of this torch device and its GEMM (the GPU's "
                         "rows: cuda or mps; cpu runs the same code on the CPU)")
     parser.add_argument("--against", type=Path, metavar="DIR",
-                        help="only the book's run of this checkout against the checkout in DIR "
-                        "(e.g. a git worktree of main), as a ratio")
+                        help="only the book's run and the grading of the solutions, this "
+                        "checkout against the checkout in DIR (e.g. a git worktree of main), "
+                        "as ratios")
     args = parser.parse_args(argv)
     if args.repeats < 1:
         parser.error("--repeats must be at least 1")

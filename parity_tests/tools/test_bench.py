@@ -151,20 +151,23 @@ def test_against_a_folder_that_is_no_checkout_is_one_line(tmp_path, script):
 
 
 def test_against_times_both_checkouts_round_robin_as_a_ratio(tmp_path, monkeypatch):
-    """Each round runs the other checkout's train.py, then this one's (faked: no timing is
-    asserted, only what is run and said)."""
+    """Each round runs the other checkout's command, then this one's, for the book's run and
+    the grading of each track's solutions (faked: no timing is asserted, only what is run,
+    where, and said)."""
     from tools import bench
 
     (tmp_path / "scripts").mkdir()
     (tmp_path / "scripts" / "train.py").write_text("", encoding="utf-8")
     ran = []
     monkeypatch.setattr(bench.subprocess, "run", lambda command, **kw: ran.append(
-        (command[1], kw["env"]["PYTHONPATH"])))
+        (command[1:], kw["cwd"], kw["env"]["PYTHONPATH"])))
     lines = bench.against(tmp_path, rounds=2, idle_only=True)
-    assert [path for path, _ in ran] == [str(tmp_path / "scripts" / "train.py"),
-                                         str(REPO / "scripts" / "train.py")] * 2
-    assert [where for _, where in ran] == [str(tmp_path), str(REPO)] * 2
-    assert len(lines) == 1 and lines[0].startswith("idle: ") and "ratio" in lines[0]
+    assert [args for args, _, _ in ran] == [
+        args for args in bench.AGAINST.values() for _ in range(4)]
+    assert [(cwd, where) for _, cwd, where in ran] == [
+        (tmp_path, str(tmp_path)), (REPO, str(REPO))] * 2 * len(bench.AGAINST)
+    assert [line.split(":")[0] for line in lines] == [f"{what}, idle" for what in bench.AGAINST]
+    assert all("ratio" in line for line in lines)
 
 
 def test_without_torch_the_torch_rows_are_one_line_that_names_no_torch():
