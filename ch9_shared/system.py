@@ -169,6 +169,17 @@ def become_subreaper() -> str | None:
     return _prctl(PR_SET_CHILD_SUBREAPER, 1, "PR_SET_CHILD_SUBREAPER")
 
 
+PR_SET_PDEATHSIG = 1
+"""Linux's prctl option: the signal this process gets when the thread that started it ends."""
+
+
+def die_with_parent() -> str | None:
+    """Have this process killed (SIGKILL) when the grader that started it ends, however it
+    ends, even by SIGKILL (Linux's PR_SET_PDEATHSIG). None once set, else why not: macOS
+    and Windows have no such call (docs/exercises.md)."""
+    return _prctl(PR_SET_PDEATHSIG, signal.SIGKILL, "PR_SET_PDEATHSIG")
+
+
 def not_traceable() -> str | None:
     """Keep every other process of this user (an answer's, in the grader's child) from
     tracing this one, or from reading its memory, or writing to its output through

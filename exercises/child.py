@@ -620,13 +620,15 @@ def load_answers(path: Path) -> object:
 
 
 def limits(memory_mb: int, processes: int) -> str | None:
-    """The memory cap and the processes the answers may start, and no other process of
-    this user may trace this one or read its memory (ch9_shared/system.py holds what differs
-    by system); None, or why there is no memory cap."""
-    from ch9_shared.system import limit_memory, limit_processes, not_traceable
+    """The memory cap and the processes the answers may start; no other process of this
+    user may trace this one or read its memory, and it dies with the grader
+    (ch9_shared/system.py holds what differs by system); None, or why there is no memory
+    cap."""
+    from ch9_shared.system import die_with_parent, limit_memory, limit_processes, not_traceable
     unlimited = limit_memory(memory_mb)
     limit_processes(processes)
     not_traceable()
+    die_with_parent()
     return unlimited
 
 

@@ -48,6 +48,7 @@ from ch9_shared.files import (
     write_atomically,
 )
 from ch9_shared.system import become_subreaper, not_traceable, spare_uids, user_options
+from ch9_shared.threads import one_blas_thread
 from exercises import gradebook
 from exercises.runner import (
     TRACK_CHOICES,
@@ -247,10 +248,14 @@ def main(argv: list[str] | None = None) -> int:
         exits.say(f"{parser.prog}: error: {e.filename}: cannot be read ({exits.reason(e)})")
         return 2
     try:
-        with ThreadPoolExecutor(args.jobs) as pool:
+        # one BLAS thread (the thread policy): a child started as another user is forked,
+        # and OpenBLAS's fork handler waits forever on a pool that another thread's product
+        # holds
+        with one_blas_thread(), ThreadPoolExecutor(args.jobs) as pool:
             grades = list(pool.map(graded, paths))
         if min(args.jobs, len(paths)) > 1:  # what another file may have caused: alone again
-            grades = [graded(one.path) if one.suspect else one for one in grades]
+            with one_blas_thread():
+                grades = [graded(one.path) if one.suspect else one for one in grades]
         grades = gradebook.ordered(grades)
     finally:
         end_all_orphans()  # nothing an answer started may outlive the grading

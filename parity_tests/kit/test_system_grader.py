@@ -141,6 +141,7 @@ def test_macos_and_windows_have_no_subreaper(monkeypatch, platform):
     monkeypatch.setattr(sys, "platform", platform)
     assert system.become_subreaper() == f"{platform} has no PR_SET_CHILD_SUBREAPER (Linux's prctl)"
     assert system.not_traceable() == f"{platform} has no PR_SET_DUMPABLE (Linux's prctl)"
+    assert system.die_with_parent() == f"{platform} has no PR_SET_PDEATHSIG (Linux's prctl)"
 
 
 def test_a_refused_prctl_is_a_reason(monkeypatch):

@@ -369,3 +369,73 @@ def test_an_answer_cannot_write_to_the_graders_output(_):
     assert "FORGED" not in ran.stdout + ran.stderr
     assert len(ran.stdout.splitlines()) == 4 and ran.stdout.endswith(
         "2 of 2 files passed every exercise\n"), ran.stdout
+
+
+def test_the_grader_judges_on_one_blas_thread(tmp_path, monkeypatch, capsys):
+    """Where NumPy's BLAS would use several threads, the grader judges on one (the thread
+    policy): a child started as another user is forked, and OpenBLAS's fork handler waits
+    forever on a pool that another thread's product holds (a deadlock seen with --user)."""
+    from threadpoolctl import threadpool_limits
+
+    from ch9_shared.threads import blas_pools
+    from scripts import check_exercises as script
+    if not blas_pools():
+        pytest.skip("threadpoolctl sees no BLAS pool here (Apple's Accelerate)")
+    real, seen = script.grade_file, []
+
+    def grade_file(path, limits, *copy):
+        seen.append({pool["num_threads"] for pool in blas_pools()})
+        return real(path, limits, *copy)
+
+    monkeypatch.setattr(script, "grade_file", grade_file)
+    right = solutions("backprop")
+    paths = [write(tmp_path, "alice", right), write(tmp_path, "bob", right)]
+    with threadpool_limits(limits=2, user_api="blas"):
+        assert script.main([*map(str, paths), "--jobs", "2"]) == 0
+    assert seen == [{1}, {1}], seen
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="no /proc: finding the "
+                    "child needs it, and only Linux has a parent-death signal")
+def test_a_child_dies_with_the_grader(tmp_path):
+    """The grader killed (SIGKILL, no chance to clean up) while an answer loops: the child
+    goes with it, and its answer's loop with it."""
+    loop = "def relu2deriv(output):\n    while True:\n        pass\n"
+    path = write(tmp_path, "loops", loop)
+    grader = subprocess.Popen([sys.executable, "scripts/check_exercises.py", str(path)],
+                              cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                              env=child_env(PYTHONPATH=str(REPO)))
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not children(grader.pid):
+        time.sleep(0.1)
+    (child,) = children(grader.pid)
+    time.sleep(1)
+    grader.kill()
+    grader.wait()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and Path(f"/proc/{child}").exists():
+        time.sleep(0.1)
+    assert not Path(f"/proc/{child}").exists() or "Z" in state(child)
+
+
+def children(pid: int) -> list[int]:
+    """The answers' processes a grader started (its children running exercises/child.py)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text(encoding="utf-8")
+                command = (entry / "cmdline").read_bytes()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid and b"child.py" in command:
+                found.append(int(entry.name))
+    return found
+
+
+def state(pid: int) -> str:
+    try:
+        return (Path("/proc") / str(pid) / "stat").read_text(encoding="utf-8").rsplit(
+            ")", 1)[1].split()[0]
+    except OSError:
+        return "gone"
