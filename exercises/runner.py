@@ -78,6 +78,7 @@ from ch9_shared.system import (
     become_subreaper,
     cpu_seconds,
     end_orphans,
+    has_proc,
     how_it_ended,
     kill_tree,
     new_group_options,
@@ -370,7 +371,7 @@ class Child:
     def __init__(self, path: Path, limits: Limits, start: int, deadline: float = float("inf"),
                  spent: float = 0.0):
         self.limits, self.deadline, self.spent = limits, deadline, spent
-        self.started = time.monotonic()
+        self.started, self.cpu = time.monotonic(), 0.0
         self.process = start_process(
             [sys.executable, str(CHILD), str(path), str(limits.memory_mb),
              str(limits.processes)], **child_options(limits))
@@ -482,10 +483,15 @@ class Child:
         return time.monotonic(), cpu_seconds(self.process.pid)
 
     def used(self) -> float:
-        """The CPU time this child has used (where the system gives none: wall-clock time
-        since it started)."""
+        """The CPU time this child has used: the operating system's count, the last one read
+        once the child is gone; wall-clock time since it started only where the system
+        counts none (no /proc), never because of the load."""
         used = cpu_seconds(self.process.pid)
-        return time.monotonic() - self.started if used is None else used
+        if used is not None:
+            self.cpu = used
+        elif not has_proc():
+            return time.monotonic() - self.started
+        return self.cpu
 
     def send(self, meta: dict[str, object], arrays: Arrays | None = None) -> None:
         """A message to the child, on its standard input, written by a thread of its own

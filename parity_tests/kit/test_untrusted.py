@@ -391,7 +391,8 @@ def test_the_grader_judges_on_one_blas_thread(tmp_path, monkeypatch, capsys):
     right = solutions("backprop")
     paths = [write(tmp_path, "alice", right), write(tmp_path, "bob", right)]
     with threadpool_limits(limits=2, user_api="blas"):
-        assert script.main([*map(str, paths), "--jobs", "2"]) == 0
+        status = script.main([*map(str, paths), "--jobs", "2"])
+    assert status == 0, capsys.readouterr()
     assert seen == [{1}, {1}], seen
 
 
@@ -403,11 +404,12 @@ def test_a_child_dies_with_the_grader(tmp_path):
     loop = "def relu2deriv(output):\n    while True:\n        pass\n"
     path = write(tmp_path, "loops", loop)
     grader = subprocess.Popen([sys.executable, "scripts/check_exercises.py", str(path)],
-                              cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                              cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                               env=child_env(PYTHONPATH=str(REPO)))
     deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and not children(grader.pid):
+    while time.monotonic() < deadline and grader.poll() is None and not children(grader.pid):
         time.sleep(0.1)
+    assert grader.poll() is None, grader.communicate()[0]
     (child,) = children(grader.pid)
     time.sleep(1)
     grader.kill()
