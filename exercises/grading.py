@@ -414,7 +414,10 @@ def _about(factor: float) -> str:
 
 
 def _number_off(a: float, b: float) -> str:
-    """What is off with one number, a, where b is expected."""
+    """What is off with one number, a, where b is expected (both finite, their difference
+    perhaps not: 1e308 and -1e308)."""
+    if not math.isfinite(a - b):
+        return f"is {a:.4g}, expected {b:.4g}"
     step = round(a - b)
     if step != 0 and abs(a - b - step) <= 1e-5 * max(abs(a), abs(b), 1):
         return (f"is {abs(step)} {'more' if step > 0 else 'less'} than it should be ({a:.4g}, "
