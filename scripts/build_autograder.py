@@ -11,6 +11,7 @@ same bytes: every entry has one date.
 from __future__ import annotations
 
 import io
+import os
 import stat
 import sys
 import zipfile
@@ -57,6 +58,19 @@ def autograder_zip() -> bytes:
     return out.getvalue()
 
 
+def packs(out: Path) -> str | None:
+    """Why `out` cannot be the zip: a file it packs (through a link too), or a path inside
+    a folder it packs (a second build would pack the first zip); None where it can be."""
+    target = Path(os.path.realpath(out))
+    if target in {Path(os.path.realpath(file)) for _, file in entries()}:
+        return f"{out}: that is a file the autograder packs; write the zip elsewhere"
+    for name in (*SOURCE, "scripts/autograder"):
+        if (ROOT / name).is_dir() and target.is_relative_to(Path(os.path.realpath(ROOT / name))):
+            return (f"{out}: inside {name}/, which the autograder packs (a later build would "
+                    "pack this zip); write it elsewhere")
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = Parser(prog="scripts/build_autograder.py", description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, default=Path("autograder.zip"), metavar="FILE",
@@ -64,6 +78,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         writable_file("--out", args.out)
+        if why := packs(args.out):
+            raise OutputError(f"--out {why}")
     except OutputError as e:
         print(f"{parser.prog}: error: {e}", file=sys.stderr)
         return 2

@@ -276,6 +276,33 @@ def test_the_autograder_zip(tmp_path, script):
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "does not exist" in bad.stderr
 
 
+PACKED = {  # --out: where it points, and the words of its one line
+    "a file it packs": (lambda tmp: REPO / "README.md", "that is a file the autograder packs"),
+    "a link to one": (lambda tmp: link(tmp / "a.zip", REPO / "pyproject.toml"),
+                      "that is a file the autograder packs"),
+    "a folder it packs": (lambda tmp: REPO / "scripts" / "never.zip",
+                          "inside scripts/, which the autograder packs"),
+}
+
+
+def link(path: Path, target: Path) -> Path:
+    path.symlink_to(target)
+    return path
+
+
+@pytest.mark.parametrize("case", PACKED)
+def test_the_zip_is_never_written_over_or_into_what_it_packs(case, tmp_path, script):
+    """Refused in one line before the zip is built: the file packed is left as it was, and
+    nothing is written inside a folder a later build would pack."""
+    where, words = PACKED[case]
+    out = where(tmp_path)
+    before = {path: path.read_bytes() for path in (REPO / "README.md", REPO / "pyproject.toml")}
+    ran = script("build_autograder.py", ["--out", str(out)])
+    assert ran.returncode == 2 and ran.stderr.count("\n") == 1 and words in ran.stderr, ran.stderr
+    assert {path: path.read_bytes() for path in before} == before
+    assert not (REPO / "scripts" / "never.zip").exists()
+
+
 PROBE = """import os
 from pathlib import Path
 SOLUTIONS = Path(os.environ["AUTOGRADER_ROOT"], "source", "exercises", "backprop_solutions.py")
