@@ -16,6 +16,7 @@ from torch import nn
 
 from exercises import autograd_solutions as solutions
 from exercises import check
+from exercises.autograd_checks import wrong_step
 from parity_tests.kit.conftest import wrong_line
 
 DTYPES = ["float64", "float32"]
@@ -110,23 +111,6 @@ def test_an_argument_written_into_is_named():
                "forward pass and its backward pass both read")
 
 
-def stepping(*calls: str):
-    """A train_step that makes these calls in this order (forward, loss and backward are
-    "backward")."""
-    def train_step(network, optimizer, layer_0, labels, dropout_mask, D):
-        for call in calls:
-            if call == "zero_grad":
-                optimizer.zero_grad()
-            elif call == "step":
-                optimizer.step()
-            else:
-                _, _, logits = network(layer_0, dropout_mask)
-                loss = F.cross_entropy(logits, labels, reduction="sum") / D
-                loss.backward()
-        return loss
-    return train_step
-
-
 @pytest.mark.parametrize(("calls", "words"), [
     (("backward", "step", "zero_grad"),
      ["weights_0_1.grad holds an earlier step's gradient too", "call optimizer.zero_grad() "
@@ -135,11 +119,11 @@ def stepping(*calls: str):
      ["weights_0_1.grad is 0", "erased its gradient before optimizer.step() could use it"]),
 ])
 def test_zero_grad_after_the_step_is_told_truly(calls, words):
-    wrong_line(check(stepping(*calls), name="train_step"), *words)
+    wrong_line(check(wrong_step(*calls), name="train_step"), *words)
 
 
 def test_zeroing_the_gradients_after_the_step_as_well_is_right():
     """A step that zeroes the gradients before backward and again after optimizer.step(), as
     some loops do: the step used the right gradient, and passes."""
-    result = check(stepping("zero_grad", "backward", "step", "zero_grad"), name="train_step")
+    result = check(wrong_step("zero_grad", "backward", "step", "zero_grad"), name="train_step")
     assert result.passed, str(result)
