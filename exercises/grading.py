@@ -532,6 +532,12 @@ def kept_bounds(units: int) -> tuple[float, float]:
     return 0.5 - spread, 0.5 + spread
 
 
+def _beyond(share: float, low: float, high: float) -> str:
+    """The bound a share outside [low, high] passes, in words: never the share itself,
+    which is the figure of the mask this call happened to draw."""
+    return f"more than {high:.1%}" if share > high else f"fewer than {low:.1%}"
+
+
 def _drawn(arrays: Arrays, step: StepTensors) -> tuple[StepTensors, str | None]:
     """The step on the mask the answer drew (read from its layer_1: the units that are 0),
     and what is off with that mask, if anything: about half kept, the kept doubled, and a
@@ -551,11 +557,10 @@ def _drawn(arrays: Arrays, step: StepTensors) -> tuple[StepTensors, str | None]:
         return step, ("drops nothing in train mode: add nn.Dropout(0.5) after the activation "
                       "(model.train() mode drops each hidden unit with probability 1/2)")
     if not low <= share <= high:  # the bound, not the share: the mask's own figure
-        many = f"more than {high:.1%}" if share > high else f"fewer than {low:.1%}"
-        return step, (f"keeps {many} of the hidden units in train mode (a right dropout "
-                      f"keeps {low:.1%} to {high:.1%} of the {units} units here): dropout "
-                      "keeps each with probability 1/2 (nn.Dropout(p) drops each with "
-                      "probability p: 0.5 here)")
+        return step, (f"keeps {_beyond(share, low, high)} of the hidden units in train mode "
+                      f"(a right dropout keeps {low:.1%} to {high:.1%} of the {units} units "
+                      "here): dropout keeps each with probability 1/2 (nn.Dropout(p) drops "
+                      "each with probability p: 0.5 here)")
     both = kept & positive
     a, b = layer_1[both].astype(np.float64), step.hidden_output[both].astype(np.float64)
     scale = float(np.sum(a * b) / np.sum(b * b))
@@ -567,11 +572,10 @@ def _drawn(arrays: Arrays, step: StepTensors) -> tuple[StepTensors, str | None]:
     if isinstance(again, np.ndarray) and again.shape == layer_1.shape:
         agree = float((kept == (again != 0))[positive].mean())
         if not low <= agree <= high:  # the bound, not the share
-            many = f"more than {high:.1%}" if agree > high else f"fewer than {low:.1%}"
             return step, (f"keeps the same units at every step: its masks of two train-mode "
-                          f"passes agree on {many} of the units, where masks drawn anew "
-                          "agree on about half; dropout draws a new mask at each forward pass "
-                          "(nn.Dropout does), not once")
+                          f"passes agree on {_beyond(agree, low, high)} of the units, where "
+                          "masks drawn anew agree on about half; dropout draws a new mask at "
+                          "each forward pass (nn.Dropout does), not once")
     return with_mask(step, kept), None
 
 

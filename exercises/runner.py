@@ -87,7 +87,7 @@ from ch9_shared.system import (
 from ch9_shared.threads import THREAD_VARIABLES
 from exercises import TRACKS, exercise
 from exercises import child as child_script
-from exercises.child import Arrays, first_line, pack_calls, send
+from exercises.child import Arrays, first_line, pack_calls, send, unpack
 from exercises.grading import Result, judge, order_of, prepare
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -227,13 +227,9 @@ def untrusted_message(data: bytes) -> tuple[dict[str, object], Arrays]:
                         or not _plain(member.dtype)
                         or (member.dtype.kind == "U" and member.data_bytes > 4 * MAX_TEXT)):
                     raise ValueError(f"{member.name}: not an array the child sends")
-        with np.load(io.BytesIO(data), allow_pickle=False) as archive:
-            arrays = {key: archive[key] for key in archive.files}
-        meta = json.loads(str(arrays.pop("__meta__")))
+        meta, arrays = unpack(data)
     except Exception:
         raise ChildGone(NONSENSE) from None
-    if not isinstance(meta, dict):
-        raise ChildGone(NONSENSE)
     return meta, {key: value.astype(value.dtype.newbyteorder("="), copy=False)
                   for key, value in arrays.items()}
 
@@ -351,9 +347,11 @@ def check_environment(limits: Limits) -> tuple[str | None, str | None]:
                "-e .)")
         return f"{who} cannot import what grading needs ({one_line(lines[-1])}): {fix}", None
     try:
-        readable = [Path(path).relative_to(ROOT).as_posix() for path in json.loads(out)]
-    except (ValueError, TypeError):
-        readable = kept
+        said = json.loads(out)
+    except ValueError:
+        said = None
+    said = said if isinstance(said, list) else kept
+    readable = [Path(path).relative_to(ROOT).as_posix() for path in kept if path in said]
     if not readable:
         return None, None
     more = f" and {len(readable) - 1} more of the project's files" if len(readable) > 1 else ""

@@ -232,8 +232,9 @@ def main(argv: list[str] | None = None) -> int:
         ones."""
         uid = free.get()
         try:
-            with lent(copies[path], replace(limits, uid=uid)):
-                return grade_file(path, replace(limits, uid=uid), copies[path])
+            own = replace(limits, uid=uid)
+            with lent(copies[path], own):
+                return grade_file(path, own, copies[path])
         except Exception as e:  # the grader's own fault with this file: its line alone
             return could_not_be_judged(path, e, limits)
         finally:
@@ -251,10 +252,10 @@ def main(argv: list[str] | None = None) -> int:
         # one BLAS thread (the thread policy): a child started as another user is forked,
         # and OpenBLAS's fork handler waits forever on a pool that another thread's product
         # holds
-        with one_blas_thread(), ThreadPoolExecutor(args.jobs) as pool:
-            grades = list(pool.map(graded, paths))
-        if min(args.jobs, len(paths)) > 1:  # what another file may have caused: alone again
-            with one_blas_thread():
+        with one_blas_thread():
+            with ThreadPoolExecutor(args.jobs) as pool:
+                grades = list(pool.map(graded, paths))
+            if min(args.jobs, len(paths)) > 1:  # what another file may have caused: alone
                 grades = [graded(one.path) if one.suspect else one for one in grades]
         grades = gradebook.ordered(grades)
     finally:
