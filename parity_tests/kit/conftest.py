@@ -2,7 +2,18 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 from exercises.grading import Result
+
+
+def runnable_by_others(path: str) -> bool:
+    """Whether another user (nobody) may run the interpreter at `path`: every folder above
+    it open to others, and the file itself."""
+    real = Path(os.path.realpath(path))
+    return all(os.stat(folder).st_mode & 0o001 for folder in real.parents) and bool(
+        os.stat(real).st_mode & 0o001)
 
 
 def one_line(result: Result) -> str:

@@ -19,6 +19,7 @@ import pytest
 from exercises import TRACKS
 from exercises.runner import NOT_RUN, Limits, choose_tracks, grade_file
 from parity_tests.conftest import REPO, child_env, needs_torch
+from parity_tests.kit.conftest import runnable_by_others
 
 BACKPROP = (REPO / "exercises" / "backprop_solutions.py").read_text(encoding="utf-8")
 AUTOGRAD = (REPO / "exercises" / "autograd_solutions.py").read_text(encoding="utf-8")
@@ -180,14 +181,6 @@ def test_a_child_that_dies_before_it_loads_the_file_is_the_graders_fault(tmp_pat
     assert "cannot be imported" not in row["error"]
 
 
-def runnable_by_nobody(path: str) -> bool:
-    """Whether the user nobody may run the interpreter at `path` (every folder above it
-    open to others)."""
-    real = Path(os.path.realpath(path))
-    return all(os.stat(folder).st_mode & 0o001 for folder in real.parents) and bool(
-        os.stat(real).st_mode & 0o001)
-
-
 def has_nobody() -> bool:
     try:
         import pwd
@@ -199,7 +192,7 @@ def has_nobody() -> bool:
 
 @pytest.mark.skipif(getattr(os, "geteuid", lambda: -1)() != 0, reason="--user needs root")
 @pytest.mark.skipif(not has_nobody(), reason="no user called nobody here")
-@pytest.mark.skipif(runnable_by_nobody(sys.executable),
+@pytest.mark.skipif(runnable_by_others(sys.executable),
                     reason="this Python is one the user nobody may run")
 def test_user_who_cannot_run_this_python_is_one_line(tmp_path):
     answers = write(tmp_path, "alice.py", BACKPROP)

@@ -28,6 +28,7 @@ from exercises.runner import (
     untrusted_message,
 )
 from parity_tests.conftest import REPO, child_env, needs_torch
+from parity_tests.kit.conftest import runnable_by_others
 
 QUICK = Limits(time=2, start=20)
 
@@ -327,13 +328,6 @@ def test_a_file_that_overwrites_a_classmates_file_costs_it_nothing(tmp_path):
     assert paths[1].read_text(encoding="utf-8") == "# nothing here\n", ran.stdout  # it wrote
     assert ran.returncode == 0, ran.stdout + ran.stderr
     assert ran.stdout.splitlines()[-1] == "2 of 2 files passed every exercise", ran.stdout
-
-
-def runnable_by_others(path: str) -> bool:
-    """Whether another user may run the interpreter at `path` (every folder above it open)."""
-    real = Path(os.path.realpath(path))
-    return all(os.stat(folder).st_mode & 0o001 for folder in real.parents) and bool(
-        os.stat(real).st_mode & 0o001)
 
 
 AS_ANOTHER_USER = [
