@@ -17,13 +17,21 @@ TEMP_PREFIX = ".tmp-"
 """The temporary file's name: short, so that it fits wherever the final name fits."""
 
 
+STOP_SIGNALS = tuple(getattr(signal, name) for name in (
+    "SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2", "SIGALRM", "SIGVTALRM",
+    "SIGPROF", "SIGXCPU", "SIGBREAK") if hasattr(signal, name))
+"""The signals that end a program by default and that someone sends (a terminal closed,
+a kill, a timer, a CPU-time limit), those this system has: each stops a script as SIGTERM
+does (scripts/exits.py)."""
+
+
 class OutputError(ValueError):
     """An output path that cannot be written; the message names it and says why."""
 
 
 @contextlib.contextmanager
 def signals_deferred() -> Iterator[None]:
-    """SIGINT and SIGTERM wait until the block ends (then they arrive as they would have): a
+    """The STOP_SIGNALS wait until the block ends (then they arrive as they would have): a
     write is never cut in half, nor its temporary file left behind. Only the main thread
     can hold signals; elsewhere the block runs as it is."""
     if threading.current_thread() is not threading.main_thread():
@@ -31,7 +39,7 @@ def signals_deferred() -> Iterator[None]:
         return
     caught: list[int] = []
     before = {number: signal.signal(number, lambda number, frame: caught.append(number))
-              for number in (signal.SIGINT, signal.SIGTERM)}
+              for number in STOP_SIGNALS}
     try:
         yield
     finally:
@@ -61,7 +69,7 @@ def write_atomically(path: Path, write: Callable[[IO[bytes]], object],
     (or a run killed half-way) never sees half a file. A symbolic link is written through
     (its target is replaced, the link stays); a path that is not a regular file (a device,
     a pipe) or that the user may not write is refused, never replaced. A file replaced keeps
-    its mode (a private checkpoint stays private); SIGINT and SIGTERM wait for the write.
+    its mode (a private checkpoint stays private); the STOP_SIGNALS wait for the write.
     With follow_links=False (`path` fixed by output_target before untrusted code ran) a
     link found at `path` is replaced itself, never followed, and only a file of the user's
     own lends its mode: what someone else planted there cannot steer the write."""

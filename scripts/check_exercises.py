@@ -63,7 +63,7 @@ from exercises.runner import (
     private_copies,
 )
 from scripts import exits
-from scripts.cli import Parser, exit_with, integer_in, positive_float
+from scripts.cli import Parser, about, exit_with, integer_in, positive_float
 
 BLANK = Path(__file__).resolve().parent.parent / "exercises" / "backprop.py"
 RIGHTS = ("the answers run with your rights (they can read and write what you can); to grade "
@@ -135,9 +135,9 @@ def table(grades: list[Graded]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = Parser(prog="scripts/check_exercises.py", description=__doc__.split("\n\n")[0],
+    parser = Parser(prog="scripts/check_exercises.py", description=about(__doc__),
                      formatter_class=argparse.RawDescriptionHelpFormatter,
-                     epilog=__doc__.split("\n\n", 1)[1])
+                     epilog=__doc__ and __doc__.split("\n\n", 1)[1])
     parser.add_argument("answers", nargs="*", type=Path,
                         help="copies of exercises/backprop.py or exercises/autograd.py with "
                              "answers (default: the blank backprop exercises)")
@@ -301,4 +301,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    exit_with(main)
+    exit_with(main, verdict=True)

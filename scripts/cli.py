@@ -106,20 +106,26 @@ def stdout_closed_early() -> int:
     return 141
 
 
-def exit_with(main: Callable[[], int], prog: str | None = None) -> NoReturn:
+def exit_with(main: Callable[[], int], prog: str | None = None,
+              verdict: bool = False) -> NoReturn:
     """sys.exit(main()), quietly when the reader of standard output leaves, and in one line
-    with the right status whatever else ends it (scripts/exits.py): a signal (130, 143), a
-    failure of the machine (1), input the run cannot use (2)."""
+    with the right status whatever else ends it (scripts/exits.py): a signal (128 + its
+    number), a failure of the machine (1), input the run cannot use (2). With `verdict` (a
+    script whose 1 is its answer: not close, not passed), a failure of the machine is 2."""
     exits.start()
     prog = prog or exits.program()
     try:
         status = main()
+        sys.stdout.flush()
     except BrokenPipeError:
         status = stdout_closed_early()
     except (KeyboardInterrupt, MemoryError, OSError, RuntimeError) as e:
         status = exits.ending(prog, e)
         if status is None:
             raise
+        if verdict and status == 1:
+            status = 2
+    exits.let_signals_by()
     sys.exit(status)
 
 
@@ -130,6 +136,12 @@ def as_flags(error: object) -> str:
     """A library's message with each field it names in backquotes (`batch_size`) written as
     the flag that sets it (--batch-size), on one line (control characters escaped)."""
     return exits.one_line(FIELD.sub(lambda field: "--" + field[1].replace("_", "-"), str(error)))
+
+
+def about(doc: str | None) -> str | None:
+    """A script's docstring's first paragraph, for --help; None under `python -OO`, which
+    drops docstrings."""
+    return doc.split("\n\n")[0] if doc else None
 
 
 class Parser(argparse.ArgumentParser):

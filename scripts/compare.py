@@ -42,6 +42,7 @@ from ch9_shared.threads import one_thread
 from scripts.cli import (
     CliError,
     Parser,
+    about,
     add_data_flags,
     add_device_flag,
     add_run_flags,
@@ -67,7 +68,7 @@ TABLES = ("one_step", "whole_run", "quirk")
 
 
 def build_parser():
-    parser = Parser(prog="scripts/compare.py", description=__doc__.split("\n\n")[0])
+    parser = Parser(prog="scripts/compare.py", description=about(__doc__))
     add_run_flags(parser)
     add_data_flags(parser)
     add_device_flag(parser)
@@ -179,4 +180,4 @@ def report(document: dict) -> str:
 
 
 if __name__ == "__main__":
-    exit_with(main)
+    exit_with(main, verdict=True)

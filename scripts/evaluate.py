@@ -26,7 +26,7 @@ from ch9_shared.config import CLASSES
 from ch9_shared.data import DataError, load
 from ch9_shared.threads import one_thread
 from numpy_impl.network import Network
-from scripts.cli import DEVICE_CHOICES, Parser, as_flags, exit_with, integer_in
+from scripts.cli import DEVICE_CHOICES, Parser, about, as_flags, exit_with, integer_in
 
 
 def predictions(checkpoint: Checkpoint, images: np.ndarray, impl: str, device: str) -> np.ndarray:
@@ -75,7 +75,7 @@ def last_logged(iteration: int, log_every: int) -> int | None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = Parser(prog="scripts/evaluate.py", description=__doc__.split("\n\n")[0])
+    parser = Parser(prog="scripts/evaluate.py", description=about(__doc__))
     parser.add_argument("checkpoint", type=Path)
     parser.add_argument("--impl", choices=("numpy", "torch", "idiomatic"), default="numpy",
                         help="which implementation evaluates (default: %(default)s)")

@@ -1,25 +1,35 @@
 """How every script ends: one line on standard error and the right exit status, whatever
 stops it (`cli.exit_with` calls `start` and `ending`).
 
-- SIGINT and SIGTERM raise `Interrupted` (a KeyboardInterrupt, so code that already cleans up
-  after Ctrl-C cleans up after SIGTERM too): status 128 + the signal's number, 130 or 143;
-  ch9_shared/files.py holds them back while a file is written.
+- A signal that ends a program by default (SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1,
+  SIGALRM, SIGXCPU...: ch9_shared/files.py's STOP_SIGNALS) raises `Interrupted` (a
+  KeyboardInterrupt, so code that already cleans up after Ctrl-C cleans up after each):
+  status 128 + the signal's number (130, 143, 129...); files.py holds them back while a file
+  is written. Once one has arrived, or the script's work is over, the next are let go by:
+  the first one's ending is never cut short into a traceback.
 - A failure of the machine (a full disk, the file-size limit, no memory, no new thread):
-  status 1; input the run cannot use: 2.
+  status 1; input the run cannot use: 2. The two scripts whose 1 is a verdict (compare.py:
+  not close; check_exercises.py: an answer failed) exit 2 for any trouble, as diff does.
 - Standard error that is closed or cannot be written (/dev/full) changes no status, and a
-  closed descriptor is never taken over by a file the run writes.
+  closed descriptor is never taken over by a file the run writes. A standard stream that
+  cannot encode a character (PYTHONIOENCODING=ascii) shows it escaped.
 - Every line is one line: control characters (a newline in a file name) are shown escaped.
 """
 
 from __future__ import annotations
 
+import _thread
 import contextlib
 import errno
 import io
 import os
 import signal
 import sys
+import threading
+import time
 import unicodedata
+
+from ch9_shared.files import STOP_SIGNALS
 
 MACHINE_ERRNOS = {getattr(errno, name) for name in ("ENOSPC", "EDQUOT", "EFBIG", "EIO",
                                                    "ENOMEM", "EAGAIN") if hasattr(errno, name)}
@@ -33,7 +43,7 @@ HINTS = {getattr(errno, name, None): hint for name, hint in (
 
 
 class Interrupted(KeyboardInterrupt):
-    """SIGINT or SIGTERM arrived; `number` is the signal's."""
+    """One of the STOP_SIGNALS arrived; `number` is the signal's."""
 
     def __init__(self, number: int) -> None:
         super().__init__(signal.Signals(number).name)
@@ -41,12 +51,15 @@ class Interrupted(KeyboardInterrupt):
 
 
 def interrupted_status(error: KeyboardInterrupt) -> int:
-    """130 for SIGINT (a plain KeyboardInterrupt too), 143 for SIGTERM."""
+    """128 + the signal's number: 130 for SIGINT (a plain KeyboardInterrupt too), 143 for
+    SIGTERM."""
     return 128 + getattr(error, "number", signal.SIGINT)
 
 
 def signal_name(error: KeyboardInterrupt) -> str:
-    return signal.Signals(getattr(error, "number", signal.SIGINT)).name
+    """The signal's name, and what sends it where a learner may not know: SIGXCPU."""
+    name = signal.Signals(getattr(error, "number", signal.SIGINT)).name
+    return f"{name} (the CPU-time limit, ulimit -t)" if name == "SIGXCPU" else name
 
 
 def one_line(text: object) -> str:
@@ -77,13 +90,20 @@ def describe(error: OSError) -> str:
 
 
 class Stderr(io.TextIOBase):
-    """Standard error written straight to descriptor 2: a write that fails (/dev/full, a
-    closed descriptor) is dropped, never buffered to fail again at exit."""
+    """Standard error written straight to descriptor 2 in `encoding`, what it cannot encode
+    escaped: a write that fails (/dev/full, a closed descriptor) is dropped, never buffered
+    to fail again at exit."""
 
-    encoding = "utf-8"
+    def __init__(self, encoding: str = "utf-8") -> None:
+        super().__init__()
+        self._encoding = encoding
+
+    @property
+    def encoding(self) -> str:  # type: ignore[override]
+        return self._encoding
 
     def write(self, text: str) -> int:
-        data = text.encode("utf-8", "backslashreplace")
+        data = text.encode(self._encoding, "backslashreplace")
         with contextlib.suppress(OSError):
             while data:
                 data = data[os.write(2, data):]
@@ -103,12 +123,46 @@ class Stderr(io.TextIOBase):
 
 
 def _stop(number: int, frame: object) -> None:
+    let_signals_by()
     raise Interrupted(number)
+
+
+def _let_by(number: int, frame: object) -> None:
+    """A signal after the first, or once the work is over: the ending under way goes on."""
+
+
+def let_signals_by() -> None:
+    """From now on the STOP_SIGNALS change nothing: the script is already ending."""
+    for number in STOP_SIGNALS:
+        signal.signal(number, _let_by)
+
+
+def _unraisable(hook: sys.UnraisableHookArgs) -> None:
+    """sys.unraisablehook: a signal raised where Python cannot raise it (in a finalizer,
+    which prints it and goes on) is sent again a moment later, from a thread, to stop the
+    script where it can; anything else is shown as Python shows it."""
+    if not isinstance(hook.exc_value, Interrupted):
+        sys.__unraisablehook__(hook)
+        return
+    for number in STOP_SIGNALS:
+        signal.signal(number, _stop)
+
+    def again(number: int = hook.exc_value.number) -> None:
+        time.sleep(0.01)  # this hook has returned: the main thread takes it in its own code
+        _thread.interrupt_main(number)
+
+    try:
+        threading.Thread(target=again, daemon=True).start()
+    except RuntimeError:  # no thread can start: stop now, in the same words
+        say(f"{program()}: stopped by {signal_name(hook.exc_value)}")
+        os._exit(interrupted_status(hook.exc_value))
 
 
 def program() -> str:
     """The running script as its messages name it: scripts/train.py."""
-    path = os.path.abspath(sys.argv[0]) if sys.argv and sys.argv[0] else "python"
+    path = sys.argv[0] if sys.argv and sys.argv[0] else "python"
+    with contextlib.suppress(OSError):  # a current folder deleted: the path as given
+        path = os.path.abspath(path)
     return f"{os.path.basename(os.path.dirname(path))}/{os.path.basename(path)}"
 
 
@@ -123,10 +177,12 @@ def _last_word(kind: type, error: BaseException, traceback: object) -> None:
 
 def start() -> None:
     """Set up a script's ending, first thing: descriptors 0-2 open (on the null device where
-    they were closed), standard error that cannot fail, SIGINT and SIGTERM as Interrupted,
-    a write past the file-size limit as an OSError (not SIGXFSZ's kill)."""
+    they were closed), standard streams that cannot fail or fail to encode, the STOP_SIGNALS
+    as Interrupted, a write past the file-size limit as an OSError (not SIGXFSZ's kill), and
+    a current folder that still exists."""
     sys.excepthook = _last_word
-    for number in (signal.SIGINT, signal.SIGTERM):
+    sys.unraisablehook = _unraisable
+    for number in STOP_SIGNALS:
         signal.signal(number, _stop)
     for fd in (0, 1, 2):
         try:
@@ -137,7 +193,16 @@ def start() -> None:
                 os.dup2(null, fd)
                 os.close(null)
     if sys.stderr is None or sys.stderr is sys.__stderr__:  # not a test's capture
-        sys.stderr = Stderr()
+        sys.stderr = Stderr(getattr(sys.__stderr__, "encoding", None) or "utf-8")
+    if isinstance(sys.stdout, io.TextIOWrapper):
+        sys.stdout.reconfigure(errors="backslashreplace")
+    try:
+        os.getcwd()
+    except OSError:
+        say(f"{program()}: error: the current folder no longer exists (it was deleted or "
+            "moved after this shell went into it): cd to a folder that exists, and run it "
+            "again")
+        sys.exit(2)
     from ch9_shared.system import writes_past_size_limit_raise  # NumPy: after the signals
 
     writes_past_size_limit_raise()

@@ -22,7 +22,7 @@ from ch9_shared.files import OutputError, not_read_only, writable_folder
 from ch9_shared.loop import LogRecord, train
 from numpy_impl.fast import FastNetwork
 from scripts import chapter_figures as figures
-from scripts.cli import Parser, as_flags, exit_with, imports_of_the_torch_extra
+from scripts.cli import Parser, about, as_flags, exit_with, imports_of_the_torch_extra
 
 with imports_of_the_torch_extra("scripts/figures.py"):
     from torch_impl.train import HandBuilt
@@ -34,7 +34,7 @@ OUT = Path(__file__).resolve().parent.parent / "docs" / "images"
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = Parser(prog="scripts/figures.py", description=__doc__.split("\n\n")[0])
+    parser = Parser(prog="scripts/figures.py", description=about(__doc__))
     parser.add_argument("--out", type=Path, default=OUT, help="folder (default: docs/images)")
     args = parser.parse_args(argv)
     try:

@@ -50,6 +50,7 @@ from scripts import chapter_figures as figures
 from scripts.cli import (
     DEVICE_CHOICES,
     Parser,
+    about,
     as_flags,
     command_line,
     exit_with,
@@ -422,7 +423,7 @@ def bands(groups: dict[str, Group]) -> dict[str, figures.Band]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = Parser(prog="scripts/study.py", description=__doc__.split("\n\n")[0])
+    parser = Parser(prog="scripts/study.py", description=about(__doc__))
     parser.add_argument("--quick", action="store_true",
                         help="30 iterations, 3 seeds, a 2-point grid: a smoke test")
     parser.add_argument("--seeds", type=int, help="seeds 1..N per setting (default: 10; "

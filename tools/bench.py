@@ -51,7 +51,7 @@ from ch9_shared.loop import LogRecord, Model, train
 from ch9_shared.threads import Background, one_thread
 from numpy_impl.fast import FastNetwork
 from numpy_impl.listing import run_listing
-from scripts.cli import Parser, as_flags, exit_with
+from scripts.cli import Parser, about, as_flags, exit_with
 
 
 def peak_mb(argv: Sequence[str]) -> float | None:
@@ -471,7 +471,7 @@ def against(other: Path, rounds: int, idle_only: bool) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = Parser(prog="tools/bench.py", description=__doc__.split("\n\n")[0])
+    parser = Parser(prog="tools/bench.py", description=about(__doc__))
     parser.add_argument("--quick", action="store_true",
                         help="one round, each chapter row timed on 30 of its 300 iterations")
     parser.add_argument("--repeats", type=int, default=5,

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from ch9_shared.data import FILES, SHIPPED, DataError, find_idx_folder, idx_path
 from ch9_shared.files import OutputError, writable_folder, write_atomically
-from scripts.cli import Parser
+from scripts.cli import Parser, about
 
 MD5 = {
     "train-images-idx3-ubyte": "6bbc9ace898e44ae57da46a324031adb",
@@ -72,7 +72,7 @@ def build(source: Path, out: Path) -> list[Path]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = Parser(prog="tools/build_data.py", description=__doc__.split("\n\n")[0])
+    parser = Parser(prog="tools/build_data.py", description=about(__doc__))
     parser.add_argument("--source", type=Path, required=True,
                         help="folder with the full MNIST IDX files (flat or in MNIST/raw/)")
     parser.add_argument("--out", type=Path, default=SHIPPED,

@@ -23,7 +23,7 @@ import time
 import webbrowser
 from pathlib import Path
 
-from scripts.cli import Parser
+from scripts.cli import Parser, about
 
 REPO = Path(__file__).resolve().parent.parent
 SITE = REPO / "site"  # conf.py, toc.md, mathml.py
@@ -100,7 +100,7 @@ def build(out: Path) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = Parser(prog="tools/build_site.py", description=__doc__.split("\n\n")[0])
+    parser = Parser(prog="tools/build_site.py", description=about(__doc__))
     parser.add_argument("--out", type=Path, default=OUT,
                         help="folder to build the site into (default: build/site)")
     parser.add_argument("--open", action="store_true",

@@ -31,7 +31,7 @@ import time
 from pathlib import Path, PurePosixPath
 from urllib.parse import urljoin, urlsplit
 
-from scripts.cli import Parser
+from scripts.cli import Parser, about
 
 REPO = Path(__file__).resolve().parent.parent
 SITE = REPO / "build" / "site"
@@ -185,7 +185,7 @@ class Check:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = Parser(prog="tools/check_site.py", description=__doc__.split("\n\n")[0])
+    parser = Parser(prog="tools/check_site.py", description=about(__doc__))
     parser.add_argument("--site", type=Path, default=SITE,
                         help="the built site (default: build/site)")
     parser.add_argument("--screenshots", type=Path, default=SCREENSHOTS,

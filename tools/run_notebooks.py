@@ -16,7 +16,7 @@ import nbformat
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 
-from scripts.cli import Parser, integer_in
+from scripts.cli import Parser, about, integer_in
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 
@@ -31,7 +31,7 @@ def run(path: Path, timeout: int) -> float:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = Parser(prog="tools/run_notebooks.py", description=__doc__.split("\n\n")[0])
+    parser = Parser(prog="tools/run_notebooks.py", description=about(__doc__))
     parser.add_argument("notebooks", nargs="*", type=Path,
                         help="notebooks to run (default: all of notebooks/)")
     parser.add_argument("--timeout", type=integer_in(1), default=300,

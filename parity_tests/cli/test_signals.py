@@ -1,5 +1,6 @@
-"""SIGINT and SIGTERM at moments the test controls, in real processes: one line on standard
-error, no traceback, no temporary file, the last checkpoint whole, status 130 or 143."""
+"""Signals at moments the test controls, in real processes: one line on standard error, no
+traceback, no temporary file, the last checkpoint whole, status 128 + the signal's number
+(130 for SIGINT, 143 for SIGTERM, and so on for every signal that ends a program by default)."""
 
 from __future__ import annotations
 
@@ -12,9 +13,13 @@ import pytest
 
 from ch9_shared.checkpoint import load_checkpoint
 from ch9_shared.files import TEMP_PREFIX
-from parity_tests.conftest import REPO, child_env, needs_signal, needs_torch
+from parity_tests.conftest import REPO, child_env, importable, needs_signal, needs_torch
 
 SIGNALS = [pytest.param("SIGINT"), pytest.param("SIGTERM", marks=needs_signal("SIGTERM"))]
+OTHER_SIGNALS = [pytest.param(name, marks=needs_signal(name))
+                 for name in ("SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2", "SIGALRM", "SIGXCPU")]
+"""Signals that end a program by default, as SIGTERM does: a terminal closed, a quit key, a
+user's kill, a timer, a CPU-time limit."""
 RUN = ["--test-size", "100", "--log-every", "1"]
 
 HOOK = """import os, runpy, signal, sys
@@ -92,6 +97,89 @@ def test_a_signal_during_a_checkpoint_write_waits_for_the_write(impl, name, tmp_
     assert load_checkpoint(checkpoint).iteration == 1
 
 
+@pytest.mark.parametrize("name", OTHER_SIGNALS)
+def test_every_signal_that_ends_a_program_ends_a_run_as_sigterm_does(name, tmp_path):
+    """Its checkpoint write finished, the logged metrics written, one line, 128 + n."""
+    checkpoint, metrics = tmp_path / "run.ckpt", tmp_path / "metrics.jsonl"
+    ran = hooked("scripts/train.py", [*RUN, "--save", str(checkpoint), "--save-every", "1",
+                                      "--metrics", str(metrics)],
+                 name, DURING_WRITE.format(nth=3), tmp_path)
+    stopped_cleanly(ran.returncode, ran.stderr, name, tmp_path)
+    assert f"--resume {checkpoint}" in ran.stderr
+    assert load_checkpoint(checkpoint).iteration == 1
+    assert len(metrics.read_text(encoding="utf-8").splitlines()) == 1
+
+
+@pytest.mark.skipif(not importable("resource"), reason="no resource module (Windows)")
+def test_the_cpu_time_limit_stops_a_run_in_one_line(tmp_path):
+    """`ulimit -S -t`: SIGXCPU at the soft limit, one line that names the limit, 152."""
+    def soft_cpu_limit() -> None:
+        import resource
+
+        resource.setrlimit(resource.RLIMIT_CPU, (1, resource.getrlimit(resource.RLIMIT_CPU)[1]))
+
+    ran = subprocess.run([sys.executable, str(REPO / "scripts/train.py"), "--iterations",
+                          "100000", "--quiet"], cwd=tmp_path, capture_output=True,
+                         encoding="utf-8", env=child_env(), timeout=600,
+                         preexec_fn=soft_cpu_limit)
+    stopped_cleanly(ran.returncode, ran.stderr, "SIGXCPU", tmp_path)
+    assert "ulimit -t" in ran.stderr
+
+
+WHILE_STOPPING = """import scripts.cli
+train_from_flags, stopped = scripts.cli.train_from_flags, scripts.cli.stopped
+def training(*args, **kwargs):
+    os.kill(os.getpid(), number)
+    return train_from_flags(*args, **kwargs)
+def stopping(*args, **kwargs):
+    os.kill(os.getpid(), signal.SIGTERM if number == signal.SIGINT else signal.SIGINT)
+    return stopped(*args, **kwargs)
+scripts.cli.train_from_flags, scripts.cli.stopped = training, stopping"""
+"""The signal as training begins, and the other one while the first one's line is made."""
+AT_EXIT = """import atexit
+atexit.register(lambda: [os.kill(os.getpid(), number), sum(range(1000))])"""
+"""The signal among the exit handlers, after the work (torch registers its own there)."""
+IN_A_FINALIZER = """import gc
+class Dying:
+    def __del__(self):
+        os.kill(os.getpid(), number)
+        sum(range(1000))  # Python runs the handler here, where it cannot raise
+def hooked(*args, **kwargs):
+    dying = Dying()
+    dying.cycle = dying
+    del dying
+    gc.collect()
+    return parse(*args, **kwargs)
+import argparse
+parse = argparse.ArgumentParser.parse_args
+argparse.ArgumentParser.parse_args = hooked"""
+"""The signal while a finalizer runs (a __del__, as torch's start-up runs some), where Python
+prints the exception and goes on."""
+
+
+@pytest.mark.parametrize("name", SIGNALS)
+def test_a_second_signal_while_the_first_is_handled_changes_nothing(name, tmp_path):
+    ran = hooked("scripts/train.py", [*RUN, "--iterations", "2"], name, WHILE_STOPPING,
+                 tmp_path)
+    stopped_cleanly(ran.returncode, ran.stderr, name, tmp_path)
+
+
+@pytest.mark.parametrize("name", SIGNALS)
+def test_a_signal_among_the_exit_handlers_after_the_work_changes_nothing(name, tmp_path):
+    ran = hooked("scripts/train.py", [*RUN, "--iterations", "2", "--quiet"], name, AT_EXIT,
+                 tmp_path)
+    assert ran.returncode == 0 and ran.stderr == "", ran.stderr
+    assert len(ran.stdout.splitlines()) == 2
+
+
+@pytest.mark.parametrize("name", SIGNALS)
+def test_a_signal_in_a_finalizer_still_stops_the_script(name, tmp_path):
+    ran = hooked("scripts/train.py", [*RUN, "--iterations", "2"], name, IN_A_FINALIZER,
+                 tmp_path)
+    stopped_cleanly(ran.returncode, ran.stderr, name, tmp_path)
+    assert ran.stdout == ""
+
+
 @pytest.mark.parametrize("name", SIGNALS)
 def test_a_signal_during_the_metrics_write_leaves_them_whole(name, tmp_path):
     metrics = tmp_path / "metrics.jsonl"
@@ -111,7 +199,7 @@ def test_a_signal_during_the_metrics_write_leaves_them_whole(name, tmp_path):
     pytest.param(["scripts/figures.py", "--out", "figures"], marks=needs_torch),
     ["scripts/check_exercises.py"],
 ], ids=lambda command: Path(command[0]).stem)
-@pytest.mark.parametrize("name", SIGNALS)
+@pytest.mark.parametrize("name", [*SIGNALS, OTHER_SIGNALS[0]])
 def test_every_script_stops_in_one_line_with_the_signals_status(command, name, tmp_path):
     """Never 0 for an interrupted run (compare.py and evaluate.py said 0)."""
     if "CHECKPOINT" in command:
