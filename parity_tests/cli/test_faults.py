@@ -266,10 +266,10 @@ runpy.run_path(sys.argv[0], run_name="__main__")
 """
 
 
-def test_no_new_thread_is_one_line_and_status_1():
-    """The grader's pool needs threads; where the trainer's test pass can run inline
-    instead (ch9_shared/threads.py), the run passes, else it is the same one line."""
-    one_line(python(["-c", NO_THREADS, "scripts/check_exercises.py"]), 1, "no new thread")
+def test_no_new_thread_is_one_line_and_the_machines_status():
+    """The grader's pool needs threads (its 1 is a verdict: 2); where the trainer's test pass
+    can run inline instead (ch9_shared/threads.py), the run passes, else it is 1."""
+    one_line(python(["-c", NO_THREADS, "scripts/check_exercises.py"]), 2, "no new thread")
     ran = python(["-c", NO_THREADS, "scripts/train.py", *RUN])
     assert ran.returncode == 0 or (ran.returncode == 1 and "no new thread" in ran.stderr
                                    and ran.stderr.count("\n") == 1), ran.stderr
