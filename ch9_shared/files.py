@@ -131,24 +131,46 @@ def _can_write_in(folder: Path, flag: str, path: Path) -> None:
         raise OutputError(f"{flag} {path}: cannot write in {folder} ({e.strerror})") from None
 
 
+def _special(path: Path) -> bool:
+    """Something other than a regular file or a folder stands at `path`: a device, a pipe."""
+    return path.exists() and not path.is_file() and not path.is_dir()
+
+
+def _read_only(path: Path) -> bool:
+    """A file stands at `path` that the user may not write (or that nobody may: mode 444
+    holds even for root)."""
+    return path.is_file() and (not os.access(path, os.W_OK) or not path.stat().st_mode & 0o222)
+
+
 def not_a_file(path: Path, flag: str = "") -> None:
     """OutputError if something other than a regular file stands at `path`."""
-    if path.exists() and not path.is_file() and not path.is_dir():
+    if _special(path):
         raise OutputError(f"{flag + ' ' if flag else ''}{path}: that is not a regular file (a "
                           "device or a pipe?); give a file's path")
 
 
 def not_read_only(path: Path, flag: str = "") -> None:
-    """OutputError if a file stands at `path` that the user may not write (or that nobody
-    may: mode 444 holds even for root): it is refused, never replaced."""
-    if path.is_file() and (not os.access(path, os.W_OK) or not path.stat().st_mode & 0o222):
+    """OutputError if a file stands at `path` that the user may not write: it is refused,
+    never replaced."""
+    if _read_only(path):
         raise OutputError(f"{flag + ' ' if flag else ''}{path}: the file is read-only for you; "
                           "give another path, or make it writable first (chmod u+w)")
 
 
+def file_path(text: str) -> Path:
+    """`text`, a path given where a file is to be written, as a Path; OutputError where it
+    names a folder: it ends in a path separator, `.` or `..`. Path would drop the separator
+    or the `.`, and a checkpoint saved to `ckpts/` would be a file called ckpts."""
+    last = text.replace(os.altsep or os.sep, os.sep).rsplit(os.sep, 1)[-1]
+    if text and last in ("", ".", ".."):
+        raise OutputError(f"{text}: that names a folder; give a file name")
+    return Path(text)
+
+
 def writable_file(flag: str, path: Path) -> Path:
     """`path` if a file can be written there (through a symbolic link: its target);
-    OutputError otherwise. Writes nothing."""
+    OutputError otherwise. Writes nothing. (A path that names a folder by its last
+    separator is refused where the flag is parsed: file_path.)"""
     if path.is_dir():
         raise OutputError(f"{flag} {path}: that is a folder; give a file name")
     not_a_file(path, flag)
@@ -213,22 +235,29 @@ def distinct(outputs: Mapping[str, Paths],
     compared resolved (symbolic links, `..`)."""
     read = {os.path.realpath(path): flag for flag, paths in (inputs or {}).items()
             for path in _each(paths)}
-    written: dict[str, str] = {}
+    written: dict[str, tuple[str, Path]] = {}
     for flag, paths in outputs.items():
         for path in _each(paths):
             real = os.path.realpath(path)
             if real in read:
                 raise OutputError(f"{flag} {path}: that is a file {read[real]} reads, and "
                                   f"writing it would destroy it; give {flag} another path")
+            if real in written and written[real][0] == flag:
+                raise OutputError(f"{flag} writes {written[real][1]} and {path}, which are one "
+                                  "file (a symbolic link?); remove the link, or give another "
+                                  "path")
             if real in written:
-                raise OutputError(f"{written[real]} and {flag} name the same file, {path}: "
+                raise OutputError(f"{written[real][0]} and {flag} name the same file, {path}: "
                                   "give each its own")
-            written[real] = flag
+            written[real] = flag, path
 
 
 def writable_folder(flag: str, path: Path) -> Path:
     """`path` if it is a folder, or can become one, that files can be written in;
     OutputError otherwise. Creates nothing: a run makes its folder when it writes to it."""
+    if _special(path):
+        raise OutputError(f"{flag} {path}: that is not a folder (a device or a pipe?); "
+                          "give a folder")
     if path.exists() and not path.is_dir():
         raise OutputError(f"{flag} {path}: that is a file; give a folder")
     if path.is_symlink() and not path.exists():
@@ -240,3 +269,32 @@ def writable_folder(flag: str, path: Path) -> Path:
         raise OutputError(f"{flag} {path}: {existing} is a file, not a folder")
     _can_write_in(existing, flag, path)
     return path
+
+
+def writable_files(flag: str, folder: Path, names: Iterable[str]) -> list[Path]:
+    """The files `names` in `folder`, if all of them can be written: `folder` is a folder
+    or can become one (writable_folder), and at none of the names stands a folder, a
+    device, a pipe or a file the user may not write (through a symbolic link: at its
+    target, whose folder must exist). OutputError otherwise; writes nothing. A run checks
+    here, before its work, what it would otherwise find only when it writes."""
+    writable_folder(flag, folder)
+    paths = [folder / name for name in names]
+    for path in paths:
+        if found := _in_the_way(path):
+            raise OutputError(f"{flag} {folder}: {path} is {found}, where {flag} writes "
+                              f"{path.name}; move it away, or give another folder")
+        if path.is_symlink():
+            writable_file(flag, path)
+    return paths
+
+
+def _in_the_way(path: Path) -> str | None:
+    """What stands at `path` that a file written there must not replace, in words; None
+    where nothing does."""
+    if path.is_dir():
+        return "a folder"
+    if _special(path):
+        return "not a regular file (a device or a pipe?)"
+    if _read_only(path):
+        return "a file that is read-only for you"
+    return None

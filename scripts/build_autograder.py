@@ -18,7 +18,7 @@ import zipfile
 from pathlib import Path
 
 from ch9_shared.files import OutputError, writable_file, write_atomically
-from scripts.cli import Parser, about, exit_with
+from scripts.cli import Parser, about, exit_with, output_file
 
 ROOT = Path(__file__).resolve().parent.parent
 GRADESCOPE = ("setup.sh", "run_autograder")
@@ -73,7 +73,8 @@ def packs(out: Path) -> str | None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = Parser(prog="scripts/build_autograder.py", description=about(__doc__))
-    parser.add_argument("--out", type=Path, default=Path("autograder.zip"), metavar="FILE",
+    parser.add_argument("--out", type=output_file, default=Path("autograder.zip"),
+                        metavar="FILE",
                         help="where to write the zip (default: autograder.zip)")
     args = parser.parse_args(argv)
     try:

@@ -63,7 +63,7 @@ from exercises.runner import (
     private_copies,
 )
 from scripts import exits
-from scripts.cli import Parser, about, exit_with, integer_in, positive_float
+from scripts.cli import Parser, about, exit_with, integer_in, output_file, positive_float
 
 BLANK = Path(__file__).resolve().parent.parent / "exercises" / "backprop.py"
 RIGHTS = ("the answers run with your rights (they can read and write what you can); to grade "
@@ -141,13 +141,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("answers", nargs="*", type=Path,
                         help="copies of exercises/backprop.py or exercises/autograd.py with "
                              "answers (default: the blank backprop exercises)")
-    parser.add_argument("--csv", type=Path, metavar="FILE",
+    parser.add_argument("--csv", type=output_file, metavar="FILE",
                         help="also write one row per file, by student, here: points, and "
                              "each exercise's status and line")
-    parser.add_argument("--junit", type=Path, metavar="FILE",
+    parser.add_argument("--junit", type=output_file, metavar="FILE",
                         help="also write JUnit XML here: a testsuite per file, a testcase per "
                              "exercise")
-    parser.add_argument("--gradescope", type=Path, metavar="FILE",
+    parser.add_argument("--gradescope", type=output_file, metavar="FILE",
                         help="also write Gradescope's results.json here (one file of answers)")
     parser.add_argument("--dtype", choices=DTYPE_CHOICES, default="float64",
                         help="the dtype of the chapter's tensors (default: float64)")

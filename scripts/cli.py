@@ -43,9 +43,9 @@ from ch9_shared.config import (
 from ch9_shared.files import (
     OutputError,
     distinct,
-    not_read_only,
+    file_path,
     writable_file,
-    writable_folder,
+    writable_files,
     write_atomically,
 )
 from ch9_shared.loop import Diverged, LogRecord, Model, train
@@ -146,7 +146,16 @@ def about(doc: str | None) -> str | None:
 
 class Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # one line instead of usage + message
-        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+        self.exit(2, exits.one_line(f"{self.prog}: error: {message} (see --help)") + "\n")
+
+
+def output_file(text: str) -> Path:
+    """An argparse type: the path of a file to write, refused at once where it names a
+    folder (ch9_shared.files.file_path: `--save ckpts/` is refused)."""
+    try:
+        return file_path(text)
+    except OutputError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 def positive_float(text: str) -> float:
@@ -244,10 +253,10 @@ def build_parser(prog: str, default_impl: str = "numpy") -> argparse.ArgumentPar
     o.add_argument("--plot", type=Path, metavar="DIR",
                    help="write the run's figures (PNG) to DIR: curves, weight templates, class "
                    "averages, the activation table (needs matplotlib)")
-    o.add_argument("--metrics", type=Path, metavar="PATH",
+    o.add_argument("--metrics", type=output_file, metavar="PATH",
                    help="write one JSON line per logged iteration: accuracies, losses, seconds, "
                    "impl, mode, config")
-    o.add_argument("--save", type=Path, metavar="PATH",
+    o.add_argument("--save", type=output_file, metavar="PATH",
                    help="write a checkpoint here at the end (and see --save-every)")
     o.add_argument("--save-every", type=positive_int, metavar="N",
                    help="also write the checkpoint every N iterations")
@@ -420,11 +429,27 @@ def write_metrics(path: Path, records: list[LogRecord], impl: str, config: Confi
     write_atomically(path, lambda f: f.write(text.encode()))
 
 
-def need_matplotlib() -> None:
+def need_matplotlib(what: str | None = "--plot") -> None:
+    """Before a run that draws figures: matplotlib is there (`what` needs it; None where
+    figures are optional), and MPLBACKEND, if set, names a backend it knows. matplotlib
+    checks MPLBACKEND when it is imported (ValueError), which would be after the training;
+    the figures are drawn with Agg whatever it names."""
+    backend = os.environ.get("MPLBACKEND", "")
     try:
         import matplotlib  # noqa: F401
+        from matplotlib import rcsetup
+
+        if backend:
+            rcsetup.validate_backend(backend)  # where matplotlib was imported before
     except ImportError:
-        raise CliError("--plot needs matplotlib: pip install -e '.[plot]'") from None
+        if what is not None:
+            raise CliError(f"{what} needs matplotlib: pip install -e '.[plot]'") from None
+    except ValueError as e:
+        if not backend:
+            raise CliError(f"matplotlib cannot start: {e}") from None
+        raise CliError(f"MPLBACKEND={backend} is not a matplotlib backend: unset it, or set one "
+                       "that matplotlib knows (agg, say); the figures are drawn with Agg "
+                       "whatever it names") from None
 
 
 def write_figures(directory: Path, records: list[LogRecord], impl: str, config: Config,
@@ -441,11 +466,15 @@ def data_files(args: argparse.Namespace) -> list[Path]:
     """The IDX files a run reads, where they can be found now (a folder that is wrong is
     refused later, by data.load)."""
     if args.data_dir is not None:
-        folder = args.data_dir
-    elif args.dataset is not None and (cache := args.cache_dir or default_cache()) is not None:
-        folder = cache / data.DATASETS[args.dataset] / "raw"
-    else:
-        folder = data.SHIPPED
+        return idx_files(args.data_dir)
+    if args.dataset is not None and (cache := args.cache_dir or default_cache()) is not None:
+        return idx_files(cache / data.DATASETS[args.dataset] / "raw")
+    return idx_files(data.SHIPPED)
+
+
+def idx_files(folder: Path) -> list[Path]:
+    """The IDX files of the dataset in `folder` (flat or in NAME/raw/); none where there is
+    none."""
     try:
         folder = data.find_idx_folder(folder)
     except data.DataError:
@@ -462,7 +491,8 @@ def reader(args: argparse.Namespace) -> str:
 def check_outputs(args: argparse.Namespace) -> None:
     """Every output path, before anything trains: none is an input (the data, --resume) or
     another output (each figure of --plot included), a file can be written where a file is
-    asked for, a folder made where a folder is; matplotlib is there for --plot."""
+    asked for, a folder made where a folder is (its files included); matplotlib is there,
+    with a backend it knows, for --plot."""
     from scripts.chapter_figures import CHAPTER_FIGURES
 
     figures = None if args.plot is None else [args.plot / name for name in CHAPTER_FIGURES]
@@ -474,12 +504,10 @@ def check_outputs(args: argparse.Namespace) -> None:
     for flag, path in (("--metrics", args.metrics), ("--save", args.save)):
         if path is not None:
             writable_file(flag, path)
-    for path in figures or []:
-        not_read_only(path, "--plot")
     if args.save_every is not None and args.save is None:
         raise CliError("--save-every needs --save PATH")
     if args.plot is not None:
-        writable_folder("--plot", args.plot)
+        writable_files("--plot", args.plot, CHAPTER_FIGURES)
         need_matplotlib()
 
 

@@ -28,7 +28,6 @@ import argparse
 import dataclasses
 import json
 import sys
-from pathlib import Path
 
 import numpy as np
 
@@ -54,6 +53,7 @@ from scripts.cli import (
     device_flag,
     exit_with,
     imports_of_the_torch_extra,
+    output_file,
     reader,
 )
 
@@ -72,7 +72,7 @@ def build_parser():
     add_run_flags(parser)
     add_data_flags(parser)
     add_device_flag(parser)
-    parser.add_argument("--json", type=Path, metavar="PATH",
+    parser.add_argument("--json", type=output_file, metavar="PATH",
                         help="also write every row of the tables, the settings and the "
                         "machine here, as JSON")
     return parser

@@ -17,12 +17,21 @@ import sys
 from pathlib import Path
 
 from ch9_shared.config import PRESETS
-from ch9_shared.data import load
-from ch9_shared.files import OutputError, not_read_only, writable_folder
+from ch9_shared.data import SHIPPED, load
+from ch9_shared.files import OutputError, distinct, writable_files
 from ch9_shared.loop import LogRecord, train
 from numpy_impl.fast import FastNetwork
 from scripts import chapter_figures as figures
-from scripts.cli import Parser, about, as_flags, exit_with, imports_of_the_torch_extra
+from scripts.cli import (
+    CliError,
+    Parser,
+    about,
+    as_flags,
+    exit_with,
+    idx_files,
+    imports_of_the_torch_extra,
+    need_matplotlib,
+)
 
 with imports_of_the_torch_extra("scripts/figures.py"):
     from torch_impl.train import HandBuilt
@@ -37,11 +46,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = Parser(prog="scripts/figures.py", description=about(__doc__))
     parser.add_argument("--out", type=Path, default=OUT, help="folder (default: docs/images)")
     args = parser.parse_args(argv)
-    try:
-        writable_folder("--out", args.out)
-        for name in FIGURES:
-            not_read_only(args.out / name, "--out")
-    except OutputError as e:
+    try:  # before the training, not after
+        outputs = writable_files("--out", args.out, FIGURES)
+        distinct({"--out": outputs}, {"the run": idx_files(SHIPPED)})
+        need_matplotlib(parser.prog)
+    except (CliError, OutputError) as e:
         print(f"scripts/figures.py: error: {as_flags(e)}", file=sys.stderr)
         return 2
     data = load()

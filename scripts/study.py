@@ -40,8 +40,8 @@ from pathlib import Path
 import numpy as np
 
 from ch9_shared.config import PRESETS, Config, ConfigError
-from ch9_shared.data import DataError, Dataset, load
-from ch9_shared.files import OutputError, not_read_only, writable_folder, write_atomically
+from ch9_shared.data import SHIPPED, DataError, Dataset, load
+from ch9_shared.files import OutputError, distinct, writable_files, write_atomically
 from ch9_shared.loop import Diverged, LogRecord, train
 from ch9_shared.threads import one_thread
 from numpy_impl import activations as numpy_act
@@ -49,12 +49,15 @@ from numpy_impl.fast import FastNetwork
 from scripts import chapter_figures as figures
 from scripts.cli import (
     DEVICE_CHOICES,
+    CliError,
     Parser,
     about,
     as_flags,
     command_line,
     exit_with,
+    idx_files,
     imports_of_the_torch_extra,
+    need_matplotlib,
 )
 
 with imports_of_the_torch_extra("scripts/study.py"):
@@ -71,6 +74,8 @@ QUICK_TEST_SIZE = 1000
 """--quick scores on the first 1000 test images: a smoke test needs no more."""
 LATE = 5
 """Selection scores the mean of a curve's last 5 points (full study: iterations 261 to 300)."""
+FILES = ("study.md", "study.json", "study.png")
+"""What it writes in --out."""
 
 
 @dataclass(frozen=True)
@@ -449,10 +454,10 @@ def main(argv: list[str] | None = None) -> int:
     with imports_of_the_torch_extra("scripts/study.py"):
         import torch  # noqa: F401  the study trains with torch (scripts/stacked.py)
     try:  # before minutes of training, not after
-        writable_folder("--out", args.out)
-        for name in ("study.md", "study.json", "study.png"):
-            not_read_only(args.out / name, "--out")
-    except OutputError as e:
+        outputs = writable_files("--out", args.out, FILES)
+        distinct({"--out": outputs}, {"the run": idx_files(SHIPPED)})
+        need_matplotlib(None)  # without it the study writes no study.png, and says so
+    except (CliError, OutputError) as e:
         print(f"scripts/study.py: error: {as_flags(e)}", file=sys.stderr)
         return 2
     with one_thread():  # the thread policy of every run (ch9_shared/threads.py)

@@ -45,13 +45,13 @@ import numpy as np
 
 from ch9_shared import system
 from ch9_shared.config import CLASSES, PIXELS, PRESETS, Config, ConfigError
-from ch9_shared.data import DataError, Dataset, load
-from ch9_shared.files import OutputError, writable_file, write_atomically
+from ch9_shared.data import SHIPPED, DataError, Dataset, load
+from ch9_shared.files import OutputError, distinct, writable_file, write_atomically
 from ch9_shared.loop import LogRecord, Model, train
 from ch9_shared.threads import Background, one_thread
 from numpy_impl.fast import FastNetwork
 from numpy_impl.listing import run_listing
-from scripts.cli import Parser, about, as_flags, exit_with
+from scripts.cli import Parser, about, as_flags, exit_with, idx_files, output_file
 
 
 def peak_mb(argv: Sequence[str]) -> float | None:
@@ -478,7 +478,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="rounds: every row runs once a round (default: 5)")
     parser.add_argument("--data-dir", type=Path, help="the full MNIST, for the scaling rows "
                         "and the GPU's full-MNIST row")
-    parser.add_argument("--json", type=Path, help="write the rows and the machine here")
+    parser.add_argument("--json", type=output_file, help="write the rows and the machine here")
     parser.add_argument("--no-torch", action="store_true", help="NumPy rows only")
     parser.add_argument("--idle-only", action="store_true",
                         help="leave out the timings with one core busy")
@@ -504,6 +504,8 @@ def main(argv: list[str] | None = None) -> int:
     rounds = 1 if args.quick else args.repeats
     try:
         if args.json is not None:
+            data_dir = None if args.data_dir is None else idx_files(args.data_dir)
+            distinct({"--json": args.json}, {"the run": idx_files(SHIPPED), "--data-dir": data_dir})
             writable_file("--json", args.json)
         data = load()
         full = load(args.data_dir, 60000, 10000) if args.data_dir else None

@@ -15,8 +15,8 @@ import sys
 from pathlib import Path
 
 from ch9_shared.data import FILES, SHIPPED, DataError, find_idx_folder, idx_path
-from ch9_shared.files import OutputError, writable_folder, write_atomically
-from scripts.cli import Parser, about
+from ch9_shared.files import OutputError, distinct, writable_files, write_atomically
+from scripts.cli import Parser, about, idx_files
 
 MD5 = {
     "train-images-idx3-ubyte": "6bbc9ace898e44ae57da46a324031adb",
@@ -79,7 +79,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="where to write (default: the package's ch9_shared/mnist)")
     args = parser.parse_args(argv)
     try:
-        writable_folder("--out", args.out)
+        outputs = writable_files("--out", args.out, [f"{name}.gz" for name in FILES.values()])
+        distinct({"--out": outputs}, {"--source": idx_files(args.source)})
         for path in build(args.source, args.out):
             print(f"wrote {path} ({path.stat().st_size} bytes)", file=sys.stderr)
     except (DataError, OutputError) as e:

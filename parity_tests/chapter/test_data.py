@@ -136,3 +136,17 @@ def test_md5s_are_the_published_ones(shared_mnist):
     for name, md5 in MD5.items():
         raw = (shared_mnist / "MNIST" / "raw" / name).read_bytes()
         assert hashlib.md5(raw).hexdigest() == md5
+
+
+def test_build_data_never_writes_over_its_source(tmp_path, monkeypatch, script):
+    """--out the folder of the full MNIST it reads: the slice would replace it."""
+    import tools.build_data
+
+    monkeypatch.setattr(tools.build_data, "build", lambda *args: pytest.fail("it built"))
+    for path in SHIPPED.glob("*.gz"):
+        (tmp_path / path.name).write_bytes(path.read_bytes())
+    before = {path: path.read_bytes() for path in tmp_path.iterdir()}
+    ran = script("tools/build_data.py", ["--source", str(tmp_path), "--out", str(tmp_path)])
+    assert ran.returncode == 2 and ran.stderr.count("\n") == 1, ran.stderr
+    assert "that is a file --source reads" in ran.stderr, ran.stderr
+    assert {path: path.read_bytes() for path in tmp_path.iterdir()} == before

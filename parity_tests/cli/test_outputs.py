@@ -10,11 +10,22 @@ import struct
 import subprocess
 import sys
 import threading
+from pathlib import Path
 
 import pytest
 
+from ch9_shared import files
 from parity_tests import conftest
-from parity_tests.conftest import REFERENCE_LOG, REPO, child_env, needs_pty
+from parity_tests.conftest import (
+    NEEDS_TORCH,
+    REFERENCE_LOG,
+    REPO,
+    can_symlink,
+    child_env,
+    needs_fifo,
+    needs_pty,
+)
+from scripts.chapter_figures import CHAPTER_FIGURES
 from scripts.cli import main
 
 SHORT = [*conftest.SHORT, "--preset", "tanh", "--iterations", "21", "--log-every", "10",
@@ -135,3 +146,120 @@ def test_quiet_keeps_stderr_empty(script):
     result = script("scripts/train.py", [*SHORT, "--quiet"])
     assert result.returncode == 0 and result.stderr == ""
     assert len(result.stdout.splitlines()) == 3
+
+
+# Every output is checked before the work: what would stop its write at the end stops the run
+# at the start, in one line, exit 2.
+
+def in_the_way(path: Path, kind: str) -> None:
+    """Put something where a file is to be written that no file may replace."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if kind == "fifo":
+        os.mkfifo(path)
+    else:
+        path.mkdir()
+
+
+THINGS_IN_THE_WAY = [pytest.param("fifo", marks=needs_fifo), "folder"]
+
+
+@pytest.mark.parametrize("kind", THINGS_IN_THE_WAY)
+@pytest.mark.parametrize("figure", CHAPTER_FIGURES)
+def test_a_figure_that_cannot_be_written_stops_the_run_before_it_trains(figure, kind, tmp_path,
+                                                                       script):
+    in_the_way(tmp_path / "figs" / figure, kind)
+    result = script("scripts/train.py", [*SHORT, "--plot", str(tmp_path / "figs"), "--save",
+                                         str(tmp_path / "run.npz")])
+    assert result.returncode == 2 and result.stdout == "", result.stderr  # no log: no training
+    assert result.stderr.count("\n") == 1 and f"{figure} is " in result.stderr, result.stderr
+    assert "move it away, or give another folder" in result.stderr
+    assert not (tmp_path / "run.npz").exists()
+
+
+@pytest.mark.parametrize("kind", [*THINGS_IN_THE_WAY, "the folder a pipe", "a link twice"])
+@pytest.mark.parametrize("figure", ["curves_book_vs_exact.png", "book_slopes.png"])
+def test_figures_checks_each_figure_before_it_trains(figure, kind, tmp_path, monkeypatch,
+                                                     script):
+    pytest.importorskip("torch", reason=NEEDS_TORCH)
+    from scripts import figures
+
+    monkeypatch.setattr(figures, "train", lambda *args: pytest.fail("it trained"))
+    out = tmp_path / "figs"
+    if kind == "the folder a pipe":
+        if not hasattr(os, "mkfifo"):
+            pytest.skip("needs os.mkfifo (a named pipe): not on Windows")
+        os.mkfifo(out)
+        words = "that is not a folder (a device or a pipe?)"
+    elif kind == "a link twice":
+        if not can_symlink():
+            pytest.skip("cannot make a symbolic link here")
+        out.mkdir()
+        (out / figure).symlink_to(out / "weight_templates.png")
+        words = "which are one file (a symbolic link?)"
+    else:
+        in_the_way(out / figure, kind)
+        words = f"{figure} is "
+    result = script("scripts/figures.py", ["--out", str(out)])
+    assert result.returncode == 2 and result.stderr.count("\n") == 1, result.stderr
+    assert words in result.stderr, result.stderr
+
+
+FILE_FLAGS = {  # script, the arguments before the flag, the flag: each writes one file
+    "train --save": ("scripts/train.py", ["--iterations", "1", "--quiet"], "--save"),
+    "train --metrics": ("scripts/train.py", ["--iterations", "1", "--quiet"], "--metrics"),
+    "compare --json": ("scripts/compare.py", ["--iterations", "1"], "--json"),
+    "bench --json": ("tools/bench.py", ["--quick", "--no-torch"], "--json"),
+    "check_exercises --csv": ("scripts/check_exercises.py", [], "--csv"),
+    "check_exercises --junit": ("scripts/check_exercises.py", [], "--junit"),
+    "check_exercises --gradescope": ("scripts/check_exercises.py", [], "--gradescope"),
+}
+
+
+@pytest.mark.parametrize("ending", [os.sep, os.sep + "."])
+@pytest.mark.parametrize("case", FILE_FLAGS)
+def test_a_path_that_names_a_folder_is_refused_where_a_file_is_due(case, ending, tmp_path,
+                                                                   script):
+    """`--save ckpts/` wrote a file called ckpts."""
+    name, before, flag = FILE_FLAGS[case]
+    if name == "scripts/compare.py":
+        pytest.importorskip("torch", reason=NEEDS_TORCH)
+    result = script(name, [*before, flag, str(tmp_path / "ckpts") + ending])
+    assert result.returncode == 2 and result.stdout == "", result.stderr
+    assert result.stderr.count("\n") == 1, result.stderr
+    assert f"argument {flag}: " in result.stderr and "that names a folder; give a file name" \
+        in result.stderr, result.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_windows_path_that_ends_in_either_separator_names_a_folder(monkeypatch):
+    monkeypatch.setattr(os, "sep", "\\")
+    monkeypatch.setattr(os, "altsep", "/")
+    for text in ("ckpts\\", "ckpts/", "C:\\runs\\.", "runs/.."):
+        with pytest.raises(files.OutputError, match="that names a folder"):
+            files.file_path(text)
+    assert files.file_path("runs\\run.npz") == Path("runs\\run.npz")
+
+
+def test_an_unknown_mplbackend_is_one_line_before_training(tmp_path):
+    """matplotlib refuses an unknown MPLBACKEND when it is imported: a ValueError traceback,
+    after the training where matplotlib is imported only to draw."""
+    pytest.importorskip("matplotlib")
+    result = subprocess.run([sys.executable, "scripts/train.py", *SHORT, "--plot",
+                             str(tmp_path / "figs")], cwd=REPO, capture_output=True,
+                            encoding="utf-8", env=child_env(MPLBACKEND="garbage"), timeout=300)
+    assert result.returncode == 2 and result.stdout == "", result.stderr
+    assert result.stderr.count("\n") == 1, result.stderr
+    assert "MPLBACKEND=garbage is not a matplotlib backend: unset it" in result.stderr
+    assert not (tmp_path / "figs").exists()
+
+
+def test_figures_checks_mplbackend_before_it_trains(monkeypatch, script):
+    pytest.importorskip("matplotlib")  # imported here first: the check must not rely on it
+    pytest.importorskip("torch", reason=NEEDS_TORCH)
+    from scripts import figures
+
+    monkeypatch.setattr(figures, "train", lambda *args: pytest.fail("it trained"))
+    monkeypatch.setenv("MPLBACKEND", "garbage")
+    result = script("scripts/figures.py", ["--out", "never"])
+    assert result.returncode == 2 and result.stderr.count("\n") == 1, result.stderr
+    assert "MPLBACKEND=garbage is not a matplotlib backend" in result.stderr

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import shlex
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from parity_tests.conftest import NEEDS_TORCH
+from parity_tests.conftest import NEEDS_TORCH, needs_fifo
 
 torch = pytest.importorskip("torch", reason=NEEDS_TORCH)
 
@@ -228,6 +229,31 @@ def test_study_checks_its_output_folder_before_it_trains(tmp_path, capsys):
     stderr = capsys.readouterr().err
     assert f"--out {taken}: that is a file" in stderr
     assert "select" not in stderr  # nothing trained
+
+
+@pytest.mark.parametrize("name", ["study.md", "study.json", "study.png"])
+@pytest.mark.parametrize("kind", [pytest.param("fifo", marks=needs_fifo), "folder"])
+def test_study_checks_each_file_it_writes_before_it_trains(kind, name, tmp_path, monkeypatch,
+                                                           capsys):
+    """A FIFO or a folder where study.md is to be written: the run trained for a minute,
+    then ended in a traceback."""
+    monkeypatch.setattr(study, "run", lambda *args: pytest.fail("it trained"))
+    if kind == "fifo":
+        os.mkfifo(tmp_path / name)
+    else:
+        (tmp_path / name).mkdir()
+    assert study.main(["--quick", "--out", str(tmp_path)]) == 2
+    stderr = capsys.readouterr().err
+    assert stderr.count("\n") == 1 and f"{tmp_path / name} is " in stderr, stderr
+
+
+def test_study_checks_mplbackend_before_it_trains(monkeypatch, capsys):
+    pytest.importorskip("matplotlib")  # imported here first: the check must not rely on it
+    monkeypatch.setattr(study, "run", lambda *args: pytest.fail("it trained"))
+    monkeypatch.setenv("MPLBACKEND", "garbage")
+    assert study.main(["--quick", "--out", "never"]) == 2
+    stderr = capsys.readouterr().err
+    assert stderr.count("\n") == 1 and "MPLBACKEND=garbage is not a matplotlib backend" in stderr
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a GPU")

@@ -303,6 +303,36 @@ def test_the_zip_is_never_written_over_or_into_what_it_packs(case, tmp_path, scr
     assert not (REPO / "scripts" / "never.zip").exists()
 
 
+NOT_A_FILE = {  # --out: what stands there (T: the tmp folder), and the words of its one line
+    "a FIFO": ("T/fifo", "that is not a regular file (a device or a pipe?)"),
+    "a device": (os.devnull, "that is not a regular file (a device or a pipe?)"),
+    "a folder": ("T", "that is a folder; give a file name"),
+    "a trailing separator": ("T/new" + os.sep, "that names a folder; give a file name"),
+    "a trailing dot": ("T/new" + os.sep + ".", "that names a folder; give a file name"),
+}
+
+
+@pytest.mark.parametrize("case", NOT_A_FILE)
+def test_an_out_that_is_no_file_is_one_line_before_the_build(case, tmp_path, monkeypatch,
+                                                             script):
+    """`--out autograder/` wrote a file called autograder."""
+    if case == "a FIFO":
+        if not hasattr(os, "mkfifo"):
+            pytest.skip("needs os.mkfifo (a named pipe): not on Windows")
+        os.mkfifo(tmp_path / "fifo")
+    if case == "a device" and not Path(os.devnull).exists():
+        pytest.skip(f"no {os.devnull} to stand for a device here")
+    from scripts import build_autograder
+
+    monkeypatch.setattr(build_autograder, "autograder_zip", lambda: pytest.fail("it built"))
+    out, words = NOT_A_FILE[case]
+    ran = script("build_autograder.py", ["--out", out.replace("T", str(tmp_path), 1)])
+    assert ran.returncode == 2 and ran.stdout == "" and ran.stderr.count("\n") == 1
+    assert words in ran.stderr, ran.stderr
+    assert sorted(path.name for path in tmp_path.iterdir()) == (["fifo"] if case == "a FIFO"
+                                                                 else [])
+
+
 PROBE = """import os
 from pathlib import Path
 SOLUTIONS = Path(os.environ["AUTOGRADER_ROOT"], "source", "exercises", "backprop_solutions.py")

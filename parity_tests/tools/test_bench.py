@@ -12,6 +12,7 @@ import pytest
 
 from ch9_shared import system
 from ch9_shared.config import PRESETS
+from ch9_shared.data import SHIPPED
 from parity_tests.conftest import REPO, needs_proc, needs_torch, peak_within, run
 from tools.bench import Row, Timing, dense_flops, peak_mb, results, round_robin, table
 
@@ -49,6 +50,18 @@ def test_quick_numpy_pass_writes_table_and_json(tmp_path, script):
     assert ("| numpy, book mode (timed on 30 iterations, scaled) | float64 | 300 x 1000 |"
             in result.stdout)
     assert not list(tmp_path.glob(".*.tmp"))
+
+
+def test_json_on_a_file_the_bench_reads_is_refused_before_it_times(monkeypatch, script):
+    import tools.bench
+
+    monkeypatch.setattr(tools.bench, "round_robin", lambda *args: pytest.fail("it timed"))
+    data = SHIPPED / "t10k-labels-idx1-ubyte.gz"
+    before = data.read_bytes()
+    result = script("tools/bench.py", ["--quick", "--no-torch", "--json", str(data)])
+    assert result.returncode == 2 and result.stderr.count("\n") == 1, result.stderr
+    assert "that is a file the run reads" in result.stderr
+    assert data.read_bytes() == before
 
 
 def test_where_the_system_gives_no_peak_the_bench_says_none(monkeypatch):
