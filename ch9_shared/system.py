@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import errno
 import os
 import platform
 import signal
@@ -147,13 +148,13 @@ PR_SET_DUMPABLE = 4
 reading its memory, descriptors and environment in /proc."""
 
 
-def _prctl(option: int, value: int, name: str) -> str | None:
-    """Linux's prctl(option, value); None once done, else why not."""
+def _prctl(option: int, value: int, name: str, pointer: object = 0) -> str | None:
+    """Linux's prctl(option, value, pointer); None once done, else why not."""
     if not sys.platform.startswith("linux"):
         return f"{sys.platform} has no {name} (Linux's prctl)"
     try:
         libc = ctypes.CDLL(None, use_errno=True)
-        if libc.prctl(option, value, 0, 0, 0) != 0:
+        if libc.prctl(option, value, pointer, 0, 0) != 0:
             return f"prctl({name}) refused it: {os.strerror(ctypes.get_errno())}"
     except (OSError, AttributeError) as e:
         return f"prctl cannot be called here: {e}"
@@ -178,6 +179,65 @@ def die_with_parent() -> str | None:
     ends, even by SIGKILL (Linux's PR_SET_PDEATHSIG). None once set, else why not: macOS
     and Windows have no such call (docs/exercises.md)."""
     return _prctl(PR_SET_PDEATHSIG, signal.SIGKILL, "PR_SET_PDEATHSIG")
+
+
+PR_SET_NO_NEW_PRIVS, PR_SET_SECCOMP, SECCOMP_MODE_FILTER = 38, 22, 2
+"""Linux's prctl options (linux/prctl.h, linux/seccomp.h) that install a seccomp filter."""
+FORKS = {"x86_64": (0xC000003E, 56, 435, (57, 58)), "aarch64": (0xC00000B7, 220, 435, ())}
+"""Each machine's calling convention (AUDIT_ARCH_*) and its calls that start a process:
+clone, clone3, and fork and vfork where it has them (asm/unistd.h)."""
+CLONE_THREAD = 0x10000
+
+
+class _Instruction(ctypes.Structure):
+    _fields_ = [("code", ctypes.c_ushort), ("jt", ctypes.c_ubyte), ("jf", ctypes.c_ubyte),
+                ("k", ctypes.c_uint32)]
+
+
+class _Program(ctypes.Structure):
+    _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.POINTER(_Instruction))]
+
+
+def no_forks_filter(machine: str) -> list[tuple[int, int, int, int]]:
+    """The seccomp program (classic BPF: code, jump if true, jump if false, k) that lets
+    every call through but those that start a process: fork, vfork and a clone that is not
+    a thread's are refused (EPERM), clone3 said missing (ENOSYS: the C library then starts
+    its threads with clone), and every call of another convention (i386's, x32's) refused."""
+    arch, clone, clone3, forks = FORKS[machine]
+    load, jeq, jge, jset, ret = 0x20, 0x15, 0x35, 0x45, 0x06
+    body: list[tuple[int, str | None, str | None, int]] = [
+        (load, None, None, 4),  # seccomp_data.arch
+        (jeq, None, "deny", arch),
+        (load, None, None, 0),  # seccomp_data.nr
+        (jge, "deny", None, 0x40000000),  # x32's calls
+        *[(jeq, "deny", None, number) for number in forks],
+        (jeq, "missing", None, clone3),
+        (jeq, None, "allow", clone),
+        (load, None, None, 16),  # the low half of clone's first argument: its flags
+        (jset, "allow", "deny", CLONE_THREAD),
+    ]
+    ends = {"allow": 0x7FFF0000, "deny": 0x50000 | errno.EPERM, "missing": 0x50000 | errno.ENOSYS}
+    at = {label: len(body) + number for number, label in enumerate(ends)}
+    return [(code, 0 if yes is None else at[yes] - i - 1, 0 if no is None else at[no] - i - 1, k)
+            for i, (code, yes, no, k) in enumerate(body)] + [(ret, 0, 0, k) for k in ends.values()]
+
+
+def forbid_new_processes() -> str | None:
+    """Let this process start no other process, ever (threads it may): a seccomp filter,
+    kept across exec and by every thread, refuses fork, vfork, subprocess and os.system with
+    PermissionError. The answers' process is then their only one, and it dies with the
+    grader however the grader ends (die_with_parent: a process it started would not, as a
+    fork loses the parent-death signal). None once set, else why not: only Linux has
+    seccomp, and this filter knows x86-64's and ARM64's calls (docs/exercises.md)."""
+    if not sys.platform.startswith("linux"):
+        return f"{sys.platform} has no seccomp filter (Linux's)"
+    machine = platform.machine()
+    if machine not in FORKS:
+        return f"no seccomp filter for this machine ({machine})"
+    instructions = (_Instruction * len(no_forks_filter(machine)))(*no_forks_filter(machine))
+    program = _Program(len(instructions), instructions)
+    return _prctl(PR_SET_NO_NEW_PRIVS, 1, "PR_SET_NO_NEW_PRIVS") or _prctl(
+        PR_SET_SECCOMP, SECCOMP_MODE_FILTER, "PR_SET_SECCOMP", ctypes.byref(program))
 
 
 def not_traceable() -> str | None:

@@ -620,15 +620,22 @@ def load_answers(path: Path) -> object:
 
 
 def limits(memory_mb: int, processes: int) -> str | None:
-    """The memory cap and the processes the answers may start; no other process of this
-    user may trace this one or read its memory, and it dies with the grader
-    (ch9_shared/system.py holds what differs by system); None, or why there is no memory
-    cap."""
-    from ch9_shared.system import die_with_parent, limit_memory, limit_processes, not_traceable
+    """The memory cap, and the threads (and, where no filter forbids them, the processes)
+    the answers may start; no other process of this user may trace this one or read its
+    memory, it dies with the grader, and it may start no process (ch9_shared/system.py holds
+    what differs by system); None, or why there is no memory cap."""
+    from ch9_shared.system import (
+        die_with_parent,
+        forbid_new_processes,
+        limit_memory,
+        limit_processes,
+        not_traceable,
+    )
     unlimited = limit_memory(memory_mb)
     limit_processes(processes)
     not_traceable()
     die_with_parent()
+    forbid_new_processes()
     return unlimited
 
 

@@ -27,10 +27,13 @@ Windows) the limits are wall-clock time. Where the system enforces it (Linux), t
 data segment is capped at `memory_mb` (RLIMIT_DATA) and its user's processes at `processes`
 more (RLIMIT_NPROC); where it does not, the child grades without that cap and
 Graded.unlimited says why. A hang or a crash fails that exercise alone: the parent kills the
-child, with everything it started, and starts a fresh child at the next exercise. On Linux
-this process is the subreaper of all the answers start, so that even a daemon that left its
-session is found and killed (ch9_shared/system.py), and the child makes itself one that no
-other process of its user may trace or read (not_traceable).
+child, with everything it started, and starts a fresh child at the next exercise; a signal
+that stops the grader kills every child at once (end_every_process). On Linux the child
+makes itself one that no other process of its user may trace or read (not_traceable), that
+dies with the grader however it ends (die_with_parent) and, on x86-64 and ARM64, that may
+start no process (forbid_new_processes); and this process is the subreaper of all the
+answers start where they may, so that even a daemon that left its session is found and
+killed (ch9_shared/system.py).
 
 A verdict that another process or the machine's load could have caused (the child killed by
 a signal the grader did not send, or stopped; a wall-clock backstop; the child dying before
@@ -234,19 +237,29 @@ def untrusted_message(data: bytes) -> tuple[dict[str, object], Arrays]:
                   for key, value in arrays.items()}
 
 
-LIVE: set[int] = set()
-"""The children this process started and has not yet killed: every other process handed to
-it as an orphan (it is a subreaper, ch9_shared.system.become_subreaper) is an answer's."""
+LIVE: dict[int, subprocess.Popen] = {}
+"""The children this process started and has not yet killed, by pid: every other process
+handed to it as an orphan (it is a subreaper, ch9_shared.system.become_subreaper) is an
+answer's."""
 STARTING = threading.Lock()
 """Held while a child starts and while orphans are ended, so that a child just started is
 never taken for an orphan."""
+STOPPED = threading.Event()
+"""Set once the grader is stopping (a signal, end_every_process): no child starts after."""
+
+
+class Stopped(Exception):
+    """A child was to start after the grader began to stop."""
 
 
 def start_process(argv: list[str], **options: object) -> subprocess.Popen:
-    """Popen(argv), the process counted in LIVE until `end_process` ends it."""
+    """Popen(argv), the process counted in LIVE until `end_process` ends it; Stopped once
+    the grader is stopping."""
     with STARTING:
+        if STOPPED.is_set():
+            raise Stopped("the grader is stopping")
         process = subprocess.Popen(argv, **options)
-        LIVE.add(process.pid)
+        LIVE[process.pid] = process
     return process
 
 
@@ -255,15 +268,25 @@ def end_process(process: subprocess.Popen) -> None:
     and reap them."""
     kill_tree(process)
     with STARTING:
-        LIVE.discard(process.pid)
-        end_orphans(LIVE)
+        LIVE.pop(process.pid, None)
+        end_orphans(set(LIVE))
 
 
 def end_all_orphans() -> None:
     """Kill every process an answer started that is still alive (none, once every file is
     graded): the gradebook files are written after this."""
     with STARTING:
-        end_orphans(LIVE)
+        end_orphans(set(LIVE))
+
+
+def end_every_process() -> None:
+    """Kill every child, with all it started, and start no more: the grader is stopping (a
+    signal), so its threads' waits for the answers end now, not when their time runs out."""
+    with STARTING:
+        STOPPED.set()
+        for process in list(LIVE.values()):
+            kill_tree(process)
+        end_orphans(set())
 
 
 def child_environment(limits: Limits) -> dict[str, str]:

@@ -44,6 +44,7 @@ from ch9_shared.files import (
     OutputError,
     distinct,
     output_target,
+    signals_deferred,
     writable_file,
     write_atomically,
 )
@@ -57,6 +58,7 @@ from exercises.runner import (
     check_environment,
     could_not_be_judged,
     end_all_orphans,
+    end_every_process,
     grade_file,
     lent,
     load_checks,
@@ -254,7 +256,12 @@ def main(argv: list[str] | None = None) -> int:
         # holds
         with one_blas_thread():
             with ThreadPoolExecutor(args.jobs) as pool:
-                grades = list(pool.map(graded, paths))
+                try:
+                    grades = list(pool.map(graded, paths))
+                except KeyboardInterrupt:  # a signal: the answers end now, the threads with them
+                    with signals_deferred():
+                        end_every_process()
+                    raise
             if min(args.jobs, len(paths)) > 1:  # what another file may have caused: alone
                 grades = [graded(one.path) if one.suspect else one for one in grades]
         grades = gradebook.ordered(grades)

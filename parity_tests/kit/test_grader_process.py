@@ -9,6 +9,7 @@ import csv
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 import time
@@ -19,7 +20,7 @@ import pytest
 from exercises import TRACKS
 from exercises.runner import NOT_RUN, Limits, choose_tracks, grade_file
 from parity_tests.conftest import REPO, child_env, needs_torch
-from parity_tests.kit.conftest import runnable_by_others
+from parity_tests.kit.conftest import has_process_filter, runnable_by_others
 
 BACKPROP = (REPO / "exercises" / "backprop_solutions.py").read_text(encoding="utf-8")
 AUTOGRAD = (REPO / "exercises" / "autograd_solutions.py").read_text(encoding="utf-8")
@@ -29,10 +30,11 @@ QUICK = Limits(time=2, start=20)
 
 def check_exercises(*args: str, env: dict[str, str] | None = None
                     ) -> subprocess.CompletedProcess[str]:
-    """scripts/check_exercises.py ARGS in a process of its own (its children, its orphans)."""
+    """scripts/check_exercises.py ARGS in a process of its own (its children, its orphans),
+    on this checkout's code (not an installed one's)."""
     return subprocess.run([sys.executable, "scripts/check_exercises.py", *args], cwd=REPO,
                           capture_output=True, encoding="utf-8", timeout=600,
-                          env=env or child_env())
+                          env=env or child_env(PYTHONPATH=str(REPO)))
 
 
 def write(folder: Path, name: str, text: str) -> Path:
@@ -259,14 +261,24 @@ _daemon()
 """
 
 
+NO_FILTER = ("import sys\nif sys.argv[0].endswith('child.py'):\n"
+             "    import ch9_shared.system\n"
+             "    ch9_shared.system.forbid_new_processes = lambda: 'off for this test'\n")
+"""A sitecustomize.py: the answers' process may start processes, as where the system has no
+filter to forbid them (macOS, Windows, another machine)."""
+
+
 @pytest.mark.skipif(not hasattr(os, "setsid") or not Path("/proc/self/stat").exists(),
                     reason="Linux: a subreaper and /proc find what leaves its session")
 def test_a_setsid_daemon_does_not_outlive_its_file(tmp_path):
+    """Where the answers may start processes (the filter faked off), the grader, their
+    subreaper, still kills a daemon of theirs when their file is graded."""
+    (tmp_path / "site").mkdir()
     target = write(tmp_path, "grades.csv", "the grades\n")
     pids = tmp_path / "pids"
     answers = write(tmp_path, "daemon.py", BACKPROP + DAEMON.format(
         pids=str(pids), target=str(target)))
-    ran = check_exercises(str(answers))
+    ran = check_exercises(str(answers), env=with_site(tmp_path / "site", NO_FILTER))
     assert ran.returncode == 0, ran.stdout + ran.stderr
     started = [int(pid) for pid in pids.read_text(encoding="utf-8").split()]
     assert started
@@ -274,6 +286,144 @@ def test_a_setsid_daemon_does_not_outlive_its_file(tmp_path):
         assert not Path(f"/proc/{pid}").exists(), f"daemon {pid} outlived its file"
     time.sleep(5)  # past the moment the daemon would have written
     assert target.read_text(encoding="utf-8") == "the grades\n"
+
+
+# Nothing outlives the grader, however it ends; a signal ends the answers at once.
+
+LOOPS = """
+import os
+with open({pids!r}, "a") as f:
+    f.write(f"{{os.getpid()}}\\n")
+def relu2deriv(output):
+    with open({looping!r}, "w") as f:
+        f.write("looping")
+    while True:
+        pass
+"""
+"""Answers that record their process's pid, then loop in the first exercise."""
+STARTS = """
+import os, subprocess, time
+def _started(pid):
+    with open({pids!r}, "a") as f:
+        f.write(f"{{pid}}\\n")
+def _fork():
+    if os.fork() == 0:
+        _started(os.getpid())
+        time.sleep(600)
+        os._exit(0)
+def _daemon():
+    if os.fork() == 0:
+        os.setsid()
+        if os.fork() == 0:
+            _started(os.getpid())
+            time.sleep(600)
+        os._exit(0)
+    os.wait()
+for _start in (_fork, lambda: _started(subprocess.Popen(["sleep", "600"]).pid), _daemon):
+    try:
+        _start()
+    except OSError:
+        pass
+"""
+"""Answers that start a fork, a `sleep` and a daemon of their own session (each, where
+they may), each recording its pid."""
+
+
+def alive(pid: int) -> bool:
+    """Whether process `pid` runs (a zombie has ended: its parent has yet to reap it)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text(encoding="utf-8")
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def grading(tmp_path: Path, text: str) -> tuple[subprocess.Popen[str], list[int]]:
+    """The grader, in a process group of its own, on answers `text` (LOOPS and what comes
+    before it) once they loop, with an hour of CPU time a call; the pids the answers
+    recorded."""
+    pids, looping = tmp_path / "pids", tmp_path / "looping"
+    answers = write(tmp_path, "loops.py", text.format(pids=str(pids), looping=str(looping)))
+    grader = subprocess.Popen([sys.executable, "scripts/check_exercises.py", str(answers),
+                               "--time-limit", "3600", "--csv", str(tmp_path / "g.csv")],
+                              cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              encoding="utf-8", env=child_env(PYTHONPATH=str(REPO)),
+                              start_new_session=True)
+    deadline = time.monotonic() + 120
+    while not looping.exists() and grader.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert looping.exists(), grader.communicate()
+    return grader, [int(pid) for pid in pids.read_text(encoding="utf-8").split()]
+
+
+def survivors(pids: list[int]) -> list[int]:
+    """The pids still running after a bounded wait (10 s: a hang guard, not a timing)."""
+    deadline = time.monotonic() + 10
+    while any(map(alive, pids)) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return [pid for pid in pids if alive(pid)]
+
+
+LINUX = pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="Linux: /proc "
+                           "finds the answers' process, and only Linux has a parent-death "
+                           "signal")
+
+
+@LINUX
+@pytest.mark.parametrize("number, status", [(signal.SIGINT, 130), (signal.SIGTERM, 143)],
+                         ids=["SIGINT", "SIGTERM"])
+def test_a_signal_ends_a_looping_answer_at_once(tmp_path, number, status):
+    """Ctrl-C (or SIGTERM) while an answer loops, with an hour of CPU time a call left: the
+    grader kills the answers' process at once and ends in its one line, writing nothing."""
+    grader, (child,) = grading(tmp_path, LOOPS)
+    grader.send_signal(number)
+    try:
+        _, err = grader.communicate(timeout=30)  # a hang guard, not a timing
+    except subprocess.TimeoutExpired:
+        grader.kill()
+        grader.communicate()
+        pytest.fail(f"still running 30 s after {signal.Signals(number).name}")
+    assert grader.returncode == status and err.count("\n") == 1, err
+    assert err.startswith(f"scripts/check_exercises.py: stopped by {signal.Signals(number).name}")
+    assert not (tmp_path / "g.csv").exists()
+    assert survivors([child]) == []
+
+
+@LINUX
+@pytest.mark.parametrize("how", ["SIGKILL", "SIGHUP to its group", "SIGINT"])
+def test_nothing_an_answer_starts_outlives_the_grader(tmp_path, how):
+    """The grader killed with no chance to clean up (SIGKILL), its terminal closed (SIGHUP to
+    its process group) or stopped by Ctrl-C while an answer loops, after the answers tried
+    to start a fork, a `sleep` and a daemon that left their session: every process of
+    theirs is gone."""
+    grader, started = grading(tmp_path, STARTS + LOOPS)
+    try:
+        assert started
+        {"SIGKILL": grader.kill, "SIGINT": lambda: grader.send_signal(signal.SIGINT),
+         "SIGHUP to its group": lambda: os.killpg(grader.pid, signal.SIGHUP)}[how]()
+        try:
+            grader.communicate(timeout=30)  # a hang guard, not a timing
+        except subprocess.TimeoutExpired:
+            grader.kill()
+            grader.communicate()
+        left = survivors(started)
+        assert left == [], f"{len(left)} of the answers' {len(started)} processes left"
+    finally:
+        for pid in filter(alive, started):  # this test's own, left where it fails
+            os.kill(pid, signal.SIGKILL)
+
+
+@pytest.mark.skipif(not has_process_filter(), reason="a seccomp filter: Linux on x86-64 or "
+                    "ARM64")
+def test_an_answer_may_start_no_process(tmp_path):
+    """An answer that runs a command fails with what it raised; the others pass."""
+    runs = ("import subprocess\n_relu2deriv = relu2deriv\n"
+            "def relu2deriv(output):\n    subprocess.run(['true'])\n"
+            "    return _relu2deriv(output)\n")
+    graded = grade_file(write(tmp_path, "runs.py", BACKPROP + runs), QUICK)
+    first, *others = graded.results
+    assert first.status == "wrong" and "PermissionError" in first.message, first.message
+    assert all(result.passed for result in others)
 
 
 # The same rows, every run.

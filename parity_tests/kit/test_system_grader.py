@@ -6,12 +6,15 @@ from __future__ import annotations
 import ctypes
 import errno
 import os
+import platform
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 from ch9_shared import system
+from parity_tests.kit.conftest import has_process_filter
 
 
 class FakeResource:
@@ -142,6 +145,7 @@ def test_macos_and_windows_have_no_subreaper(monkeypatch, platform):
     assert system.become_subreaper() == f"{platform} has no PR_SET_CHILD_SUBREAPER (Linux's prctl)"
     assert system.not_traceable() == f"{platform} has no PR_SET_DUMPABLE (Linux's prctl)"
     assert system.die_with_parent() == f"{platform} has no PR_SET_PDEATHSIG (Linux's prctl)"
+    assert system.forbid_new_processes() == f"{platform} has no seccomp filter (Linux's)"
 
 
 def test_a_refused_prctl_is_a_reason(monkeypatch):
@@ -160,6 +164,98 @@ def test_a_refused_prctl_is_a_reason(monkeypatch):
 
     monkeypatch.setattr(ctypes, "CDLL", no_libc)
     assert system.become_subreaper() == "prctl cannot be called here: no C library"
+
+
+def test_a_refused_seccomp_filter_is_a_reason(monkeypatch):
+    """A kernel without seccomp, or a container that forbids it: why, never raised."""
+    class Libc:
+        def prctl(self, option, *args):
+            ctypes.set_errno(errno.EINVAL)
+            return -1 if option == system.PR_SET_SECCOMP else 0
+
+    monkeypatch.setattr(sys, "platform", "linux")
+    monkeypatch.setattr(platform, "machine", lambda: "x86_64")
+    monkeypatch.setattr(ctypes, "CDLL", lambda *args, **kwargs: Libc())
+    assert system.forbid_new_processes() == ("prctl(PR_SET_SECCOMP) refused it: "
+                                             f"{os.strerror(errno.EINVAL)}")
+
+
+def test_a_machine_the_filter_does_not_know_has_none(monkeypatch):
+    monkeypatch.setattr(sys, "platform", "linux")
+    monkeypatch.setattr(platform, "machine", lambda: "riscv64")
+    assert system.forbid_new_processes() == "no seccomp filter for this machine (riscv64)"
+
+
+def verdict(program: list[tuple[int, int, int, int]], arch: int, number: int,
+            flags: int = 0) -> int:
+    """What a classic BPF seccomp program returns for one call (seccomp_data: the call's
+    number at 0, its convention at 4, its first argument's low half at 16): the loads, the
+    jumps and the return this filter uses, and nothing else."""
+    data, here, held = {0: number, 4: arch, 16: flags}, 0, 0
+    while True:
+        code, yes, no, k = program[here]
+        if code == 0x06:
+            return k
+        if code == 0x20:
+            held = data[k]
+        else:
+            taken = {0x15: held == k, 0x35: held >= k, 0x45: bool(held & k)}[code]
+            here += yes if taken else no
+        here += 1
+
+
+ALLOW, DENIED, MISSING = 0x7FFF0000, 0x50000 | errno.EPERM, 0x50000 | errno.ENOSYS
+CALLS = {  # machine: {call: its number there}, asm/unistd.h
+    "x86_64": {"read": 0, "clone": 56, "fork": 57, "vfork": 58, "clone3": 435},
+    "aarch64": {"read": 63, "clone": 220, "clone3": 435},
+}
+
+
+@pytest.mark.parametrize("machine", system.FORKS)
+def test_the_filter_refuses_every_new_process_and_no_thread(machine):
+    """Each machine's program, run here by a small interpreter (ARM64's too): a thread's
+    clone and every other call pass; a process's clone, fork and vfork are refused; clone3
+    is said missing, so that the C library falls back to clone; another convention's calls
+    (i386's on x86-64, x32's) are refused."""
+    program = system.no_forks_filter(machine)
+    arch, calls = system.FORKS[machine][0], CALLS[machine]
+    assert verdict(program, arch, calls["read"]) == ALLOW
+    assert verdict(program, arch, calls["clone"], system.CLONE_THREAD | 0x3D0F00) == ALLOW
+    assert verdict(program, arch, calls["clone"], 0x1200011) == DENIED  # glibc's fork
+    assert verdict(program, arch, calls["clone"], 0x4111) == DENIED  # posix_spawn's vfork
+    assert verdict(program, arch, calls["clone3"]) == MISSING
+    for call in ("fork", "vfork"):
+        if call in calls:
+            assert verdict(program, arch, calls[call]) == DENIED
+    assert verdict(program, 0x40000003, 2) == DENIED  # i386's fork
+    assert verdict(program, arch, 0x40000000 | calls["clone"]) == DENIED  # x32's
+
+
+FORBIDDEN = """import os, subprocess, sys, threading
+from ch9_shared.system import forbid_new_processes
+assert forbid_new_processes() is None
+ran = []
+thread = threading.Thread(target=ran.append, args=["a thread"])
+thread.start()
+thread.join()
+for start in (os.fork, lambda: subprocess.Popen(["true"]),
+              lambda: os.posix_spawn("/bin/true", ["true"], {})):
+    try:
+        start()
+        ran.append("a process")
+    except PermissionError:
+        pass
+print(*ran, sep=", ")
+"""
+
+
+@pytest.mark.skipif(not has_process_filter(), reason="a seccomp filter: Linux on "
+                    "x86-64 or ARM64")
+def test_linux_forbids_new_processes_but_not_threads():
+    ran = subprocess.run([sys.executable, "-c", FORBIDDEN], capture_output=True,
+                         encoding="utf-8", timeout=60, env={**os.environ, "PYTHONPATH": str(
+                             Path(system.__file__).parent.parent)})
+    assert (ran.returncode, ran.stdout) == (0, "a thread\n"), ran.stderr
 
 
 def test_without_proc_there_is_no_tree_and_no_cpu_clock(monkeypatch, tmp_path):
