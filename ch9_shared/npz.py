@@ -12,6 +12,7 @@ import math
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
+from tokenize import TokenError
 
 import numpy as np
 
@@ -78,13 +79,16 @@ def readable(archive: zipfile.ZipFile) -> list[zipfile.ZipInfo]:
 def members(archive: zipfile.ZipFile) -> Iterator[Member]:
     """Each member's header, read without its data (NpzError for an entry not `readable`)."""
     for info in readable(archive):
+        name = info.filename.removesuffix(".npy")
         with archive.open(info) as member:
-            version = np.lib.format.read_magic(member)
-            read = (np.lib.format.read_array_header_1_0 if version == (1, 0)
-                    else np.lib.format.read_array_header_2_0)
-            shape, fortran_order, dtype = read(member, max_header_size=MAX_HEADER)
-            yield Member(info, info.filename.removesuffix(".npy"), shape, dtype, member.tell(),
-                         fortran_order)
+            try:
+                version = np.lib.format.read_magic(member)
+                read = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                        else np.lib.format.read_array_header_2_0)
+                shape, fortran_order, dtype = read(member, max_header_size=MAX_HEADER)
+            except (ValueError, SyntaxError, TokenError) as e:  # NumPy's parse of the header
+                raise NpzError(f"{name}: not an npy array ({e})") from None
+            yield Member(info, name, shape, dtype, member.tell(), fortran_order)
 
 
 def read_array(archive: zipfile.ZipFile, member: Member) -> np.ndarray:

@@ -364,6 +364,12 @@ def cut_short(data: bytes) -> bytes:
     return data[:200] + data[400:]
 
 
+def unparsable_header() -> bytes:
+    """An npy header whose dict never closes: NumPy's parser raises tokenize's TokenError."""
+    text = b"{'descr': '<f8', 'fortran_order': False, 'shape': (784, 100), ".ljust(117)
+    return b"\x93NUMPY\x01\x00" + struct.pack("<H", len(text) + 1) + text + b"\n"
+
+
 ZIPS = {  # name: (the archive from the bytes np.savez wrote, what the one line says)
     "encrypted": (lambda d, t: flagged(rewritten(d, t), 6, 8, lambda v: v | 1),
                   "format: encrypted"),
@@ -375,6 +381,8 @@ ZIPS = {  # name: (the archive from the bytes np.savez wrote, what the one line 
     "cut short": (lambda d, t: cut_short(d.read_bytes()), "damaged or cut short"),
     "a folder": (lambda d, t: rewritten(d, t, extra=(("weights/", b""),)),
                  "weights/: a folder in the archive"),
+    "an unparsable header": (lambda d, t: replaced_member(
+        d, t, "weights_0_1", unparsable_header()).read_bytes(), "weights_0_1: not an npy array"),
     "a name twice": (lambda d, t: rewritten(d, t, extra=(
         ("iteration.npy", member(d, "iteration.npy")),)), "iteration: in the archive twice"),
 }
