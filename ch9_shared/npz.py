@@ -37,7 +37,7 @@ class Member:
     shape: tuple[int, ...]
     dtype: np.dtype
     header_bytes: int
-    fortran_order: bool = False
+    fortran_order: bool
 
     @property
     def data_bytes(self) -> int:
