@@ -5,8 +5,11 @@ the number of iterations done, the state of the run's `RandomState` (and of the 
 generator, for `rng="torch"`, with the kind of device it ran on), the run's config and the
 implementation that wrote it. Every implementation writes the same format, an `.npz` of
 plain arrays (read back with `allow_pickle=False`), so any of them evaluates any checkpoint.
-It is written beside its path and renamed, so a checkpoint is whole or absent, and it is read
-through one validator, `checked`, before anything in it is trusted.
+It is written beside its path and renamed, so a checkpoint is whole or absent. It is read
+through zipfile (ch9_shared/npz.py), never unpickled: its small fields first, then each weight
+matrix only once its header has the shape and dtype its config allows, in C order and this
+machine's byte order whoever wrote it; and through one validator, `checked`, before anything
+in it is trusted.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import dataclasses
 import json
 import math
 import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,7 +26,7 @@ import numpy as np
 
 from ch9_shared.config import CLASSES, MAX_HIDDEN, PIXELS, Config, ConfigError
 from ch9_shared.files import write_atomically
-from ch9_shared.npz import members
+from ch9_shared.npz import Member, NpzError, members, read_array
 
 FORMAT = "grokking-ch9 checkpoint 1"
 GENERATOR_DEVICES = ("cpu", "cuda", "mps")
@@ -70,6 +74,8 @@ TORCH_RNG_BYTES = 1 << 16
 IMPLS = ("numpy", "torch", "idiomatic")
 SCALARS = ("format", "impl", "config", "iteration", "rng_pos", "rng_has_gauss", "rng_gauss",
            "torch_rng_device")
+WEIGHTS = ("weights_0_1", "weights_1_2")
+FIELDS = (*SCALARS, *WEIGHTS, "rng_key", "torch_rng")
 
 
 def config_from_json(text: str) -> Config:
@@ -96,7 +102,7 @@ def max_bytes(hidden: int = MAX_HIDDEN) -> int:
 
 def _field_bound(name: str) -> int:
     """The most bytes a field may hold; refused from its header, before its data is read."""
-    if name in ("weights_0_1", "weights_1_2"):
+    if name in WEIGHTS:
         return max_bytes()
     if name == "rng_key":
         return MT_KEY * 8
@@ -105,32 +111,58 @@ def _field_bound(name: str) -> int:
     return MAX_CONFIG_BYTES * 4  # a 0-d string or number
 
 
-def check_headers(path: Path) -> None:
-    """Read each member's npy header (dtype, shape) and refuse a field too big or of an object
-    dtype, and a member whose stored size exceeds what its header allows (a compression
-    bomb), before any data is read."""
-    with zipfile.ZipFile(path) as archive:
-        for member in members(archive):
-            name = member.name
-            if name not in (*SCALARS, "weights_0_1", "weights_1_2", "rng_key", "torch_rng"):
-                raise CheckpointError(f"{name}: not a field of a checkpoint")
-            if member.dtype.hasobject:
-                raise CheckpointError(f"{name}: an object array, not a checkpoint field")
-            if member.data_bytes > _field_bound(name):
-                raise CheckpointError(f"{name}: its header claims {member.data_bytes} bytes, "
-                                      f"more than the {_field_bound(name)} a checkpoint's "
-                                      f"{name} may hold")
-            if member.unpacks_beyond_its_header:
-                raise CheckpointError(f"{name}: unpacks to {member.info.file_size} bytes, its "
-                                      f"header allows {member.header_bytes + member.data_bytes}")
+def bounded_headers(archive: zipfile.ZipFile) -> dict[str, Member]:
+    """Each member's npy header (dtype, shape), a field too big for any checkpoint, of an
+    object dtype, or stored bigger than its header allows (a compression bomb) refused before
+    any data is read."""
+    headers = {}
+    for member in members(archive):
+        name = member.name
+        if name not in FIELDS:
+            raise CheckpointError(f"{name}: not a field of a checkpoint")
+        if member.dtype.hasobject:
+            raise CheckpointError(f"{name}: an object array, not a checkpoint field")
+        if member.data_bytes > _field_bound(name):
+            raise CheckpointError(f"{name}: its header claims {member.data_bytes} bytes, "
+                                  f"more than the {_field_bound(name)} a checkpoint's "
+                                  f"{name} may hold")
+        if member.unpacks_beyond_its_header:
+            raise CheckpointError(f"{name}: unpacks to {member.info.file_size} bytes, its "
+                                  f"header allows {member.header_bytes + member.data_bytes}")
+        headers[name] = member
+    return headers
+
+
+def weight_shapes(config: Config) -> dict[str, tuple[int, int]]:
+    """The shape of each weight matrix of a run of `config`, in the chapter's layout."""
+    return {"weights_0_1": (PIXELS, config.hidden_size),
+            "weights_1_2": (config.hidden_size, CLASSES)}
+
+
+def _real_dtype(name: str, dtype: np.dtype, ndim: int, want: int) -> None:
+    """Refuse all but float32 and float64 (of either byte order) of `want` dimensions."""
+    if dtype.kind != "f" or dtype.itemsize not in (4, 8) or ndim != want:
+        raise CheckpointError(f"{name}: {dtype} of {ndim} dimensions, not a {want}-D float32 "
+                              f"or float64 array")
+
+
+def _weight_header(member: Member, shape: tuple[int, int]) -> None:
+    """Refuse a weight matrix, from its header alone, unless it is what the checkpoint's
+    config makes: float32 or float64 of `shape`, so that its data is read only then."""
+    _real_dtype(member.name, member.dtype, len(member.shape), 2)
+    if member.shape != shape:
+        raise CheckpointError(f"{member.name}: shape {member.shape}, where its config says "
+                              f"{shape}")
 
 
 def _real(name: str, value: object, ndim: int) -> np.ndarray:
-    if not isinstance(value, np.ndarray) or value.dtype not in (np.float32, np.float64) \
-            or value.ndim != ndim:
-        what = (f"{value.dtype} of {value.ndim} dimensions" if isinstance(value, np.ndarray)
-                else type(value).__name__)
-        raise CheckpointError(f"{name}: {what}, not a {ndim}-D float32 or float64 array")
+    """`value` checked, in C order and this machine's byte order: the layout a run's own
+    weights have, so a resume computes what the uninterrupted run computed, to the bit."""
+    if not isinstance(value, np.ndarray):
+        raise CheckpointError(f"{name}: {type(value).__name__}, not a {ndim}-D float32 or "
+                              f"float64 array")
+    _real_dtype(name, value.dtype, value.ndim, ndim)
+    value = np.ascontiguousarray(value, value.dtype.newbyteorder("="))
     if not np.isfinite(value).all():
         raise CheckpointError(f"{name}: holds NaN or infinity; this checkpoint cannot be used")
     return value
@@ -154,21 +186,35 @@ def _text(name: str, value: object) -> str:
     return value
 
 
+def heading(fields: dict[str, object]) -> tuple[str, Config]:
+    """The implementation and the config of a checkpoint's fields, checked: what every
+    other field is checked against, so they are read first. CheckpointError naming the
+    field."""
+    for name in SCALARS[:3]:
+        if fields.get(name) is None:
+            raise CheckpointError(f"{name}: missing")
+    if _text("format", fields["format"]) != FORMAT:
+        raise CheckpointError(f"format: not {FORMAT!r}")
+    impl = _text("impl", fields["impl"])
+    if impl not in IMPLS:
+        raise CheckpointError(f"impl: {impl!r:.40}, not one of {', '.join(IMPLS)}")
+    return impl, config_from_json(_text("config", fields["config"]))
+
+
 def checked(path: Path, fields: dict[str, object]) -> Checkpoint:
     """The one validator: each field of a checkpoint read from `path` (NumPy arrays, plain
     values or None where absent), checked for type, dtype, shape, range and finiteness before
-    any of it is trusted. Raises CheckpointError naming the field."""
+    any of it is trusted, and the fields its implementation needs there: an idiomatic run's
+    masks come from torch's generator, so its checkpoint holds that generator's state.
+    Raises CheckpointError naming the field."""
     try:
-        missing = [n for n in (*SCALARS[:-1], "weights_0_1", "weights_1_2", "rng_key")
-                   if fields.get(n) is None]
+        impl, config = heading(fields)
+        missing = [n for n in (*SCALARS[3:-1], *WEIGHTS, "rng_key") if fields.get(n) is None]
         if missing:
             raise CheckpointError(f"{missing[0]}: missing")
-        if _text("format", fields["format"]) != FORMAT:
-            raise CheckpointError(f"format: not {FORMAT!r}")
-        impl = _text("impl", fields["impl"])
-        if impl not in IMPLS:
-            raise CheckpointError(f"impl: {impl!r:.40}, not one of {', '.join(IMPLS)}")
-        config = config_from_json(_text("config", fields["config"]))
+        if impl == "idiomatic" and fields.get("torch_rng") is None:
+            raise CheckpointError("torch_rng: missing, and an idiomatic run's dropout masks "
+                                  "go on from its torch.Generator's state")
         weights_0_1 = _real("weights_0_1", fields["weights_0_1"], 2)
         weights_1_2 = _real("weights_1_2", fields["weights_1_2"], 2)
         iteration = _integer("iteration", fields["iteration"], 0, config.iterations)
@@ -193,14 +239,18 @@ def checked(path: Path, fields: dict[str, object]) -> Checkpoint:
                     if isinstance(torch_rng, np.ndarray) else type(torch_rng).__name__)
             raise CheckpointError(f"torch_rng: {what}, not a 1-D uint8 generator state")
         device = fields.get("torch_rng_device")
+        if device is not None:
+            device = _text("torch_rng_device", device)
+            if device not in GENERATOR_DEVICES:
+                raise CheckpointError(f"torch_rng_device: {device!r:.40}, not "
+                                      f"{', '.join(GENERATOR_DEVICES[:-1])} or "
+                                      f"{GENERATOR_DEVICES[-1]}")
         if (torch_rng is None) != (device is None):
-            raise CheckpointError("torch_rng_device: missing" if device is None else
-                                  "torch_rng_device: given without a torch_rng")
-        device = "cpu" if device is None else _text("torch_rng_device", device)
-        if device not in GENERATOR_DEVICES:
-            raise CheckpointError(f"torch_rng_device: {device!r:.40}, not "
-                                  f"{', '.join(GENERATOR_DEVICES[:-1])} or "
-                                  f"{GENERATOR_DEVICES[-1]}")
+            gone, there = (("torch_rng_device", "torch_rng") if device is None
+                           else ("torch_rng", "torch_rng_device"))
+            raise CheckpointError(f"{gone}: missing, where its {there} is there (the two go "
+                                  f"together)")
+        device = "cpu" if device is None else device
     except CheckpointError as e:
         raise CheckpointError(f"{path}: {e}") from None
     checkpoint = Checkpoint(weights_0_1, weights_1_2, iteration,
@@ -233,30 +283,41 @@ def numpy_rng_state(key: np.ndarray, pos: int, has_gauss: int, gauss: float) -> 
 
 
 def load_checkpoint(path: Path | str) -> Checkpoint:
-    """The checkpoint at `path`, checked field by field (`checked`); CheckpointError naming
-    the path and the field if it is not one of ours or not whole."""
+    """The checkpoint at `path`, read through zipfile: every header first, then the small
+    fields, then each weight matrix once its header is what the config makes
+    (`_weight_header`); checked field by field (`checked`). CheckpointError naming the path
+    and the field if it is not one of ours, not whole, or not an archive this reader reads."""
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"{path}: no such checkpoint file")
     if not zipfile.is_zipfile(path):
         raise CheckpointError(f"{path}: not a checkpoint of this project (not an .npz file)")
     try:
-        check_headers(path)
-        with np.load(path, allow_pickle=False) as f:
-            if "format" not in f.files or str(f["format"]) != FORMAT:
+        with zipfile.ZipFile(path) as archive:
+            headers = bounded_headers(archive)
+            fields = {name: read_array(archive, header) for name, header in headers.items()
+                      if name not in WEIGHTS}
+            format_ = fields.get("format")
+            if not isinstance(format_, np.ndarray) or format_.dtype.kind != "U" \
+                    or str(format_) != FORMAT:
                 raise CheckpointError(f"{path}: not a checkpoint of this project")
-            fields = {name: f[name] for name in f.files}
+            for name, shape in weight_shapes(heading(fields)[1]).items():
+                if name in headers:
+                    _weight_header(headers[name], shape)
+                    fields[name] = read_array(archive, headers[name])
     except CheckpointError as e:
         raise CheckpointError(e.args[0] if str(e).startswith(str(path)) else f"{path}: {e}") \
             from None
-    except (OSError, ValueError, KeyError, zipfile.BadZipFile, EOFError) as e:
-        raise CheckpointError(f"{path}: not a readable checkpoint ({e})") from None
+    except NpzError as e:
+        raise CheckpointError(f"{path}: {e}") from None
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError, zlib.error) as e:
+        raise CheckpointError(f"{path}: damaged or cut short, not a readable checkpoint ({e})") \
+            from None
     return checked(path, fields)
 
 
 def check_shapes(checkpoint: Checkpoint, path: Path) -> None:
-    hidden = checkpoint.config.hidden_size
-    for name, shape in (("weights_0_1", (PIXELS, hidden)), ("weights_1_2", (hidden, CLASSES))):
+    for name, shape in weight_shapes(checkpoint.config).items():
         if getattr(checkpoint, name).shape != shape:
             raise CheckpointError(f"{path}: {name}: shape {getattr(checkpoint, name).shape}, "
                                   f"where its config says {shape}")
