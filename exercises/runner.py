@@ -705,15 +705,19 @@ def grade_file(path: Path, limits: Limits = Limits(), copy: Path | None = None) 
 def private_copies(paths: list[Path], folder: Path) -> dict[Path, Path]:
     """Each file of answers copied, before any answer runs, into a folder of its own under
     `folder` (which others may enter, not list): a file is graded on its bytes as the grader
-    found them, whatever another file's answers write meanwhile. OSError if one cannot be
-    read."""
+    found them, whatever another file's answers write meanwhile. OSError, naming the file,
+    if one cannot be read or its copy written (a full disk, the file-size limit)."""
     folder.chmod(0o711)
     copies = {}
     for number, path in enumerate(paths):
         own = folder / str(number)
         own.mkdir(mode=0o700)
         copies[path] = own / path.name
-        copies[path].write_bytes(path.read_bytes())
+        data = path.read_bytes()
+        try:
+            copies[path].write_bytes(data)
+        except OSError as e:
+            raise OSError(e.errno, e.strerror, str(copies[path])) from None
     return copies
 
 

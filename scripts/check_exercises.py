@@ -248,7 +248,8 @@ def main(argv: list[str] | None = None) -> int:
         copies = private_copies(paths, Path(folder.name))
     except OSError as e:
         folder.cleanup()
-        exits.say(f"{parser.prog}: error: {e.filename}: cannot be read ({exits.reason(e)})")
+        exits.say(f"{parser.prog}: error: cannot copy the answers before grading them: "
+                  f"{exits.describe(e)}")
         return 2
     try:
         # one BLAS thread (the thread policy): a child started as another user is forked,
