@@ -16,8 +16,8 @@ In a notebook, the learner's code runs in the learner's kernel:
 
     from exercises import check, hint, problem
     problem("tanh2deriv") # the problem posed: what goes in, what comes out
-    check(tanh2deriv)     # one line: passed, not done yet, or wrong: what is off
-    hint("tanh2deriv")    # one more hint at each call
+    check(tanh2deriv)     # one line: passed, not done yet, or wrong: what is off, never the fix
+    hint("tanh2deriv")    # prints one more hint at each call, the last the fix (hints.py)
 
 `scripts/check_exercises.py FILES` grades files of answers in child processes, with a time
 and a memory limit (`runner.py`), for a teacher grading a class.

@@ -1,7 +1,7 @@
 """The checks of the autograd track (exercises/autograd.py): each answer against the
 hand-built network's tensors of the chapter's first step, and of the other configurations
 (exercises/grading.py). Each exercise's catalogue of typical mistakes is written out below
-as code.
+as code, each with its kind in words (never the fix: that is the last hint's).
 
 Each exercise's run (exercises/child.py) takes the learner's torch code through each step
 and hands back NumPy arrays; `exercises.grading.judge` compares them with numpy_impl's own
@@ -35,7 +35,7 @@ from torch import nn
 
 from ch9_shared.config import CLASSES, PIXELS
 from exercises import autograd as blanks
-from exercises.backprop_checks import BOOK_LINE
+from exercises.backprop_checks import BOOK_LINE, NO_SCALE_BACK, SLOPE_AFTER_DROPOUT
 from exercises.child import (
     hidden_run,
     idiomatic_run,
@@ -91,10 +91,13 @@ def loss_value(output: str) -> Callable[[StepTensors], np.ndarray]:
     return value
 
 
-MEAN = ("is that of a mean (the default reduction='mean'): the chapter sums over the "
+MEAN = ("the loss is a mean (the default reduction='mean'), where the chapter sums over the "
         "batch and divides by D")
 OUTPUTS_MEAN = MEAN.replace("the batch", "the batch's outputs (images x classes)")
-NO_D = "is D times too large: divide the summed loss by D"
+NO_D = "the summed loss is not divided by D"
+CUT = "the graph from the logits to the loss is cut on the way (a .data cuts it too)"
+"""The kinds of mistake, in words, that the catalogues below share (never the fix: that is
+the last hint's, exercises/hints.py)."""
 
 
 # ChapterNetwork.
@@ -227,8 +230,8 @@ def step_inputs(step: StepTensors) -> dict[str, object]:
 
 HARD_CODED_RATE = (
     "train_step does not change with the optimizer's learning rate: it moves the weights by "
-    "a rate of its own; step with the optimizer it is given (optimizer.step()), whose lr is "
-    "the configuration's alpha, and never write a learning rate in")
+    "a rate of its own, written in, where the optimizer it is given has the configuration's "
+    "alpha as its lr")
 
 
 def step_given(step: StepTensors) -> dict[str, object]:
@@ -345,14 +348,15 @@ EXERCISES = (
         (lambda logits, labels, D: F.cross_entropy(logits, labels), MEAN),
         (lambda logits, labels, D: F.cross_entropy(logits, labels, reduction="sum"), NO_D),
         (lambda logits, labels, D: F.nll_loss(logits, labels.argmax(1), reduction="sum") / D,
-         "is that of nll_loss of the logits: nll_loss wants log-probabilities (log_softmax "
-         "first), or use cross_entropy, which applies log_softmax itself"),
+         "it is nll_loss of the logits, where nll_loss expects log-probabilities"),
         (lambda logits, labels, D: F.cross_entropy(torch.softmax(logits, 1), labels,
                                                    reduction="sum") / D,
-         "is that of softmax applied twice: cross_entropy takes the logits and applies it"),
+         "softmax is applied twice: cross_entropy applies it to what it is given"),
         (lambda logits, labels, D: F.binary_cross_entropy_with_logits(
             logits, labels, reduction="sum") / D,
-         "is that of sigmoid's loss (binary cross-entropy): softmax's is cross_entropy"),
+         "it is sigmoid's loss (binary cross-entropy), not softmax's"),
+        (lambda logits, labels, D: F.cross_entropy(logits.data, labels, reduction="sum") / D,
+         CUT),
     )),
     loss_exercise(blanks.sigmoid_loss, (
         (lambda logits, labels, D: F.binary_cross_entropy_with_logits(logits, labels) / D,
@@ -360,23 +364,27 @@ EXERCISES = (
         (lambda logits, labels, D: F.binary_cross_entropy_with_logits(logits, labels),
          OUTPUTS_MEAN),
         (lambda logits, labels, D: F.cross_entropy(logits, labels, reduction="sum") / D,
-         "is that of softmax's loss (cross_entropy): sigmoid's is binary cross-entropy"),
+         "it is softmax's loss (cross-entropy), not sigmoid's"),
         (lambda logits, labels, D: F.binary_cross_entropy_with_logits(
             torch.sigmoid(logits), labels, reduction="sum") / D,
-         "is that of sigmoid applied twice: binary_cross_entropy_with_logits takes the "
-         "logits"),
+         "sigmoid is applied twice: binary_cross_entropy_with_logits applies it to what it "
+         "is given"),
         (lambda logits, labels, D: F.binary_cross_entropy_with_logits(
             logits, labels, reduction="sum"), NO_D),
+        (lambda logits, labels, D: F.binary_cross_entropy_with_logits(
+            logits.data, labels, reduction="sum") / D, CUT),
     )),
     loss_exercise(blanks.identity_loss, (
         (lambda logits, labels, D: F.mse_loss(logits, labels, reduction="sum") / D,
-         "is that of the squared error, twice the chapter's delta: halve the loss"),
+         "it is the squared error's gradient, twice the chapter's delta"),
         (lambda logits, labels, D: F.mse_loss(logits, labels) / D, OUTPUTS_MEAN),
         (lambda logits, labels, D: F.mse_loss(logits, labels),
-         "is that of F.mse_loss's default mean (reduction='mean'): the chapter halves the "
-         "squared error, sums it over the batch and divides by D"),
+         "the loss is F.mse_loss's default mean (reduction='mean'), where the chapter's loss "
+         "is a sum divided by D"),
         (lambda logits, labels, D: (logits - labels).abs().sum() / D,
-         "is that of the absolute error, the sign of the error: square it (and halve it)"),
+         "it is the absolute error's gradient, the error's sign, where the chapter's loss "
+         "squares the error"),
+        (lambda logits, labels, D: ((logits.data - labels) ** 2).sum() / (2 * D), CUT),
     )),
     Exercise(blanks.ChapterNetwork, network_inputs, network_run, (
         Expected("layer_1", "layer_1", lambda step: step.layer_1, masked=True,
@@ -390,40 +398,40 @@ EXERCISES = (
         (wrong_network(lambda self, layer_0, mask: (
             (layer_1 := torch.tanh(self.weights_0_1(layer_0)) * mask),
             self.weights_1_2(layer_1))),
-         "keeps the right units but does not double them: inverted dropout scales the kept "
-         "units by 2"),
+         "it keeps the right units but does not scale them up as inverted dropout does"),
         (wrong_network(lambda self, layer_0, mask: (
             (layer_1 := torch.tanh(self.weights_0_1(layer_0))), self.weights_1_2(layer_1))),
-         "drops nothing: multiply by the dropout mask (and by 2)"),
+         "no unit is dropped: the dropout mask is not applied"),
         (wrong_network(lambda self, layer_0, mask: (
             (layer_1 := torch.tanh(self.weights_0_1(layer_0) * mask * 2)),
             self.weights_1_2(layer_1))),
-         "drops out before tanh: tanh comes first, then dropout"),
+         "dropout comes before tanh, where the chapter applies tanh first"),
         (wrong_network(lambda self, layer_0, mask: (
             (layer_1 := torch.tanh(self.weights_0_1(layer_0)) * mask * 2),
             torch.softmax(self.weights_1_2(layer_1), 1))),
-         "are layer_2, after softmax: return the logits, the loss applies softmax"),
+         "they are softmax's output, layer_2, where the loss takes the logits and applies "
+         "softmax itself"),
     ), given=network_given),
     hidden_exercise(blanks.TrueHidden, lambda step: step.layer_1_delta, True, (
         (wrong_function(lambda g, h, layer_1, mask: g * tanh2deriv(layer_1) * mask), BOOK_LINE),
         (wrong_function(lambda g, h, layer_1, mask: g * tanh2deriv(layer_1 / 2) * mask),
-         "is off by a factor of 0.5 wherever a unit is kept: it leaves out the mask's 2"),
+         f"{NO_SCALE_BACK} (the mask's 2)"),
         (wrong_function(lambda g, h, layer_1, mask: g * tanh2deriv(layer_1) * mask * 2),
-         "takes tanh's slope at layer_1, after dropout doubled it: take it from tanh's output"),
+         SLOPE_AFTER_DROPOUT),
         (wrong_function(lambda g, h, layer_1, mask: g * tanh2deriv(h) * mask * 2),
-         "takes the slope 1 - x**2 at the hidden input x: tanh's slope is 1 - t**2 at its "
-         "output, t = tanh(hidden_input)"),
-        (wrong_function(lambda g, h, layer_1, mask: g * mask * 2),
-         "leaves out tanh's slope"),
+         "tanh's slope is computed from the hidden input as if it were tanh's output: the "
+         "slope's formula in tanh's output is given its input"),
+        (wrong_function(lambda g, h, layer_1, mask: g * mask * 2), "tanh's slope is left out"),
     )),
     hidden_exercise(blanks.BookHidden, book_layer_1_delta, False, (
         (wrong_function(lambda g, h, layer_1, mask: g * tanh2deriv(layer_1 / 2) * mask * 2),
-         "is the true gradient (TrueHidden's): the book takes tanh's slope at layer_1, after "
-         "dropout, and multiplies by the mask without its 2"),
+         "it is the true gradient (TrueHidden's), not the book's line, which takes tanh's "
+         "slope at layer_1, after dropout, and leaves out the mask's 2"),
         (wrong_function(lambda g, h, layer_1, mask: g * tanh2deriv(layer_1) * mask * 2),
-         "multiplies by the mask's 2: the book's line multiplies by dropout_mask alone"),
+         "the mask's 2 is in, where the book's line leaves it out"),
         (wrong_function(lambda g, h, layer_1, mask: g * tanh2deriv(layer_1 / 2) * mask),
-         "takes tanh's slope from tanh's output: the book takes it at layer_1, after dropout"),
+         "tanh's slope is taken at tanh's own output, where the book's line takes it at "
+         "layer_1, after dropout"),
     )),
     Exercise(blanks.train_step, step_inputs, train_step_run, (
         Expected("weights_0_1.grad", "weights_0_1.grad",
@@ -437,16 +445,14 @@ EXERCISES = (
         Expected("loss", "the loss", loss_value("softmax"), depth=4),
     ), (
         (wrong_step("backward", "step"),
-         "holds an earlier step's gradient too: gradients add up over backward() calls; "
-         "call optimizer.zero_grad() first"),
-        (wrong_step("zero_grad", "backward"),
-         "has not moved: call optimizer.step(), after loss.backward()"),
+         "gradients add up over backward() calls, and an earlier step's are still there"),
+        (wrong_step("zero_grad", "backward"), "the optimizer never applies the gradient"),
         (wrong_step("backward", "zero_grad", "step"),
-         "is 0: optimizer.zero_grad() came after loss.backward() and erased its gradient "
-         "before optimizer.step() could use it"),
+         "the gradients are cleared after backward() made them, before the optimizer's step "
+         "could use them"),
         (wrong_step("zero_grad", "mean", "step"), MEAN),
         (wrong_step("zero_grad", "softmax", "step"),
-         "is that of softmax applied twice: cross_entropy takes the logits and applies it"),
+         "softmax is applied twice: cross_entropy applies it to what it is given"),
     ), given=step_given, ignoring=(("optimizer", HARD_CODED_RATE),)),
     Exercise(blanks.idiomatic_model, idiomatic_inputs, idiomatic_run, (
         Expected("eval_logits", "the logits in eval mode",
@@ -462,18 +468,18 @@ EXERCISES = (
                  depth=8, weights="weights_1_2", drawn=True),
     ), (
         (wrong_model(tanh_, dropout_(0.5), lr=lambda alpha, batch_size, D: alpha),
-         "is alpha: nn.CrossEntropyLoss averages over the batch where the chapter divides "
-         "the sum by D, so lr is alpha * batch_size / D"),
+         "it is alpha, where nn.CrossEntropyLoss averages over the batch and the chapter "
+         "divides the sum by D"),
         (wrong_model(tanh_, dropout_(0.5), lr=lambda alpha, batch_size, D: alpha / D),
-         "is alpha / D: the loss module already divides by the batch size, so lr is alpha * "
-         "batch_size / D"),
+         "the loss module already divides by the batch size, which this lr does not make up "
+         "for"),
         (wrong_model(dropout_(0.5), tanh_),
-         "is tanh of dropout's output: the chapter applies tanh, then dropout"),
-        (wrong_model(lambda _: nn.ReLU(), dropout_(0.5)), "use relu: the chapter's hidden "
-                                                           "layer is tanh (nn.Tanh())"),
+         "dropout comes before tanh, where the chapter applies tanh first"),
+        (wrong_model(lambda _: nn.ReLU(), dropout_(0.5)),
+         "the hidden layer's activation is relu, where the chapter's is tanh"),
         (wrong_model(tanh_, dropout_(0.5), last=(nn.Softmax(dim=1),)),
-         "are softmax's output: end the model with the last nn.Linear, as nn.CrossEntropyLoss "
-         "applies softmax itself"),
+         "they are softmax's output, where nn.CrossEntropyLoss takes the logits and applies "
+         "softmax itself"),
     ), given=idiomatic_given, own_mask=True),
     Exercise(blanks.manual_layer_1_delta, manual_inputs, manual_run, (
         Expected("layer_1_delta", "layer_1_delta", _autograd_grad, depth=4,
@@ -481,13 +487,13 @@ EXERCISES = (
     ), (
         (lambda d2, w, layer_1, mask: d2 @ w * tanh2deriv(layer_1) * mask, BOOK_LINE),
         (lambda d2, w, layer_1, mask: d2 @ w * tanh2deriv(layer_1 / 2) * mask,
-         "is off by a factor of 0.5 wherever a unit is kept: it leaves out the mask's 2"),
+         f"{NO_SCALE_BACK} (the mask's 2)"),
         (lambda d2, w, layer_1, mask: d2 @ w * tanh2deriv(layer_1) * mask * 2,
-         "takes tanh's slope at layer_1, after dropout doubled it: take it from tanh's output"),
-        (lambda d2, w, layer_1, mask: d2 @ w * mask * 2, "leaves out tanh's slope"),
+         SLOPE_AFTER_DROPOUT),
+        (lambda d2, w, layer_1, mask: d2 @ w * mask * 2, "tanh's slope is left out"),
         (lambda d2, w, layer_1, mask: d2 @ w.T * tanh2deriv(layer_1 / 2) * mask * 2,
-         "cannot be computed with weight_1_2.T: weight_1_2 is nn.Linear's weight, (classes, "
-         "hidden units), which is weights_1_2.T already; use it as it is"),
+         "weight_1_2 is nn.Linear's weight, (classes, hidden units): the chapter's "
+         "weights_1_2 transposed already, which a .T turns back"),
     ), cmp_note, tied=("dropout_mask",)),
 )
 EXERCISE = {exercise.name: exercise for exercise in EXERCISES}

@@ -5,7 +5,8 @@ Each answer is one function of arrays, returning one array, compared with what n
 computes from the same inputs. Where the answer is a derivative, it is also checked
 against central finite differences (float64) of the loss: a pass means the answer is the
 true gradient, not merely the project's. Each exercise's catalogue of typical mistakes is
-written out below as code.
+written out below as code, each with its kind in words, which follows the symptom in a
+wrong answer's line (never the fix: that is the last hint's, exercises/hints.py).
 """
 
 from __future__ import annotations
@@ -171,12 +172,17 @@ def function_exercise(
         None if numeric is None else float64_answer(inputs), tied=tied, may_change=may_change)
 
 
-BOOK_LINE = ("is off by a factor of about 0.5 wherever a unit is kept: this is the book's "
-             "line, which takes the slope after dropout doubled layer_1 and leaves out the "
-             "mask's 2; see docs/walkthrough.md")
-FROM_INPUT = ("takes the slope from the input: {0}2deriv gets {0}'s output, so do not apply "
-              "{0} again")
+BOOK_LINE = ("this is the book's line, which takes tanh's slope after dropout doubled "
+             "layer_1 and leaves out the mask's 2; see docs/walkthrough.md")
+FROM_INPUT = ("{0} is applied again to what is already {0}'s output: {0}2deriv is given "
+              "{0}'s output, not its input")
 DROPPED = "where dropout dropped a unit (dropout_mask is 0)"
+LEAKS = "the gradient passes through the units dropout dropped"
+NO_SCALE_BACK = "dropout's scale of the kept units is left out of their gradient"
+SLOPE_AFTER_DROPOUT = ("tanh's slope is taken at layer_1, after dropout doubled it, where the "
+                       "chain rule takes it at tanh's own output")
+"""The kinds of mistake, in words, that the catalogues below share (never the fix: that is
+the last hint's)."""
 
 
 def slope_exercise(blank: Callable[..., object], mistakes: tuple[Mistake, ...],
@@ -200,16 +206,16 @@ def update_exercise(blank: Callable[..., object], layer: str, delta: str) -> Exe
         reference=lambda step: getattr(step, f"new_{weights}"),
         mistakes=(
             (lambda w, x, d, alpha: w + alpha * x.T @ d,
-             "moves up the gradient: += where it should be -= (the book adds, because its "
-             "delta is labels - layer_2; the gradient's is layer_2 - labels)"),
-            (lambda w, x, d, alpha: w - x.T @ d, "leaves out alpha, the learning rate"),
+             "the weights move up the gradient, where descent moves down it (the book adds, "
+             "because its delta is the gradient's negative)"),
+            (lambda w, x, d, alpha: w - x.T @ d, "the learning rate is left out"),
             (lambda w, x, d, alpha: -alpha * x.T @ d,
-             f"is the step alone: return {weights} minus the step"),
+             f"it is the step alone, not {weights} after the step"),
             (lambda w, x, d, alpha: alpha * x.T @ d,
-             f"is the step alone: return {weights} minus the step"),
+             f"it is the step alone, not {weights} after the step"),
             (lambda w, x, d, alpha: w - alpha * x @ d,
-             f"multiplies {layer}, not {layer}.T, by {delta}: the gradient of {weights} is "
-             f"{layer}.T @ {delta}, one row per row of {weights}"),
+             f"the product pairs the wrong axes of {layer} and {delta}: the gradient of "
+             f"{weights} has one row per row of {weights}, each a sum over the images"),
         ),
         numeric=weights_0_1_numeric if weights == "weights_0_1" else gradient_numeric(
             weights, lambda step, w: loss_of_logits(step, step.layer_1 @ w)),
@@ -220,21 +226,22 @@ EXERCISES = (
     slope_exercise(blanks.relu2deriv, zero="where relu's output is 0 (a unit that is off)",
                    mistakes=(
         (lambda output: output >= 0,
-         "is 1 where relu's output is 0: a unit that is off has slope 0 (output > 0, not >= 0)"),
-        (lambda output: output, "is relu's output, not its slope (1 or 0)"),
+         "an output of exactly 0, a unit that is off, counts as on: the comparison's boundary "
+         "is on the wrong side"),
+        (lambda output: output, "it is relu's output, not its slope, which takes two values "
+                                "only"),
     )),
     slope_exercise(blanks.sigmoid2deriv, mistakes=(
         (lambda output: act.sigmoid(output) * (1 - act.sigmoid(output)),
          FROM_INPUT.format("sigmoid")),
-        (lambda output: 1 - output**2, "is tanh's slope (1 - output**2), not sigmoid's"),
-        (lambda output: 1 - output, "is 1 - output: multiply by output, output * (1 - output)"),
+        (lambda output: 1 - output**2, "it is tanh's slope, not sigmoid's"),
+        (lambda output: 1 - output, "one of the derivative's two factors is missing"),
     )),
     slope_exercise(blanks.tanh2deriv, mistakes=(
         (lambda output: 1 - np.tanh(output) ** 2, FROM_INPUT.format("tanh")),
-        (lambda output: 1 - output, "is 1 - output: square the output, 1 - output**2"),
-        (lambda output: (1 - output) ** 2, "is (1 - output)**2: the square is the output's, "
-                                           "1 - output**2"),
-        (lambda output: output * (1 - output), "is sigmoid's slope, not tanh's (1 - output**2)"),
+        (lambda output: 1 - output, "it is linear in the output, and tanh's slope is not"),
+        (lambda output: (1 - output) ** 2, "the square is taken of the wrong quantity"),
+        (lambda output: output * (1 - output), "it is sigmoid's slope, not tanh's"),
     )),
     function_exercise(
         blanks.softmax_cross_entropy_delta, "layer_2_delta",
@@ -242,16 +249,15 @@ EXERCISES = (
         reference=lambda step: step.layer_2_delta,
         mistakes=(
             (lambda layer_2, labels, D: (labels - layer_2) / D,
-             "has the wrong sign: it is the book's (labels - layer_2) / D, which goes with its "
-             "+=; the gradient is (layer_2 - labels) / D"),
-            (lambda layer_2, labels, D: layer_2 - labels, "is D times too large: divide by D"),
+             "it is the book's delta, the gradient's negative, which goes with the book's += "
+             "update"),
+            (lambda layer_2, labels, D: layer_2 - labels, "the division by D is left out"),
             (lambda layer_2, labels, D: (layer_2 - labels) / len(layer_2),
-             "divides by the batch size, not by D"),
+             "it divides by the batch size, not by D"),
             (lambda layer_2, labels, D: (act.softmax(layer_2) - labels) / D,
-             "applies softmax again: layer_2 is already softmax's output"),
+             "softmax is applied again to layer_2, which is softmax's output already"),
             (lambda layer_2, labels, D: (layer_2 - labels) * layer_2 * (1 - layer_2) / D,
-             "multiplies by a slope: with softmax and cross-entropy the slope cancels, "
-             "the delta is just (layer_2 - labels) / D"),
+             "it multiplies by a slope of softmax, which cross-entropy's gradient cancels"),
         ),
         numeric=gradient_numeric("logits", loss_of_logits)),
     function_exercise(
@@ -260,13 +266,12 @@ EXERCISES = (
         reference=lambda step: step.layer_1,
         mistakes=(
             (lambda layer_1, mask: layer_1 * mask,
-             "keeps the right units but does not double them: inverted dropout multiplies "
-             "the kept units by 2 (1 / the probability 1/2 of keeping one)"),
-            (lambda layer_1, mask: layer_1 * mask / 2, "halves the kept units: double them"),
+             "it keeps the right units but does not scale them up as inverted dropout does"),
+            (lambda layer_1, mask: layer_1 * mask / 2,
+             "the kept units are scaled down, where inverted dropout scales them up"),
             (lambda layer_1, mask: layer_1 * (1 - mask) * 2,
-             "drops the units the mask keeps: a unit is kept where dropout_mask is 1"),
-            (lambda layer_1, mask: layer_1 * 2, "doubles every unit but drops none: multiply "
-                                                "by dropout_mask"),
+             "it keeps the units the mask drops, and drops those it keeps"),
+            (lambda layer_1, mask: layer_1 * 2, "no unit is dropped: the mask is not applied"),
         ),
         zero=DROPPED, masked=True, may_change=("layer_1",)),  # the book's `layer_1 *= ...`
     function_exercise(
@@ -275,14 +280,12 @@ EXERCISES = (
                           "dropout_mask": step.dropout_mask},
         reference=dropout_backward_reference,
         mistakes=(
-            (lambda grad, mask: grad * mask,
-             "leaves out the 2: the forward pass doubled the kept units, so their gradient "
-             "doubles too"),
-            (lambda grad, mask: grad * 2,
-             "lets the gradient through dropped units: multiply by dropout_mask"),
+            (lambda grad, mask: grad * mask, NO_SCALE_BACK),
+            (lambda grad, mask: grad * 2, LEAKS),
             (lambda grad, mask: grad,
-             "is grad_layer_1 unchanged: multiply by what the forward pass multiplied by"),
-            (lambda grad, mask: grad * mask / 2, "halves the kept units' gradient: double it"),
+             "it is grad_layer_1 as it came: dropout's backward pass does nothing to it"),
+            (lambda grad, mask: grad * mask / 2,
+             "the kept units' gradient is scaled down, where the forward pass scaled them up"),
         ),
         numeric=gradient_numeric("hidden_output", loss_of_hidden_output),
         zero=DROPPED, masked=True),
@@ -294,19 +297,16 @@ EXERCISES = (
         mistakes=(
             (lambda d2, w, layer_1, mask: d2 @ w.T * act.tanh2deriv(layer_1) * mask, BOOK_LINE),
             (lambda d2, w, layer_1, mask: d2 @ w.T * act.tanh2deriv(layer_1 / 2) * mask,
-             "is off by a factor of 0.5 wherever a unit is kept: it leaves out the mask's 2 "
-             "(dropout doubled the kept units, so their gradient doubles too)"),
+             f"{NO_SCALE_BACK} (the mask's 2)"),
             (lambda d2, w, layer_1, mask: d2 @ w.T * act.tanh2deriv(layer_1) * mask * 2,
-             "takes tanh's slope at layer_1, after dropout doubled it: take it at layer_1 / 2, "
-             "tanh's output"),
+             SLOPE_AFTER_DROPOUT),
             (lambda d2, w, layer_1, mask: d2 @ w.T * (1 - np.tanh(layer_1 / 2) ** 2) * mask * 2,
              FROM_INPUT.format("tanh")),
-            (lambda d2, w, layer_1, mask: d2 @ w.T * mask * 2,
-             "leaves out tanh's slope: multiply by tanh2deriv of tanh's output"),
-            (lambda d2, w, layer_1, mask: d2 @ w.T * act.tanh2deriv(layer_1 / 2) * 2,
-             "lets the gradient through dropped units: multiply by dropout_mask"),
+            (lambda d2, w, layer_1, mask: d2 @ w.T * mask * 2, "tanh's slope is left out"),
+            (lambda d2, w, layer_1, mask: d2 @ w.T * act.tanh2deriv(layer_1 / 2) * 2, LEAKS),
             (lambda d2, w, layer_1, mask: d2 @ w.T,
-             "is layer_2_delta @ weights_1_2.T alone: go on through dropout and tanh"),
+             "it stops at the gradient of layer_1: it does not go back through dropout and "
+             "tanh"),
         ),
         numeric=gradient_numeric("hidden_input", loss_of_hidden_input),
         depth=4, zero=DROPPED, masked=True, tied=("dropout_mask",)),

@@ -54,13 +54,16 @@ ch9_shared/close.py's, at the tolerance of the exercise's dtype (never the answe
 exercise may end with a `final` check of its own on the first step (finite differences,
 gradcheck), whose note joins the line that says passed.
 
-A wrong answer gets one line that names the tensor and says what is off, trying in turn:
-its shape, NaN or inf, a dtype less precise than the exercise's, the exercise's catalogue
-of typical mistakes (written out in its track's checks as code; one that raises is
-matched by what it raised; where several make the tensor, the one that makes every tensor
-of the answer tells it), entries that should be 0, a constant factor (everywhere, or
-wherever a unit is kept) or, for one number, a constant added, and else by how much it
-differs.
+A wrong answer gets one line that teaches rather than tells: it names the tensor, the
+symptom and the kind of mistake in words, never the corrected expression (that is the
+last hint's, exercises/hints.py). The symptom, trying in turn: its shape, NaN or inf, a
+dtype less precise than the exercise's; for one number, a constant added or a factor; 0
+everywhere, weights that have not moved, entries that should be 0, a constant factor
+(everywhere, or wherever a unit is kept), and else where and by how much it differs. The
+kind, after it: the exercise's catalogue of typical mistakes (written out in its track's
+checks as code, each with its kind in words; one that raises is matched by what it
+raised; where several make the tensor, the one that makes every tensor of the answer
+tells it).
 """
 
 from __future__ import annotations
@@ -75,7 +78,7 @@ from typing import Literal
 
 import numpy as np
 
-from ch9_shared.close import compare
+from ch9_shared.close import Comparison, compare
 from ch9_shared.config import CLASSES, PRESETS, Config
 from ch9_shared.data import load
 from ch9_shared.loop import dropout_masks, initial_weights
@@ -386,12 +389,12 @@ def prepare(exercises: list[Exercise], dtype: str = "float64") -> None:
 
 
 def _named(exercise: Exercise, message: str, step: StepTensors) -> str:
-    """The line of what the answer raised, told as the typical mistake that raises the same
-    (as in `weight_1_2.T` where weight_1_2 is already transposed)."""
-    for made, explanation in _mistakes(exercise, step):
+    """The line of what the answer raised (or of what the run refused), with the kind of
+    the typical mistake that does the same (as `weight_1_2.T` where weight_1_2 is already
+    transposed, or a graph cut by .data)."""
+    for made, kind in _mistakes(exercise, step):
         if made == message:
-            raised = "it raised a shape error: " if is_shape_error(message) else ""
-            return f"wrong: {raised}{say(exercise.tensors[0].label, explanation)}"
+            return f"{message}: {kind}"
     return message
 
 
@@ -434,8 +437,14 @@ def _number_off(a: float, b: float) -> str:
 
 LOWER = {"float64": "float32", "float32": "float16"}
 LESS_PRECISE = ("is only as precise as {0} (max rel diff {1:.1e}): a {0} value enters "
-                "somewhere (np.{0}, .astype, a {0} array or constant); compute in the inputs' "
-                "dtype, {2} here")
+                "somewhere ({2}), where the exercise computes in {3}")
+TORCH_CAST = {"float32": ".float()", "float16": ".half()"}
+
+
+def suspects(dtype: str) -> str:
+    """Where a value of a less precise dtype comes from, in NumPy and in torch."""
+    return (f"np.{dtype}, .astype(np.{dtype}), torch's {TORCH_CAST.get(dtype, '.to()')} or "
+            f".to(torch.{dtype}), a {dtype} array, tensor or constant")
 
 
 def what_is_off(exercise: Exercise, tensor: Expected, answer: np.ndarray, step: StepTensors,
@@ -456,22 +465,47 @@ def what_is_off(exercise: Exercise, tensor: Expected, answer: np.ndarray, step: 
     if comparison.close:
         return None
     if answer.dtype.kind == "f" and np.finfo(answer.dtype).eps > np.finfo(dtype).eps:
-        return say(label, f"is {answer.dtype}, less precise than the exercise's {dtype}: "
-                          "compute it in the inputs' dtype")
-    matching = [(made, explanation) for made, explanation in _mistakes(exercise, step.origin)
+        return say(label, f"is {answer.dtype}, less precise than the exercise's {dtype}: a "
+                          f"{answer.dtype} value enters somewhere ({suspects(str(answer.dtype))})")
+    symptom = _symptom(tensor, answer, expected, step, comparison)
+    kind = _kind(exercise, tensor, answer, step, arrays)
+    return symptom if kind is None else f"{symptom}: {kind}"
+
+
+def _kind(exercise: Exercise, tensor: Expected, answer: np.ndarray, step: StepTensors,
+          arrays: Arrays | None) -> str | None:
+    """The kind of the typical mistake that makes the answer's tensor, if one does: where
+    several do, the one that makes every tensor of the answer (`arrays`) as it is (a zero
+    .grad says which calls erased it)."""
+    dtype = step.config.dtype
+    matching = [(made, kind) for made, kind in _mistakes(exercise, step.origin)
                 if not isinstance(made, str) and _makes(made, tensor, answer, dtype)]
-    for made, explanation in matching:
+    for made, kind in matching:
         if arrays is not None and all(_makes(made, other, arrays.get(other.key), dtype)
                                       for other in exercise.tensors):
-            return say(label, explanation)
-    if matching:
-        return say(label, matching[0][1])
+            return kind
+    return matching[0][1] if matching else None
+
+
+def _symptom(tensor: Expected, answer: np.ndarray, expected: np.ndarray, step: StepTensors,
+             comparison: Comparison) -> str:
+    """Where the answer's tensor differs from the reference, and by how much, in words: a
+    number off, 0 everywhere, weights not moved, entries that should be 0, a factor, else
+    which entries differ and by how much."""
+    label, dtype = tensor.label, step.config.dtype
     a, b = answer.astype(np.float64), expected.astype(np.float64)
     if b.size == 1:
         return say(label, _number_off(float(a.flat[0]), float(b.flat[0])))
+    if not a.any():
+        return say(label, f"is 0 everywhere ({a.size} entries)")
+    if tensor.weights is not None:
+        weights = getattr(step, tensor.weights).astype(np.float64)
+        if np.array_equal(a, weights):
+            return say(label, f"has not moved: it is {tensor.weights} as it was before the step")
     stray = (b == 0) & (np.abs(a) > comparison.tol * np.abs(b).max())
     if stray.any():
-        return say(label, f"is not 0 at {np.count_nonzero(stray)} entries {tensor.zero}")
+        return say(label, f"is not 0 at {np.count_nonzero(stray)} of {stray.size} entries "
+                          f"{tensor.zero}")
     if tensor.weights is not None:
         weights = getattr(step, tensor.weights).astype(np.float64)
         if (factor := _factor(weights - a, weights - b)) is not None:
@@ -486,10 +520,44 @@ def what_is_off(exercise: Exercise, tensor: Expected, answer: np.ndarray, step: 
         return say(label, "differs from what the chapter's step makes on the mask its dropout "
                           "drew")
     if dtype in LOWER and compare(label, answer, expected, tensor.depth, LOWER[dtype]).close:
-        return say(label, LESS_PRECISE.format(LOWER[dtype], comparison.max_rel, dtype))
-    return say(label, f"differs: max abs diff {comparison.max_abs:.1e}, max rel diff "
-                      f"{comparison.max_rel:.1e} (tolerance {comparison.tol:.0e} of the "
-                      "tensor's size)")
+        return say(label, LESS_PRECISE.format(LOWER[dtype], comparison.max_rel,
+                                              suspects(LOWER[dtype]), dtype))
+    off = np.abs(a - b) > comparison.tol * (np.abs(b) + np.abs(b).max())
+    return say(label, f"differs {_where(off, step.dropout_mask if tensor.masked else None)}"
+                      f"{_factors(a[off], b[off])}: max abs diff {comparison.max_abs:.1e}, "
+                      f"max rel diff {comparison.max_rel:.1e} (tolerance {comparison.tol:.0e} "
+                      "of the tensor's size)")
+
+
+def _factors(a: np.ndarray, b: np.ndarray) -> str:
+    """By what factors the entries that differ differ, where none should be 0: the range of
+    a factor that varies, and how many have the wrong sign."""
+    if not (b.size and b.all()):
+        return ""
+    ratios = a / b
+    wrong = np.count_nonzero(ratios < 0)
+    if wrong:
+        return f", with the wrong sign at {'every one' if wrong == b.size else wrong} of them"
+    low, high = (f"{ratios.min():.3g}", f"{ratios.max():.3g}")
+    if low == high:  # a factor that varies by less than three digits show
+        low, high = (f"{ratios.min():.6g}", f"{ratios.max():.6g}")
+    return f", by a factor of {low}" if low == high else f", by a factor from {low} to {high}"
+
+
+def _where(off: np.ndarray, mask: np.ndarray | None) -> str:
+    """Which entries differ, in words: how many, all where a unit is kept (of a tensor that
+    is 0 where dropout dropped one), in which rows or columns where they are few."""
+    count = np.count_nonzero(off)
+    where = f"at {'every one' if count == off.size else count} of {off.size} entries"
+    if mask is not None and mask.shape == off.shape and count and not off[mask == 0].any():
+        where += ", all where a unit is kept"
+    if off.ndim == 2 and count < off.size:
+        for axis, name in ((1, "row"), (0, "column")):
+            hit = np.flatnonzero(off.any(axis=axis))
+            if len(hit) <= 3 < off.shape[1 - axis]:
+                where += f", only in {name}{'s' if len(hit) > 1 else ''} "
+                where += ", ".join(str(i) for i in hit)
+    return where
 
 
 def _makes(made: Arrays, tensor: Expected, answer: object, dtype: str) -> bool:
@@ -554,28 +622,28 @@ def _drawn(arrays: Arrays, step: StepTensors) -> tuple[StepTensors, str | None]:
     low, high = kept_bounds(units)
     share = float(kept[positive].mean())
     if share == 1:
-        return step, ("drops nothing in train mode: add nn.Dropout(0.5) after the activation "
-                      "(model.train() mode drops each hidden unit with probability 1/2)")
+        return step, ("drops nothing in train mode: no hidden unit is 0 in layer_1, where the "
+                      "chapter's dropout drops each with probability 1/2: the model has no "
+                      "dropout after its activation")
     if not low <= share <= high:  # the bound, not the share: the mask's own figure
         return step, (f"keeps {_beyond(share, low, high)} of the hidden units in train mode "
                       f"(a right dropout keeps {low:.1%} to {high:.1%} of the {units} units "
-                      "here): dropout keeps each with probability 1/2 (nn.Dropout(p) drops "
-                      "each with probability p: 0.5 here)")
+                      "here): its probability of dropping a unit is not the chapter's 1/2")
     both = kept & positive
     a, b = layer_1[both].astype(np.float64), step.hidden_output[both].astype(np.float64)
     scale = float(np.sum(a * b) / np.sum(b * b))
     if np.abs(a - scale * b).max() <= 1e-4 * np.abs(a).max() and abs(scale - 2) > 1e-3:
-        return step, (f"multiplies the units its dropout keeps by {scale:.3g}: inverted "
-                      "dropout doubles them (1 / the probability 1/2 of keeping one), as "
-                      "nn.Dropout(0.5) does")
+        return step, (f"multiplies the units its dropout keeps by {scale:.3g}, where the "
+                      "chapter's inverted dropout doubles them: its scale of the kept units "
+                      "comes from another probability than the chapter's 1/2")
     again = arrays.get("layer_1_again")
     if isinstance(again, np.ndarray) and again.shape == layer_1.shape:
         agree = float((kept == (again != 0))[positive].mean())
         if not low <= agree <= high:  # the bound, not the share
             return step, (f"keeps the same units at every step: its masks of two train-mode "
                           f"passes agree on {_beyond(agree, low, high)} of the units, where "
-                          "masks drawn anew agree on about half; dropout draws a new mask at "
-                          "each forward pass (nn.Dropout does), not once")
+                          "masks drawn anew agree on about half: its mask is drawn once, not "
+                          "anew at each forward pass")
     return with_mask(step, kept), None
 
 
@@ -731,8 +799,9 @@ def judge(exercise: Exercise, arrays: Arrays, dtype: str = "float64") -> Result:
         label = say(exercise.tensors[0].label, "does not change with")
         return Result(name, "wrong", f"wrong: {label} {_names(list(inputs))}: it is the same "
                       "for the chapter's first step as for another step with the same shapes "
-                      f"and other values ({third.describe()}); compute the result from the "
-                      "arguments at each call, and keep nothing from one call to the next")
+                      f"and other values ({third.describe()}): it keeps what it computed on "
+                      "one call for the next, where each call's result comes from its own "
+                      "arguments")
     try:
         label, problem, differences = _off(exercise, base, first)
         later = None

@@ -196,6 +196,19 @@ def softmax_vjp(output: np.ndarray, grad_output: np.ndarray, base: float = math.
     return math.log(base) * output * (grad_output - dot)
 
 
+@pytest.fixture(autouse=True)
+def hint_levels(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+                ) -> Path:
+    """A cache folder of the test's own (XDG_CACHE_HOME, which its children inherit): the
+    hint levels a test reaches (exercises/hints.py) are kept there, never in the user's
+    ~/.cache, and none is left from another test."""
+    from exercises import hints
+    cache = tmp_path_factory.mktemp("cache")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(cache))
+    monkeypatch.setattr(hints, "_unsaved", None)
+    return cache
+
+
 @pytest.fixture(scope="session")
 def dataset() -> Dataset:
     return load()

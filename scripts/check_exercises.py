@@ -51,6 +51,7 @@ from ch9_shared.files import (
 from ch9_shared.system import become_subreaper, not_traceable, spare_uids, user_options
 from ch9_shared.threads import one_blas_thread
 from exercises import gradebook
+from exercises.hints import HINTS, next_hint, with_fix
 from exercises.runner import (
     TRACK_CHOICES,
     Graded,
@@ -180,7 +181,16 @@ def main(argv: list[str] | None = None) -> int:
                              "visibility; default: visible)")
     parser.add_argument("--jobs", type=integer_in(1), default=min(2, os.cpu_count() or 1),
                         help="files graded at once, one child each (default: 2, or 1 core)")
+    parser.add_argument("--hint", choices=HINTS, metavar="NAME",
+                        help="show the next hint for exercise NAME, one level more at each "
+                             "run (kept as hint() keeps it), and grade nothing")
+    parser.add_argument("--tell", action="store_true",
+                        help="a wrong answer's line also gives the fix, the exercise's last "
+                             "hint: for a teacher's gradebook")
     args = parser.parse_args(argv)
+    if args.hint is not None:
+        print(next_hint(args.hint))
+        return 0
     problems = [f"{path}: no file matches this pattern" for path in args.answers
                 if not expanded(path)]
     paths = [match for path in args.answers for match in expanded(path)] or [BLANK]
@@ -266,6 +276,9 @@ def main(argv: list[str] | None = None) -> int:
             if min(args.jobs, len(paths)) > 1:  # what another file may have caused: alone
                 grades = [graded(one.path) if one.suspect else one for one in grades]
         grades = gradebook.ordered(grades)
+        if args.tell:
+            grades = [replace(one, results=[with_fix(result) for result in one.results])
+                      for one in grades]
     finally:
         end_all_orphans()  # nothing an answer started may outlive the grading
         folder.cleanup()

@@ -113,10 +113,11 @@ def test_an_argument_written_into_is_named():
 
 @pytest.mark.parametrize(("calls", "words"), [
     (("backward", "step", "zero_grad"),
-     ["weights_0_1.grad holds an earlier step's gradient too", "call optimizer.zero_grad() "
-      "first"]),
+     ["weights_0_1.grad is not 0 at", "gradients add up over backward() calls, and an "
+      "earlier step's are still there"]),
     (("backward", "zero_grad", "step"),
-     ["weights_0_1.grad is 0", "erased its gradient before optimizer.step() could use it"]),
+     ["weights_0_1.grad is 0 everywhere", "the gradients are cleared after backward() made "
+      "them, before the optimizer's step could use them"]),
 ])
 def test_zero_grad_after_the_step_is_told_truly(calls, words):
     wrong_line(check(wrong_step(*calls), name="train_step"), *words)
