@@ -87,9 +87,11 @@ def problem(name: str) -> Hint:
 
 
 def check(answer: object, dtype: str = "float64", name: str | None = None) -> Result:
-    """Check one exercise of either track, found by the answer's name (or `name`), on the
-    chapter's first step and two other configurations, in `dtype` (float64 or float32),
-    in this process: the grader's calls and lines (exercises/grading.py)."""
+    """Check one exercise of either track, found by the answer's name (or `name`), in
+    `dtype` (float64 or float32), in this process: the grader's calls and lines
+    (exercises/grading.py). Each answer runs on four configurations (images, hidden units,
+    D): the chapter's first step (100, 100, 10000), a smaller one (20, 30, 200), the
+    first's shapes with other values (100, 100, 999) and a batch of one (1, 13, 7)."""
     from exercises.grading import grade
     name = name or getattr(answer, "__name__", "")
     return grade(exercise(name), answer, dtype)

@@ -1,16 +1,18 @@
 """The autograd track: the jump from the hand-made backward pass to torch, nine things to write.
 
-Copy this file (to `my_autograd.py`, say), replace each `raise NotImplementedError` with
-your code, and check it:
+Copy this file into `answers/`, a folder git ignores and the test suite never reads
+(`cp exercises/autograd.py answers/`), replace each `raise NotImplementedError` with your
+code, and check it:
 
-    python scripts/check_exercises.py my_autograd.py
+    python scripts/check_exercises.py answers/autograd.py
 
 or, in a notebook, `from exercises import check, hint`, then `check(softmax_loss)`. Each
-answer runs on the chapter's first training step (100 images, the book's seed-1 weights
-and dropout mask), and on a second, smaller one (20 other images, 30 hidden units, another
-seed, alpha and D: use the arguments, never the chapter's numbers), and is compared,
-tensor by tensor, with what the hand-built network computes (numpy_impl) in the same
-dtype. Stuck? `hint("softmax_loss")` gives one more hint at each call; the backprop track
+answer runs on four configurations (images, hidden units, D): the chapter's first step
+(100, 100, 10000), a smaller one (20, 30, 200), the first's shapes with other values (100,
+100, 999) and a batch of one (1, 13, 7). Each has its own seed, weights, dropout mask and
+alpha: use the arguments, never the chapter's numbers. Each answer is compared, tensor by
+tensor, with what the hand-built network computes (numpy_impl) in the same dtype. Stuck?
+`hint("softmax_loss")` gives one more hint at each call; the backprop track
 (exercises/backprop.py) is the same step by hand.
 
 The names are the chapter's: layer_0 (100 images x 784 pixels), layer_1 (100 x 100

@@ -1,16 +1,18 @@
 """The backprop track: chapter 9's backward pass by hand, nine functions to write (NumPy alone).
 
-Copy this file (to `my_answers.py`, say), replace each `raise NotImplementedError` with
-your code, and check it:
+Copy this file into `answers/`, a folder git ignores and the test suite never reads
+(`cp exercises/backprop.py answers/`), replace each `raise NotImplementedError` with your
+code, and check it:
 
-    python scripts/check_exercises.py my_answers.py
+    python scripts/check_exercises.py answers/backprop.py
 
 or, in a notebook, `from exercises import check, hint`, then `check(tanh2deriv)`. Each
-function runs on the chapter's first training step (100 images, the book's seed-1 weights
-and dropout mask), and on a second, smaller one (20 other images, 30 hidden units, another
-seed, alpha and D: use the arguments, never the chapter's numbers), and is compared,
-tensor by tensor, with what numpy_impl's own code computes; a derivative is also checked
-against finite differences. A wrong answer gets one line saying what is off. Stuck?
+answer runs on four configurations (images, hidden units, D): the chapter's first step
+(100, 100, 10000), a smaller one (20, 30, 200), the first's shapes with other values (100,
+100, 999) and a batch of one (1, 13, 7). Each has its own seed, weights, dropout mask and
+alpha: use the arguments, never the chapter's numbers. Each answer is compared, tensor by
+tensor, with what numpy_impl's own code computes; a derivative is also checked against
+finite differences. A wrong answer gets one line saying what is off. Stuck?
 `hint("tanh2deriv")` gives one more hint at each call.
 
 The names are the chapter's: layer_0 (100 images x 784 pixels), layer_1 (100 x 100

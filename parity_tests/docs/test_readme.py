@@ -14,33 +14,42 @@ SYSTEMS = {"Linux": "ubuntu-latest", "macOS": "macos-latest", "Windows": "window
 """GitHub's `runner.os` of each system, and the runner the workflow's matrix names for it."""
 
 
-def blocks(language: str) -> list[str]:
-    """The README's code blocks in `language`, in order."""
-    text = (REPO / "README.md").read_text(encoding="utf-8")
+def blocks(language: str, text: str | None = None) -> list[str]:
+    """The code blocks in `language` of `text` (the README's by default), in order."""
+    text = (REPO / "README.md").read_text(encoding="utf-8") if text is None else text
     return [block.strip() for block in re.findall(rf"```{language}\n(.*?)```", text, re.S)]
 
 
+def install_sections() -> dict[str, str]:
+    """The README's opening, system by system: from each system's name in bold at the start
+    of a line to the next one's (the last one's to the reading path)."""
+    text = (REPO / "README.md").read_text(encoding="utf-8").split("## Reading path")[0]
+    parts = re.split(rf"^\*\*({'|'.join(SYSTEMS)})\*\*", text, flags=re.M)
+    return dict(zip(parts[1::2], parts[2::2], strict=True))
+
+
+def commands_for(system: str) -> list[str]:
+    """What the README has a user of `system` type, in order: the lines of the code blocks
+    of its section, in its shell (PowerShell on Windows, bash elsewhere), but comments."""
+    language = "powershell" if system == "Windows" else "bash"
+    return [line for block in blocks(language, install_sections()[system])
+            for line in block.splitlines() if line.strip() and not line.startswith("#")]
+
+
 def readme_commands() -> list[str]:
-    """The POSIX run and test commands: the README's first two bash blocks."""
-    return blocks("bash")[:2]
+    """The POSIX run and test commands: macOS's, the two commands alone."""
+    return commands_for("macOS")
 
 
 def powershell_commands() -> list[str]:
-    """Windows' run and test commands: the lines of the README's PowerShell block."""
-    return blocks("powershell")[0].splitlines()
+    """Windows' run and test commands."""
+    return commands_for("Windows")
 
 
 def cpu_torch_command() -> str:
     """The README's CPU-only torch for a Linux machine without an NVIDIA GPU."""
-    (command,) = [block for block in blocks("bash") if "download.pytorch.org/whl/cpu" in block]
+    (command,) = [line for line in commands_for("Linux") if "download.pytorch.org/whl/cpu" in line]
     return command
-
-
-def commands_for(system: str) -> list[str]:
-    """What the README has a user of `system` type, in the order CI must run it."""
-    if system == "Windows":
-        return powershell_commands()
-    return ([cpu_torch_command()] if system == "Linux" else []) + readme_commands()
 
 
 def workflow_steps(text: str) -> list[dict[str, str]]:
@@ -95,6 +104,19 @@ def test_the_readme_opens_with_run_then_test_and_ci_runs_the_test_command_verbat
     ci = (REPO / ".ci" / "run").read_text(encoding="utf-8").splitlines()
     assert run_tests in ci
     assert any(line.strip().endswith("ruff check .") for line in ci)
+
+
+def test_each_system_has_its_commands_in_the_order_a_newcomer_runs_them():
+    """One section a system, each whole in itself: a reader follows their own system's from
+    top to bottom and runs nothing another system needs. On Linux the CPU-only torch comes
+    before the test command (after it, pip would already have put PyPI's CUDA build, some
+    5 GB, in the venv); macOS and Windows run the two commands alone."""
+    assert list(install_sections()) == list(SYSTEMS)
+    run_chapter, run_tests = readme_commands()
+    assert commands_for("Linux") == [run_chapter, cpu_torch_command(), run_tests]
+    assert len(powershell_commands()) == 2
+    text = (REPO / "README.md").read_text(encoding="utf-8")
+    assert text.count("download.pytorch.org/whl/cpu") == 1  # Linux's section alone
 
 
 def test_the_readme_is_for_a_learner_arriving_cold():

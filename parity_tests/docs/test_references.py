@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from parity_tests.conftest import REPO
+from parity_tests.repository import repository_files
 
 TOP = ("numpy_impl", "torch_impl", "ch9_shared", "exercises", "scripts", "tools", "parity_tests",
        "docs", "notebooks", ".ci", ".github")
@@ -19,14 +20,7 @@ PROJECT_PATH = re.compile(rf"(?<![\w./-])((?:{'|'.join(map(re.escape, TOP))})/[\
 CAPS_DOC = re.compile(r"(?<![\w./-])([A-Z][A-Z_]+\.md)\b")
 
 
-def tracked() -> list[Path]:
-    files = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard"],
-                           cwd=REPO, capture_output=True, encoding="utf-8",
-                           check=True).stdout.split()
-    return [REPO / f for f in files if (REPO / f).is_file()]
-
-
-FILES = tracked()
+FILES = repository_files()  # git's: an untracked answer file is no test id of its own
 NAMES = {f.name for f in FILES}
 MARKDOWN = [f for f in FILES if f.suffix == ".md"] + [f for f in FILES if f.suffix == ".ipynb"]
 TEXT = MARKDOWN + [f for f in FILES if f.suffix in (".py", ".sh", ".toml", ".yml", ".cjs")]

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from parity_tests.conftest import REPO, child_env
+from parity_tests.repository import repository_files
 from tools.build_site import SITE, assemble, sphinx_command
 
 READING_PATH = ["notebooks/1_the_listing.ipynb", "docs/walkthrough.md", "notebooks/README.md",
@@ -56,7 +57,7 @@ def test_every_page_is_in_the_navigation_once():
     """A page that no toctree names fails the build; so does a name without a page."""
     entries = [entry for _, tree in toctrees() for entry in tree]
     pages = sorted(str(p.relative_to(REPO)) for p in
-                   [*(REPO / "docs").rglob("*.md"), *(REPO / "notebooks").glob("*.ipynb"),
+                   [*repository_files("docs/*.md"), *repository_files("notebooks/*.ipynb"),
                     REPO / "notebooks" / "README.md"])
     assert sorted(entries) == pages
 

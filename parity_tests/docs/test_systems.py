@@ -27,7 +27,7 @@ from parity_tests.conftest import (
     installed,
     needs_pty,
 )
-from parity_tests.docs.test_references import tracked
+from parity_tests.repository import repository_files
 
 
 def test_each_need_is_found_here_and_missing_where_it_is(monkeypatch):
@@ -166,7 +166,7 @@ def sources() -> dict[str, str]:
     """The repository's Python code by name: its .py files, and the notebooks' code cells
     (without their % and ! lines)."""
     code = {}
-    for path in tracked():
+    for path in repository_files():
         name = path.relative_to(REPO).as_posix()
         if path.suffix == ".py":
             code[name] = path.read_text(encoding="utf-8")

@@ -31,7 +31,7 @@ from exercises import (
     hints,
 )
 from numpy_impl import activations
-from parity_tests.conftest import REPO
+from parity_tests.repository import repository_files
 
 BLANKS = {name: getattr(backprop if track == "backprop" else autograd, name)
           for track, names in TRACKS.items() for name in names}
@@ -57,7 +57,7 @@ def variables(name: str) -> tuple[str, ...]:
 def notebook_cells_above(name: str) -> list[str]:
     """The source of the cell above each notebook cell that defines the blank."""
     above = []
-    for path in sorted((REPO / "notebooks").glob("*.ipynb")):
+    for path in repository_files("notebooks/*.ipynb"):
         sources = ["".join(cell["source"])
                    for cell in json.loads(path.read_text(encoding="utf-8"))["cells"]]
         for previous, source in itertools.pairwise(sources):
