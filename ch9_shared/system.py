@@ -18,6 +18,7 @@ import subprocess
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -148,13 +149,13 @@ PR_SET_DUMPABLE = 4
 reading its memory, descriptors and environment in /proc."""
 
 
-def _prctl(option: int, value: int, name: str, pointer: object = 0) -> str | None:
-    """Linux's prctl(option, value, pointer); None once done, else why not."""
+def _prctl(option: int, value: int, name: str) -> str | None:
+    """Linux's prctl(option, value); None once done, else why not."""
     if not sys.platform.startswith("linux"):
         return f"{sys.platform} has no {name} (Linux's prctl)"
     try:
         libc = ctypes.CDLL(None, use_errno=True)
-        if libc.prctl(option, value, pointer, 0, 0) != 0:
+        if libc.prctl(option, value, 0, 0, 0) != 0:
             return f"prctl({name}) refused it: {os.strerror(ctypes.get_errno())}"
     except (OSError, AttributeError) as e:
         return f"prctl cannot be called here: {e}"
@@ -181,12 +182,25 @@ def die_with_parent() -> str | None:
     return _prctl(PR_SET_PDEATHSIG, signal.SIGKILL, "PR_SET_PDEATHSIG")
 
 
-PR_SET_NO_NEW_PRIVS, PR_SET_SECCOMP, SECCOMP_MODE_FILTER = 38, 22, 2
-"""Linux's prctl options (linux/prctl.h, linux/seccomp.h) that install a seccomp filter."""
-FORKS = {"x86_64": (0xC000003E, 56, 435, (57, 58)), "aarch64": (0xC00000B7, 220, 435, ())}
-"""Each machine's calling convention (AUDIT_ARCH_*) and its calls that start a process:
-clone, clone3, and fork and vfork where it has them (asm/unistd.h)."""
+PR_SET_NO_NEW_PRIVS = 38
+"""Linux's prctl option that lets a process without privileges install a seccomp filter."""
+
+
+class Calls(NamedTuple):
+    """A machine's calling convention (AUDIT_ARCH_*) and the numbers of its calls that
+    install a seccomp filter and start a process (asm/unistd.h)."""
+
+    arch: int
+    seccomp: int
+    clone: int
+    clone3: int
+    forks: tuple[int, ...]  # fork and vfork, where the machine has them
+
+
+CALLS = {"x86_64": Calls(0xC000003E, seccomp=317, clone=56, clone3=435, forks=(57, 58)),
+         "aarch64": Calls(0xC00000B7, seccomp=277, clone=220, clone3=435, forks=())}
 CLONE_THREAD = 0x10000
+SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_TSYNC = 1, 1
 
 
 class _Instruction(ctypes.Structure):
@@ -203,16 +217,16 @@ def no_forks_filter(machine: str) -> list[tuple[int, int, int, int]]:
     every call through but those that start a process: fork, vfork and a clone that is not
     a thread's are refused (EPERM), clone3 said missing (ENOSYS: the C library then starts
     its threads with clone), and every call of another convention (i386's, x32's) refused."""
-    arch, clone, clone3, forks = FORKS[machine]
+    calls = CALLS[machine]
     load, jeq, jge, jset, ret = 0x20, 0x15, 0x35, 0x45, 0x06
     body: list[tuple[int, str | None, str | None, int]] = [
         (load, None, None, 4),  # seccomp_data.arch
-        (jeq, None, "deny", arch),
+        (jeq, None, "deny", calls.arch),
         (load, None, None, 0),  # seccomp_data.nr
         (jge, "deny", None, 0x40000000),  # x32's calls
-        *[(jeq, "deny", None, number) for number in forks],
-        (jeq, "missing", None, clone3),
-        (jeq, None, "allow", clone),
+        *[(jeq, "deny", None, number) for number in calls.forks],
+        (jeq, "missing", None, calls.clone3),
+        (jeq, None, "allow", calls.clone),
         (load, None, None, 16),  # the low half of clone's first argument: its flags
         (jset, "allow", "deny", CLONE_THREAD),
     ]
@@ -223,21 +237,33 @@ def no_forks_filter(machine: str) -> list[tuple[int, int, int, int]]:
 
 
 def forbid_new_processes() -> str | None:
-    """Let this process start no other process, ever (threads it may): a seccomp filter,
-    kept across exec and by every thread, refuses fork, vfork, subprocess and os.system with
-    PermissionError. The answers' process is then their only one, and it dies with the
-    grader however the grader ends (die_with_parent: a process it started would not, as a
-    fork loses the parent-death signal). None once set, else why not: only Linux has
-    seccomp, and this filter knows x86-64's and ARM64's calls (docs/exercises.md)."""
+    """Let this process start no other process, ever (threads it may): a seccomp filter on
+    every thread it has and will have, kept across exec, makes os.fork and subprocess raise
+    PermissionError, and os.system fail. The answers' process is then their only one, and it
+    dies with the grader however the grader ends (die_with_parent: a process it started
+    would not, as a fork loses the parent-death signal). None once set, else why not: only
+    Linux has seccomp, and this filter knows x86-64's and ARM64's calls
+    (docs/exercises.md)."""
     if not sys.platform.startswith("linux"):
         return f"{sys.platform} has no seccomp filter (Linux's)"
     machine = platform.machine()
-    if machine not in FORKS:
+    if machine not in CALLS:
         return f"no seccomp filter for this machine ({machine})"
-    instructions = (_Instruction * len(no_forks_filter(machine)))(*no_forks_filter(machine))
-    program = _Program(len(instructions), instructions)
-    return _prctl(PR_SET_NO_NEW_PRIVS, 1, "PR_SET_NO_NEW_PRIVS") or _prctl(
-        PR_SET_SECCOMP, SECCOMP_MODE_FILTER, "PR_SET_SECCOMP", ctypes.byref(program))
+    why = _prctl(PR_SET_NO_NEW_PRIVS, 1, "PR_SET_NO_NEW_PRIVS")
+    if why:
+        return why
+    program = no_forks_filter(machine)
+    instructions = (_Instruction * len(program))(*program)
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.syscall(ctypes.c_long(CALLS[machine].seccomp),
+                        ctypes.c_long(SECCOMP_SET_MODE_FILTER),
+                        ctypes.c_long(SECCOMP_FILTER_FLAG_TSYNC),
+                        ctypes.byref(_Program(len(instructions), instructions))) != 0:
+            return f"seccomp refused it: {os.strerror(ctypes.get_errno())}"
+    except (OSError, AttributeError) as e:
+        return f"seccomp cannot be called here: {e}"
+    return None
 
 
 def not_traceable() -> str | None:

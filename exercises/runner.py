@@ -245,7 +245,7 @@ STARTING = threading.Lock()
 """Held while a child starts and while orphans are ended, so that a child just started is
 never taken for an orphan."""
 STOPPED = threading.Event()
-"""Set once the grader is stopping (a signal, end_every_process): no child starts after."""
+"""Set while the grader is stopping (a signal, end_every_process): no child starts then."""
 
 
 class Stopped(Exception):
@@ -274,9 +274,11 @@ def end_process(process: subprocess.Popen) -> None:
 
 def end_all_orphans() -> None:
     """Kill every process an answer started that is still alive (none, once every file is
-    graded): the gradebook files are written after this."""
+    graded): the gradebook files are written after this. The grading is over: a later one
+    in this process may start children again, even after end_every_process."""
     with STARTING:
         end_orphans(set(LIVE))
+        STOPPED.clear()
 
 
 def end_every_process() -> None:

@@ -39,5 +39,5 @@ def has_process_filter() -> bool:
     import platform
     import sys
 
-    from ch9_shared.system import FORKS
-    return sys.platform.startswith("linux") and platform.machine() in FORKS
+    from ch9_shared.system import CALLS
+    return sys.platform.startswith("linux") and platform.machine() in CALLS

@@ -338,7 +338,8 @@ def alive(pid: int) -> bool:
     return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
-def grading(tmp_path: Path, text: str) -> tuple[subprocess.Popen[str], list[int]]:
+def grading(tmp_path: Path, text: str, env: dict[str, str] | None = None
+            ) -> tuple[subprocess.Popen[str], list[int]]:
     """The grader, in a process group of its own, on answers `text` (LOOPS and what comes
     before it) once they loop, with an hour of CPU time a call; the pids the answers
     recorded."""
@@ -347,7 +348,7 @@ def grading(tmp_path: Path, text: str) -> tuple[subprocess.Popen[str], list[int]
     grader = subprocess.Popen([sys.executable, "scripts/check_exercises.py", str(answers),
                                "--time-limit", "3600", "--csv", str(tmp_path / "g.csv")],
                               cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                              encoding="utf-8", env=child_env(PYTHONPATH=str(REPO)),
+                              encoding="utf-8", env=env or child_env(PYTHONPATH=str(REPO)),
                               start_new_session=True)
     deadline = time.monotonic() + 120
     while not looping.exists() and grader.poll() is None and time.monotonic() < deadline:
@@ -389,18 +390,33 @@ def test_a_signal_ends_a_looping_answer_at_once(tmp_path, number, status):
     assert survivors([child]) == []
 
 
+FILTER = pytest.mark.skipif(not has_process_filter(), reason="a seccomp filter: Linux on "
+                            "x86-64 or ARM64")
+
+
 @LINUX
-@pytest.mark.parametrize("how", ["SIGKILL", "SIGHUP to its group", "SIGINT"])
-def test_nothing_an_answer_starts_outlives_the_grader(tmp_path, how):
+@pytest.mark.parametrize("how, filtered", [
+    pytest.param("SIGKILL", True, marks=FILTER, id="SIGKILL"),
+    pytest.param("SIGHUP to its group", True, marks=FILTER, id="SIGHUP to its group"),
+    pytest.param("SIGINT", True, marks=FILTER, id="SIGINT"),
+    pytest.param("SIGINT", False, id="SIGINT, no filter"),
+    pytest.param("SIGTERM", False, id="SIGTERM, no filter")])
+def test_nothing_an_answer_starts_outlives_the_grader(tmp_path, how, filtered):
     """The grader killed with no chance to clean up (SIGKILL), its terminal closed (SIGHUP to
     its process group) or stopped by Ctrl-C while an answer loops, after the answers tried
     to start a fork, a `sleep` and a daemon that left their session: every process of
-    theirs is gone."""
-    grader, started = grading(tmp_path, STARTS + LOOPS)
+    theirs is gone. Where no filter forbids those (faked off), they start, and a signal
+    that stops the grader still ends them."""
+    if not filtered:
+        (tmp_path / "site").mkdir()
+    grader, started = grading(tmp_path, STARTS + LOOPS,
+                              None if filtered else with_site(tmp_path / "site", NO_FILTER))
     try:
-        assert started
-        {"SIGKILL": grader.kill, "SIGINT": lambda: grader.send_signal(signal.SIGINT),
-         "SIGHUP to its group": lambda: os.killpg(grader.pid, signal.SIGHUP)}[how]()
+        assert len(started) == (1 if filtered else 4), started
+        {"SIGKILL": grader.kill, "SIGHUP to its group": lambda: os.killpg(grader.pid,
+                                                                          signal.SIGHUP),
+         "SIGINT": lambda: grader.send_signal(signal.SIGINT),
+         "SIGTERM": lambda: grader.send_signal(signal.SIGTERM)}[how]()
         try:
             grader.communicate(timeout=30)  # a hang guard, not a timing
         except subprocess.TimeoutExpired:
@@ -413,8 +429,7 @@ def test_nothing_an_answer_starts_outlives_the_grader(tmp_path, how):
             os.kill(pid, signal.SIGKILL)
 
 
-@pytest.mark.skipif(not has_process_filter(), reason="a seccomp filter: Linux on x86-64 or "
-                    "ARM64")
+@FILTER
 def test_an_answer_may_start_no_process(tmp_path):
     """An answer that runs a command fails with what it raised; the others pass."""
     runs = ("import subprocess\n_relu2deriv = relu2deriv\n"

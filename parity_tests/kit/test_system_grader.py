@@ -169,15 +169,19 @@ def test_a_refused_prctl_is_a_reason(monkeypatch):
 def test_a_refused_seccomp_filter_is_a_reason(monkeypatch):
     """A kernel without seccomp, or a container that forbids it: why, never raised."""
     class Libc:
-        def prctl(self, option, *args):
+        def prctl(self, *args):
+            return 0
+
+        def syscall(self, *args):
             ctypes.set_errno(errno.EINVAL)
-            return -1 if option == system.PR_SET_SECCOMP else 0
+            return -1
 
     monkeypatch.setattr(sys, "platform", "linux")
     monkeypatch.setattr(platform, "machine", lambda: "x86_64")
     monkeypatch.setattr(ctypes, "CDLL", lambda *args, **kwargs: Libc())
-    assert system.forbid_new_processes() == ("prctl(PR_SET_SECCOMP) refused it: "
-                                             f"{os.strerror(errno.EINVAL)}")
+    assert system.forbid_new_processes() == f"seccomp refused it: {os.strerror(errno.EINVAL)}"
+    monkeypatch.delattr(Libc, "syscall")  # no such function in this C library
+    assert system.forbid_new_processes().startswith("seccomp cannot be called here: ")
 
 
 def test_a_machine_the_filter_does_not_know_has_none(monkeypatch):
@@ -205,20 +209,20 @@ def verdict(program: list[tuple[int, int, int, int]], arch: int, number: int,
 
 
 ALLOW, DENIED, MISSING = 0x7FFF0000, 0x50000 | errno.EPERM, 0x50000 | errno.ENOSYS
-CALLS = {  # machine: {call: its number there}, asm/unistd.h
+NUMBERS = {  # machine: {call: its number there}, asm/unistd.h
     "x86_64": {"read": 0, "clone": 56, "fork": 57, "vfork": 58, "clone3": 435},
     "aarch64": {"read": 63, "clone": 220, "clone3": 435},
 }
 
 
-@pytest.mark.parametrize("machine", system.FORKS)
+@pytest.mark.parametrize("machine", system.CALLS)
 def test_the_filter_refuses_every_new_process_and_no_thread(machine):
     """Each machine's program, run here by a small interpreter (ARM64's too): a thread's
     clone and every other call pass; a process's clone, fork and vfork are refused; clone3
     is said missing, so that the C library falls back to clone; another convention's calls
     (i386's on x86-64, x32's) are refused."""
     program = system.no_forks_filter(machine)
-    arch, calls = system.FORKS[machine][0], CALLS[machine]
+    arch, calls = system.CALLS[machine].arch, NUMBERS[machine]
     assert verdict(program, arch, calls["read"]) == ALLOW
     assert verdict(program, arch, calls["clone"], system.CLONE_THREAD | 0x3D0F00) == ALLOW
     assert verdict(program, arch, calls["clone"], 0x1200011) == DENIED  # glibc's fork
@@ -231,20 +235,35 @@ def test_the_filter_refuses_every_new_process_and_no_thread(machine):
     assert verdict(program, arch, 0x40000000 | calls["clone"]) == DENIED  # x32's
 
 
-FORBIDDEN = """import os, subprocess, sys, threading
+FORBIDDEN = """import os, queue, subprocess, sys, threading
 from ch9_shared.system import forbid_new_processes
+asked, ran = queue.Queue(), []
+def fork():
+    if os.fork() == 0:
+        os._exit(0)
+def starts():
+    while (start := asked.get()) is not None:
+        try:
+            start()
+            ran.append("a process")
+        except PermissionError:
+            pass
+before = threading.Thread(target=starts)
+before.start()
 assert forbid_new_processes() is None
-ran = []
 thread = threading.Thread(target=ran.append, args=["a thread"])
 thread.start()
 thread.join()
-for start in (os.fork, lambda: subprocess.Popen(["true"]),
+for start in (fork, lambda: subprocess.Popen(["true"]).wait(),
               lambda: os.posix_spawn("/bin/true", ["true"], {})):
+    asked.put(start)  # from a thread that began before the filter
     try:
         start()
         ran.append("a process")
     except PermissionError:
         pass
+asked.put(None)
+before.join()
 print(*ran, sep=", ")
 """
 
@@ -252,6 +271,8 @@ print(*ran, sep=", ")
 @pytest.mark.skipif(not has_process_filter(), reason="a seccomp filter: Linux on "
                     "x86-64 or ARM64")
 def test_linux_forbids_new_processes_but_not_threads():
+    """In this thread and in one that began before the filter: fork, subprocess and
+    posix_spawn raise PermissionError; a new thread runs."""
     ran = subprocess.run([sys.executable, "-c", FORBIDDEN], capture_output=True,
                          encoding="utf-8", timeout=60, env={**os.environ, "PYTHONPATH": str(
                              Path(system.__file__).parent.parent)})
