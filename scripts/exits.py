@@ -127,14 +127,11 @@ def _stop(number: int, frame: object) -> None:
     raise Interrupted(number)
 
 
-def _let_by(number: int, frame: object) -> None:
-    """A signal after the first, or once the work is over: the ending under way goes on."""
-
-
 def let_signals_by() -> None:
-    """From now on the STOP_SIGNALS change nothing: the script is already ending."""
+    """From now on the STOP_SIGNALS change nothing, to the end of the interpreter's shutdown
+    (where Python would put back their default, a kill): the script is already ending."""
     for number in STOP_SIGNALS:
-        signal.signal(number, _let_by)
+        signal.signal(number, signal.SIG_IGN)
 
 
 def _unraisable(hook: sys.UnraisableHookArgs) -> None:
