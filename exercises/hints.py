@@ -170,7 +170,7 @@ STATE = Path("grokking-ch9") / "hints.json"
 """The file of the levels reached, under the user's cache folder (XDG_CACHE_HOME, else
 ~/.cache, on every system): one place whatever the folder a hint is asked from."""
 
-_unsaved: dict[str, int] | None = None
+unsaved: dict[str, int] | None = None
 """The levels of this process, where the file could not be written (then read instead)."""
 
 
@@ -199,8 +199,8 @@ def state_path() -> Path | None:
 def levels() -> dict[str, int]:
     """The level reached for each exercise; a file that is missing, unreadable or not ours
     is no level reached (never an error: the learner may delete or break it)."""
-    if _unsaved is not None:
-        return dict(_unsaved)
+    if unsaved is not None:
+        return dict(unsaved)
     path = state_path()
     try:
         data = json.loads(path.read_text(encoding="utf-8")) if path else {}
@@ -215,8 +215,8 @@ def levels() -> dict[str, int]:
 def _save(reached: dict[str, int]) -> str | None:
     """Keep the levels reached in the file; where and why they could not be, or None
     (this process then keeps them)."""
-    global _unsaved
-    _unsaved = reached  # until the file holds them
+    global unsaved
+    unsaved = reached  # until the file holds them
     path = state_path()
     if path is None:
         return "a file: there is no home folder, nor XDG_CACHE_HOME"
@@ -228,7 +228,7 @@ def _save(reached: dict[str, int]) -> str | None:
         return f"{e.filename or path}: {e.strerror or e}"
     except OutputError:
         return f"{path}: it is read-only or not a file"
-    _unsaved = None
+    unsaved = None
     return None
 
 

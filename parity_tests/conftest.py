@@ -205,7 +205,7 @@ def hint_levels(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.Mo
     from exercises import hints
     cache = tmp_path_factory.mktemp("cache")
     monkeypatch.setenv("XDG_CACHE_HOME", str(cache))
-    monkeypatch.setattr(hints, "_unsaved", None)
+    monkeypatch.setattr(hints, "unsaved", None)
     return cache
 
 

@@ -116,7 +116,8 @@ def exit_with(main: Callable[[], int], prog: str | None = None,
     prog = prog or exits.program()
     try:
         status = main()
-        sys.stdout.flush()
+    except SystemExit as e:  # argparse's --help and usage errors: their words flushed below
+        status = e.code
     except BrokenPipeError:
         status = stdout_closed_early()
     except (KeyboardInterrupt, MemoryError, OSError, RuntimeError) as e:
@@ -125,6 +126,11 @@ def exit_with(main: Callable[[], int], prog: str | None = None,
             raise
         if verdict and status == 1:
             status = 2
+    try:
+        if sys.stdout is not None:
+            sys.stdout.flush()  # here, not at exit, where a reader gone is "Exception ignored"
+    except BrokenPipeError:
+        status = stdout_closed_early()
     exits.let_signals_by()
     sys.exit(status)
 

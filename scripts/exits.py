@@ -122,8 +122,14 @@ class Stderr(io.TextIOBase):
         return 2
 
 
+STOPPED_BY: list[int] = []
+"""The signal that stopped the script, once one has: whatever it becomes on its way up (an
+import that turns it into an ImportError), the script ends as that signal says."""
+
+
 def _stop(number: int, frame: object) -> None:
     let_signals_by()
+    STOPPED_BY.append(number)
     raise Interrupted(number)
 
 
@@ -164,7 +170,10 @@ def program() -> str:
 
 
 def _last_word(kind: type, error: BaseException, traceback: object) -> None:
-    """sys.excepthook: a signal before the script's main began (its imports) is one line."""
+    """sys.excepthook: a signal before the script's main began (its imports) is one line,
+    even where an import turned it into another error."""
+    if STOPPED_BY and not isinstance(error, KeyboardInterrupt):
+        error = Interrupted(STOPPED_BY[0])
     if isinstance(error, KeyboardInterrupt):
         say(f"{program()}: stopped by {signal_name(error)} while starting; "
             "nothing was written")

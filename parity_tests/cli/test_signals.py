@@ -157,6 +157,27 @@ argparse.ArgumentParser.parse_args = hooked"""
 prints the exception and goes on."""
 
 
+IN_AN_IMPORT = """class Importing:
+    def find_spec(self, name, path, target=None):
+        if name == "numpy":
+            sys.meta_path.remove(self)
+            try:
+                os.kill(os.getpid(), number)
+                sum(range(1000))
+            except KeyboardInterrupt as e:
+                raise ImportError("an extension's import turned the signal into this") from e
+sys.meta_path.insert(0, Importing())"""
+"""The signal while NumPy loads, which an extension's import turns into an ImportError
+(NumPy's own C code does: "PyCapsule_Import could not import module datetime")."""
+
+
+@pytest.mark.parametrize("name", SIGNALS)
+def test_a_signal_an_import_turns_into_an_error_still_stops_in_one_line(name, tmp_path):
+    ran = hooked("scripts/train.py", RUN, name, IN_AN_IMPORT, tmp_path)
+    stopped_cleanly(ran.returncode, ran.stderr, name, tmp_path)
+    assert "while starting" in ran.stderr
+
+
 @pytest.mark.parametrize("name", SIGNALS)
 def test_a_second_signal_while_the_first_is_handled_changes_nothing(name, tmp_path):
     ran = hooked("scripts/train.py", [*RUN, "--iterations", "2"], name, WHILE_STOPPING,
