@@ -106,6 +106,7 @@ def located(frames: Frames, files: Iterable[str]) -> dict[str, object]:
     own = {os.path.normcase(os.path.abspath(file)) for file in files}
     for file, line in reversed(frames):
         if os.path.normcase(os.path.abspath(file)) in own:
+            linecache.checkcache(file)  # the file as it is now, as a traceback reads it
             text = " ".join(linecache.getline(file, line).split())
             return {"line": line, "source": text[:SOURCE_CHARACTERS]}
     return {}

@@ -55,7 +55,7 @@ def calls_in_file(text: str) -> dict[str, tuple[str, ...]]:
     where the text is no Python."""
     try:
         tree = ast.parse(text)
-    except (SyntaxError, ValueError):
+    except (SyntaxError, ValueError, RecursionError, MemoryError):  # the child will say
         return {}
     nodes = {node.name: node for node in tree.body
              if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef)}
@@ -81,7 +81,7 @@ def calls_in_file(text: str) -> dict[str, tuple[str, ...]]:
 def _source_of(answer: object) -> ast.AST | None:
     try:
         return ast.parse(textwrap.dedent(inspect.getsource(answer)))
-    except (TypeError, OSError, SyntaxError, ValueError):
+    except (TypeError, OSError, SyntaxError, ValueError, RecursionError, MemoryError):
         return None
 
 

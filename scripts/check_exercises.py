@@ -11,7 +11,9 @@ may have decided (a signal it did not send, a stop, a wall-clock limit) is grade
 alone once the others are done. With `--user` (as root), each file graded at once runs as a
 user id of its own in that user's group. With
 one file it prints one line per exercise and a summary line; with several, a table, one row
-per file. `--csv FILE` writes the rows for a gradebook (points, and each exercise's status
+per file; `--only NAME[,NAME...]` checks those exercises alone. An answer that raises is
+told its file and line; an exercise that fails because one it calls fails, to fix that one
+first. `--csv FILE` writes the rows for a gradebook (points, and each exercise's status
 and line), `--junit FILE` JUnit XML, and `--gradescope FILE` one file's results.json for
 Gradescope. A pattern the shell left as it was (Windows: `answers\\*.py`) is expanded here.
 Exit status: 0 when every file passed every exercise, 1 when not, 2 for bad input or an

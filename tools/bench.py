@@ -482,6 +482,12 @@ def timed_commands(plan: list[tuple[str, Path, str]], rounds: int, idle_only: bo
     return rows
 
 
+def load_average() -> list[float] | None:
+    """The machine's load over the last 1, 5 and 15 minutes (None on Windows): on a shared
+    machine, how busy it was besides the bench."""
+    return list(os.getloadavg()) if hasattr(os, "getloadavg") else None
+
+
 def grading_table(rows: list[dict]) -> str:
     """The rows of timed_commands as a Markdown table."""
     lines = ["| checkout | run | median s | of the book's run | one core busy: s | of the "
@@ -563,7 +569,8 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         print("\n".join([*lines, "", grading_table(rows)]).strip())
         if args.json is not None:
-            machine = {**system.machine(), "cpus": os.cpu_count(), "rounds": args.repeats}
+            machine = {**system.machine(), "cpus": os.cpu_count(), "rounds": args.repeats,
+                       "load_average": load_average()}
             text = json.dumps({"machine": machine, "rows": rows}, indent=2)
             write_atomically(args.json, lambda f: f.write(text.encode()))
         return 0
