@@ -630,7 +630,7 @@ def _in_place(exercise: Exercise, arrays: Arrays) -> str | None:
     return f"it changes its argument {changed[0]} in place: {why}"
 
 
-def _where(arrays: Arrays, file: str | None) -> str:
+def _raised_at(arrays: Arrays, file: str | None) -> str:
     """Where in the graded file the answer raised, from the `line` and `source` its run sent
     (exercises/child.py's `located`; checked, as all it sends): " (FILE, line N: TEXT)", or
     "" where it sent none."""
@@ -650,7 +650,7 @@ def _off(exercise: Exercise, arrays: Arrays, step: StepTensors, file: str | None
     before it). `file`: the graded file, for the line an answer raised at."""
     if "outcome" in arrays:
         text = " ".join(str(arrays["outcome"]).split())
-        problem = _named(exercise, text, step).removeprefix("wrong: ") + _where(arrays, file)
+        problem = _named(exercise, text, step).removeprefix("wrong: ") + _raised_at(arrays, file)
         return "it", problem, []
     if (problem := _in_place(exercise, arrays)) is not None:
         return "it", problem, []
@@ -749,7 +749,7 @@ def judge(exercise: Exercise, arrays: Arrays, dtype: str = "float64", file: str 
     base = _part(arrays, "1:")
     if "outcome" in base:
         message = _named(exercise, " ".join(str(base["outcome"]).split()), first)
-        return Result(name, _status(message), message + _where(base, file))
+        return Result(name, _status(message), message + _raised_at(base, file))
     inputs = exercise.inputs(first)
     if _memorized(exercise, arrays, first, third):
         label = say(exercise.tensors[0].label, "does not change with")
@@ -792,7 +792,7 @@ def judge(exercise: Exercise, arrays: Arrays, dtype: str = "float64", file: str 
     extra = _part(arrays, "x:")
     if "outcome" in extra:
         message = " ".join(str(extra["outcome"]).split())
-        return Result(name, _status(message), message + _where(extra, file))
+        return Result(name, _status(message), message + _raised_at(extra, file))
     if exercise.final is not None:
         problem, note = exercise.final(first, base | extra)
         if problem is not None:
