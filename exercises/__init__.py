@@ -28,6 +28,7 @@ from __future__ import annotations
 import ast
 import importlib
 import inspect
+from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -91,16 +92,28 @@ def check(answer: object, dtype: str = "float64", name: str | None = None) -> Re
     `dtype` (float64 or float32), in this process: the grader's calls and lines
     (exercises/grading.py). Each answer runs on four configurations (images, hidden units,
     D): the chapter's first step (100, 100, 10000), a smaller one (20, 30, 200), the
-    first's shapes with other values (100, 100, 999) and a batch of one (1, 13, 7)."""
+    first's shapes with other values (100, 100, 999) and a batch of one (1, 13, 7). An
+    answer that raises is told its line; one that fails where an exercise it calls
+    (softmax_loss, in train_step) fails too is told to fix that one first
+    (exercises/depends.py)."""
+    from exercises.depends import because, calls_of
     from exercises.grading import grade
     name = name or getattr(answer, "__name__", "")
-    return grade(exercise(name), answer, dtype)
+    result = grade(exercise(name), answer, dtype)
+    if result.passed or answer is None:
+        return result
+    for callee, called in calls_of(answer, name).items():
+        if not (first := grade(exercise(callee), called, dtype)).passed:
+            return because(result, first)
+    return result
 
 
-def check_module(module: object, track: str = "backprop", dtype: str = "float64"
-                 ) -> list[Result]:
-    """Check every exercise of a track in a module of answers, in this process."""
-    return [check(getattr(module, name, None), dtype, name) for name in TRACKS[track]]
+def check_module(module: object, track: str = "backprop", dtype: str = "float64",
+                 only: Iterable[str] | None = None) -> list[Result]:
+    """Check every exercise of a track in a module of answers (or `only` those named: a
+    name, or several; ValueError for one no exercise has), in this process."""
+    names = TRACKS[track] if only is None else [only] if isinstance(only, str) else list(only)
+    return [check(getattr(module, name, None), dtype, name) for name in names]
 
 
 __all__ = ["TRACKS", "blanks", "check", "check_hints", "check_module", "exercise", "hint",

@@ -1,6 +1,6 @@
 """What runs a learner's answers: the calls the grader asks for, and the tensors they make.
 
-    python exercises/child.py ANSWERS.py MEMORY_MB PROCESSES   (started by exercises/runner.py)
+    python exercises/child.py ANSWERS.py MEMORY_MB PROCESSES [torch]   (by exercises/runner.py)
 
 A small script of its own: NumPy, and torch for the autograd track alone. It never imports
 the reference (numpy_impl, torch_impl), the checks or the grading engine: the parent
@@ -25,6 +25,10 @@ print reaches the parent's capture, never the grader's own output):
                        "call": i}                          clock (the OS's CPU time) here
     child -> parent   {"kind": "made", "name": name,       that call's arrays under its tag,
                        "call": i}                          or the line of what it raised
+                                                           (and where in the file: `located`)
+
+With `torch` (the autograd track) it imports torch first, while the parent imports its
+checks, before it reads a message: the answers run only once the checks are loaded.
 
 The parent asks for one call at a time and times each from the operating system's count of
 the child's CPU time: nothing the child sends can restart a clock, decide a verdict or
@@ -37,13 +41,15 @@ import contextlib
 import functools
 import io
 import json
+import linecache
 import os
 import re
 import struct
 import sys
 import threading
+import traceback
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -66,13 +72,44 @@ another's."""
 
 # What an answer's call comes to, in words.
 
+Frames = tuple[tuple[str, int], ...]
+"""Where an error was raised: (file, line number) of each frame, the outermost first."""
+
+
 class Outcome(Exception):
     """What a call says by itself, before any tensor is compared: not done, or wrong (it
-    raised, or returned something that is not a tensor). It can only fail an answer."""
+    raised, or returned something that is not a tensor). It can only fail an answer.
+    `frames`: where the answer raised, for its line (`located`)."""
 
-    def __init__(self, status: str, message: str):
+    def __init__(self, status: str, message: str, frames: Frames = ()):
         super().__init__(message)
-        self.status, self.message = status, message
+        self.status, self.message, self.frames = status, message, frames
+
+
+def frames_of(error: BaseException) -> Frames:
+    """(file, line number) of each frame an error passed through, the outermost first; a
+    SyntaxError's own line last."""
+    frames = tuple((frame.f_code.co_filename, line)
+                   for frame, line in traceback.walk_tb(error.__traceback__))
+    if isinstance(error, SyntaxError) and error.filename and error.lineno:
+        frames += ((error.filename, error.lineno),)
+    return frames
+
+
+SOURCE_CHARACTERS = 200
+"""The most characters of an answer's line that a location gives."""
+
+
+def located(frames: Frames, files: Iterable[str]) -> dict[str, object]:
+    """The innermost of `frames` in one of `files` (the graded file: never the grader's,
+    nor a library's): {"line": its number, "source": its text}, or {} where none is."""
+    own = {os.path.normcase(os.path.abspath(file)) for file in files}
+    for file, line in reversed(frames):
+        if os.path.normcase(os.path.abspath(file)) in own:
+            linecache.checkcache(file)  # the file as it is now, as a traceback reads it
+            text = " ".join(linecache.getline(file, line).split())
+            return {"line": line, "source": text[:SOURCE_CHARACTERS]}
+    return {}
 
 
 SHAPE_ERRORS = (
@@ -127,7 +164,7 @@ def calling(function: Callable[..., object], *args: object) -> object:
     except (Exception, SystemExit) as e:
         hint = ": an answer returns its result, it does not exit" if isinstance(
             e, SystemExit) else ""
-        raise Outcome("wrong", f"wrong: it raised {first_line(e)}{hint}") from None
+        raise Outcome("wrong", f"wrong: it raised {first_line(e)}{hint}", frames_of(e)) from None
 
 
 # The backprop track: one function of arrays, returning one array.
@@ -347,6 +384,51 @@ def jacobian_run(answer: object, inputs: dict[str, object], given: dict) -> Arra
             "minus": np.array([forward(hidden_input - d) for d in moved])}
 
 
+@functools.cache
+def plain_sgd() -> type:
+    """torch.optim.SGD (no momentum, no weight decay: the chapter's step), whose
+    add_param_group, step and zero_grad do what torch's do for it (its step is
+    param.add_(grad, alpha=-lr) on the CPU) without the wrappers whose first call imports
+    torch._dynamo, seconds of a check: the optimizer train_step is given, and the one
+    idiomatic_model's run steps with."""
+    import torch
+
+    class SGD(torch.optim.SGD):
+        __doc__ = plain_sgd.__doc__
+
+        def add_param_group(self, param_group: dict[str, Any]) -> None:
+            self.param_groups.append({**self.defaults, **param_group,
+                                      "params": list(param_group["params"])})
+
+        @torch.no_grad()
+        def step(self, closure: Callable[[], Any] | None = None) -> Any:
+            loss = None
+            if closure is not None:
+                with torch.enable_grad():
+                    loss = closure()
+            for group in self.param_groups:
+                for param in group["params"]:
+                    if param.grad is not None:
+                        param.add_(param.grad, alpha=-group["lr"])
+            return loss
+
+        def zero_grad(self, set_to_none: bool = True) -> None:
+            for group in self.param_groups:
+                for param in group["params"]:
+                    if param.grad is None:
+                        continue
+                    if set_to_none:
+                        param.grad = None
+                        continue
+                    if param.grad.grad_fn is not None:
+                        param.grad.detach_()
+                    else:
+                        param.grad.requires_grad_(False)
+                    param.grad.zero_()
+
+    return SGD
+
+
 def hand_built(given: dict) -> Any:
     """The chapter's network in torch, as train_step is given it: forward(layer_0,
     dropout_mask) -> (hidden_input, layer_1, logits), on the given weights."""
@@ -382,7 +464,7 @@ def train_step_run(answer: object, inputs: dict[str, object], given: dict) -> Ar
     layer_0, labels = tensor(inputs["layer_0"]), tensor(inputs["labels"])
     _, _, logits = network(layer_0, tensor(1 - inputs["dropout_mask"]))
     chapter_loss(logits, labels, inputs["D"]).backward()
-    optimizer = torch.optim.SGD(network.parameters(), lr=inputs["optimizer"])
+    optimizer = plain_sgd()(network.parameters(), lr=inputs["optimizer"])
     used: dict[str, np.ndarray] = {}  # each .grad as optimizer.step() found it, last call
 
     def grads() -> dict[str, np.ndarray]:
@@ -448,7 +530,7 @@ def idiomatic_run(answer: object, inputs: dict[str, object], given: dict) -> Arr
     model.train()
     seen = []
     hook = linears[1].register_forward_pre_hook(lambda _, args: seen.append(args[0].detach()))
-    optimizer = torch.optim.SGD(model.parameters(), lr=float(lr))
+    optimizer = plain_sgd()(model.parameters(), lr=float(lr))
     torch.manual_seed(SEED)
     logits = calling(model, layer_0)
     fair = torch.initial_seed() == SEED
@@ -484,10 +566,12 @@ RUNS: dict[str, Run] = {run.__name__: run for run in (
     train_step_run, idiomatic_run, manual_run)}
 
 
-def probe(answer: object, calls: list[Call]) -> Arrays:
+def probe(answer: object, calls: list[Call], files: Iterable[str] = ()) -> Arrays:
     """Each call's arrays, under its tag ("1:answer"), in the calls' order; a call that
-    raised leaves the line of what it raised (`1:outcome`)."""
+    raised leaves the line of what it raised (`1:outcome`) and, where it was raised in one
+    of `files` (the graded file), that line's number and text (`1:line`, `1:source`)."""
     arrays: Arrays = {}
+    files = tuple(files)
     for call in calls:
         tag = call["tag"]
         try:
@@ -495,11 +579,11 @@ def probe(answer: object, calls: list[Call]) -> Arrays:
                 warnings.simplefilter("ignore")
                 made = RUNS[call["run"]](answer, call["inputs"], call["given"])
         except Outcome as outcome:
-            arrays[f"{tag}outcome"] = np.array(outcome.message)
+            made = {"outcome": outcome.message} | located(outcome.frames, files)
         except (Exception, SystemExit) as e:  # what the answer broke in the run itself
-            arrays[f"{tag}outcome"] = np.array(f"wrong: checking it raised {first_line(e)}")
-        else:
-            arrays |= {f"{tag}{key}": value for key, value in made.items()}
+            made = ({"outcome": f"wrong: checking it raised {first_line(e)}"}
+                    | located(frames_of(e), files))
+        arrays |= {f"{tag}{key}": np.asarray(value) for key, value in made.items()}
     return arrays
 
 
@@ -639,18 +723,32 @@ def limits(memory_mb: int, processes: int) -> str | None:
     return unlimited
 
 
-def main(path: Path, memory_mb: int, processes: int) -> None:
-    """Read the exercises' names, import the answers (guarded), say which exercises they
-    define, then run each call the parent asks for, one at a time."""
+WARM = ("torch",)
+"""What the parent may ask the child to import before the answers: torch, for the autograd
+track, imported while the parent imports its checks (seconds, on another core)."""
+
+
+def main(path: Path, memory_mb: int, processes: int, warm: tuple[str, ...] = ()) -> None:
+    """Import what the parent asks for (WARM), read the exercises' names, import the
+    answers (guarded), say which exercises they define, then run each call the parent asks
+    for, one at a time."""
     unlimited = limits(memory_mb, processes)
     incoming, outgoing = open_channels()
+    for name in warm:
+        if name in WARM:
+            with contextlib.suppress(ImportError):  # no torch: the answers will say so
+                __import__(name)
     tracks: dict[str, list[str]] = read_message(incoming)[0]["tracks"]
     forbid_the_reference()
     send(outgoing, {"kind": "loading"})  # what ends the child from here on is the answers'
     try:
         module = load_answers(path)
     except (Exception, SystemExit) as e:
-        send(outgoing, {"kind": "import failed", "error": first_line(e), "unlimited": unlimited})
+        where = located(frames_of(e), [str(path)])
+        error = (f"{type(e).__name__}: {e.msg}" if isinstance(e, SyntaxError) and e.msg
+                 and where else first_line(e))  # its "(file, line)" is where's
+        send(outgoing, {"kind": "import failed", "error": error, "unlimited": unlimited,
+                        **where})
         return
     defined = [name for names in tracks.values() for name in names
                if getattr(module, name, None) is not None]
@@ -662,15 +760,15 @@ def main(path: Path, memory_mb: int, processes: int) -> None:
         except EOFError:  # the parent is done with this file
             return
         name, number = asked["name"], asked["call"]
-        made = probe(getattr(module, name), [calls[name][number]])
+        made = probe(getattr(module, name), [calls[name][number]], [str(path)])
         with contextlib.suppress(BrokenPipeError):
             send(outgoing, {"kind": "made", "name": name, "call": number}, made)
 
 
 if __name__ == "__main__":
     sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != HERE]  # no checks here
-    if len(sys.argv) != 4:
+    if len(sys.argv) not in (4, 5):
         sys.exit("exercises/child.py: error: scripts/check_exercises.py starts this, not a "
                  "person: python scripts/check_exercises.py ANSWERS.py")
-    _, file, memory, processes_ = sys.argv
-    main(Path(file), int(memory), int(processes_))
+    _, file, memory, processes_, *warm = sys.argv
+    main(Path(file), int(memory), int(processes_), tuple(warm))

@@ -72,12 +72,13 @@ def tracks_in_text(path: Path) -> list[str]:
 
 
 def results(graded: Graded) -> list[Result]:
-    """One Result an exercise of the file's track(s): a file that cannot be imported fails
-    each, with the reason."""
+    """One Result an exercise of the file's track(s) (those graded: Graded.only): a file
+    that cannot be imported fails each, with the reason."""
     if graded.error is None:
         return graded.results
     return [Result(name, "failed", f"failed: {graded.error}")
-            for track in graded.tracks or tracks_in_text(graded.path) for name in TRACKS[track]]
+            for track in graded.tracks or tracks_in_text(graded.path) for name in TRACKS[track]
+            if not graded.only or name in graded.only]
 
 
 def tracks(graded: Graded) -> str:

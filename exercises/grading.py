@@ -72,7 +72,7 @@ import functools
 import hashlib
 import inspect
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -82,7 +82,9 @@ from ch9_shared.close import Comparison, compare
 from ch9_shared.config import CLASSES, PRESETS, Config
 from ch9_shared.data import load
 from ch9_shared.loop import dropout_masks, initial_weights
+from ch9_shared.threads import one_thread
 from exercises.child import (
+    SOURCE_CHARACTERS,
     Arrays,
     Call,
     Outcome,
@@ -343,9 +345,11 @@ class Exercise:
     def _call(self, tag: str, inputs: dict[str, object], step: StepTensors) -> Call:
         return {"tag": tag, "run": self.run.__name__, "inputs": inputs, "given": self.given(step)}
 
-    def probe(self, answer: object, dtype: str = "float64", order: int = 0) -> Arrays:
-        """The tensors the answer makes on every call, in this process (the learner's code)."""
-        return probe(answer, self.calls(dtype, order))
+    def probe(self, answer: object, dtype: str = "float64", order: int = 0,
+              files: Iterable[str] = ()) -> Arrays:
+        """The tensors the answer makes on every call, in this process (the learner's code),
+        and where in `files` (its own) it raised, if it did."""
+        return probe(answer, self.calls(dtype, order), files)
 
 
 def _part(arrays: Arrays, prefix: str) -> Arrays:
@@ -366,26 +370,30 @@ def _other(value: object, second: object) -> object:
 @functools.cache
 def _mistakes(exercise: Exercise, step: StepTensors) -> list[tuple[Arrays | str, str]]:
     """What each typical wrong answer makes on the step: its tensors, or the line of what
-    it raised. Computed once a step (a run that draws holds TORCH_RNG)."""
+    it raised. Computed once a step, the first time an answer needs it (a wrong one: a
+    right answer never does), in this process from the checks' own code (a run that draws
+    holds TORCH_RNG), on one thread (ch9_shared/threads.py: a busy core makes a pool spin)."""
     made = []
-    for wrong, explanation in exercise.mistakes:
-        try:
-            made.append((exercise.run(wrong, exercise.inputs(step), exercise.given(step)),
-                         explanation))
-        except Outcome as outcome:
-            made.append((outcome.message, explanation))
+    with one_thread():
+        for wrong, explanation in exercise.mistakes:
+            try:
+                made.append((exercise.run(wrong, exercise.inputs(step), exercise.given(step)),
+                             explanation))
+            except Outcome as outcome:
+                made.append((outcome.message, explanation))
     return made
 
 
 def prepare(exercises: list[Exercise], dtype: str = "float64") -> None:
-    """Every reference and every catalogue of mistakes the exercises need, computed now,
-    before any answer runs and before the threads that grade a class start."""
-    for exercise in exercises:
-        for step in step_tensors(dtype):
-            _mistakes(exercise, step)
-            for tensor in exercise.tensors:
-                if not exercise.own_mask:
-                    tensor.reference(step)
+    """Every reference the exercises need, computed now, from the project's data and code,
+    before any answer runs and before the threads that grade a class start (the
+    catalogues of mistakes wait for a wrong answer: `_mistakes`), on one thread."""
+    with one_thread():
+        for exercise in exercises:
+            for step in step_tensors(dtype):
+                for tensor in exercise.tensors:
+                    if not exercise.own_mask:
+                        tensor.reference(step)
 
 
 def _named(exercise: Exercise, message: str, step: StepTensors) -> str:
@@ -690,14 +698,28 @@ def _in_place(exercise: Exercise, arrays: Arrays) -> str | None:
     return f"it changes its argument {changed[0]} in place: {why}"
 
 
-def _off(exercise: Exercise, arrays: Arrays, step: StepTensors
+def _raised_at(arrays: Arrays, file: str | None) -> str:
+    """Where in the graded file the answer raised, from the `line` and `source` its run sent
+    (exercises/child.py's `located`; checked, as all it sends): " (FILE, line N: TEXT)", or
+    "" where it sent none."""
+    line, source = arrays.get("line"), arrays.get("source")
+    if not (isinstance(line, np.ndarray) and line.shape == () and line.dtype.kind in "iu"):
+        return ""
+    place = f"{file}, line {int(line)}" if file else f"line {int(line)}"
+    text = (" ".join(str(source).split())[:SOURCE_CHARACTERS] if isinstance(source, np.ndarray)
+            and source.shape == () and source.dtype.kind == "U" else "")
+    return f" ({place}: {text})" if text else f" ({place})"
+
+
+def _off(exercise: Exercise, arrays: Arrays, step: StepTensors, file: str | None = None
          ) -> tuple[str | None, str | None, list[tuple[float, float]]]:
     """What is off with the arrays an answer made on the step: (the label of the tensor
     that is off, or "it"; what is off, or None; the max abs and rel differences of those
-    before it)."""
+    before it). `file`: the graded file, for the line an answer raised at."""
     if "outcome" in arrays:
         text = " ".join(str(arrays["outcome"]).split())
-        return "it", _named(exercise, text, step).removeprefix("wrong: "), []
+        problem = _named(exercise, text, step).removeprefix("wrong: ") + _raised_at(arrays, file)
+        return "it", problem, []
     if (problem := _in_place(exercise, arrays)) is not None:
         return "it", problem, []
     if exercise.own_mask:
@@ -783,17 +805,19 @@ def _status(message: str) -> Status:
     return "not done" if message.startswith("not done") else "wrong"
 
 
-def judge(exercise: Exercise, arrays: Arrays, dtype: str = "float64") -> Result:
+def judge(exercise: Exercise, arrays: Arrays, dtype: str = "float64", file: str | None = None
+          ) -> Result:
     """The verdict on the tensors an answer made (by its calls), in `dtype`: the first
     step's outcome; the same tensors for other values (memorized); the first step's tensors;
     the arguments it ignores (told even where its values happen to match, but for one that
     its other arguments tie, as layer_1 ties dropout_mask, in an answer right everywhere);
-    the other configurations, in turn; then `final` on the first step's."""
+    the other configurations, in turn; then `final` on the first step's. An answer that
+    raised is told where, in `file` (the graded file, as the learner names it)."""
     name, (first, second, third, *_) = exercise.name, step_tensors(dtype)
     base = _part(arrays, "1:")
     if "outcome" in base:
         message = _named(exercise, " ".join(str(base["outcome"]).split()), first)
-        return Result(name, _status(message), message)
+        return Result(name, _status(message), message + _raised_at(base, file))
     inputs = exercise.inputs(first)
     if _memorized(exercise, arrays, first, third):
         label = say(exercise.tensors[0].label, "does not change with")
@@ -807,7 +831,7 @@ def judge(exercise: Exercise, arrays: Arrays, dtype: str = "float64") -> Result:
         later = None
         for number, step in enumerate(step_tensors(dtype)[1:], 2):
             tag, which = f"{number}:", f"a {ORDINALS[number]}"
-            label_there, problem_there, more = _off(exercise, _part(arrays, tag), step)
+            label_there, problem_there, more = _off(exercise, _part(arrays, tag), step, file)
             if problem_there is not None:
                 label = label or label_there
                 later = f"on {which} step ({step.describe()}), {problem_there}"
@@ -837,7 +861,7 @@ def judge(exercise: Exercise, arrays: Arrays, dtype: str = "float64") -> Result:
     extra = _part(arrays, "x:")
     if "outcome" in extra:
         message = " ".join(str(extra["outcome"]).split())
-        return Result(name, _status(message), message)
+        return Result(name, _status(message), message + _raised_at(extra, file))
     if exercise.final is not None:
         problem, note = exercise.final(first, base | extra)
         if problem is not None:
@@ -852,14 +876,29 @@ def order_of(text: str | bytes) -> int:
     return int.from_bytes(hashlib.sha256(data).digest()[:8], "little")
 
 
+def code_files(answer: object) -> list[str]:
+    """The files an answer's code is in: a function's, or a class's methods' (a notebook's
+    cell, a module), the first its own: where a line it raised at is found."""
+    if inspect.isclass(answer):
+        functions = [inspect.unwrap(getattr(value, "__func__", value))
+                     for value in vars(answer).values()]
+    else:
+        functions = [inspect.unwrap(answer)] if callable(answer) else []
+    return list(dict.fromkeys(function.__code__.co_filename for function in functions
+                              if inspect.isfunction(function)))
+
+
 def grade(exercise: Exercise, answer: object, dtype: str = "float64") -> Result:
     """Probe and judge in this process: for the notebooks, where the code is the learner's
     own, in the learner's own kernel. The calls and the lines are the child's (runner.py),
-    in an order drawn from the answer's source."""
+    in an order drawn from the answer's source; an answer that raises is told the line, in
+    its own file."""
     if answer is None:
         return Result(exercise.name, "not done", f"not done yet ({exercise.name} is not defined)")
     try:
         source = inspect.getsource(answer)
     except (TypeError, OSError):
         source = exercise.name
-    return judge(exercise, exercise.probe(answer, dtype, order_of(source)), dtype)
+    files = code_files(answer)
+    return judge(exercise, exercise.probe(answer, dtype, order_of(source), files), dtype,
+                 files[0] if files else None)

@@ -90,7 +90,8 @@ from ch9_shared.system import (
 from ch9_shared.threads import THREAD_VARIABLES
 from exercises import TRACKS, exercise
 from exercises import child as child_script
-from exercises.child import Arrays, first_line, pack_calls, send, unpack
+from exercises.child import SOURCE_CHARACTERS, Arrays, first_line, pack_calls, send, unpack
+from exercises.depends import calls_in_file, dependency_order, with_causes
 from exercises.grading import Result, judge, order_of, prepare
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -114,7 +115,8 @@ class Limits:
     a wall-clock backstop (`backstop`: the file's is 450 s, inside Gradescope's 10
     minutes); MiB of data; processes it may add; the user it runs as (None: this
     process's), and the user id it runs as in that user's group (None: that user's own);
-    the track(s) to grade (None: the one the file defines)."""
+    the track(s) to grade (None: the one the file defines); the exercises to grade (`only`;
+    none: every one of the tracks, else those, on their tracks)."""
 
     time: float = 10.0
     start: float = 60.0
@@ -125,6 +127,7 @@ class Limits:
     user: str | None = None
     uid: int | None = None
     track: str | None = None
+    only: tuple[str, ...] = ()
 
     def backstop(self, seconds: float) -> float:
         """The wall-clock limit of a wait of `seconds` CPU seconds: an answer that sleeps or
@@ -143,6 +146,7 @@ class Graded:
     environment: str | None = None  # the grader's environment failed it (and so error)
     unlimited: str | None = None  # why the child ran without the memory limit, if it did
     suspect: str | None = None  # what, not the file, may have decided a verdict: grade alone
+    only: tuple[str, ...] = ()  # the exercises graded, where not every one of its tracks
 
     @property
     def passed(self) -> int:
@@ -150,7 +154,7 @@ class Graded:
 
     @property
     def total(self) -> int:
-        return len(self.results) or len(TRACKS["backprop"])
+        return len(self.results) or len(self.only) or len(TRACKS["backprop"])
 
     @property
     def all_passed(self) -> bool:
@@ -174,16 +178,35 @@ def calls_message(names: list[str], dtype: str, order: int) -> tuple[dict, Array
     return pack_calls({one.name: one.calls(dtype, order) for one in exercises})
 
 
-def load_checks() -> None:
-    """Import every track's checks (the autograd track's where torch is here) before any
-    answer runs: an answer that rewrites exercises/*_checks.py then changes nothing."""
+def load_checks(tracks: Iterable[str] = tuple(TRACKS)) -> None:
+    """Import the tracks' checks (the autograd track's where torch is here) before any
+    answer runs: an answer that rewrites exercises/*_checks.py then changes nothing. The
+    backprop track's alone import no torch."""
     import importlib
-    for track in TRACKS:
+    for track in tracks:
         try:
             importlib.import_module(f"exercises.{track}_checks")
         except ImportError:  # torch missing or broken: the autograd track cannot be graded
             if track != "autograd":
                 raise
+
+
+def tracks_to_grade(defined: Iterable[str], limits: Limits) -> list[str]:
+    """The track(s) of the exercises `limits.only` names, else choose_tracks'."""
+    if limits.only:
+        return [track for track, names in TRACKS.items() if set(names) & set(limits.only)]
+    return choose_tracks(defined, limits.track)
+
+
+def names_to_grade(tracks: list[str], limits: Limits, calls: dict[str, tuple[str, ...]]
+                   ) -> list[str]:
+    """The exercises of the tracks to grade (`limits.only`'s, and those they call: the
+    cause of their failure), each after those it calls (exercises/depends.py)."""
+    names = [name for track in tracks for name in TRACKS[track]]
+    if limits.only:
+        kept = {*limits.only, *(callee for name in limits.only for callee in calls.get(name, ()))}
+        names = [name for name in names if name in kept]
+    return dependency_order(names, calls)
 
 
 def file_order(path: Path) -> int:
@@ -389,15 +412,16 @@ def check_environment(limits: Limits) -> tuple[str | None, str | None]:
 class Child:
     """One child process, grading one file from exercise `start` on, until `deadline` (the
     file's wall-clock backstop, on time.monotonic's clock) or until it has used the CPU time
-    the file has left after `spent`."""
+    the file has left after `spent`; with `torch`, importing torch first (the autograd
+    track: exercises/child.py's WARM)."""
 
     def __init__(self, path: Path, limits: Limits, start: int, deadline: float = float("inf"),
-                 spent: float = 0.0):
+                 spent: float = 0.0, torch: bool = False):
         self.limits, self.deadline, self.spent = limits, deadline, spent
         self.started, self.cpu = time.monotonic(), 0.0
         self.process = start_process(
             [sys.executable, str(CHILD), str(path), str(limits.memory_mb),
-             str(limits.processes)], **child_options(limits))
+             str(limits.processes), *(["torch"] if torch else [])], **child_options(limits))
         self.chunks: queue.Queue[bytes] = queue.Queue(maxsize=64)
         self.buffer = bytearray()
         self.ended = False  # the reader has reached the channel's end
@@ -561,11 +585,12 @@ def one_line(text: object, limit: int = 300) -> str:
     return line if len(line) <= limit else line[:limit - 3] + "..."
 
 
-def verdict(name: str, arrays: Arrays, dtype: str) -> Result:
-    """The parent's verdict on one exercise's arrays; whatever goes wrong while judging them
-    is that exercise's line, never the run's end."""
+def verdict(name: str, arrays: Arrays, dtype: str, file: str | None = None) -> Result:
+    """The parent's verdict on one exercise's arrays (an answer that raised, told at its
+    line in `file`, the learner's name for the graded file); whatever goes wrong while
+    judging them is that exercise's line, never the run's end."""
     try:
-        return judge(exercise(name), arrays, dtype)
+        return judge(exercise(name), arrays, dtype, file)
     except Exception as e:
         return Result(name, "failed", f"failed: could not be judged: {one_line(first_line(e))}")
 
@@ -602,14 +627,28 @@ def choose_tracks(defined: Iterable[str], wanted: str | None = None) -> list[str
 DEFINED = re.compile(r"^(?:(?:def|class)\s+(\w+)|(\w+)\s*=)", re.MULTILINE)
 
 
+def file_text(path: Path) -> str:
+    """The file's text ("" if it cannot be read)."""
+    try:
+        return path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return ""
+
+
 def defined_in_text(path: Path) -> set[str]:
     """The names a file defines at its top level, read from its text: for a file whose
-    import failed (so that never told)."""
-    try:
-        text = path.read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return set()
-    return {a or b for a, b in DEFINED.findall(text)}
+    import failed (so that never told), and the track(s) to expect before it runs."""
+    return {a or b for a, b in DEFINED.findall(file_text(path))}
+
+
+def where_import_failed(meta: dict[str, object], path: Path) -> str:
+    """Where in the file its import raised, from the child's message (checked: untrusted):
+    " (FILE, line N: TEXT)", or ""."""
+    line, source = meta.get("line"), meta.get("source")
+    if not isinstance(line, int) or isinstance(line, bool):
+        return ""
+    text = one_line(source, SOURCE_CHARACTERS) if isinstance(source, str) else ""
+    return f" ({path}, line {line}: {text})" if text else f" ({path}, line {line})"
 
 
 ENVIRONMENT = "the grader's environment, not the answers"
@@ -624,18 +663,33 @@ def grade_file(path: Path, limits: Limits = Limits(), copy: Path | None = None) 
     of CPU time, and its wall-clock backstop): an exercise that did not run then fails with
     NOT_RUN. A child that ends before it loads the answers is the grader's environment's
     fault (Graded.environment), never the file's; that, and whatever else another process
-    or the load may have caused, is Graded.suspect."""
+    or the load may have caused, is Graded.suspect. Each exercise is graded after those it
+    calls, and one that fails where one it calls fails too is told so first
+    (exercises/depends.py); with `limits.only`, the results are those exercises' alone."""
     become_subreaper()
-    load_checks()
-    graded, names, start, spent = Graded(path), None, 0, 0.0
-    defined: set[str] = set()
     source = copy or path
+    calls = calls_in_file(file_text(source))
+    graded = _graded(path, source, limits, calls)
+    graded.results = with_causes(graded.results, calls)
+    if limits.only:
+        graded.results = [result for result in graded.results if result.name in limits.only]
+    return graded
+
+
+def _graded(path: Path, source: Path, limits: Limits, calls: dict[str, tuple[str, ...]]
+            ) -> Graded:
+    """grade_file's grades of the file's `source`, each result as judged alone. The checks
+    of the track(s) its text defines are imported while its first child starts (and
+    imports torch, for the autograd track), before that child loads the answers."""
+    expected = tracks_to_grade(defined_in_text(source), limits)
+    graded, names, start, spent = Graded(path, only=limits.only), None, 0, 0.0
+    defined: set[str] = set()
     order = file_order(source)
     deadline = time.monotonic() + limits.backstop(limits.file_budget)
 
     def give_up(reason: str) -> Graded:
         if names is None:
-            graded.tracks = choose_tracks(defined_in_text(source), limits.track)
+            graded.tracks = expected
             graded.error = f"cannot be imported: {reason}"
         else:
             graded.results += [Result(n, "failed", f"failed: {reason}") for n in names[start:]]
@@ -652,8 +706,9 @@ def grade_file(path: Path, limits: Limits = Limits(), copy: Path | None = None) 
             why = f"{NOT_RUN} (a file has {limits.file_budget:g} s of CPU time)"
             graded.results += [Result(n, "failed", why) for n in names[start:]]
             return graded
-        child = Child(source, limits, start, deadline, spent)
+        child = Child(source, limits, start, deadline, spent, torch="autograd" in expected)
         try:
+            load_checks(expected)  # while the child starts: the answers wait for the tracks
             try:
                 child.send({"tracks": {track: list(every) for track, every in TRACKS.items()}})
                 meta, _ = child.receive(limits.start)
@@ -671,15 +726,15 @@ def grade_file(path: Path, limits: Limits = Limits(), copy: Path | None = None) 
             if isinstance(meta.get("unlimited"), str):
                 graded.unlimited = one_line(meta["unlimited"])
             if meta.get("kind") == "import failed":
-                return give_up(one_line(meta.get("error", "")))
+                return give_up(one_line(meta.get("error", "")) + where_import_failed(meta, path))
             said = meta.get("defined")
             if meta.get("kind") != "ready" or not (
                     isinstance(said, list) and all(isinstance(n, str) for n in said)):
                 return give_up(NONSENSE)
             defined = set(said)
             if names is None:
-                graded.tracks = choose_tracks(defined, limits.track)
-                names = [name for track in graded.tracks for name in TRACKS[track]]
+                graded.tracks = tracks_to_grade(defined, limits)
+                names = names_to_grade(graded.tracks, limits, calls)
             message, arrays = calls_message(names[start:], limits.dtype, order)
             child.send(message, arrays)
             for name in names[start:]:
@@ -696,7 +751,7 @@ def grade_file(path: Path, limits: Limits = Limits(), copy: Path | None = None) 
                 except ChildGone as why:
                     graded.results.append(Result(name, "failed", f"failed: {gone(why)}"))
                     break
-                graded.results.append(verdict(name, made, limits.dtype))
+                graded.results.append(verdict(name, made, limits.dtype, str(path)))
         except ChildGone as why:  # it ended before it read the tracks or the calls
             return give_up(gone(why))
         finally:
@@ -742,6 +797,6 @@ def lent(copy: Path, limits: Limits) -> Iterator[None]:
 
 def could_not_be_judged(path: Path, error: BaseException, limits: Limits) -> Graded:
     """A file whose grading failed in the grader itself: its own line, never the run's end."""
-    graded = Graded(path, choose_tracks(defined_in_text(path), limits.track))
+    graded = Graded(path, tracks_to_grade(defined_in_text(path), limits), only=limits.only)
     graded.error = f"could not be judged: {one_line(first_line(error))}"
     return graded

@@ -11,7 +11,9 @@ may have decided (a signal it did not send, a stop, a wall-clock limit) is grade
 alone once the others are done. With `--user` (as root), each file graded at once runs as a
 user id of its own in that user's group. With
 one file it prints one line per exercise and a summary line; with several, a table, one row
-per file. `--csv FILE` writes the rows for a gradebook (points, and each exercise's status
+per file; `--only NAME[,NAME...]` checks those exercises alone. An answer that raises is
+told its file and line; an exercise that fails because one it calls fails, to fix that one
+first. `--csv FILE` writes the rows for a gradebook (points, and each exercise's status
 and line), `--junit FILE` JUnit XML, and `--gradescope FILE` one file's results.json for
 Gradescope. A pattern the shell left as it was (Windows: `answers\\*.py`) is expanded here.
 Exit status: 0 when every file passed every exercise, 1 when not, 2 for bad input or an
@@ -35,9 +37,11 @@ import queue
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
+from typing import TypeVar
 
 from ch9_shared.config import DTYPE_CHOICES
 from ch9_shared.files import (
@@ -50,7 +54,7 @@ from ch9_shared.files import (
 )
 from ch9_shared.system import become_subreaper, not_traceable, spare_uids, user_options
 from ch9_shared.threads import one_blas_thread
-from exercises import gradebook
+from exercises import TRACKS, gradebook, track_of
 from exercises.hints import HINTS, next_hint, with_fix
 from exercises.runner import (
     TRACK_CHOICES,
@@ -58,12 +62,14 @@ from exercises.runner import (
     Limits,
     check_environment,
     could_not_be_judged,
+    defined_in_text,
     end_all_orphans,
     end_every_process,
     grade_file,
     lent,
     load_checks,
     private_copies,
+    tracks_to_grade,
 )
 from scripts import exits
 from scripts.cli import Parser, about, exit_with, integer_in, output_file, positive_float
@@ -72,6 +78,7 @@ BLANK = Path(__file__).resolve().parent.parent / "exercises" / "backprop.py"
 RIGHTS = ("the answers run with your rights (they can read and write what you can); to grade "
           "answers you do not trust, run as root with --user nobody (docs/exercises.md)")
 """The note for a class graded without --user."""
+T = TypeVar("T")
 MAX_SECONDS = 24 * 60 * 60
 """The longest --time-limit, a day: the child's deadlines overflow the clock near 1e11 s."""
 MAX_MEMORY_MB = 2**30
@@ -113,6 +120,45 @@ def expanded(path: Path) -> list[Path]:
     if path.exists() or not any(char in text for char in "*?["):
         return [path]
     return [Path(match) for match in sorted(glob.glob(text))]
+
+
+def exercise_names(text: str) -> tuple[str, ...]:
+    """--only's names, comma-separated, each an exercise's (in either track)."""
+    names = tuple(dict.fromkeys(name.strip() for name in text.split(",") if name.strip()))
+    every = [name for track in TRACKS.values() for name in track]
+    unknown = [name for name in names if name not in every]
+    if unknown or not names:
+        listed = "; ".join(f"{track}: {', '.join(track_names)}"
+                           for track, track_names in TRACKS.items())
+        raise argparse.ArgumentTypeError(
+            f"{'no exercise is called ' + repr(unknown[0]) if unknown else 'no name given'}: "
+            f"the exercises are {listed}")
+    return names
+
+
+def checked(only: tuple[str, ...] | None) -> str:
+    """The summary's note where --only checked some exercises alone."""
+    return f" (only {', '.join(only)} checked: --only)" if only else ""
+
+
+def in_background(function: Callable[..., T], *args: object) -> Callable[[], T]:
+    """function(*args), started on a thread of its own; call the result to wait for it."""
+    pool = ThreadPoolExecutor(1)
+    future = pool.submit(function, *args)
+    pool.shutdown(wait=False)
+    return future.result
+
+
+def environment_said(found: tuple[str | None, str | None], prog: str) -> int | None:
+    """check_environment's verdict said: 2 where the answers' process cannot work here (its
+    line said), else None (its note said, if any)."""
+    broken, readable = found
+    if broken:
+        exits.say(f"{prog}: error: {broken}")
+        return 2
+    if readable:
+        print(f"{prog}: note: {readable}", file=sys.stderr)
+    return None
 
 
 def not_passed(graded: Graded) -> str:
@@ -158,6 +204,10 @@ def main(argv: list[str] | None = None) -> int:
                         help="grade every file on this track, or both (default: the track "
                              "whose blanks the file defines; both where it defines each "
                              "track's every blank)")
+    parser.add_argument("--only", type=exercise_names, metavar="NAME[,NAME...]",
+                        help="check these exercises alone, on their track (and, unseen, "
+                             "those they call: the cause of a failure); the summary and "
+                             "the gradebooks count them alone")
     parser.add_argument("--time-limit", type=seconds, default=Limits.time,
                         metavar="SECONDS",
                         help=f"CPU seconds a call of an answer (default: {Limits.time:g}; "
@@ -212,6 +262,10 @@ def main(argv: list[str] | None = None) -> int:
         distinct(outputs)
     except OutputError as e:
         problems.append(str(e))
+    if args.only and args.track not in (None, "both") and (
+            stray := [name for name in args.only if name not in TRACKS[args.track]]):
+        problems.append(f"--only {stray[0]}: an exercise of the {track_of(stray[0])} track, "
+                        f"and --track is {args.track}: leave out --track")
     if args.user is not None:
         try:
             user_options(args.user)
@@ -222,19 +276,20 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     limits = Limits(time=args.time_limit, file_budget=args.file_budget,
                     memory_mb=args.memory_mb, dtype=args.dtype, user=args.user,
-                    track=args.track)
+                    track=args.track, only=args.only or ())
     become_subreaper()
     not_traceable()  # no answer writes to this process's output, nor reads its memory
     uids = spare_uids(args.jobs) if args.user is not None else []
-    broken, readable = check_environment(replace(limits, uid=uids[0] if uids else None))
-    if broken:
-        exits.say(f"{parser.prog}: error: {broken}")
-        return 2
-    if readable:
-        print(f"{parser.prog}: note: {readable}", file=sys.stderr)
+    environment = in_background(check_environment, replace(limits, uid=uids[0] if uids else None))
+    alone = args.user is None and len(paths) == 1  # a learner's check: the two at once
+    if not alone and (status := environment_said(environment(), parser.prog)) is not None:
+        return status
     if args.user is None and len(paths) > 1:
         print(f"{parser.prog}: note: {RIGHTS}", file=sys.stderr)
-    load_checks()  # before any answer runs, so that none can change them
+    if len(paths) > 1:  # before any answer runs, so that none can change them (one
+        # file's grade_file imports them while its child starts)
+        load_checks({track for path in paths
+                     for track in tracks_to_grade(defined_in_text(path), limits)})
     free: queue.Queue[int | None] = queue.Queue()
     for uid in uids or [None] * args.jobs:
         free.put(uid)
@@ -283,6 +338,8 @@ def main(argv: list[str] | None = None) -> int:
         end_all_orphans()  # nothing an answer started may outlive the grading
         folder.cleanup()
     took = time.monotonic() - start
+    if alone and (status := environment_said(environment(), parser.prog)) is not None:
+        return status  # its grades are not the file's: nothing is said of them
     unlimited = next((graded.unlimited for graded in grades if graded.unlimited), None)
     if unlimited:
         print(f"{parser.prog}: note: graded without a memory limit (--memory-mb): "
@@ -292,11 +349,11 @@ def main(argv: list[str] | None = None) -> int:
         for result in graded.results:
             print(result)
         print(f"{graded.path}: {graded.error}" if graded.error
-              else f"{graded.path}: {graded.passed} of {graded.total} passed")
+              else f"{graded.path}: {graded.passed} of {graded.total} passed{checked(args.only)}")
     else:
         print(table(grades))
         passed = sum(graded.all_passed for graded in grades)
-        print(f"{passed} of {len(grades)} files passed every exercise")
+        print(f"{passed} of {len(grades)} files passed every exercise{checked(args.only)}")
     texts = {"--csv": lambda: gradebook.csv_text(grades),
              "--junit": lambda: gradebook.junit_xml(grades),
              "--gradescope": lambda: gradebook.gradescope_json(grades[0], took,

@@ -5,6 +5,7 @@
     python tools/bench.py --data-dir ~/mnist --json bench.json   # with a full MNIST
     python tools/bench.py --quick --device-rows cuda   # the GPU's rows alone (or mps)
     python tools/bench.py --against ../old --repeats 7   # book run, grading: this / another
+    python tools/bench.py --grading --json grading.json  # checks as ratios of the book's run
 
 Measures the machine's dense GEMM rate (large square matmuls) and each run, round-robin
 (every row once a round, --repeats rounds, so that a slow minute on a shared machine slows
@@ -442,32 +443,86 @@ AGAINST = {
 }
 """What --against times in both checkouts: the book's run, as a learner runs it, and a
 teacher's grading of each track's right answers (each file in its child process)."""
+GRADING = {**AGAINST, "checking one exercise (tanh2deriv)": [
+    "scripts/check_exercises.py", "exercises/backprop_solutions.py", "--only", "tanh2deriv"]}
+"""What --grading times in this checkout: AGAINST, and a learner's check of one exercise
+that needs no torch."""
+BOOK_RUN = "the book's run"
 
 
-def against(other: Path, rounds: int, idle_only: bool) -> list[str]:
-    """Each of AGAINST in this checkout and in `other` (a `git worktree` of an older commit,
-    run with this Python), round-robin, idle and with one core busy: the median seconds of
-    each and their ratio, in one run."""
-    here = Path(__file__).resolve().parent.parent
-    if not (other / "scripts" / "train.py").is_file():
-        raise ConfigError(f"--against {other}: no scripts/train.py there (give a checkout of "
-                          "this project)")
-
+def timed_commands(plan: list[tuple[str, Path, str]], rounds: int, idle_only: bool
+                   ) -> list[dict]:
+    """Each (checkout, its tree, a command of GRADING) of the plan, a process of its own
+    (`python ARGS`, in the checkout, with its own packages), round-robin: every command of
+    every checkout once a round, then again with one core busy. A row each: the median
+    seconds, idle and busy, and their ratio to the same checkout's book run in the same
+    rounds."""
     def command(tree: Path, args: list[str]) -> Callable[[], object]:
         env = {**os.environ, "PYTHONPATH": str(tree)}  # its own packages, not this checkout's
         return lambda: subprocess.run([sys.executable, *args], cwd=tree, env=env, check=True,
                                       stdout=subprocess.DEVNULL)
 
+    runs = [command(tree, GRADING[what]) for _, tree, what in plan]
+    timings, busy = round_robin(runs, rounds, [] if idle_only else runs)
+    pairs = [(name, what) for name, _, what in plan]
+    medians = {pair: timing.median for pair, timing in zip(pairs, timings, strict=True)}
+    busy_medians = {pair: timing.median for pair, timing in zip(pairs, busy, strict=True)
+                    } if busy else {}
+    rows = []
+    for index, (name, what) in enumerate(pairs):
+        book, busy_book = medians[(name, BOOK_RUN)], busy_medians.get((name, BOOK_RUN))
+        busy_seconds = busy_medians.get((name, what))
+        rows.append({
+            "checkout": name, "run": what, "command": GRADING[what],
+            "seconds": medians[(name, what)], "seconds_each_round": timings[index].seconds,
+            "of_book_run": medians[(name, what)] / book,
+            "busy_seconds": busy_seconds,
+            "busy_seconds_each_round": busy[index].seconds if busy else None,
+            "busy_of_book_run": None if busy_seconds is None else busy_seconds / busy_book})
+    return rows
+
+
+def load_average() -> list[float] | None:
+    """The machine's load over the last 1, 5 and 15 minutes (None on Windows): on a shared
+    machine, how busy it was besides the bench."""
+    return list(os.getloadavg()) if hasattr(os, "getloadavg") else None
+
+
+def grading_table(rows: list[dict]) -> str:
+    """The rows of timed_commands as a Markdown table."""
+    lines = ["| checkout | run | median s | of the book's run | one core busy: s | of the "
+             "book's run, busy |", "|---|---|---|---|---|---|"]
+    for r in rows:
+        busy = ("| |" if r["busy_seconds"] is None
+                else f"| {r['busy_seconds']:.2f} | {r['busy_of_book_run']:.2f}x |")
+        lines.append(f"| {r['checkout']} | {r['run']} | {r['seconds']:.2f} "
+                     f"| {r['of_book_run']:.2f}x {busy}")
+    return "\n".join(lines)
+
+
+def against(other: Path, rounds: int, idle_only: bool) -> tuple[list[str], list[dict]]:
+    """Each of AGAINST in this checkout and in `other` (a `git worktree` of an older commit,
+    run with this Python), and this checkout's check of one exercise, round-robin, idle and
+    with one core busy: the median seconds of each and their ratio, in one run; and
+    timed_commands' rows (the other checkout's named by its folder)."""
+    here = Path(__file__).resolve().parent.parent
+    if not (other / "scripts" / "train.py").is_file():
+        raise ConfigError(f"--against {other}: no scripts/train.py there (give a checkout of "
+                          "this project)")
+    plan = [(checkout, tree, what) for what in GRADING
+            for checkout, tree in ((other.resolve().name, other.resolve()),
+                                   ("this checkout", here))
+            if what in AGAINST or tree == here]  # --only is this checkout's
+    rows = timed_commands(plan, rounds, idle_only)
+    by = {(r["checkout"], r["run"]): r for r in rows}
     lines = []
-    for what, args in AGAINST.items():
-        runs = [command(other.resolve(), args), command(here, args)]
-        timings, busy = round_robin(runs, rounds, [] if idle_only else runs)
-        for label, (old, new) in (("idle", timings), ("one core busy", busy or (None, None))):
+    for label, key in (("idle", "seconds"), ("one core busy", "busy_seconds")):
+        for what in AGAINST:
+            old, new = by[(other.resolve().name, what)][key], by[("this checkout", what)][key]
             if old is not None:
-                lines.append(f"{what}, {label}: {other} {old.median:.2f} s, this checkout "
-                             f"{new.median:.2f} s, ratio {new.median / old.median:.3f} (median "
-                             f"of {rounds})")
-    return lines
+                lines.append(f"{what}, {label}: {other} {old:.2f} s, this checkout {new:.2f} "
+                             f"s, ratio {new / old:.3f} (median of {rounds})")
+    return lines, rows
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -489,15 +544,35 @@ def main(argv: list[str] | None = None) -> int:
                         help="only the book's run and the grading of the solutions, this "
                         "checkout against the checkout in DIR (e.g. a git worktree of main), "
                         "as ratios")
+    parser.add_argument("--grading", action="store_true",
+                        help="only the book's run, the check of each track's solutions and "
+                        "of one exercise, each a process of its own, as ratios of the "
+                        "book's run")
     args = parser.parse_args(argv)
     if args.repeats < 1:
         parser.error("--repeats must be at least 1")
-    if args.against is not None:
+    if args.against is not None and args.grading:
+        parser.error("--against and --grading are two benchmarks: give one")
+    if args.against is not None or args.grading:
         try:
-            print("\n".join(against(args.against, args.repeats, args.idle_only)))
-        except ConfigError as e:
+            if args.json is not None:
+                writable_file("--json", args.json)
+            if args.grading:
+                here = Path(__file__).resolve().parent.parent
+                lines, rows = [], timed_commands([("this checkout", here, what)
+                                                  for what in GRADING],
+                                                 args.repeats, args.idle_only)
+            else:
+                lines, rows = against(args.against, args.repeats, args.idle_only)
+        except (ConfigError, OutputError) as e:
             print(f"tools/bench.py: error: {as_flags(e)}", file=sys.stderr)
             return 2
+        print("\n".join([*lines, "", grading_table(rows)]).strip())
+        if args.json is not None:
+            machine = {**system.machine(), "cpus": os.cpu_count(), "rounds": args.repeats,
+                       "load_average": load_average()}
+            text = json.dumps({"machine": machine, "rows": rows}, indent=2)
+            write_atomically(args.json, lambda f: f.write(text.encode()))
         return 0
     if args.no_torch and args.device_rows:
         parser.error("--device-rows runs torch: leave out --no-torch")

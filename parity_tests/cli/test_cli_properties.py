@@ -144,7 +144,7 @@ SCRIPTS = [
     Script("study", prefix=("--quick",), outputs=("--out",), folders=("--out",),
            stops=("scripts.study.run",)),
     Script("bench", prefix=("--quick",), outputs=("--json",),
-           stops=("tools.bench.gemm", "tools.bench.device_rows")),
+           stops=("tools.bench.gemm", "tools.bench.device_rows", "tools.bench.timed_commands")),
     Script("check_exercises", frozenset({0, 1}), outputs=("--csv", "--junit", "--gradescope")),
     Script("figures", prefix=("--out", "@new-folder"), outputs=("--out",), folders=("--out",),
            stops=("scripts.figures.load",)),

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import inspect
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 from exercises.grading import Result
@@ -31,6 +33,12 @@ def wrong_line(result: Result, *words: str) -> str:
     for word in words:
         assert word in line, line
     return line
+
+
+def line_of(function: Callable[..., object], text: str = "return") -> int:
+    """The number of the first line of `function`, in its file, that holds `text`."""
+    lines, first = inspect.getsourcelines(function)
+    return first + next(number for number, line in enumerate(lines) if text in line)
 
 
 def has_process_filter() -> bool:

@@ -216,7 +216,7 @@ def test_each_exercise_has_two_wrong_answers_here_and_in_the_catalogue():
         assert len(exercise.mistakes) >= 2, exercise.name
         for wrong, explanation in exercise.mistakes:  # each typical mistake is recognized
             line = str(check(wrong, name=exercise.name))
-            assert line.endswith(explanation), line
+            assert explanation in line, line
 
 
 class SlopeOfTheInput(torch.autograd.Function):

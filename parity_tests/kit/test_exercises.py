@@ -16,7 +16,7 @@ from exercises import TRACKS, backprop, backprop_checks, check, check_module, gr
 from exercises import backprop_solutions as solutions
 from numpy_impl.activations import sigmoid, tanh2deriv
 from parity_tests.conftest import REPO, child_env
-from parity_tests.kit.conftest import one_line, wrong_line
+from parity_tests.kit.conftest import line_of, one_line, wrong_line
 
 DTYPES = ["float64", "float32"]
 NAMES = TRACKS["backprop"]
@@ -141,7 +141,8 @@ def test_an_answer_that_raises_or_is_no_array_is_one_line():
     assert one_line(result) == (
         "layer_1_delta: wrong: it raised a shape error: a matrix product's shapes do not fit: "
         "the left matrix has 10 columns, the right one 100 rows (a .T missing, or one too "
-        "many?)")
+        f"many?) ({__file__}, line {line_of(layer_1_delta)}: return layer_2_delta @ weights_1_2 "
+        "* tanh2deriv(layer_1 / 2) * dropout_mask * 2)")
 
     def dropout(layer_1):
         return layer_1 * 2

@@ -122,7 +122,7 @@ def test_replacing_the_graders_functions_changes_nothing(tmp_path):
     graded = grade_file(forger, QUICK)
     assert graded.error == ("cannot be imported: ImportError: the grader does not allow "
                             "importing exercises: an answer is graded on its own code, not the "
-                            "project's")
+                            f"project's ({forger}, line 1: from exercises import grading, runner)")
     text = textwrap.dedent("""\
         import numpy as np
         np.allclose = np.array_equal = lambda *args, **kwargs: True
@@ -210,7 +210,7 @@ def test_a_class(tmp_path, script):
     assert rows[2].endswith("backprop  0 of 9  all not done")
     assert rows[3].endswith("8 of 9  relu2deriv (wrong)")
     assert rows[4].endswith("0 of 9  cannot be imported: SyntaxError: invalid syntax "
-                            "(carol.py, line 1)")
+                            f"({broken}, line 1: def x(:)")
     assert rows[5] == "1 of 4 files passed every exercise"
     book = list(csv.DictReader(grades.open(encoding="utf-8", newline="")))
     assert [row["student"] for row in book] == ["alice", "backprop", "bob", "carol"]
@@ -266,7 +266,8 @@ def test_the_backprop_track_with_numpy_alone(tmp_path):
     assert result.returncode == 1 and result.stderr == RIGHTS_NOTE, result.stderr
     assert "cannot be imported: SyntaxError" in lines[1]  # by student: bad, good, torch_answers
     assert lines[2].endswith("backprop  9 of 9")
-    assert lines[3].endswith("cannot be imported: ImportError: torch is blocked here")
+    assert lines[3].endswith("cannot be imported: ImportError: torch is blocked here "
+                             f"({files[2]}, line 1: import torch)")
 
 
 def test_a_pattern_the_shell_left_is_expanded(tmp_path, script):

@@ -21,7 +21,7 @@ from torch import nn
 from exercises import autograd_solutions as solutions
 from exercises import check
 from exercises.runner import Limits, grade_file
-from parity_tests.kit.conftest import one_line, wrong_line
+from parity_tests.kit.conftest import line_of, one_line, wrong_line
 
 DTYPES = ["float64", "float32"]
 
@@ -265,7 +265,8 @@ def test_a_shape_error_is_called_one(dtype):
     assert one_line(check(layer_1_delta, dtype)) == (
         "layer_1_delta: wrong: it raised a shape error: arrays of shapes (100,100) and "
         "(100,10) cannot be combined entry by entry (broadcast): are both the tensors you "
-        "meant, the right way round?")
+        f"meant, the right way round? ({__file__}, line {line_of(layer_1_delta)}: return "
+        "layer_2_delta @ weights_1_2.T * (1 - (layer_1 / 2) ** 2)[:, :10])")
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -290,4 +291,5 @@ def test_a_torch_shape_error_is_in_words(dtype):
         return (logits @ labels).sum() / D
     assert one_line(check(softmax_loss, dtype)) == (
         "softmax_loss: wrong: it raised a shape error: a matrix product's shapes do not fit: "
-        "(100, 10) @ (100, 10) (a .T missing, or one too many?)")
+        f"(100, 10) @ (100, 10) (a .T missing, or one too many?) ({__file__}, line "
+        f"{line_of(softmax_loss)}: return (logits @ labels).sum() / D)")

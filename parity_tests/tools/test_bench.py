@@ -174,13 +174,51 @@ def test_against_times_both_checkouts_round_robin_as_a_ratio(tmp_path, monkeypat
     ran = []
     monkeypatch.setattr(bench.subprocess, "run", lambda command, **kw: ran.append(
         (command[1:], kw["cwd"], kw["env"]["PYTHONPATH"])))
-    lines = bench.against(tmp_path, rounds=2, idle_only=True)
-    assert [args for args, _, _ in ran] == [
-        args for args in bench.AGAINST.values() for _ in range(4)]
-    assert [(cwd, where) for _, cwd, where in ran] == [
-        (tmp_path, str(tmp_path)), (REPO, str(REPO))] * 2 * len(bench.AGAINST)
+    lines, rows = bench.against(tmp_path, rounds=2, idle_only=True)
+    both = [args for args in bench.AGAINST.values() for _ in range(2)]
+    assert [args for args, _, _ in ran] == [  # every command once a round, in both
+        *both, bench.GRADING["checking one exercise (tanh2deriv)"]] * 2  # --only: this one's
+    assert [(cwd, where) for _, cwd, where in ran] == (
+        [(tmp_path, str(tmp_path)), (REPO, str(REPO))] * len(bench.AGAINST)
+        + [(REPO, str(REPO))]) * 2
     assert [line.split(":")[0] for line in lines] == [f"{what}, idle" for what in bench.AGAINST]
     assert all("ratio" in line for line in lines)
+    assert [(r["checkout"], r["run"]) for r in rows] == [
+        (checkout, what) for what in bench.AGAINST for checkout in (tmp_path.name,
+                                                                    "this checkout")
+    ] + [("this checkout", "checking one exercise (tanh2deriv)")]
+
+
+def test_grading_is_each_check_as_a_ratio_of_the_book_run(tmp_path, monkeypatch):
+    """--grading: the book's run, each track's check and one exercise's, each a process of
+    its own in this checkout, idle and busy, and each as a ratio of the book's run in the
+    same rounds; its table, and its JSON (timings faked: none is asserted)."""
+    from tools import bench
+
+    ran = []
+
+    def run(command, **kw):
+        if command[0] == sys.executable:
+            ran.append(command[1:])
+        return subprocess.CompletedProcess(command, 0, stdout="")
+    monkeypatch.setattr(bench.subprocess, "run", run)
+    idle, busy = iter([2.0, 1.0, 3.0, 0.5]), iter([4.0, 2.0, 5.0, 1.0])
+
+    def faked(runs, rounds, busy_runs=()):
+        for run in runs:
+            run()
+        return ([Timing([next(idle)]) for _ in runs], [Timing([next(busy)]) for _ in busy_runs])
+    monkeypatch.setattr(bench, "round_robin", faked)
+    out = tmp_path / "grading.json"
+    assert bench.main(["--grading", "--repeats", "1", "--json", str(out)]) == 0
+    assert ran == list(bench.GRADING.values())
+    assert ran[-1][-2:] == ["--only", "tanh2deriv"]
+    rows = json.loads(out.read_text(encoding="utf-8"))["rows"]
+    assert [r["run"] for r in rows] == list(bench.GRADING)
+    assert [r["of_book_run"] for r in rows] == [1.0, 0.5, 1.5, 0.25]
+    assert [r["busy_of_book_run"] for r in rows] == [1.0, 0.5, 1.25, 0.25]
+    assert ("| this checkout | grading the autograd solutions | 3.00 | 1.50x | 5.00 | 1.25x |"
+            in bench.grading_table(rows))
 
 
 def test_without_torch_the_torch_rows_are_one_line_that_names_no_torch():
