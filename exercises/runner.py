@@ -700,12 +700,15 @@ def _graded(path: Path, source: Path, limits: Limits, calls: dict[str, tuple[str
             graded.suspect = why.reason
         return why.reason
 
+    def not_run() -> Graded:
+        why = f"{NOT_RUN} (a file has {limits.file_budget:g} s of CPU time)"
+        graded.results += [Result(n, "failed", why) for n in names[start:]]
+        return graded
+
     while names is None or start < len(names):
         if names is not None and (time.monotonic() >= deadline
                                   or spent >= limits.file_budget):
-            why = f"{NOT_RUN} (a file has {limits.file_budget:g} s of CPU time)"
-            graded.results += [Result(n, "failed", why) for n in names[start:]]
-            return graded
+            return not_run()
         child = Child(source, limits, start, deadline, spent, torch="autograd" in expected)
         try:
             load_checks(expected)  # while the child starts: the answers wait for the tracks
@@ -713,6 +716,8 @@ def _graded(path: Path, source: Path, limits: Limits, calls: dict[str, tuple[str
                 child.send({"tracks": {track: list(every) for track, every in TRACKS.items()}})
                 meta, _ = child.receive(limits.start)
             except ChildGone as before:
+                if isinstance(before, OutOfTime) and names is not None:
+                    return not_run()  # a later child's start: the file's time, not the grader
                 graded.environment = f"{ENVIRONMENT}: the grader's process ended before it " \
                                      f"loaded the file: {before.reason}"
                 graded.error = graded.suspect = graded.environment
@@ -722,6 +727,8 @@ def _graded(path: Path, source: Path, limits: Limits, calls: dict[str, tuple[str
             try:
                 meta, _ = child.receive(limits.start)
             except ChildGone as why:
+                if isinstance(why, OutOfTime) and names is not None:
+                    return not_run()
                 return give_up(gone(why))
             if isinstance(meta.get("unlimited"), str):
                 graded.unlimited = one_line(meta["unlimited"])
