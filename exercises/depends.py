@@ -141,6 +141,9 @@ def dependency_order(names: list[str], calls: dict[str, tuple[str, ...]]) -> lis
     return ordered
 
 
+NOT_RUN = "not run: the file's time ran out"
+"""The line of an exercise a file's time did not reach: not judged, so neither a cause nor
+told one."""
 STATES = {"wrong": "is wrong", "not done": "is not done yet", "failed": "failed"}
 PREFIXES = {"wrong": "wrong: ", "not done": "not done yet: ", "failed": "failed: "}
 
@@ -155,11 +158,13 @@ def because(result: Result, callee: Result) -> Result:
 
 def with_causes(results: list[Result], calls: dict[str, tuple[str, ...]]) -> list[Result]:
     """Each result that did not pass where an exercise it calls did not pass either, told
-    as `because` the first of those; the others as they are."""
-    by_name = {result.name: result for result in results}
+    as `because` the first of those; the others, and those not run, as they are."""
+    by_name = {result.name: result for result in results
+               if not result.message.startswith(NOT_RUN)}
     told = []
     for result in results:
         failed = [by_name[callee] for callee in calls.get(result.name, ())
                   if callee in by_name and not by_name[callee].passed]
-        told.append(because(result, failed[0]) if failed and not result.passed else result)
+        judged = result.name in by_name and not result.passed
+        told.append(because(result, failed[0]) if failed and judged else result)
     return told

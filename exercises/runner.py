@@ -91,7 +91,7 @@ from ch9_shared.threads import THREAD_VARIABLES
 from exercises import TRACKS, exercise
 from exercises import child as child_script
 from exercises.child import SOURCE_CHARACTERS, Arrays, first_line, pack_calls, send, unpack
-from exercises.depends import calls_in_file, dependency_order, with_causes
+from exercises.depends import NOT_RUN, calls_in_file, dependency_order, with_causes
 from exercises.grading import Result, judge, order_of, prepare
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -653,7 +653,6 @@ def where_import_failed(meta: dict[str, object], path: Path) -> str:
 
 ENVIRONMENT = "the grader's environment, not the answers"
 """What a fault before the answers load is."""
-NOT_RUN = "not run: the file's time ran out"
 
 
 def grade_file(path: Path, limits: Limits = Limits(), copy: Path | None = None) -> Graded:

@@ -221,6 +221,32 @@ def test_a_files_time_is_bounded_and_what_did_not_run_says_so(tmp_path):
     assert all(line.startswith(("failed: still running", NOT_RUN)) for line in lines), lines
 
 
+
+@pytest.mark.parametrize("message", [1, 2])
+def test_a_later_child_out_of_the_files_time_as_it_starts_leaves_the_rest_not_run(
+        tmp_path, monkeypatch, message):
+    """The file's time runs out while a later child starts (its first or second message,
+    on a loaded machine): the exercises left are not run, never the grader's fault."""
+    from exercises import runner
+    received, calls = runner.Child.receive, []
+
+    def receive(child, *args, **kwargs):
+        calls.append(child)
+        children = list(dict.fromkeys(calls))
+        if len(children) == 2 and calls.count(child) == message:
+            raise runner.OutOfTime("still running when the file's time ran out")
+        return received(child, *args, **kwargs)
+
+    monkeypatch.setattr(runner.Child, "receive", receive)
+    loops = re.sub(r"(def relu2deriv\(.*:\n)", r"\1    while True:\n        pass\n", BACKPROP,
+                   count=1)
+    graded = grade_file(write(tmp_path, "loops.py", loops), Limits(time=0.5, start=20))
+    lines = [result.message for result in graded.results]
+    assert graded.environment is None and graded.error is None, graded.environment
+    assert lines[0].startswith("failed: still running after 0.5 s"), lines
+    assert lines[1:] == [f"{NOT_RUN} (a file has {Limits.file_budget:g} s of CPU time)"] \
+        * (len(TRACKS["backprop"]) - 1), lines
+
 SLOW = {  # how a correct relu2deriv spends its time on each call
     "waits 0.6 s, as a loaded machine makes it wait": "time.sleep(0.6)",
     "computes for 0.3 s of CPU time, 9 calls": (
