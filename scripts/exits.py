@@ -127,7 +127,14 @@ STOPPED_BY: list[int] = []
 import that turns it into an ImportError), the script ends as that signal says."""
 
 
+_in_unraisable = threading.Event()
+"""Set while _unraisable runs: a signal there would be printed and ignored, so its thread
+sends it again until the script takes it."""
+
+
 def _stop(number: int, frame: object) -> None:
+    if _in_unraisable.is_set():
+        return
     let_signals_by()
     STOPPED_BY.append(number)
     raise Interrupted(number)
@@ -147,18 +154,23 @@ def _unraisable(hook: sys.UnraisableHookArgs) -> None:
     if not isinstance(hook.exc_value, Interrupted):
         sys.__unraisablehook__(hook)
         return
-    for number in STOP_SIGNALS:
-        signal.signal(number, _stop)
+    taken = len(STOPPED_BY)
 
     def again(number: int = hook.exc_value.number) -> None:
-        time.sleep(0.01)  # this hook has returned: the main thread takes it in its own code
-        _thread.interrupt_main(number)
+        while len(STOPPED_BY) == taken:  # until the main thread takes it in its own code
+            time.sleep(0.01)
+            _thread.interrupt_main(number)
 
+    _in_unraisable.set()
     try:
+        for number in STOP_SIGNALS:
+            signal.signal(number, _stop)
         threading.Thread(target=again, daemon=True).start()
     except RuntimeError:  # no thread can start: stop now, in the same words
         say(f"{program()}: stopped by {signal_name(hook.exc_value)}")
         os._exit(interrupted_status(hook.exc_value))
+    finally:
+        _in_unraisable.clear()
 
 
 def program() -> str:

@@ -193,10 +193,21 @@ def test_a_signal_among_the_exit_handlers_after_the_work_changes_nothing(name, t
     assert len(ran.stdout.splitlines()) == 2
 
 
+SLOW_THREADS = """import threading, time
+start = threading.Thread.start
+def slow_start(self):
+    start(self)
+    time.sleep(0.2)
+threading.Thread.start = slow_start"""
+"""A loaded machine, where the thread that sends a signal again may send it before the
+hook that started it has returned."""
+
+
+@pytest.mark.parametrize("load", ["", SLOW_THREADS], ids=["idle", "slow threads"])
 @pytest.mark.parametrize("name", SIGNALS)
-def test_a_signal_in_a_finalizer_still_stops_the_script(name, tmp_path):
-    ran = hooked("scripts/train.py", [*RUN, "--iterations", "2"], name, IN_A_FINALIZER,
-                 tmp_path)
+def test_a_signal_in_a_finalizer_still_stops_the_script(name, load, tmp_path):
+    ran = hooked("scripts/train.py", [*RUN, "--iterations", "2"], name,
+                 f"{load}\n{IN_A_FINALIZER}", tmp_path)
     stopped_cleanly(ran.returncode, ran.stderr, name, tmp_path)
     assert ran.stdout == ""
 
