@@ -8,9 +8,11 @@
   `autograd_checks.py`, answers in `autograd_solutions.py`.
 
 A blank file defines its track's exercises, in order: each function or class in it is one,
-and its name, written there once, is the exercise's everywhere else (the checks refer to
-the blank itself; the hints, keyed by name, are checked against the blanks on import).
-`grading.py` is the engine that judges an answer on either track.
+and its name, written there once, is the exercise's everywhere else. Each is registered
+once, in its track's checks (`EXERCISES`): its blank, inputs, reference, catalogue of
+typical mistakes and hints; its answer is the function or class of its name in the
+solutions (exercises/registry.py; docs/exercises.md, "Adding an exercise"). `grading.py`
+is the engine that judges an answer on either track.
 
 In a notebook, the learner's code runs in the learner's kernel:
 
@@ -25,42 +27,16 @@ and a memory limit (`runner.py`), for a teacher grading a class.
 
 from __future__ import annotations
 
-import ast
 import importlib
 import inspect
 from collections.abc import Iterable
-from pathlib import Path
 from typing import TYPE_CHECKING
 
-from exercises.hints import HINTS, Hint, hint
+from exercises.hints import Hint, hint
+from exercises.registry import TRACKS
 
 if TYPE_CHECKING:
     from exercises.grading import Exercise, Result
-
-
-def blanks(track: str) -> tuple[str, ...]:
-    """The functions and classes the track's blank file defines, in order. The file is read,
-    not imported: the autograd track's imports torch, and only its exercises may."""
-    source = Path(__file__).with_name(f"{track}.py").read_text(encoding="utf-8")
-    return tuple(node.name for node in ast.parse(source).body
-                 if isinstance(node, ast.FunctionDef | ast.ClassDef))
-
-
-TRACKS: dict[str, tuple[str, ...]] = {track: blanks(track) for track in ("backprop", "autograd")}
-"""Each track's exercises, in the order of its blank file (the backprop track needs NumPy
-alone; the autograd track's checks import torch, only when one of them is asked for)."""
-
-
-def check_hints(hints: dict[str, object]) -> None:
-    """Raise unless the hints are keyed by the exercises' names, in the tracks' order: a
-    name no blank defines is a misspelling, a missing one an exercise without hints."""
-    names = [name for track in TRACKS.values() for name in track]
-    if list(hints) != names:
-        raise ValueError(f"exercises/hints.py has hints for {', '.join(hints)}; the blank "
-                         f"files define {', '.join(names)}, and each needs its hints, in order")
-
-
-check_hints(HINTS)
 
 
 def track_of(name: str) -> str:
@@ -72,8 +48,14 @@ def track_of(name: str) -> str:
 
 
 def exercise(name: str) -> Exercise:
-    """The exercise called `name`, from its track's checks (exercises/{track}_checks.py)."""
-    return importlib.import_module(f"exercises.{track_of(name)}_checks").EXERCISE[name]
+    """The exercise called `name`, as its track's checks register it
+    (exercises/{track}_checks.py); ValueError for a blank they do not register."""
+    track = track_of(name)
+    registered = importlib.import_module(f"exercises.{track}_checks").EXERCISE
+    if name not in registered:
+        raise ValueError(f"{name} has a blank in exercises/{track}.py and no registration in "
+                         f"exercises/{track}_checks.py: add its Exercise to EXERCISES there")
+    return registered[name]
 
 
 def problem(name: str) -> Hint:
@@ -116,5 +98,4 @@ def check_module(module: object, track: str = "backprop", dtype: str = "float64"
     return [check(getattr(module, name, None), dtype, name) for name in names]
 
 
-__all__ = ["TRACKS", "blanks", "check", "check_hints", "check_module", "exercise", "hint",
-           "problem", "track_of"]
+__all__ = ["TRACKS", "check", "check_module", "exercise", "hint", "problem", "track_of"]

@@ -1,4 +1,4 @@
-"""The autograd track: the jump from the hand-made backward pass to torch, nine things to write.
+"""The autograd track: the jump from the hand-made backward pass to torch, one piece at a time.
 
 Copy this file into `answers/`, a folder git ignores and the test suite never reads
 (`cp exercises/autograd.py answers/`), replace each `raise NotImplementedError` with your

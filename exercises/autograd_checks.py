@@ -70,7 +70,8 @@ def loss_inputs(step: StepTensors) -> dict[str, object]:
     return {"logits": step.logits, "labels": step.labels, "D": step.config.D}
 
 
-def loss_exercise(blank: Callable[..., object], mistakes: tuple[Mistake, ...]) -> Exercise:
+def loss_exercise(blank: Callable[..., object], mistakes: tuple[Mistake, ...],
+                  hints: tuple[str, ...] = ()) -> Exercise:
     """The loss of an output layer: `blank` is {output}_loss."""
     output = blank.__name__.removesuffix("_loss")
 
@@ -80,7 +81,7 @@ def loss_exercise(blank: Callable[..., object], mistakes: tuple[Mistake, ...]) -
     return Exercise(blank, loss_inputs, loss_run, (
         Expected("grad", "logits.grad", delta, depth=4),
         Expected("loss", "the loss", loss_value(output), depth=4),
-    ), mistakes)
+    ), mistakes, hints=hints)
 
 
 def loss_value(output: str) -> Callable[[StepTensors], np.ndarray]:
@@ -211,13 +212,13 @@ def book_layer_1_delta(step: StepTensors) -> np.ndarray:
 
 
 def hidden_exercise(blank: type, reference: Callable[[StepTensors], np.ndarray], gradient: bool,
-                    mistakes: tuple[Mistake, ...]) -> Exercise:
+                    mistakes: tuple[Mistake, ...], hints: tuple[str, ...] = ()) -> Exercise:
     return Exercise(blank, hidden_inputs, hidden_run, (
         Expected("layer_1", "layer_1", lambda step: step.layer_1,
                  zero="where dropout dropped a unit"),
         Expected("layer_1_delta", "hidden_input.grad", reference, depth=4, masked=True,
                  zero="where dropout dropped a unit"),
-    ), mistakes, gradcheck_verdict(gradient), gradcheck_inputs)
+    ), mistakes, gradcheck_verdict(gradient), gradcheck_inputs, hints=hints)
 
 
 # train_step.
@@ -357,6 +358,12 @@ EXERCISES = (
          "it is sigmoid's loss (binary cross-entropy), not softmax's"),
         (lambda logits, labels, D: F.cross_entropy(logits.data, labels, reduction="sum") / D,
          CUT),
+    ), hints=(
+        "torch.nn.functional has the loss that takes logits and applies log_softmax "
+        "itself; it accepts one-hot (probability) targets as well as class indices.",
+        "Its default reduction averages over the batch; the chapter sums (reduction='sum') "
+        "and then divides by D.",
+        "The fix: F.cross_entropy(logits, labels, reduction='sum') / D.",
     )),
     loss_exercise(blanks.sigmoid_loss, (
         (lambda logits, labels, D: F.binary_cross_entropy_with_logits(logits, labels) / D,
@@ -373,6 +380,11 @@ EXERCISES = (
             logits, labels, reduction="sum"), NO_D),
         (lambda logits, labels, D: F.binary_cross_entropy_with_logits(
             logits.data, labels, reduction="sum") / D, CUT),
+    ), hints=(
+        "Sigmoid's canonical loss is binary cross-entropy, one yes-or-no per output.",
+        "Use the version that takes logits (it applies the sigmoid itself, stably), summed, "
+        "then divided by D.",
+        "The fix: F.binary_cross_entropy_with_logits(logits, labels, reduction='sum') / D.",
     )),
     loss_exercise(blanks.identity_loss, (
         (lambda logits, labels, D: F.mse_loss(logits, labels, reduction="sum") / D,
@@ -385,6 +397,11 @@ EXERCISES = (
          "it is the absolute error's gradient, the error's sign, where the chapter's loss "
          "squares the error"),
         (lambda logits, labels, D: ((logits.data - labels) ** 2).sum() / (2 * D), CUT),
+    ), hints=(
+        "The squared error's gradient is twice the error; the chapter's delta is the error "
+        "itself, over D.",
+        "So take half of the summed squared error, and divide by D.",
+        "The fix: ((logits - labels) ** 2).sum() / (2 * D).",
     )),
     Exercise(blanks.ChapterNetwork, network_inputs, network_run, (
         Expected("layer_1", "layer_1", lambda step: step.layer_1, masked=True,
@@ -411,7 +428,16 @@ EXERCISES = (
             torch.softmax(self.weights_1_2(layer_1), 1))),
          "they are softmax's output, layer_2, where the loss takes the logits and applies "
          "softmax itself"),
-    ), given=network_given),
+    ), given=network_given, hints=(
+        "In __init__: nn.Linear(pixels, hidden_size, bias=False), and the same from hidden "
+        "units to classes, stored as self.weights_0_1 and self.weights_1_2.",
+        "In forward: layer_1 is tanh of the first layer's output, then the chapter's dropout "
+        "with the mask you are given; the logits are the second layer applied to layer_1.",
+        "The fix: in __init__, super().__init__(); self.weights_0_1 = nn.Linear(pixels, "
+        "hidden_size, bias=False); self.weights_1_2 = nn.Linear(hidden_size, classes, "
+        "bias=False). In forward, layer_1 = torch.tanh(self.weights_0_1(layer_0)) * "
+        "dropout_mask * 2; return layer_1, self.weights_1_2(layer_1).",
+    )),
     hidden_exercise(blanks.TrueHidden, lambda step: step.layer_1_delta, True, (
         (wrong_function(lambda g, h, layer_1, mask: g * tanh2deriv(layer_1) * mask), BOOK_LINE),
         (wrong_function(lambda g, h, layer_1, mask: g * tanh2deriv(layer_1 / 2) * mask),
@@ -422,6 +448,15 @@ EXERCISES = (
          "tanh's slope is computed from the hidden input as if it were tanh's output: the "
          "slope's formula in tanh's output is given its input"),
         (wrong_function(lambda g, h, layer_1, mask: g * mask * 2), "tanh's slope is left out"),
+    ), hints=(
+        "forward computes layer_1 as the chapter does and saves, with "
+        "ctx.save_for_backward, what backward needs: tanh's output and the mask.",
+        "backward multiplies grad_layer_1 by dropout's factor (the mask times 2) and by "
+        "tanh's slope at tanh's output, 1 - t**2; it returns that and None.",
+        "The fix: forward: hidden_output = torch.tanh(hidden_input); "
+        "ctx.save_for_backward(hidden_output, dropout_mask); return hidden_output * "
+        "dropout_mask * 2. backward: hidden_output, dropout_mask = ctx.saved_tensors; "
+        "return grad_layer_1 * dropout_mask * 2 * (1 - hidden_output**2), None.",
     )),
     hidden_exercise(blanks.BookHidden, book_layer_1_delta, False, (
         (wrong_function(lambda g, h, layer_1, mask: g * tanh2deriv(layer_1 / 2) * mask * 2),
@@ -432,6 +467,14 @@ EXERCISES = (
         (wrong_function(lambda g, h, layer_1, mask: g * tanh2deriv(layer_1 / 2) * mask),
          "tanh's slope is taken at tanh's own output, where the book's line takes it at "
          "layer_1, after dropout"),
+    ), hints=(
+        "forward is TrueHidden's, but save layer_1 itself (after dropout): the book's "
+        "backward only knows layer_1.",
+        "The book's line: its delta times tanh2deriv(layer_1), times dropout_mask, without "
+        "the 2 and with the slope at the doubled output.",
+        "The fix: forward: layer_1 = torch.tanh(hidden_input) * dropout_mask * 2; "
+        "ctx.save_for_backward(layer_1, dropout_mask); return layer_1. backward: "
+        "return grad_layer_1 * (1 - layer_1**2) * dropout_mask, None.",
     )),
     Exercise(blanks.train_step, step_inputs, train_step_run, (
         Expected("weights_0_1.grad", "weights_0_1.grad",
@@ -453,7 +496,16 @@ EXERCISES = (
         (wrong_step("zero_grad", "mean", "step"), MEAN),
         (wrong_step("zero_grad", "softmax", "step"),
          "softmax is applied twice: cross_entropy applies it to what it is given"),
-    ), given=step_given, ignoring=(("optimizer", HARD_CODED_RATE),)),
+    ), given=step_given, ignoring=(("optimizer", HARD_CODED_RATE),), hints=(
+        "Every PyTorch step has the same four calls around the forward pass: clear the "
+        "gradients, compute a loss, backpropagate it, update.",
+        "optimizer.zero_grad(); the logits are network(layer_0, dropout_mask)[2]; the loss "
+        "is softmax_loss's (F.cross_entropy, summed, over D); then loss.backward() and "
+        "optimizer.step().",
+        "The fix: optimizer.zero_grad(); _, _, logits = network(layer_0, dropout_mask); "
+        "loss = softmax_loss(logits, labels, D) (F.cross_entropy(logits, labels, "
+        "reduction='sum') / D); loss.backward(); optimizer.step(); return loss.",
+    )),
     Exercise(blanks.idiomatic_model, idiomatic_inputs, idiomatic_run, (
         Expected("eval_logits", "the logits in eval mode",
                  lambda step: step.hidden_output @ step.weights_1_2, depth=4),
@@ -480,7 +532,16 @@ EXERCISES = (
         (wrong_model(tanh_, dropout_(0.5), last=(nn.Softmax(dim=1),)),
          "they are softmax's output, where nn.CrossEntropyLoss takes the logits and applies "
          "softmax itself"),
-    ), given=idiomatic_given, own_mask=True),
+    ), given=idiomatic_given, own_mask=True, hints=(
+        "nn.Sequential of nn.Linear(784, hidden_size, bias=False), nn.Tanh(), nn.Dropout(p), "
+        "nn.Linear(hidden_size, 10, bias=False); p is the probability of dropping a unit, "
+        "and nn.Dropout scales the kept ones by 1 / (1 - p).",
+        "The loss module's mean divides the summed loss by batch_size; the chapter divides "
+        "it by D. SGD's lr must multiply by batch_size / D to make up for it.",
+        "The fix: model = nn.Sequential(nn.Linear(784, hidden_size, bias=False), nn.Tanh(), "
+        "nn.Dropout(0.5), nn.Linear(hidden_size, 10, bias=False)); return model, "
+        "alpha * batch_size / D.",
+    )),
     Exercise(blanks.manual_layer_1_delta, manual_inputs, manual_run, (
         Expected("layer_1_delta", "layer_1_delta", _autograd_grad, depth=4,
                  masked=True, zero="where dropout dropped a unit"),
@@ -494,7 +555,15 @@ EXERCISES = (
         (lambda d2, w, layer_1, mask: d2 @ w.T * tanh2deriv(layer_1 / 2) * mask * 2,
          "weight_1_2 is nn.Linear's weight, (classes, hidden units): the chapter's "
          "weights_1_2 transposed already, which a .T turns back"),
-    ), cmp_note, tied=("dropout_mask",)),
+    ), cmp_note, tied=("dropout_mask",), hints=(
+        "It is the backprop track's layer_1_delta, in torch. weight_1_2 is nn.Linear's "
+        "weight, (10, 100): it is weights_1_2.T already.",
+        "layer_2_delta @ weight_1_2 carries the gradient back to layer_1; then dropout's "
+        "factor and tanh's slope at tanh's output (layer_1 / 2).",
+        "The fix: layer_2_delta @ weight_1_2 * (1 - (layer_1 / 2)**2) * dropout_mask * 2; or, "
+        "naming tanh's output, hidden_output = layer_1 / 2 and layer_2_delta @ weight_1_2 * "
+        "(1 - hidden_output**2) * dropout_mask * 2.",
+    )),
 )
 EXERCISE = {exercise.name: exercise for exercise in EXERCISES}
 

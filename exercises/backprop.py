@@ -1,4 +1,4 @@
-"""The backprop track: chapter 9's backward pass by hand, nine functions to write (NumPy alone).
+"""The backprop track: chapter 9's backward pass by hand, one function at a time (NumPy alone).
 
 Copy this file into `answers/`, a folder git ignores and the test suite never reads
 (`cp exercises/backprop.py answers/`), replace each `raise NotImplementedError` with your

@@ -161,7 +161,7 @@ def function_exercise(
     reference: Callable[[StepTensors], np.ndarray], mistakes: tuple[Mistake, ...] = (),
     numeric: Numeric | None = None, depth: float = 2, zero: str = "where it should be 0",
     masked: bool = False, weights: str | None = None, tied: tuple[str, ...] = (),
-    may_change: tuple[str, ...] = (),
+    may_change: tuple[str, ...] = (), hints: tuple[str, ...] = (),
 ) -> Exercise:
     """An exercise whose answer is one function of arrays, returning one array (changing
     no argument in place but those of `may_change`)."""
@@ -169,7 +169,8 @@ def function_exercise(
         blank, inputs, function_run,
         (Expected("answer", label, reference, depth, zero, masked, weights),), mistakes,
         None if numeric is None else finite_differences(numeric, label),
-        None if numeric is None else float64_answer(inputs), tied=tied, may_change=may_change)
+        None if numeric is None else float64_answer(inputs), tied=tied, may_change=may_change,
+        hints=hints)
 
 
 BOOK_LINE = ("this is the book's line, which takes tanh's slope after dropout doubled "
@@ -186,17 +187,19 @@ the last hint's)."""
 
 
 def slope_exercise(blank: Callable[..., object], mistakes: tuple[Mistake, ...],
-                   zero: str = "where it should be 0") -> Exercise:
+                   zero: str = "where it should be 0", hints: tuple[str, ...] = ()
+                   ) -> Exercise:
     """An activation's slope from its output: `blank` is {activation}2deriv."""
     forward, slope = act.HIDDEN[blank.__name__.removesuffix("2deriv")]
     return function_exercise(
         blank, f"{blank.__name__}(output)",
         inputs=lambda step: {"output": forward(step.spread)},
         reference=lambda step: slope(forward(step.spread)),
-        mistakes=mistakes, numeric=slope_numeric(forward), zero=zero)
+        mistakes=mistakes, numeric=slope_numeric(forward), zero=zero, hints=hints)
 
 
-def update_exercise(blank: Callable[..., object], layer: str, delta: str) -> Exercise:
+def update_exercise(blank: Callable[..., object], layer: str, delta: str,
+                    hints: tuple[str, ...] = ()) -> Exercise:
     """One step of gradient descent on weights: `blank` is {weights}_update."""
     weights = blank.__name__.removesuffix("_update")
     return function_exercise(
@@ -219,7 +222,8 @@ def update_exercise(blank: Callable[..., object], layer: str, delta: str) -> Exe
         ),
         numeric=weights_0_1_numeric if weights == "weights_0_1" else gradient_numeric(
             weights, lambda step, w: loss_of_logits(step, step.layer_1 @ w)),
-        weights=weights, may_change=(weights,))  # the book's `weights -= ...` is fine
+        weights=weights, may_change=(weights,),  # the book's `weights -= ...` is fine
+        hints=hints)
 
 
 EXERCISES = (
@@ -230,18 +234,34 @@ EXERCISES = (
          "is on the wrong side"),
         (lambda output: output, "it is relu's output, not its slope, which takes two values "
                                 "only"),
+    ), hints=(
+        "relu's output is either 0 (the input was not positive) or the input itself.",
+        "Where the unit is on, relu is the identity: slope 1. Where it is off, relu is "
+        "flat: slope 0. So the slope only asks whether the output is positive.",
+        "The fix: the comparison output > 0, as numbers of output's dtype: "
+        "(output > 0).astype(output.dtype). An output of exactly 0 is a unit that is off.",
     )),
     slope_exercise(blanks.sigmoid2deriv, mistakes=(
         (lambda output: act.sigmoid(output) * (1 - act.sigmoid(output)),
          FROM_INPUT.format("sigmoid")),
         (lambda output: 1 - output**2, "it is tanh's slope, not sigmoid's"),
         (lambda output: 1 - output, "one of the derivative's two factors is missing"),
+    ), hints=(
+        "Write s = 1 / (1 + e^-x) and differentiate with the chain rule; then look for s "
+        "in what you get.",
+        "The derivative is e^-x / (1 + e^-x)^2, which is s times (1 - s).",
+        "The fix: output * (1 - output).",
     )),
     slope_exercise(blanks.tanh2deriv, mistakes=(
         (lambda output: 1 - np.tanh(output) ** 2, FROM_INPUT.format("tanh")),
         (lambda output: 1 - output, "it is linear in the output, and tanh's slope is not"),
         (lambda output: (1 - output) ** 2, "the square is taken of the wrong quantity"),
         (lambda output: output * (1 - output), "it is sigmoid's slope, not tanh's"),
+    ), hints=(
+        "d/dx tanh(x) is 1 / cosh(x)^2; the identity cosh^2 - sinh^2 = 1 turns it into "
+        "something in tanh(x) alone.",
+        "The slope is 1 minus the square of tanh's output.",
+        "The fix: 1 - output**2.",
     )),
     function_exercise(
         blanks.softmax_cross_entropy_delta, "layer_2_delta",
@@ -259,7 +279,15 @@ EXERCISES = (
             (lambda layer_2, labels, D: (layer_2 - labels) * layer_2 * (1 - layer_2) / D,
              "it multiplies by a slope of softmax, which cross-entropy's gradient cancels"),
         ),
-        numeric=gradient_numeric("logits", loss_of_logits)),
+        numeric=gradient_numeric("logits", loss_of_logits),
+        hints=(
+            "Differentiate -log(softmax(x)[true class]) with respect to each x_j: the true "
+            "class's term and the normalizer's term both contribute.",
+            "For one image the gradient is the prediction minus the one-hot truth; the loss is "
+            "summed over the batch and divided by D, so the gradient is divided by D.",
+            "The fix: (layer_2 - labels) / D (the book's labels - layer_2 is its negative, which "
+            "goes with the book's += update).",
+        )),
     function_exercise(
         blanks.dropout, "layer_1 (after dropout)",
         inputs=lambda step: {"layer_1": step.hidden_output, "dropout_mask": step.dropout_mask},
@@ -273,7 +301,13 @@ EXERCISES = (
              "it keeps the units the mask drops, and drops those it keeps"),
             (lambda layer_1, mask: layer_1 * 2, "no unit is dropped: the mask is not applied"),
         ),
-        zero=DROPPED, masked=True, may_change=("layer_1",)),  # the book's `layer_1 *= ...`
+        zero=DROPPED, masked=True, may_change=("layer_1",),  # the book's `layer_1 *= ...`
+        hints=(
+            "Multiplying by the mask keeps the units where it is 1 and silences the rest.",
+            "Half the units survive on average, so the kept ones are doubled to keep the layer's "
+            "expected size.",
+            "The fix: layer_1 * dropout_mask * 2.",
+        )),
     function_exercise(
         blanks.dropout_backward, "the gradient before dropout",
         inputs=lambda step: {"grad_layer_1": step.layer_2_delta @ step.weights_1_2.T,
@@ -288,7 +322,12 @@ EXERCISES = (
              "the kept units' gradient is scaled down, where the forward pass scaled them up"),
         ),
         numeric=gradient_numeric("hidden_output", loss_of_hidden_output),
-        zero=DROPPED, masked=True),
+        zero=DROPPED, masked=True,
+        hints=(
+            "Dropout is an elementwise product by a constant: y = x * m * 2.",
+            "dy/dx = m * 2, so the gradient flowing back is multiplied by the same numbers.",
+            "The fix: grad_layer_1 * dropout_mask * 2.",
+        )),
     function_exercise(
         blanks.layer_1_delta, "layer_1_delta",
         inputs=lambda step: {"layer_2_delta": step.layer_2_delta, "weights_1_2": step.weights_1_2,
@@ -309,9 +348,28 @@ EXERCISES = (
              "tanh"),
         ),
         numeric=gradient_numeric("hidden_input", loss_of_hidden_input),
-        depth=4, zero=DROPPED, masked=True, tied=("dropout_mask",)),
-    update_exercise(blanks.weights_1_2_update, "layer_1", "layer_2_delta"),
-    update_exercise(blanks.weights_0_1_update, "layer_0", "layer_1_delta"),
+        depth=4, zero=DROPPED, masked=True, tied=("dropout_mask",),
+        hints=(
+            "Three steps back from layer_2_delta: the product by weights_1_2 (its transpose "
+            "carries the gradient back), dropout (your dropout_backward), then tanh's slope.",
+            "layer_1 after dropout is tanh's output times dropout_mask * 2: where a unit is kept, "
+            "tanh's output is layer_1 / 2 (where it is dropped, the mask zeroes the gradient "
+            "anyway).",
+            "The fix: layer_2_delta @ weights_1_2.T * tanh2deriv(layer_1 / 2) * dropout_mask * 2.",
+        )),
+    update_exercise(blanks.weights_1_2_update, "layer_1", "layer_2_delta", hints=(
+        "The gradient of weights_1_2 has its shape (100, 10): one row per hidden unit, one "
+        "column per class, summed over the images.",
+        "That sum of outer products is layer_1.T @ layer_2_delta. Gradient descent moves "
+        "against the gradient, by alpha times it.",
+        "The fix: weights_1_2 - alpha * layer_1.T @ layer_2_delta.",
+    )),
+    update_exercise(blanks.weights_0_1_update, "layer_0", "layer_1_delta", hints=(
+        "The same rule as weights_1_2_update: the layer it reads, transposed, times the "
+        "delta at the layer it writes.",
+        "Here the layer it reads is layer_0 and the delta is layer_1_delta.",
+        "The fix: weights_0_1 - alpha * layer_0.T @ layer_1_delta.",
+    )),
 )
 EXERCISE = {exercise.name: exercise for exercise in EXERCISES}
 

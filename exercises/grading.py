@@ -301,7 +301,8 @@ class Expected:
 @dataclass(frozen=True, eq=False)  # hashed as itself: its mistakes are cached
 class Exercise:
     """One thing to write: its arguments, how to run it, what it must match, how to tell
-    what is off."""
+    what is off, and its hints. Made once, in its track's checks (EXERCISES): the
+    registration from which the rest is found (exercises/registry.py)."""
 
     blank: Callable[..., object]  # the function or class to write, in its track's blank file
     inputs: Inputs
@@ -317,6 +318,14 @@ class Exercise:
     own_mask: bool = False  # the answer draws its own dropout mask: judged on the one it drew
     may_change: tuple[str, ...] = ()  # arguments an answer may change in place (the book's
     # `weights -= ...`); changing any other is wrong (IN_PLACE says why)
+    hints: tuple[str, ...] = ()  # the hint ladder, a nudge first and the fix last, written
+    # out as texts (exercises/registry.py reads them without importing the checks)
+
+    def __post_init__(self) -> None:
+        if (levels := len(self.hints)) < 2:
+            raise ValueError(f"{self.name}: its hint ladder (hints= in its registration) has "
+                             f"{levels} level{'s' * (levels != 1)}, where it needs two or more: "
+                             "a nudge first, the fix last")
 
     @property
     def name(self) -> str:

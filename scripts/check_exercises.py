@@ -239,7 +239,11 @@ def main(argv: list[str] | None = None) -> int:
                              "hint: for a teacher's gradebook")
     args = parser.parse_args(argv)
     if args.hint is not None:
-        print(next_hint(args.hint))
+        try:
+            print(next_hint(args.hint))
+        except ValueError as e:  # a blank that its track's checks do not register
+            exits.say(f"{parser.prog}: error: {e}")
+            return 2
         return 0
     problems = [f"{path}: no file matches this pattern" for path in args.answers
                 if not expanded(path)]
