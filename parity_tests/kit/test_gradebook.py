@@ -33,6 +33,7 @@ SOLUTIONS = (REPO / "exercises" / "backprop_solutions.py").read_text(encoding="u
 WRONG = "def relu2deriv(output):\n    return output >= 0\n"
 HANGS = "def dropout(layer_1, dropout_mask):\n    while True:\n        pass\n"
 BACKPROP = list(TRACKS["backprop"])
+COUNT = len(BACKPROP)  # the points of a backprop file: one an exercise
 ENDLESS = re.compile(r"failed: still running after \d+ s of CPU time \(an endless loop\?\)")
 """The line of HANGS with --time-limit 1: 1 s of CPU time a call."""
 CLASS = {  # file: its text
@@ -89,7 +90,8 @@ def test_the_csv_has_a_row_a_student_with_points_and_each_exercises_line(graded)
     assert [row["file"] for row in book] == ["'=mallory.py", "alice.py", "late/bob.py",
                                              "carol.py"]
     assert [(row["points"], row["max_points"], row["percent"]) for row in book] == [
-        ("9", "9", "100.0"), ("9", "9", "100.0"), ("7", "9", "77.8"), ("0", "9", "0.0")]
+        (str(COUNT), str(COUNT), "100.0"), (str(COUNT), str(COUNT), "100.0"),
+        (str(COUNT - 2), str(COUNT), f"{100 * (COUNT - 2) / COUNT:.1f}"), ("0", str(COUNT), "0.0")]
     bob = book[2]
     assert bob["relu2deriv"] == "wrong"
     assert bob["relu2deriv reason"].startswith("wrong: relu2deriv")
@@ -118,7 +120,7 @@ def test_junit_xml_is_a_suite_a_file_and_a_case_an_exercise(graded):
         for exercise, failure in failures.items():
             assert isinstance(failure, Failure) and failure.type == row[exercise]
             assert failure.message == failure.text == row[f"{exercise} reason"]
-    assert graded["junit"].failures == 2 + 9
+    assert graded["junit"].failures == 2 + COUNT
 
 
 def gradescope_failures(results: dict[str, object]) -> dict[str, str]:
@@ -145,8 +147,8 @@ def test_results_json_has_gradescopes_fields(graded):
     failed = gradescope_failures(results)
     assert list(failed) == ["relu2deriv", "dropout"]
     assert ENDLESS.fullmatch(failed["dropout"]), failed["dropout"]
-    assert results["score"] == 7 and results["execution_time"] >= 1
-    assert results["output"] == "bob.py: 7 of 9 points"
+    assert results["score"] == COUNT - 2 and results["execution_time"] >= 1
+    assert results["output"] == f"bob.py: {COUNT - 2} of {COUNT} points"
 
 
 def a_class() -> list[Graded]:
@@ -189,7 +191,7 @@ def test_a_file_that_cannot_be_imported_fails_every_exercise_in_each_format():
     assert [test["name"] for test in tests] == BACKPROP  # no name of a track in its text
     assert {test["status"] for test in tests} == {"failed"}
     suite = next(iter(JUnitXml.fromstring(junit_xml([eve]).encode())))
-    assert suite.failures == 9  # the control characters an error may hold are not XML's
+    assert suite.failures == COUNT  # the control characters an error may hold are not XML's
     assert next(iter(suite)).result[0].message == "failed: cannot be imported: ValueError: " \
                                                   "\ufffd\ufffd@sum"
 
@@ -424,7 +426,7 @@ def test_the_autograder_end_to_end_on_a_fake_autograder_tree(tmp_path, script):
             == {0o600}
         assert (solutions / "child.py").stat().st_mode & 0o004  # the answers' user runs it
         assert not (solutions.parent / "numpy_impl" / "network.py").stat().st_mode & 0o044
-    assert gradescope_failures(results["right"]) == {} and results["right"]["score"] == 9
+    assert gradescope_failures(results["right"]) == {} and results["right"]["score"] == COUNT
     failed = gradescope_failures(results["hangs"])
     assert list(failed) == ["dropout"] and ENDLESS.fullmatch(failed["dropout"])
     failed = gradescope_failures(results["wrong"])

@@ -23,6 +23,7 @@ from parity_tests.conftest import REPO, child_env, needs_torch
 from scripts.check_exercises import RIGHTS
 
 QUICK = Limits(time=2, start=20)
+COUNT = len(TRACKS["backprop"])  # the points of a backprop file: one an exercise
 """Short limits: the backprop track's answers take milliseconds."""
 
 SOLUTIONS_TEXT = (REPO / "exercises" / "backprop_solutions.py").read_text(encoding="utf-8")
@@ -187,10 +188,10 @@ def test_one_file_prints_a_line_an_exercise(tmp_path, script):
     lines = ran.stdout.splitlines()
     assert ran.returncode == 0 and ran.stderr == ""
     assert [line.split(":")[0] for line in lines[:-1]] == list(TRACKS["backprop"])
-    assert lines[-1].endswith("backprop_solutions.py: 9 of 9 passed")
+    assert lines[-1].endswith(f"backprop_solutions.py: {COUNT} of {COUNT} passed")
 
     blank = script("check_exercises.py", [])  # the blank backprop exercises
-    assert blank.returncode == 1 and blank.stdout.count("not done yet") == 9
+    assert blank.returncode == 1 and blank.stdout.count("not done yet") == COUNT
 
 
 def test_a_class(tmp_path, script):
@@ -206,15 +207,16 @@ def test_a_class(tmp_path, script):
     assert ran.returncode == 1
     rows = ran.stdout.splitlines()
     assert rows[0].split() == ["file", "track", "passed", "not", "passed"]
-    assert f"{good}  backprop  9 of 9" in rows[1] and rows[1].endswith("9 of 9")
-    assert rows[2].endswith("backprop  0 of 9  all not done")
-    assert rows[3].endswith("8 of 9  relu2deriv (wrong)")
-    assert rows[4].endswith("0 of 9  cannot be imported: SyntaxError: invalid syntax "
+    assert f"{good}  backprop  {COUNT} of {COUNT}" in rows[1]
+    assert rows[1].endswith(f"{COUNT} of {COUNT}")
+    assert rows[2].endswith(f"backprop  0 of {COUNT}  all not done")
+    assert rows[3].endswith(f"{COUNT - 1} of {COUNT}  relu2deriv (wrong)")
+    assert rows[4].endswith(f"0 of {COUNT}  cannot be imported: SyntaxError: invalid syntax "
                             f"({broken}, line 1: def x(:)")
     assert rows[5] == "1 of 4 files passed every exercise"
     book = list(csv.DictReader(grades.open(encoding="utf-8", newline="")))
     assert [row["student"] for row in book] == ["alice", "backprop", "bob", "carol"]
-    assert [row["points"] for row in book] == ["9", "0", "8", "0"]
+    assert [row["points"] for row in book] == [str(COUNT), "0", str(COUNT - 1), "0"]
     assert book[2]["relu2deriv"] == "wrong" and book[2]["tanh2deriv"] == "passed"
     assert book[3]["error"].startswith("cannot be imported")
     assert book[3]["relu2deriv"] == "failed"
@@ -265,7 +267,7 @@ def test_the_backprop_track_with_numpy_alone(tmp_path):
     lines = result.stdout.splitlines()
     assert result.returncode == 1 and result.stderr == RIGHTS_NOTE, result.stderr
     assert "cannot be imported: SyntaxError" in lines[1]  # by student: bad, good, torch_answers
-    assert lines[2].endswith("backprop  9 of 9")
+    assert lines[2].endswith(f"backprop  {COUNT} of {COUNT}")
     assert lines[3].endswith("cannot be imported: ImportError: torch is blocked here "
                              f"({files[2]}, line 1: import torch)")
 
@@ -281,10 +283,12 @@ def test_a_pattern_the_shell_left_is_expanded(tmp_path, script):
     rows = ran.stdout.splitlines()
     assert ran.returncode == 1 and len(rows) == 4, ran.stdout + ran.stderr
     assert rows[1].startswith(f"{tmp_path / 'alice.py'}  ") and rows[1].endswith("(wrong)")
-    assert rows[2].startswith(f"{tmp_path / 'bob[1].py'}  ") and rows[2].endswith("9 of 9")
+    assert rows[2].startswith(f"{tmp_path / 'bob[1].py'}  ")
+    assert rows[2].endswith(f"{COUNT} of {COUNT}")
 
     literal = script("check_exercises.py", [str(tmp_path / "bob[1].py")])
-    assert literal.returncode == 0 and literal.stdout.endswith("bob[1].py: 9 of 9 passed\n")
+    assert literal.returncode == 0
+    assert literal.stdout.endswith(f"bob[1].py: {COUNT} of {COUNT} passed\n")
 
     nothing = script("check_exercises.py", [str(tmp_path / "*.ipynb"), str(tmp_path / "*.py")])
     assert nothing.returncode == 2 and nothing.stdout == ""
@@ -301,7 +305,7 @@ def test_a_csv_that_cannot_be_written_after_grading_is_one_line(tmp_path, script
     monkeypatch.setattr(os, "replace", full)
     grades = tmp_path / "grades.csv"
     ran = script("check_exercises.py", [str(answers(tmp_path, "alice", "")), "--csv", str(grades)])
-    assert ran.returncode == 2 and ran.stdout.endswith("alice.py: 9 of 9 passed\n")
+    assert ran.returncode == 2 and ran.stdout.endswith(f"alice.py: {COUNT} of {COUNT} passed\n")
     assert ran.stderr == (f"scripts/check_exercises.py: error: --csv {grades}: cannot write it "
                           f"({os.strerror(errno.ENOSPC)}: free some space, or write elsewhere)\n")
     assert [path.name for path in tmp_path.iterdir() if "grades" in path.name] == []
@@ -334,6 +338,7 @@ def test_without_a_memory_limit_the_solutions_pass_with_one_note(system, tmp_pat
     ran = python(["scripts/check_exercises.py", *SOLUTIONS], first=tmp_path)
     rows = ran.stdout.splitlines()
     assert ran.returncode == 0, ran.stdout + ran.stderr
-    assert [row.split()[-3:] for row in rows[1:3]] == [["9", "of", "9"]] * 2
+    counts = [str(len(TRACKS[track])) for track in ("autograd", "backprop")]  # by student
+    assert [row.split()[-3:] for row in rows[1:3]] == [[n, "of", n] for n in counts]
     assert ran.stderr == RIGHTS_NOTE + ("scripts/check_exercises.py: note: graded without a "
                                         f"memory limit (--memory-mb): {reason}\n")

@@ -26,6 +26,8 @@ BACKPROP = (REPO / "exercises" / "backprop_solutions.py").read_text(encoding="ut
 AUTOGRAD = (REPO / "exercises" / "autograd_solutions.py").read_text(encoding="utf-8")
 """The solutions as text: a file of answers cannot import them."""
 QUICK = Limits(time=2, start=20)
+COUNTS = {track: str(len(names)) for track, names in TRACKS.items()}
+"""The points of a file of each track, as the CSV writes them: one an exercise."""
 
 
 def check_exercises(*args: str, env: dict[str, str] | None = None
@@ -69,7 +71,7 @@ def test_the_track_is_most_of_its_blanks(defined, wanted, tracks):
 
 @needs_torch
 def test_helpers_named_like_the_other_tracks_exercises_change_nothing(tmp_path):
-    """An autograd file with helpers tanh2deriv and dropout is graded 9 of 9 on autograd
+    """An autograd file with helpers tanh2deriv and dropout gets every point on autograd
     alone; a backprop file with a NumPy helper softmax_loss, on backprop alone; --track
     both grades the first on both, its percent against both."""
     helpers = ("\ndef tanh2deriv(output):\n    return 1 - output**2\n"
@@ -81,9 +83,9 @@ def test_helpers_named_like_the_other_tracks_exercises_change_nothing(tmp_path):
     assert ran.returncode == 0, ran.stdout + ran.stderr
     ann, ben = book(tmp_path / "g.csv")
     assert (ann["track"], ann["points"], ann["max_points"], ann["percent"]) == (
-        "autograd", "9", "9", "100.0")
+        "autograd", COUNTS["autograd"], COUNTS["autograd"], "100.0")
     assert (ben["track"], ben["points"], ben["max_points"], ben["percent"]) == (
-        "backprop", "9", "9", "100.0")
+        "backprop", COUNTS["backprop"], COUNTS["backprop"], "100.0")
     assert ann["tanh2deriv"] == "" and ben["softmax_loss"] == ""
 
     both = check_exercises(str(auto), "--track", "both", "--csv", str(tmp_path / "b.csv"))
@@ -208,15 +210,15 @@ def test_user_who_cannot_run_this_python_is_one_line(tmp_path):
 # Fair time.
 
 def test_a_files_time_is_bounded_and_what_did_not_run_says_so(tmp_path):
-    """Every answer loops: with 0.5 s of CPU time a call and 3 s for the file (the nine
-    loops need 4.5 s), the file stops within its budget, and the exercises it did not reach
-    say why."""
+    """Every answer loops: with 0.5 s of CPU time a call and 3 s for the file (the loops,
+    one an exercise, need more), the file stops within its budget, and the exercises it did
+    not reach say why."""
     loops = "".join(f"def {name}(*args):\n    while True:\n        pass\n"
                     for name in TRACKS["backprop"])
     graded = grade_file(write(tmp_path, "loops.py", loops),
                         Limits(time=0.5, start=20, file_budget=3))
     lines = [result.message for result in graded.results]
-    assert len(lines) == 9 and not any(result.passed for result in graded.results)
+    assert len(lines) == len(TRACKS["backprop"]) and not any(r.passed for r in graded.results)
     assert lines[-1] == f"{NOT_RUN} (a file has 3 s of CPU time)", lines
     assert all(line.startswith(("failed: still running", NOT_RUN)) for line in lines), lines
 
@@ -491,8 +493,8 @@ def test_identical_copies_get_identical_rows_beside_a_busy_core(tmp_path):
     rows = {row["student"]: {k: v for k, v in row.items() if k not in ("student", "file")}
             for row in texts[0]}
     assert rows["a1"] == rows["a2"] and rows["b1"] == rows["b2"] and rows["w1"] == rows["w2"]
-    assert rows["a1"]["points"] == rows["b1"]["points"] == "9"
-    assert rows["w1"]["points"] != "9"
+    assert rows["a1"]["points"] == rows["b1"]["points"] == COUNTS["backprop"]
+    assert rows["w1"]["points"] != COUNTS["backprop"]
 
 
 # Gradescope.
@@ -563,5 +565,6 @@ def test_an_answer_that_rewrites_the_checks_changes_nothing(tmp_path):
     ran = subprocess.run([sys.executable, "scripts/check_exercises.py", str(answers)],
                          cwd=tmp_path, capture_output=True, encoding="utf-8", timeout=600,
                          env=child_env(PYTHONPATH=str(tmp_path)))
-    assert ran.returncode == 0 and ran.stdout.endswith("vandal.py: 9 of 9 passed\n"), ran.stderr
+    assert ran.returncode == 0 and ran.stdout.endswith(
+        f"vandal.py: {COUNTS['backprop']} of {COUNTS['backprop']} passed\n"), ran.stderr
     assert "the checks were changed" in checks.read_text(encoding="utf-8")
