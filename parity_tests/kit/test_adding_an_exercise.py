@@ -48,6 +48,7 @@ class Block:
 
 
 def blocks(text: str) -> list[Block]:
+    """The section's code blocks, in order, each with the file its step names first."""
     found, done = [], 0
     for match in FENCE.finditer(text):
         indent, language, body = match.groups()
@@ -104,10 +105,9 @@ def registration(steps: list[Block]) -> Registration:
     return Registration(call.args[0].attr, ast.literal_eval(keywords["hints"]), mistakes)
 
 
-def answers_file(name: str, wrong: ast.Lambda, folder: Path) -> Path:
+def answers_file(name: str, wrong: ast.Lambda, path: Path) -> Path:
     """A learner's file whose answer is the mistake's code."""
     arguments = ", ".join(argument.arg for argument in wrong.args.args)
-    path = folder / f"{name}_{abs(hash(ast.unparse(wrong)))}.py"
     path.write_text(f"import numpy as np\n\n\ndef {name}({arguments}):\n"
                     f"    return {ast.unparse(wrong.body)}\n", encoding="utf-8")
     return path
@@ -138,7 +138,8 @@ def added(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Registration,
 
 def test_the_steps_give_an_exercise_whose_answer_passes_and_whose_track_counts_it(added):
     project, registered, commands = added
-    assert registered.name not in TRACKS["backprop"]  # the docs add one the project lacks
+    assert registered.name not in TRACKS["backprop"], (
+        "the docs' example is one of the project's exercises now: give the docs another")
     count = len(TRACKS["backprop"]) + 1
     said = {}
     for command in commands:
@@ -161,8 +162,8 @@ def test_the_steps_give_an_exercise_whose_answer_passes_and_whose_track_counts_i
 def test_each_mistake_of_its_catalogue_fails_with_its_kind(added, tmp_path):
     project, registered, _ = added
     assert len(registered.mistakes) >= 2
-    for wrong, kind in registered.mistakes:
-        answers = answers_file(registered.name, wrong, tmp_path)
+    for number, (wrong, kind) in enumerate(registered.mistakes):
+        answers = answers_file(registered.name, wrong, tmp_path / f"mistake_{number}.py")
         ran = run_in(project, ["python", "scripts/check_exercises.py", str(answers),
                                "--only", registered.name])
         line = ran.stdout.splitlines()[0]

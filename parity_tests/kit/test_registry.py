@@ -81,15 +81,15 @@ def test_a_ladder_of_one_level_is_refused():
 def test_a_blank_that_no_registration_holds_is_told_so(monkeypatch, script):
     """A blank added without its registration: its check and its hint say what is missing,
     and --hint in one line (exit status 2)."""
-    monkeypatch.setitem(TRACKS, "backprop", (*TRACKS["backprop"], "softmax_output"))
-    monkeypatch.setitem(hints.HINTS, "softmax_output", ())
-    with pytest.raises(ValueError, match=r"^softmax_output has a blank in exercises/backprop.py "
+    monkeypatch.setitem(TRACKS, "backprop", (*TRACKS["backprop"], "unregistered"))
+    monkeypatch.setitem(hints.HINTS, "unregistered", ())
+    with pytest.raises(ValueError, match=r"^unregistered has a blank in exercises/backprop.py "
                                          r"and no registration in exercises/backprop_checks.py"):
-        exercise("softmax_output")
-    with pytest.raises(ValueError, match=r"^softmax_output has no hints: its track's checks do "
+        exercise("unregistered")
+    with pytest.raises(ValueError, match=r"^unregistered has no hints: its track's checks do "
                                          "not register it"):
-        hints.next_hint("softmax_output")
-    ran = script("check_exercises.py", ["--hint", "softmax_output"])
+        hints.next_hint("unregistered")
+    ran = script("check_exercises.py", ["--hint", "unregistered"])
     assert ran.returncode == 2 and ran.stdout == "" and ran.stderr == (
-        "scripts/check_exercises.py: error: softmax_output has no hints: its track's checks "
+        "scripts/check_exercises.py: error: unregistered has no hints: its track's checks "
         "do not register it (EXERCISES in exercises/*_checks.py)\n")
