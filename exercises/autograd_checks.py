@@ -55,7 +55,8 @@ from exercises.grading import (
     StepTensors,
     first_step,
 )
-from numpy_impl.network import LOSSES, OUTPUTS, Network
+from numpy_impl.activations import OUTPUTS
+from numpy_impl.network import Layers, backward
 from torch_impl.activations import tanh2deriv
 from torch_impl.idiomatic import learning_rate
 from torch_impl.network import Network as TorchNetwork
@@ -63,7 +64,7 @@ from torch_impl.network import Network as TorchNetwork
 # The three losses.
 
 def output_layer(step: StepTensors, output: str) -> Callable[[np.ndarray], np.ndarray]:
-    return step.network.activate if output == "softmax" else OUTPUTS[output]
+    return functools.partial(OUTPUTS[output].stable, base=step.config.softmax_base)
 
 
 def loss_inputs(step: StepTensors) -> dict[str, object]:
@@ -88,7 +89,8 @@ def loss_value(output: str) -> Callable[[StepTensors], np.ndarray]:
     """The chapter's loss on its step, summed over the batch and divided by D."""
     def value(step: StepTensors) -> np.ndarray:
         layer_2 = output_layer(step, output)(step.logits)
-        return np.array(LOSSES[output](layer_2, step.labels, step.config.D), step.config.dtype)
+        return np.array(OUTPUTS[output].loss(layer_2, step.labels, step.config.D),
+                        step.config.dtype)
     return value
 
 
@@ -207,8 +209,9 @@ def gradcheck_verdict(must_pass: bool) -> Final:
 
 def book_layer_1_delta(step: StepTensors) -> np.ndarray:
     """numpy_impl's book mode, on the chapter's step."""
-    network = Network(step.config.replace(mode="book"), step.weights_0_1, step.weights_1_2)
-    return network.backward(step.layer_1, step.layer_2, step.labels, step.dropout_mask)[1]
+    layers = Layers.of(step.config.replace(mode="book"))
+    return backward(layers, step.weights_1_2, step.layer_1, step.layer_2, step.labels,
+                    step.dropout_mask)[1]
 
 
 def hidden_exercise(blank: type, reference: Callable[[StepTensors], np.ndarray], gradient: bool,

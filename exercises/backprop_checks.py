@@ -11,6 +11,7 @@ wrong answer's line (never the fix: that is the last hint's, exercises/hints.py)
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from collections.abc import Callable
 
@@ -30,7 +31,7 @@ from exercises.grading import (
     first_step,
 )
 from numpy_impl import activations as act
-from numpy_impl.network import LOSSES, Network
+from numpy_impl.network import Layers, backward
 
 FD_STEP = 1e-5
 """How far finite differences move an input (central differences, float64)."""
@@ -42,7 +43,7 @@ mistake of 0.1% is 1e-3 away."""
 
 
 def loss_of_logits(step: StepTensors, logits: np.ndarray) -> float:
-    return LOSSES[step.config.output](step.network.activate(logits), step.labels, step.config.D)
+    return step.network.output.loss(step.network.activate(logits), step.labels, step.config.D)
 
 
 def loss_of_hidden_output(step: StepTensors, hidden_output: np.ndarray) -> float:
@@ -50,7 +51,7 @@ def loss_of_hidden_output(step: StepTensors, hidden_output: np.ndarray) -> float
 
 
 def loss_of_hidden_input(step: StepTensors, hidden_input: np.ndarray) -> float:
-    return loss_of_hidden_output(step, step.network.hidden(hidden_input))
+    return loss_of_hidden_output(step, step.network.layers.hidden(hidden_input))
 
 
 def derivative(f: Callable[[float], float]) -> float:
@@ -121,11 +122,11 @@ def weights_0_1_numeric(step: StepTensors, new: np.ndarray) -> tuple[np.ndarray,
 
 
 def dropout_backward_reference(step: StepTensors) -> np.ndarray:
-    """Dropout alone is a hidden layer whose activation is the identity: Network.backward,
-    with identity's slope (1), leaves only dropout's part of layer_1_delta."""
-    network = Network(step.config, step.weights_0_1, step.weights_1_2)
-    network.hidden2deriv = act.identity2deriv
-    return network.backward(step.layer_1, step.layer_2, step.labels, step.dropout_mask)[1]
+    """Dropout alone is a hidden layer whose activation is the identity: the chapter's
+    backward, with identity's slope (1), leaves only dropout's part of layer_1_delta."""
+    layers = dataclasses.replace(Layers.of(step.config), hidden2deriv=act.identity2deriv)
+    return backward(layers, step.weights_1_2, step.layer_1, step.layer_2, step.labels,
+                    step.dropout_mask)[1]
 
 
 def float64_answer(inputs: Inputs) -> Extra:

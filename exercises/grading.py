@@ -216,7 +216,7 @@ def _stepped(config: Config, batch: int, layer_0: np.ndarray, labels: np.ndarray
     tensors = dict(
         layer_0=layer_0, labels=labels, dropout_mask=dropout_mask, weights_0_1=weights_0_1,
         weights_1_2=weights_1_2, hidden_input=hidden_input,
-        hidden_output=network.hidden(hidden_input), layer_1=step.layer_1,
+        hidden_output=network.layers.hidden(hidden_input), layer_1=step.layer_1,
         layer_2=step.layer_2, layer_2_delta=step.layer_2_delta,
         layer_1_delta=step.layer_1_delta, new_weights_0_1=trained.weights_0_1,
         new_weights_1_2=trained.weights_1_2,

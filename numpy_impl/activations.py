@@ -8,6 +8,9 @@ teaches ("we can directly convert their output to their slope"):
     tanh     out = tanh(x)                d out/dx = 1 - out**2
     identity out = x                      d out/dx = 1
     softmax  out = b^x / sum(b^x)         (a Jacobian: with its cross-entropy, a fused delta)
+
+and, below them, the output layers' table: each output activation beside its delta and its
+canonical loss.
 """
 
 from __future__ import annotations
@@ -66,6 +69,13 @@ def softmax(x: Array, base: float = math.e) -> Array:
     return temp / np.sum(temp, axis=1, keepdims=True)
 
 
+def stable_softmax(x: Array, base: float = math.e) -> Array:
+    """softmax of each row less its maximum: the same function, kept from exp's overflow
+    (above logits of about 709). Exact mode and the test pass use it; book mode keeps the
+    listing's."""
+    return softmax(x - x.max(axis=1, keepdims=True), base)
+
+
 def softmax_cross_entropy_delta(
     output: Array, labels: Array, divisor: float, base: float = math.e
 ) -> Array:
@@ -74,6 +84,12 @@ def softmax_cross_entropy_delta(
     For a base other than e the chain rule adds the factor ln(base) (exactly 1.0 for e).
     """
     return math.log(base) * ((output - labels) / divisor)
+
+
+def canonical_delta(output: Array, labels: Array, divisor: float, base: float) -> Array:
+    """dL/dx of sigmoid or identity with its canonical loss, / D: `(out - labels) / D`
+    (`base` is softmax's alone)."""
+    return (output - labels) / divisor
 
 
 def cross_entropy(output: Array, labels: Array, divisor: float) -> float:
@@ -101,3 +117,30 @@ HIDDEN: dict[str, Activation] = {
     "sigmoid": Activation(sigmoid, sigmoid2deriv),
     "tanh": Activation(tanh, tanh2deriv),
 }
+
+
+def sigmoid_output(x: Array, base: float) -> Array:
+    """sigmoid as an output layer (`base` is softmax's alone)."""
+    return sigmoid(x)
+
+
+def identity_output(x: Array, base: float) -> Array:
+    """identity as an output layer: the logits themselves (`base` is softmax's alone)."""
+    return x
+
+
+class Output(NamedTuple):
+    forward: Callable[[Array, float], Array]  # of the logits and softmax's base: the listing's
+    stable: Callable[[Array, float], Array]  # the same, kept from overflowing
+    delta: Callable[[Array, Array, float, float], Array]  # of layer_2, labels, D, base
+    loss: Callable[[Array, Array, float], float]  # the canonical loss of layer_2, labels, D
+
+
+OUTPUTS: dict[str, Output] = {
+    "softmax": Output(softmax, stable_softmax, softmax_cross_entropy_delta, cross_entropy),
+    "sigmoid": Output(sigmoid_output, sigmoid_output, canonical_delta, binary_cross_entropy),
+    "identity": Output(identity_output, identity_output, canonical_delta, half_squared_error),
+}
+"""Each output layer with its canonical loss: dL/d logits = (layer_2 - labels) / D, times
+ln(base) for softmax (exactly 1.0 for e). The deltas are arithmetic alone, which any array
+library runs: scripts/stacked.py runs them on torch tensors."""

@@ -5,8 +5,8 @@ them a changed line of the chapter's arithmetic:
 
 - pixel pruning: a pixel that is zero in every image of a batch adds nothing forward and
   gets a zero gradient, so each batch keeps only its other columns (about 500 of 784 for
-  MNIST batches of 100), and its step runs `Network.train_step` on a copy of those rows of
-  weights_0_1, written back after;
+  MNIST batches of 100), and its step hands the chapter's `train_step` a copy of those rows
+  of weights_0_1, and writes them back after;
 - the test pass, on the test set's nonzero pixels, is computed transposed:
   `(layer_1 @ weights_1_2).T = weights_1_2.T @ hidden(weights_0_1.T @ layer_0.T)`, the
   same numbers, but BLAS runs about twice as fast writing the wide (H, N) result than the
@@ -24,19 +24,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ch9_shared.config import CLASSES
 from ch9_shared.loop import TestPass
-from numpy_impl.network import Network, test_pass
+from numpy_impl.network import Batch, Network, test_pass, train_step
 
 
 @dataclass(frozen=True)
-class PrunedBatch:
-    """One fixed mini-batch, its all-zero pixel columns dropped once, up front."""
+class PrunedBatch(Batch):
+    """One fixed mini-batch, its all-zero pixel columns dropped once, up front: layer_0 is
+    (B, len(pixels))."""
 
     pixels: np.ndarray  # the columns of the 784 that are not zero in every image of the batch
-    layer_0: np.ndarray  # (B, len(pixels)) pixel values / 255
-    labels: np.ndarray  # (B, classes) one-hot
-    digits: np.ndarray  # (B,) the labels as digits, to count correct answers
 
 
 class FastNetwork(Network):
@@ -48,33 +45,23 @@ class FastNetwork(Network):
         self.test_pixels = np.flatnonzero(images.any(axis=0))
         return np.ascontiguousarray(images[:, self.test_pixels].T / 255, self.config.dtype).T
 
-    def layout_batches(self, images: np.ndarray, digits: np.ndarray) -> list[PrunedBatch]:
-        """The batches of `Network.layout_batches`, each without the pixel columns that are
-        zero in all of its images."""
-        config, dtype = self.config, np.dtype(self.config.dtype)
-        found = []
-        for start in range(0, config.train_size - config.batch_size + 1, config.batch_size):
-            end = start + config.batch_size
-            pixels = np.flatnonzero(images[start:end].any(axis=0))
-            found.append(PrunedBatch(pixels, (images[start:end, pixels] / 255).astype(dtype),
-                                     np.eye(CLASSES, dtype=dtype)[digits[start:end]],
-                                     digits[start:end]))
-        return found
+    def batch(self, images: np.ndarray, digits: np.ndarray) -> PrunedBatch:
+        """The chapter's batch without the pixel columns that are zero in all of its images."""
+        pixels = np.flatnonzero(images.any(axis=0))
+        return PrunedBatch(**vars(super().batch(images[:, pixels], digits)), pixels=pixels)
 
     def step(self, batch: PrunedBatch, dropout_mask: np.ndarray, logged: bool
              ) -> tuple[int, float]:
         """The chapter's step on the rows of weights_0_1 that the batch's pixels meet."""
-        weights_0_1 = self.weights_0_1
-        self.weights_0_1 = weights_0_1[batch.pixels]
-        try:
-            return super().step(batch, dropout_mask, logged)
-        finally:
-            weights_0_1[batch.pixels] = self.weights_0_1
-            self.weights_0_1 = weights_0_1
+        rows = self.weights_0_1[batch.pixels]
+        step = train_step(self.layers, rows, self.weights_1_2, self.config.alpha,
+                          batch.layer_0, batch.labels, dropout_mask)
+        self.weights_0_1[batch.pixels] = rows
+        return self.scored(step, batch, logged)
 
     def predict(self, layer_0: np.ndarray) -> np.ndarray:
         """The chapter's test pass, transposed (see the module's docstring)."""
-        layer_1_t = self.hidden(self.weights_0_1.T @ layer_0.T)
+        layer_1_t = self.layers.hidden(self.weights_0_1.T @ layer_0.T)
         return (self.weights_1_2.T @ layer_1_t).T
 
     def test_pass(self) -> TestPass:

@@ -14,13 +14,19 @@ The two modes differ only in the hidden slope:
 
 The listings take the slope at `layer_1` *after* dropout doubled it, and scale by the mask
 but not by its 2, so book mode does not follow the gradient of any loss (see docs/design.md).
+
+The step is a function of the matrices it moves (`train_step`): numpy_impl/fast.py hands it
+each batch's rows of weights_0_1, and scripts/stacked.py runs it on every model of a stack at
+once, on torch tensors: the one backward written by hand on this side.
 """
 
 from __future__ import annotations
 
 import contextlib
 import functools
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -29,14 +35,6 @@ from ch9_shared.config import CLASSES, Config
 from ch9_shared.data import Dataset
 from ch9_shared.loop import TestPass, dropout_masks
 from numpy_impl import activations as act
-
-OUTPUTS = {"sigmoid": act.sigmoid, "identity": act.identity}
-LOSSES = {
-    "softmax": act.cross_entropy,
-    "sigmoid": act.binary_cross_entropy,
-    "identity": act.half_squared_error,
-}
-"""Each output layer's canonical loss: with it, dL/d logits = (layer_2 - labels) / D."""
 
 
 def book_slope_error(hidden: str, t: np.ndarray) -> np.ndarray:
@@ -58,6 +56,14 @@ def book_slope_error(hidden: str, t: np.ndarray) -> np.ndarray:
     return -(t > 0).astype(t.dtype)
 
 
+def book_minus_exact(hidden: str, layer_2_delta: np.ndarray, weights_1_2: np.ndarray,
+                     dropout_mask: np.ndarray, layer_1: np.ndarray) -> np.ndarray:
+    """layer_1_delta(book) - layer_1_delta(exact) of one step, by book_slope_error's formula,
+    from the step's tensors (weights_1_2 as it was before the step)."""
+    t = layer_1 / 2  # each kept unit's output before dropout doubled it
+    return (layer_2_delta @ weights_1_2.T) * dropout_mask * book_slope_error(hidden, t)
+
+
 def book_slope_flips_at_start(hidden: str) -> bool:
     """Does book mode push units the wrong way where they start? Units start near t =
     hidden(0) (small initial weights); the book's slope of a kept unit, hidden2deriv(2t),
@@ -76,6 +82,67 @@ class Step:
     layer_2: np.ndarray
     layer_2_delta: np.ndarray
     layer_1_delta: np.ndarray
+
+
+@dataclass(frozen=True)
+class Layers:
+    """What a step computes besides its matrices, from a config and one side's tables (keyed
+    alike, each entry with its `forward`, `deriv`, `stable`): numpy_impl's for the chapter,
+    torch_impl's for the study's stacked models, which run this module's step on torch tensors
+    (scripts/stacked.py). The deltas are numpy_impl's either way: arithmetic alone."""
+
+    hidden: Callable[[np.ndarray], np.ndarray]
+    hidden2deriv: Callable[[np.ndarray], np.ndarray]  # from the output, as the chapter takes it
+    output: Callable[[np.ndarray], np.ndarray]  # layer_2 of the logits
+    delta: Callable[[np.ndarray, np.ndarray], np.ndarray]  # layer_2_delta of layer_2, labels
+    book: bool  # book mode's hidden slope (the listings' line), or exact mode's
+
+    @classmethod
+    def of(cls, config: Config, hidden: Mapping[str, Any] = act.HIDDEN,
+           outputs: Mapping[str, Any] = act.OUTPUTS) -> Layers:
+        """Book mode keeps the listings' softmax of the raw logits, so that its log stays the
+        book's; exact mode's first subtracts each row's max (the same function, and no
+        overflow)."""
+        activation, output = hidden[config.hidden], outputs[config.output]
+        layer_2 = output.forward if config.mode == "book" else output.stable
+        base, delta = config.softmax_base, act.OUTPUTS[config.output].delta
+        return cls(activation.forward, activation.deriv, functools.partial(layer_2, base=base),
+                   functools.partial(delta, divisor=config.D, base=base), config.mode == "book")
+
+
+def forward(layers: Layers, weights_0_1: np.ndarray, weights_1_2: np.ndarray,
+            layer_0: np.ndarray, dropout_mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """layer_1 (dropped out) and layer_2."""
+    layer_1 = layers.hidden(layer_0 @ weights_0_1)
+    layer_1 *= dropout_mask * 2
+    layer_2 = layers.output(layer_1 @ weights_1_2)
+    return layer_1, layer_2
+
+
+def backward(layers: Layers, weights_1_2: np.ndarray, layer_1: np.ndarray, layer_2: np.ndarray,
+             labels: np.ndarray, dropout_mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """layer_2_delta and layer_1_delta: dL/d of each layer's pre-activation."""
+    layer_2_delta = layers.delta(layer_2, labels)
+    if layers.book:
+        layer_1_delta = layer_2_delta @ weights_1_2.T * layers.hidden2deriv(layer_1)
+        layer_1_delta *= dropout_mask
+    else:
+        layer_1_delta = layer_2_delta @ weights_1_2.T * layers.hidden2deriv(layer_1 / 2)
+        layer_1_delta *= dropout_mask * 2
+    return layer_2_delta, layer_1_delta
+
+
+def train_step(layers: Layers, weights_0_1: np.ndarray, weights_1_2: np.ndarray, alpha: float,
+               layer_0: np.ndarray, labels: np.ndarray, dropout_mask: np.ndarray) -> Step:
+    """One step of mini-batch SGD on a batch with one-hot labels: both matrices move in
+    place. numpy_impl/fast.py hands it the batch's rows of weights_0_1; scripts/stacked.py,
+    each model of a stack (torch.func.vmap), with its own alpha."""
+    layer_1, layer_2 = forward(layers, weights_0_1, weights_1_2, layer_0, dropout_mask)
+    layer_2_delta, layer_1_delta = backward(layers, weights_1_2, layer_1, layer_2, labels,
+                                            dropout_mask)
+    weights_1_2 -= alpha * (layer_1.T @ layer_2_delta)
+    weights_0_1 -= alpha * (layer_0.T @ layer_1_delta)
+    return Step(layer_1, layer_2, layer_2_delta, layer_1_delta)
 
 
 @dataclass(frozen=True)
@@ -104,59 +171,22 @@ class Network:
         self.config = config
         self.weights_0_1 = weights_0_1
         self.weights_1_2 = weights_1_2
-        self.hidden, self.hidden2deriv = act.HIDDEN[config.hidden]
-        self.output = (
-            functools.partial(act.softmax, base=config.softmax_base)
-            if config.output == "softmax"
-            else OUTPUTS[config.output]
-        )
-
-    def forward(self, layer_0: np.ndarray, dropout_mask: np.ndarray
-                ) -> tuple[np.ndarray, np.ndarray]:
-        """layer_1 (dropped out) and layer_2."""
-        layer_1 = self.hidden(layer_0 @ self.weights_0_1)
-        layer_1 *= dropout_mask * 2
-        layer_2 = self.activate(layer_1 @ self.weights_1_2, stable=self.config.mode == "exact")
-        return layer_1, layer_2
-
-    def activate(self, logits: np.ndarray, stable: bool = True) -> np.ndarray:
-        """layer_2 from the logits. A stable softmax first subtracts each row's max (which
-        does not change it, and keeps exp from overflowing); book mode keeps the listings'
-        exp of the raw logits, so that its log stays the book's."""
-        if stable and self.config.output == "softmax":
-            logits = logits - logits.max(axis=1, keepdims=True)
-        return self.output(logits)
-
-    def backward(
-        self, layer_1: np.ndarray, layer_2: np.ndarray, labels: np.ndarray, dropout_mask: np.ndarray
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """layer_2_delta and layer_1_delta: dL/d of each layer's pre-activation."""
-        if self.config.output == "softmax":
-            layer_2_delta = act.softmax_cross_entropy_delta(
-                layer_2, labels, self.config.D, self.config.softmax_base)
-        else:
-            layer_2_delta = (layer_2 - labels) / self.config.D
-        if self.config.mode == "book":
-            layer_1_delta = layer_2_delta @ self.weights_1_2.T * self.hidden2deriv(layer_1)
-            layer_1_delta *= dropout_mask
-        else:
-            layer_1_delta = layer_2_delta @ self.weights_1_2.T * self.hidden2deriv(layer_1 / 2)
-            layer_1_delta *= dropout_mask * 2
-        return layer_2_delta, layer_1_delta
+        self.layers = Layers.of(config)
+        self.output = act.OUTPUTS[config.output]
 
     def train_step(self, layer_0: np.ndarray, labels: np.ndarray, dropout_mask: np.ndarray
                    ) -> Step:
-        """One step of mini-batch SGD on a batch with one-hot labels."""
-        layer_1, layer_2 = self.forward(layer_0, dropout_mask)
-        layer_2_delta, layer_1_delta = self.backward(layer_1, layer_2, labels, dropout_mask)
-        alpha = self.config.alpha
-        self.weights_1_2 -= alpha * (layer_1.T @ layer_2_delta)
-        self.weights_0_1 -= alpha * (layer_0.T @ layer_1_delta)
-        return Step(layer_1, layer_2, layer_2_delta, layer_1_delta)
+        """The chapter's step (`train_step`) on this network's weights."""
+        return train_step(self.layers, self.weights_0_1, self.weights_1_2, self.config.alpha,
+                          layer_0, labels, dropout_mask)
+
+    def activate(self, logits: np.ndarray) -> np.ndarray:
+        """layer_2 of the test pass: the output layer, kept from overflowing."""
+        return self.output.stable(logits, self.config.softmax_base)
 
     def predict(self, layer_0: np.ndarray) -> np.ndarray:
         """Logits of the test pass: no dropout, and no output activation (argmax is the same)."""
-        return self.hidden(layer_0 @ self.weights_0_1) @ self.weights_1_2
+        return self.layers.hidden(layer_0 @ self.weights_0_1) @ self.weights_1_2
 
     # The model the training loop drives (ch9_shared/loop.py) ---------------------------
 
@@ -176,21 +206,25 @@ class Network:
     def layout_batches(self, images: np.ndarray, digits: np.ndarray) -> list[Batch]:
         """The training set cut into train_size // batch_size batches; a remainder is left
         out, as in the listings."""
-        config, dtype = self.config, np.dtype(self.config.dtype)
-        found = []
-        for start in range(0, config.train_size - config.batch_size + 1, config.batch_size):
-            end = start + config.batch_size
-            found.append(Batch((images[start:end] / 255).astype(dtype),
-                               np.eye(CLASSES, dtype=dtype)[digits[start:end]],
-                               digits[start:end]))
-        return found
+        size = self.config.batch_size
+        return [self.batch(images[start:start + size], digits[start:start + size])
+                for start in range(0, self.config.train_size - size + 1, size)]
+
+    def batch(self, images: np.ndarray, digits: np.ndarray) -> Batch:
+        """One batch's images and digits as the step takes them."""
+        dtype = np.dtype(self.config.dtype)
+        return Batch((images / 255).astype(dtype), np.eye(CLASSES, dtype=dtype)[digits], digits)
 
     def masks(self, rng: np.random.RandomState) -> np.ndarray:
         return dropout_masks(rng, self.config).astype(self.config.dtype)
 
     def step(self, batch: Batch, dropout_mask: np.ndarray, logged: bool) -> tuple[int, float]:
-        step = self.train_step(batch.layer_0, batch.labels, dropout_mask)
-        loss = LOSSES[self.config.output](step.layer_2, batch.labels, 1) if logged else 0.0
+        return self.scored(self.train_step(batch.layer_0, batch.labels, dropout_mask), batch,
+                           logged)
+
+    def scored(self, step: Step, batch: Batch, logged: bool) -> tuple[int, float]:
+        """The batch's correct answers, and its summed loss where the iteration is logged."""
+        loss = self.output.loss(step.layer_2, batch.labels, 1) if logged else 0.0
         return count_correct(step.layer_2, batch.digits), loss
 
     def finite(self) -> bool:
@@ -218,6 +252,5 @@ def test_pass(network: Network, test_layer_0: np.ndarray, test_labels: np.ndarra
     """The test pass of `network` (no dropout): its correct answers and its loss per image."""
     with np.errstate(all="ignore"):
         logits = network.predict(test_layer_0)
-        loss = LOSSES[network.config.output](network.activate(logits), test_labels,
-                                             len(test_labels))
+        loss = network.output.loss(network.activate(logits), test_labels, len(test_labels))
     return count_correct(logits, digits), loss

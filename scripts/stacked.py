@@ -2,33 +2,32 @@
 the same few matmuls.
 
 The models of a stack share the data, the activations, the mode and the schedule; each has
-its own alpha, initial scales and seed. Their first layers sit side by side as the columns
-of one matrix, so the first layer of all M is one matmul; the second layers are a batch:
-
-    layer_1 (B, M, H) = hidden(layer_0 (B, 784) @ weights_0_1 (784, M*H)) * dropout_mask * 2
-    layer_2 (M, B, C) = output(layer_1 as (M, B, H) @ weights_1_2 (M, H, C))
-
-The backward pass is numpy_impl/network.py's, written by hand, with each model's own
-alpha (book mode's slope is not a gradient, so autograd is no help here). Model m of a
-stack is the network `scripts/train.py` trains with m's config: the same initial weights,
-the same dropout masks, the same arithmetic up to rounding (the tests check its log in
-float64). Unlike numpy_impl, a stack keeps all 784 pixels: gathering the nonzero pixels'
-rows of a matrix M times as wide costs more than the matmul saves.
+its own alpha, initial scales and seed. Their matrices sit one behind the other, model m's
+at [m]: `weights_0_1` (M, 784, H), `weights_1_2` (M, H, C). A step is numpy_impl/network.py's
+`train_step`, the chapter's forward, backward by hand and update, on torch tensors with
+torch_impl's activations, mapped over the models by `torch.func.vmap`: each of its matmuls
+runs as one batched matmul of all M, each model with its own alpha (book mode's slope is not
+a gradient, so autograd is no help here). Model m of a stack is the network
+`scripts/train.py` trains with m's config: the same initial weights, the same dropout masks,
+the same arithmetic up to rounding (the tests check its log in float64). Unlike numpy_impl,
+a stack keeps all 784 pixels: gathering the nonzero pixels' rows of M matrices costs more
+than the matmul saves.
 """
 
 from __future__ import annotations
 
-import math
+import functools
 import time
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
-from ch9_shared.config import PIXELS, Config, ConfigError
+from ch9_shared.config import Config, ConfigError
 from ch9_shared.data import Dataset
 from ch9_shared.loop import LogRecord, dropout_masks, initial_weights
 from ch9_shared.threads import one_thread
+from numpy_impl.network import Layers, train_step
 from torch_impl import activations as act
 from torch_impl.device import full_precision, resolve_device
 from torch_impl.train import on_device
@@ -63,82 +62,40 @@ def check_stack(configs: list[Config]) -> None:
                                   f"{value!r} and {getattr(config, name)!r}")
 
 
-def output(logits: Tensor, config: Config) -> Tensor:
-    """layer_2 from the logits (M, B, C), as numpy_impl's Network.activate."""
-    if config.output == "sigmoid":
-        return 1 / (1 + torch.exp(-logits))
-    if config.output == "identity":
-        return logits
-    if config.mode == "exact":
-        logits = logits - logits.amax(dim=-1, keepdim=True)
-    temp = torch.exp(logits * math.log(config.softmax_base))
-    return temp / temp.sum(dim=-1, keepdim=True)
+def layer_2_of_step(layers: Layers, *step: Tensor) -> Tensor:
+    """numpy_impl's train_step on one model (its weights, alpha, the batch, its mask): the
+    step's layer_2, what vmap hands back."""
+    return train_step(layers, *step).layer_2
 
 
 class Stack:
-    """`weights_0_1` (784, M*H): model m's are columns m*H to (m+1)*H; `weights_1_2`
-    (M, H, C); `alpha` (M, 1, 1)."""
+    """`weights_0_1` (M, 784, H), `weights_1_2` (M, H, C), `alpha` (M,): model m's are [m]."""
 
     def __init__(self, configs: list[Config], device: torch.device):
         check_stack(configs)
         self.config = config = configs[0]
-        self.models, self.hidden_size = len(configs), config.hidden_size
-        activation = act.HIDDEN[config.hidden]
-        self.hidden, self.hidden2deriv = activation.forward, activation.deriv
+        self.layers = Layers.of(config, act.HIDDEN, act.OUTPUTS)
         dtype = getattr(torch, config.dtype)
         weights = [initial_weights(np.random.RandomState(c.seed), c) for c in configs]
-        self.weights_0_1 = torch.tensor(np.concatenate([w for w, _ in weights], axis=1),
-                                        dtype=dtype, device=device)
-        self.weights_1_2 = torch.tensor(np.stack([w for _, w in weights]), dtype=dtype,
-                                        device=device)
-        self.alpha = torch.tensor([c.alpha for c in configs], dtype=dtype,
-                                  device=device).view(-1, 1, 1)
-
-    def forward(self, layer_0: Tensor, dropout_mask: Tensor) -> tuple[Tensor, Tensor]:
-        """layer_1 (B, M, H), dropped out, and layer_2 (M, B, C)."""
-        batch = len(layer_0)
-        layer_1 = self.hidden(layer_0 @ self.weights_0_1)
-        layer_1 = (layer_1 * (dropout_mask * 2)).view(batch, self.models, self.hidden_size)
-        layer_2 = output(torch.bmm(layer_1.transpose(0, 1), self.weights_1_2), self.config)
-        return layer_1, layer_2
-
-    def backward(self, layer_1: Tensor, layer_2: Tensor, labels: Tensor, dropout_mask: Tensor
-                 ) -> tuple[Tensor, Tensor]:
-        """layer_2_delta (M, B, C) and layer_1_delta (B, M*H), in book or exact mode."""
-        config = self.config
-        layer_2_delta = (layer_2 - labels) / config.D
-        if config.output == "softmax":
-            layer_2_delta = math.log(config.softmax_base) * layer_2_delta
-        back = torch.bmm(layer_2_delta, self.weights_1_2.transpose(1, 2)).transpose(0, 1)
-        back = back.reshape(len(labels), -1)
-        layer_1 = layer_1.reshape(len(labels), -1)
-        if config.mode == "book":
-            layer_1_delta = back * self.hidden2deriv(layer_1) * dropout_mask
-        else:
-            layer_1_delta = back * self.hidden2deriv(layer_1 / 2) * (dropout_mask * 2)
-        return layer_2_delta, layer_1_delta
+        self.weights_0_1, self.weights_1_2 = (
+            torch.tensor(np.stack(matrices), dtype=dtype, device=device)
+            for matrices in zip(*weights, strict=True))
+        self.alpha = torch.tensor([c.alpha for c in configs], dtype=dtype, device=device)
+        # weights, alpha and mask are each model's; the batch is every model's
+        self.steps = torch.func.vmap(functools.partial(layer_2_of_step, self.layers),
+                                     in_dims=(0, 0, 0, None, None, 0))
 
     def train_step(self, layer_0: Tensor, labels: Tensor, dropout_mask: Tensor) -> Tensor:
-        """One SGD step of every model; returns layer_2 (M, B, C).
-
-        weights_0_1 -= layer_0.T @ (alpha * layer_1_delta), each model's columns with its own
-        alpha, accumulated in place (`addmm_`) instead of through a (784, M*H) temporary."""
-        layer_1, layer_2 = self.forward(layer_0, dropout_mask)
-        layer_2_delta, layer_1_delta = self.backward(layer_1, layer_2, labels, dropout_mask)
-        self.weights_1_2 -= self.alpha * torch.bmm(layer_1.permute(1, 2, 0), layer_2_delta)
-        alpha_delta = self.alpha.view(1, -1, 1) * layer_1_delta.view(len(layer_0), self.models, -1)
-        self.weights_0_1.addmm_(layer_0.T, alpha_delta.flatten(1), alpha=-1)
-        return layer_2
+        """One SGD step of every model, each with its mask (M, B, H); returns layer_2
+        (M, B, C)."""
+        return self.steps(self.weights_0_1, self.weights_1_2, self.alpha, layer_0, labels,
+                          dropout_mask)
 
     @torch.no_grad()
     def predict(self, layer_0: Tensor, rows: int = 2000) -> Tensor:
         """Every model's logits of a test pass (M, N, C), no dropout, `rows` images at a time."""
-        logits = []
-        for start in range(0, len(layer_0), rows):
-            layer_1 = self.hidden(layer_0[start:start + rows] @ self.weights_0_1)
-            layer_1 = layer_1.view(len(layer_1), self.models, -1).transpose(0, 1)
-            logits.append(torch.bmm(layer_1, self.weights_1_2))
-        return torch.cat(logits, dim=1)
+        return torch.cat([self.layers.hidden(layer_0[start:start + rows] @ self.weights_0_1)
+                          @ self.weights_1_2 for start in range(0, len(layer_0), rows)], dim=1)
 
     def correct(self, layer_0: Tensor, digits: Tensor) -> list[int]:
         """How many of a test set's images each model gets right."""
@@ -146,8 +103,7 @@ class Stack:
 
     def finite(self) -> Tensor:
         """(M,) bool: which models' weights are all finite numbers."""
-        weights_0_1 = self.weights_0_1.view(PIXELS, self.models, -1)
-        return (torch.isfinite(weights_0_1).all(dim=2).all(dim=0)
+        return (torch.isfinite(self.weights_0_1).flatten(1).all(dim=1)
                 & torch.isfinite(self.weights_1_2).flatten(1).all(dim=1))
 
 
@@ -174,8 +130,7 @@ def train_stack(configs: list[Config], data: Dataset, device: str = "auto") -> S
     with torch.no_grad(), full_precision(device, dtype), one_thread():
         for iteration in range(config.iterations):
             masks = torch.from_numpy(np.stack([dropout_masks(rng, config) for rng in rngs]))
-            masks = masks[which].permute(1, 2, 0, 3).flatten(2)  # (batches, B, M*H)
-            masks = masks.to(device, dtype)
+            masks = masks[which].transpose(0, 1).to(device, dtype)  # (batches, M, B, H)
             train_correct = torch.zeros(len(configs), dtype=torch.long, device=device)
             for layer_0, batch_labels, batch_digits, dropout_mask in zip(
                 images, labels, digits, masks, strict=True

@@ -1,11 +1,13 @@
-"""The chapter's activations and losses in torch: one table of each, named as the NumPy side's
-(numpy_impl/activations.py, numpy_impl/network.py).
+"""The chapter's activations in torch: one table of the hidden ones, one of the output layers,
+named as the NumPy side's (numpy_impl/activations.py).
 
 Each hidden activation carries its function, its derivative from the output and its
 nn.Module. Autograd never calls the derivatives: only book mode's `BookHidden` does, to
-differentiate the way the listings do. The modules are the idiomatic model's layers.
-Each output layer's loss carries the canonical loss summed over a batch (the hand-built
-network's) and the same loss as a module, averaged (the idiomatic model's).
+differentiate the way the listings do, and the study's stacked models, which run the NumPy
+side's step (scripts/stacked.py). The modules are the idiomatic model's layers.
+Each output layer carries its function of the logits (as the listings compute it, and kept
+from overflowing), its canonical loss summed over a batch (the hand-built network's) and the
+same loss as a module, averaged (the idiomatic model's).
 """
 
 from __future__ import annotations
@@ -61,15 +63,40 @@ def half_squared_error(logits: Tensor, labels: Tensor, base: float) -> Tensor:
     return F.mse_loss(logits, labels, reduction="sum") / 2
 
 
-class Loss(NamedTuple):
-    summed: Callable[[Tensor, Tensor, float], Tensor]  # of the logits and one-hot labels
+def softmax(logits: Tensor, base: float) -> Tensor:
+    """softmax_base of each row as the listings compute it, exp(x ln base) / sum: no shift."""
+    temp = torch.exp(logits * math.log(base))
+    return temp / temp.sum(dim=-1, keepdim=True)
+
+
+def stable_softmax(logits: Tensor, base: float) -> Tensor:
+    """The same function, kept from overflowing (torch subtracts each row's max)."""
+    return torch.softmax(logits * math.log(base), dim=-1)
+
+
+def sigmoid_output(logits: Tensor, base: float) -> Tensor:
+    """sigmoid as an output layer (`base` is softmax's alone)."""
+    return torch.sigmoid(logits)
+
+
+def identity_output(logits: Tensor, base: float) -> Tensor:
+    """identity as an output layer: the logits themselves (`base` is softmax's alone)."""
+    return logits
+
+
+class Output(NamedTuple):
+    forward: Callable[[Tensor, float], Tensor]  # of the logits and softmax's base: the listing's
+    stable: Callable[[Tensor, float], Tensor]  # the same, kept from overflowing
+    summed: Callable[[Tensor, Tensor, float], Tensor]  # the loss of the logits, one-hot labels
     module: type[nn.Module]  # averaged over its N terms (MSELoss: the squared error, not half)
 
 
-LOSSES: dict[str, Loss] = {
-    "softmax": Loss(softmax_cross_entropy, nn.CrossEntropyLoss),  # the module takes the digits
-    "sigmoid": Loss(binary_cross_entropy, nn.BCEWithLogitsLoss),
-    "identity": Loss(half_squared_error, nn.MSELoss),
+OUTPUTS: dict[str, Output] = {
+    "softmax": Output(softmax, stable_softmax, softmax_cross_entropy,
+                      nn.CrossEntropyLoss),  # the module takes the digits
+    "sigmoid": Output(sigmoid_output, sigmoid_output, binary_cross_entropy,
+                      nn.BCEWithLogitsLoss),
+    "identity": Output(identity_output, identity_output, half_squared_error, nn.MSELoss),
 }
-"""Each output layer's canonical loss, before the division by D: its gradient with respect
-to the logits is layer_2 - labels."""
+"""Each output layer with its canonical loss, before the division by D: its gradient with
+respect to the logits is layer_2 - labels."""

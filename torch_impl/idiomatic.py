@@ -37,7 +37,7 @@ from ch9_shared.checkpoint import Checkpoint
 from ch9_shared.config import CLASSES, PIXELS, Config, ConfigError
 from ch9_shared.data import Dataset
 from ch9_shared.loop import TestPass
-from torch_impl.activations import HIDDEN, LOSSES
+from torch_impl.activations import HIDDEN, OUTPUTS
 from torch_impl.device import full_precision, resolve_device
 from torch_impl.network import chapter_layout
 from torch_impl.train import set_generator_state
@@ -155,7 +155,7 @@ class Idiomatic:
         if resume is not None:
             set_generator_state(resume, self.device,
                                 functools.partial(set_dropout_rng_state, self.device))
-        self.criterion = LOSSES[config.output].module()
+        self.criterion = OUTPUTS[config.output].module()
         self.optimizer = torch.optim.SGD(self.model.parameters(), lr=self.lr)
         # the canonical loss summed over a batch's B images is a loss module's mean times this
         self.batch_loss = self.lr * config.D / config.alpha

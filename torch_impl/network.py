@@ -15,7 +15,6 @@ backward is the listings' line, quirk included (see numpy_impl/network.py and do
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -128,13 +127,11 @@ class Network(nn.Module):
         """The output layer's canonical loss over the batch, divided by D: its gradient with
         respect to the logits is (layer_2 - labels) / D, the NumPy side's layer_2_delta."""
         config = self.config
-        return act.LOSSES[config.output].summed(logits, labels, config.softmax_base) / config.D
+        return act.OUTPUTS[config.output].summed(logits, labels, config.softmax_base) / config.D
 
     def output(self, logits: torch.Tensor) -> torch.Tensor:
         """layer_2: the output layer's activation of the logits."""
-        if self.config.output == "softmax":
-            return torch.softmax(logits * math.log(self.config.softmax_base), dim=1)
-        return torch.sigmoid(logits) if self.config.output == "sigmoid" else logits
+        return act.OUTPUTS[self.config.output].stable(logits, self.config.softmax_base)
 
     def sgd(self) -> torch.optim.SGD:
         """Plain SGD at the chapter's learning rate: `weight -= alpha * weight.grad`."""

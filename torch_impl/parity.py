@@ -25,7 +25,7 @@ from ch9_shared.config import Config
 from ch9_shared.data import Dataset
 from ch9_shared.loop import initial_weights, train
 from ch9_shared.threads import one_thread
-from numpy_impl.network import Network, Step, book_slope_error
+from numpy_impl.network import Network, Step, book_minus_exact
 from torch_impl.device import full_precision
 from torch_impl.network import Network as TorchNetwork
 from torch_impl.network import Step as TorchStep
@@ -108,9 +108,8 @@ def quirk_rows(config: Config, book: FirstStep, exact: FirstStep) -> list[Compar
     rows += [compare(f"{name} (updated)", getattr(book.network, name),
                      getattr(exact.network, name), STEP_DEPTH)
              for name in ("weights_1_2", "weights_0_1")]
-    t = book.step.layer_1 / 2  # each kept unit's output before dropout doubled it
-    predicted = ((book.step.layer_2_delta @ book.weights_1_2.T) * book.dropout_mask
-                 * book_slope_error(config.hidden, t))
+    predicted = book_minus_exact(config.hidden, book.step.layer_2_delta, book.weights_1_2,
+                                 book.dropout_mask, book.step.layer_1)
     rows.append(compare("layer_1_delta book-exact vs formula",
                         book.step.layer_1_delta - exact.step.layer_1_delta, predicted,
                         STEP_DEPTH))

@@ -25,7 +25,7 @@ from ch9_shared.checkpoint import Checkpoint, CheckpointError
 from ch9_shared.config import CLASSES, PIXELS, Config
 from ch9_shared.data import Dataset
 from ch9_shared.loop import TestPass, dropout_masks
-from torch_impl.activations import LOSSES
+from torch_impl.activations import OUTPUTS
 from torch_impl.device import (
     full_precision,
     is_accelerator,
@@ -137,8 +137,8 @@ def test_pass(network: Network, test_images: torch.Tensor, test_labels: torch.Te
     """The test pass of `network` (no dropout): its correct answers and its loss per image."""
     logits = network.predict(test_images)
     config = network.config
-    test_loss = LOSSES[config.output].summed(logits, test_labels, config.softmax_base) / len(logits)
-    return int((logits.argmax(1) == test_digits).sum()), float(test_loss)
+    summed = OUTPUTS[config.output].summed(logits, test_labels, config.softmax_base)
+    return int((logits.argmax(1) == test_digits).sum()), float(summed / len(logits))
 
 
 def set_generator_state(resume: Checkpoint, device: torch.device,

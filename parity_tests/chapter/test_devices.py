@@ -194,8 +194,7 @@ def test_a_stack_of_models_with_their_own_alphas_on_the_device(device, dtype, da
     assert stack.diverged == [None] * len(configs)
     depth = run_depth(12 * 10)
     for m, config in enumerate(configs):
-        weights_0_1 = stack.stack.weights_0_1.view(784, len(configs), -1)[:, m]
-        weights_1_2 = stack.stack.weights_1_2[m]
+        weights_0_1, weights_1_2 = stack.stack.weights_0_1[m], stack.stack.weights_1_2[m]
         if dtype == "float64":
             records = []
             network = train(FastNetwork(config), dataset, records.append)

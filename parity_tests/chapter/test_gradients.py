@@ -10,7 +10,7 @@ import pytest
 
 from ch9_shared.config import CLASSES, PIXELS, Config
 from numpy_impl import activations as act
-from numpy_impl.network import LOSSES, Network
+from numpy_impl.network import Network, backward, forward
 from parity_tests.conftest import softmax_vjp
 
 EPS = 1e-6
@@ -21,16 +21,19 @@ def gradients(network: Network, layer_0: np.ndarray, labels: np.ndarray,
     """The directions the network's step moves its weights in, (d weights_0_1,
     d weights_1_2), without moving them: in exact mode dL/d weights of `loss`; in book mode,
     what the listings use."""
-    layer_1, layer_2 = network.forward(layer_0, dropout_mask)
-    layer_2_delta, layer_1_delta = network.backward(layer_1, layer_2, labels, dropout_mask)
+    layers, weights_1_2 = network.layers, network.weights_1_2
+    layer_1, layer_2 = forward(layers, network.weights_0_1, weights_1_2, layer_0, dropout_mask)
+    layer_2_delta, layer_1_delta = backward(layers, weights_1_2, layer_1, layer_2, labels,
+                                            dropout_mask)
     return layer_0.T @ layer_1_delta, layer_1.T @ layer_2_delta
 
 
 def loss(network: Network, layer_0: np.ndarray, labels: np.ndarray,
          dropout_mask: np.ndarray) -> float:
     """The output layer's canonical loss, summed over the batch and divided by D."""
-    _, layer_2 = network.forward(layer_0, dropout_mask)
-    return LOSSES[network.config.output](layer_2, labels, network.config.D)
+    _, layer_2 = forward(network.layers, network.weights_0_1, network.weights_1_2, layer_0,
+                         dropout_mask)
+    return network.output.loss(layer_2, labels, network.config.D)
 
 
 def central_difference(f, x: np.ndarray) -> np.ndarray:

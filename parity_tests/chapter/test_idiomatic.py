@@ -155,7 +155,7 @@ def test_training_starts_from_the_shared_weights_with_a_data_loader_and_sgd(monk
     assert (loader.batch_size, loader.drop_last, type(loader.dataset), type(loader.sampler)) == (
         100, True, TensorDataset, SequentialSampler)
     assert optimizer.param_groups[0]["lr"] == pytest.approx(0.2)
-    assert {loss.module().reduction for loss in torch_act.LOSSES.values()} == {"mean"}
+    assert {loss.module().reduction for loss in torch_act.OUTPUTS.values()} == {"mean"}
     state = torch.get_rng_state()
     assert sum(1 for _ in loader) == 10
     assert torch.equal(torch.get_rng_state(), state)  # the masks' generator: untouched

@@ -36,8 +36,7 @@ from scripts.stacked import train_stack
 def own_weights(stack_run, m: int) -> tuple[np.ndarray, np.ndarray]:
     """Model m's (weights_0_1, weights_1_2) out of the stack."""
     stack = stack_run.stack
-    weights_0_1 = stack.weights_0_1.view(784, stack.models, -1)[:, m]
-    return weights_0_1.cpu().numpy(), stack.weights_1_2[m].cpu().numpy()
+    return stack.weights_0_1[m].cpu().numpy(), stack.weights_1_2[m].cpu().numpy()
 
 
 @pytest.mark.parametrize("hidden, output, mode", [

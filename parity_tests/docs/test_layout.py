@@ -106,12 +106,13 @@ def test_torch_impl_imports_nothing_from_the_numpy_trainer():
         assert numpy_side == expected, path
 
 
-TABLES = {"HIDDEN": {"relu", "sigmoid", "tanh"}, "LOSSES": {"softmax", "sigmoid", "identity"}}
+TABLES = {"HIDDEN": {"relu", "sigmoid", "tanh"}, "OUTPUTS": {"softmax", "sigmoid", "identity"}}
 
 
 def tables(package: Path) -> dict[str, list[tuple[str, list[str]]]]:
-    """Each module-level dict of the package that is a table of activations or of losses:
-    named HIDDEN or LOSSES, or under another name with such a table's keys. (file, its keys)."""
+    """Each module-level dict of the package that is a table of hidden activations or of
+    output layers: named HIDDEN or OUTPUTS, or under another name with such a table's keys
+    (a LOSSES of the output layers' names, say). (file, its keys)."""
     found: dict[str, list[tuple[str, list[str]]]] = {name: [] for name in TABLES}
     for path in sorted(package.glob("*.py")):
         for node in tree(path).body:
@@ -126,7 +127,7 @@ def tables(package: Path) -> dict[str, list[tuple[str, list[str]]]]:
     return found
 
 
-def test_one_table_of_activations_and_one_of_losses_a_side_with_the_same_names():
+def test_one_table_of_hidden_activations_and_one_of_output_layers_a_side_with_the_same_names():
     numpy_side, torch_side = tables(REPO / "numpy_impl"), tables(REPO / "torch_impl")
     for name, names in TABLES.items():
         assert len(numpy_side[name]) == len(torch_side[name]) == 1, (name, numpy_side,
@@ -138,9 +139,120 @@ def test_the_table_check_catches_a_second_table(tmp_path):
     (tmp_path / "a.py").write_text('HIDDEN = {"tanh": 1}\n', encoding="utf-8")
     (tmp_path / "b.py").write_text('HIDDEN: dict = {"tanh": 2}\n', encoding="utf-8")
     (tmp_path / "c.py").write_text('MODULES = {"relu": 1, "sigmoid": 2, "tanh": 3}\n'
-                                   'OUTPUTS = {"sigmoid": 1}\n', encoding="utf-8")
-    assert tables(tmp_path)["HIDDEN"] == [("a.py", ["tanh"]), ("b.py", ["tanh"]),
-                                          ("c.py", ["relu", "sigmoid", "tanh"])]
+                                   'OUTPUTS = {"sigmoid": 1}\n'
+                                   'LOSSES = {"softmax": 1, "sigmoid": 2, "identity": 3}\n',
+                                   encoding="utf-8")
+    found = tables(tmp_path)
+    assert found["HIDDEN"] == [("a.py", ["tanh"]), ("b.py", ["tanh"]),
+                               ("c.py", ["relu", "sigmoid", "tanh"])]
+    assert found["OUTPUTS"] == [("c.py", ["sigmoid"]), ("c.py", ["softmax", "sigmoid", "identity"])]
+
+
+HAND_WRITTEN = ("numpy_impl/", "torch_impl/network.py", "scripts/stacked.py")
+"""Where a network's layers are written out: the chapter by hand, the torch side's
+hand-built network, the study's stacks of models."""
+
+
+def output_branches(module: ast.Module) -> list[int]:
+    """The lines that compare an output layer's name (`config.output == "softmax"`,
+    `output in ("sigmoid", "identity")`): a branch where the side's table should answer."""
+    def named(node: ast.expr) -> bool:
+        return ((isinstance(node, ast.Attribute) and node.attr == "output")
+                or (isinstance(node, ast.Name) and node.id == "output"))
+
+    def an_output(node: ast.expr) -> bool:
+        values = node.elts if isinstance(node, (ast.Tuple, ast.List, ast.Set)) else [node]
+        return any(isinstance(v, ast.Constant) and v.value in TABLES["OUTPUTS"] for v in values)
+
+    return [node.lineno for node in ast.walk(module) if isinstance(node, ast.Compare)
+            and any(named(part) for part in (node.left, *node.comparators))
+            and any(an_output(part) for part in (node.left, *node.comparators))]
+
+
+def test_output_layers_are_looked_up_in_their_table():
+    """No `if` on the output layer's name where a network's layers are written: its side's
+    OUTPUTS gives the layer, its stable form, its delta or loss."""
+    found = {str(p.relative_to(REPO)): output_branches(tree(p)) for p in python_files()
+             if p.relative_to(REPO).as_posix().startswith(HAND_WRITTEN)}
+    assert len(found) >= 6
+    assert {name: lines for name, lines in found.items() if lines} == {}
+
+
+def test_the_output_check_catches_a_branch():
+    module = ast.parse('if config.output == "softmax":\n    pass\n'
+                       'f = sigmoid if "sigmoid" == self.config.output else identity\n'
+                       'g = output in ("sigmoid", "identity")\n'
+                       'h = config.hidden == "sigmoid" or output == "tanh"\n')
+    assert sorted(output_branches(module)) == [1, 3, 4]
+
+
+PRODUCTS = ("mm", "bmm", "matmul", "addmm", "addmm_", "baddbmm", "baddbmm_", "dot")
+TRANSPOSING = ("transpose", "permute", "swapaxes", "t")
+
+
+def transposed(node: ast.expr) -> bool:
+    """`a.T`, `a.mT`, `a.transpose(1, 2)`, `a.permute(1, 2, 0)`, `a.swapaxes(...)`, `a.t()`."""
+    if isinstance(node, ast.Attribute):
+        return node.attr in ("T", "mT")
+    return (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+            and node.func.attr in TRANSPOSING)
+
+
+def transposed_product(node: ast.AST) -> bool:
+    """A matrix product with a transposed factor: `a.T @ b`, `a @ b.T`, torch.bmm(a,
+    b.transpose(1, 2)), `w.addmm_(a.T, b)`: how a backward written by hand reads."""
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.MatMult):
+        return transposed(node.left) or transposed(node.right)
+    return (isinstance(node, ast.Call) and isinstance(node.func, (ast.Attribute, ast.Name))
+            and getattr(node.func, "attr", getattr(node.func, "id", None)) in PRODUCTS
+            and any(transposed(arg) for arg in node.args))
+
+
+def transposed_products(module: ast.Module) -> list[tuple[str, int]]:
+    """(the function it stands in, line) of each transposed product of the module."""
+    found = []
+
+    def visit(node: ast.AST, where: str) -> None:
+        for child in ast.iter_child_nodes(node):
+            if transposed_product(child):
+                found.append((where, child.lineno))
+            named = isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
+            visit(child, f"{where}.{child.name}".lstrip(".") if named else where)
+
+    visit(module, "")
+    return found
+
+
+BACKWARDS = ("numpy_impl/", "torch_impl/network.py")
+"""The one backward a side: the chapter's, by hand, and the torch side's hand-built network
+(book mode's `BookHidden`); scripts/stacked.py runs the chapter's."""
+NOT_A_MODEL = ("exercises/", "parity_tests/")
+"""The kit, whose exercises are the learner's own backward, and the tests."""
+FLOOR = ("tools/bench.py", "big_matmuls")
+"""The bench's floor: the chapter's products alone, timed, with no step around them."""
+
+
+def test_one_backward_a_side():
+    found = {}
+    for path in python_files():
+        name = path.relative_to(REPO).as_posix()
+        if not name.startswith(BACKWARDS + NOT_A_MODEL):
+            found[name] = [(where, line) for where, line in transposed_products(tree(path))
+                           if (name, where.split(".")[0]) != FLOOR]
+    assert len(found) >= 30 and any(name.startswith("scripts/") for name in found)
+    assert {name: places for name, places in found.items() if places} == {}
+
+
+def test_the_backward_check_catches_a_transposed_product():
+    module = ast.parse("def backward(a, b, w, x):\n"
+                       "    a = b @ w.T\n"
+                       "    w -= x.mT @ a\n"
+                       "    c = torch.bmm(b, w.transpose(1, 2))\n"
+                       "    w.addmm_(x.T, a, alpha=-1)\n"
+                       "    return torch.matmul(a.permute(1, 2, 0), b)\n"
+                       "layer_1 = hidden(layer_0 @ weights_0_1)\n"
+                       "templates = (weights_0_1 @ weights_1_2).T\n")
+    assert transposed_products(module) == [("backward", line) for line in range(2, 7)]
 
 
 def torch_serialization(module: ast.Module) -> list[str]:
