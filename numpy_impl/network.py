@@ -86,10 +86,11 @@ class Step:
 
 @dataclass(frozen=True)
 class Layers:
-    """What a step computes besides its matrices, from a config and one side's tables (keyed
-    alike, each entry with its `forward`, `deriv`, `stable`): numpy_impl's for the chapter,
-    torch_impl's for the study's stacked models, which run this module's step on torch tensors
-    (scripts/stacked.py). The deltas are numpy_impl's either way: arithmetic alone."""
+    """What a step computes besides its matrices, from a config and one side's two tables,
+    keyed alike (a hidden activation's `forward` and `deriv`, an output layer's `forward` and
+    `stable`): numpy_impl's for the chapter, torch_impl's for the study's stacked models, which
+    run this module's step on torch tensors (scripts/stacked.py). The delta is numpy_impl's
+    either way: arithmetic alone."""
 
     hidden: Callable[[np.ndarray], np.ndarray]
     hidden2deriv: Callable[[np.ndarray], np.ndarray]  # from the output, as the chapter takes it
