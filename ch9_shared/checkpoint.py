@@ -29,7 +29,7 @@ from ch9_shared.files import write_atomically
 from ch9_shared.npz import Member, NpzError, members, read_array
 
 FORMAT = "grokking-ch9 checkpoint 1"
-GENERATOR_DEVICES = ("cpu", "cuda", "mps")
+TORCH_RNG_DEVICES = ("cpu", "cuda", "mps")
 
 
 class CheckpointError(ValueError):
@@ -61,6 +61,18 @@ class Checkpoint:
             raise CheckpointError(f"{path} has {self.iteration} iterations done, more than "
                                   f"`iterations` {config.iterations}")
 
+    def torch_rng_on(self, device: str) -> np.ndarray | None:
+        """The torch generator's state, for a run on `device` ("cpu", "cuda", "mps"). A
+        generator's state belongs to its kind of device (the CPU's Mersenne Twister: 5056
+        bytes; CUDA's Philox: 16; MPS's its own) and turns into no other's, so it goes on
+        on the kind that made it."""
+        if self.torch_rng is not None and self.torch_rng_device != device:
+            made_on = self.torch_rng_device
+            raise CheckpointError(f"the checkpoint's dropout masks come from a torch.Generator "
+                                  f"on {made_on}, which cannot go on on {device}: resume it "
+                                  f"with `device` {made_on}")
+        return self.torch_rng
+
 
 def config_json(config: Config) -> str:
     return json.dumps(dataclasses.asdict(config))
@@ -72,6 +84,7 @@ MT_KEY = 624
 TORCH_RNG_BYTES = 1 << 16
 """A CPU torch.Generator's state is 5056 bytes, a CUDA one 16: this bound is generous."""
 IMPLS = ("numpy", "torch", "idiomatic")
+"""The implementations, the one list: a checkpoint's `impl`, and the command line's choices."""
 SCALARS = ("format", "impl", "config", "iteration", "rng_pos", "rng_has_gauss", "rng_gauss",
            "torch_rng_device")
 WEIGHTS = ("weights_0_1", "weights_1_2")
@@ -241,10 +254,10 @@ def checked(path: Path, fields: dict[str, object]) -> Checkpoint:
         device = fields.get("torch_rng_device")
         if device is not None:
             device = _text("torch_rng_device", device)
-            if device not in GENERATOR_DEVICES:
+            if device not in TORCH_RNG_DEVICES:
                 raise CheckpointError(f"torch_rng_device: {device!r:.40}, not "
-                                      f"{', '.join(GENERATOR_DEVICES[:-1])} or "
-                                      f"{GENERATOR_DEVICES[-1]}")
+                                      f"{', '.join(TORCH_RNG_DEVICES[:-1])} or "
+                                      f"{TORCH_RNG_DEVICES[-1]}")
         if (torch_rng is None) != (device is None):
             gone, there = (("torch_rng_device", "torch_rng") if device is None
                            else ("torch_rng", "torch_rng_device"))

@@ -101,10 +101,10 @@ def one_thread() -> Iterator[None]:
                 torch.set_num_threads(before)
 
 
-class Background(Generic[T]):
-    """Jobs on one worker thread, their results handed on in order, on the caller's thread.
+class SecondThread(Generic[T]):
+    """Jobs on a second thread, their results handed on in order, on the caller's thread.
 
-        with Background(log) as tests:
+        with SecondThread(log) as tests:
             tests.submit(lambda: test_pass(copy_of_the_weights))  # returns at once
             tests.flush()  # wait for every job submitted, and hand its result on
 
@@ -138,7 +138,7 @@ class Background(Generic[T]):
         while self.pending:
             self.on_result(self.pending.popleft().result())
 
-    def __enter__(self) -> Background[T]:
+    def __enter__(self) -> SecondThread[T]:
         return self
 
     def __exit__(self, kind: type[BaseException] | None, error: object, tb: object) -> None:

@@ -60,6 +60,7 @@ from numpy_impl.network import Layers, backward
 from torch_impl.activations import tanh2deriv
 from torch_impl.idiomatic import learning_rate
 from torch_impl.network import Network as TorchNetwork
+from torch_impl.network import from_numpy
 
 # The three losses.
 
@@ -310,8 +311,8 @@ def dropout_(p: float) -> Callable[[int], nn.Module]:
 def autograd_pass(step: StepTensors) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
     """torch_impl's network on the chapter's step, forward and backward: the tensors
     manual_layer_1_delta gets, and autograd's hidden_input.grad."""
-    network = TorchNetwork.from_numpy(step.config, np.array(step.weights_0_1),
-                                      np.array(step.weights_1_2))
+    network = from_numpy(TorchNetwork(step.config), np.array(step.weights_0_1),
+                         np.array(step.weights_1_2), step.config.dtype)
     mask = tensor(step.dropout_mask)
     hidden_input, layer_1, logits = network(tensor(step.layer_0), mask)
     hidden_input.retain_grad()

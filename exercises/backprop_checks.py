@@ -86,8 +86,8 @@ Numeric = Callable[[StepTensors, np.ndarray], tuple[np.ndarray, np.ndarray]]
 
 def slope_numeric(forward: Callable[[np.ndarray], np.ndarray]) -> Numeric:
     def numeric(step: StepTensors, slope: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        away = np.abs(step.spread) > 10 * FD_STEP  # from relu's kink, where there is no slope
-        x = step.spread[away]
+        away = np.abs(step.stretched_input) > 10 * FD_STEP  # from relu's kink (no slope)
+        x = step.stretched_input[away]
         return slope[away], (forward(x + FD_STEP) - forward(x - FD_STEP)) / (2 * FD_STEP)
     return numeric
 
@@ -194,8 +194,8 @@ def slope_exercise(blank: Callable[..., object], mistakes: tuple[Mistake, ...],
     forward, slope = act.HIDDEN[blank.__name__.removesuffix("2deriv")]
     return function_exercise(
         blank, f"{blank.__name__}(output)",
-        inputs=lambda step: {"output": forward(step.spread)},
-        reference=lambda step: slope(forward(step.spread)),
+        inputs=lambda step: {"output": forward(step.stretched_input)},
+        reference=lambda step: slope(forward(step.stretched_input)),
         mistakes=mistakes, numeric=slope_numeric(forward), zero=zero, hints=hints)
 
 

@@ -152,7 +152,7 @@ class StepTensors:
     layer_1_delta: np.ndarray
     new_weights_0_1: np.ndarray  # after the step
     new_weights_1_2: np.ndarray
-    spread: np.ndarray  # hidden_input stretched to [-4, 4], where the slopes differ most
+    stretched_input: np.ndarray  # hidden_input stretched to [-4, 4], where slopes differ most
     drawn_from: StepTensors | None = None  # with_mask's: the step whose mask an answer redrew
 
     @property
@@ -220,7 +220,7 @@ def _stepped(config: Config, batch: int, layer_0: np.ndarray, labels: np.ndarray
         layer_2=step.layer_2, layer_2_delta=step.layer_2_delta,
         layer_1_delta=step.layer_1_delta, new_weights_0_1=trained.weights_0_1,
         new_weights_1_2=trained.weights_1_2,
-        spread=hidden_input * dtype.type(4 / np.abs(hidden_input).max()))
+        stretched_input=hidden_input * dtype.type(4 / np.abs(hidden_input).max()))
     for tensor in tensors.values():
         tensor.flags.writeable = False
     return StepTensors(config, batch, network, **tensors, drawn_from=drawn_from)
@@ -335,13 +335,13 @@ class Exercise:
     def calls(self, dtype: str = "float64", order: int = 0) -> list[Call]:
         """Every call the answer gets, shuffled by `order` (a file's, so that a verdict is
         reproducible and an answer cannot foresee which comes first): `1:` the first step,
-        `1:X:` the first step with argument X changed (`_other`), `2:`, `3:` and `4:` the
+        `1:X:` the first step with argument X changed (`_another_value`), `2:`, `3:` and `4:` the
         other configurations, `x:` the extra call, if any."""
         first, second, *others_steps = step_tensors(dtype)
         inputs, others = self.inputs(first), self.inputs(second)
         calls = [self._call("1:", inputs, first)]
-        calls += [self._call(f"1:{name}:", {**inputs, name: _other(value, others[name])}, first)
-                  for name, value in inputs.items()]
+        calls += [self._call(f"1:{name}:", {**inputs, name: _another_value(value, others[name])},
+                             first) for name, value in inputs.items()]
         calls += [self._call("2:", others, second)]
         calls += [self._call(f"{number}:", self.inputs(step), step)
                   for number, step in enumerate(others_steps, 3)]
@@ -367,7 +367,7 @@ def _part(arrays: Arrays, prefix: str) -> Arrays:
             if key.startswith(prefix) and ":" not in key[len(prefix):]}
 
 
-def _other(value: object, second: object) -> object:
+def _another_value(value: object, second: object) -> object:
     """Another value of an argument: an array with its rows rolled by one (the same shape,
     so that the rest still fits), a number as in the second configuration (one more where
     it is the same in both: pixels, classes)."""
@@ -613,8 +613,8 @@ def kept_bounds(units: int) -> tuple[float, float]:
     """The shares of `units` independent draws of probability 1/2 that a right dropout
     gives, SIGMAS standard deviations either side of 1/2 (on the first step's about 5000
     units: 0.458 to 0.542)."""
-    spread = SIGMAS * 0.5 / math.sqrt(units)
-    return 0.5 - spread, 0.5 + spread
+    half_width = SIGMAS * 0.5 / math.sqrt(units)
+    return 0.5 - half_width, 0.5 + half_width
 
 
 def _beyond(share: float, low: float, high: float) -> str:

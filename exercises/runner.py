@@ -393,7 +393,7 @@ def check_environment(limits: Limits) -> tuple[str | None, str | None]:
         fix = (f"install them where {who} can read them (a venv outside /root, chmod -R a+rX)"
                if limits.user else "install them in this Python's environment (pip install "
                "-e .)")
-        return f"{who} cannot import what grading needs ({one_line(lines[-1])}): {fix}", None
+        return f"{who} cannot import what grading needs ({squeezed(lines[-1])}): {fix}", None
     try:
         said = json.loads(out)
     except ValueError:
@@ -457,7 +457,7 @@ class Child:
         if not lines:
             return ""
         line = lines[-1].encode("unicode_escape").decode("ascii")
-        return f"; the last line it printed: {one_line(line, 120)}"
+        return f"; the last line it printed: {squeezed(line, 120)}"
 
     def _read(self, size: int, seconds: float, began: tuple[float, float | None]) -> bytes:
         """`size` bytes, or ChildGone once the child has used `seconds` of CPU time since
@@ -580,7 +580,8 @@ class Child:
         return used
 
 
-def one_line(text: object, limit: int = 300) -> str:
+def squeezed(text: object, limit: int = 300) -> str:
+    """`text` with every run of white space one space, cut to `limit` characters."""
     line = " ".join(str(text).split())
     return line if len(line) <= limit else line[:limit - 3] + "..."
 
@@ -592,7 +593,7 @@ def verdict(name: str, arrays: Arrays, dtype: str, file: str | None = None) -> R
     try:
         return judge(exercise(name), arrays, dtype, file)
     except Exception as e:
-        return Result(name, "failed", f"failed: could not be judged: {one_line(first_line(e))}")
+        return Result(name, "failed", f"failed: could not be judged: {squeezed(first_line(e))}")
 
 
 def made_by(call: dict[str, object], name: str, number: int, meta: dict[str, object],
@@ -647,7 +648,7 @@ def where_import_failed(meta: dict[str, object], path: Path) -> str:
     line, source = meta.get("line"), meta.get("source")
     if not isinstance(line, int) or isinstance(line, bool):
         return ""
-    text = one_line(source, SOURCE_CHARACTERS) if isinstance(source, str) else ""
+    text = squeezed(source, SOURCE_CHARACTERS) if isinstance(source, str) else ""
     return f" ({path}, line {line}: {text})" if text else f" ({path}, line {line})"
 
 
@@ -730,9 +731,9 @@ def _graded(path: Path, source: Path, limits: Limits, calls: dict[str, tuple[str
                     return not_run()
                 return give_up(gone(why))
             if isinstance(meta.get("unlimited"), str):
-                graded.unlimited = one_line(meta["unlimited"])
+                graded.unlimited = squeezed(meta["unlimited"])
             if meta.get("kind") == "import failed":
-                return give_up(one_line(meta.get("error", "")) + where_import_failed(meta, path))
+                return give_up(squeezed(meta.get("error", "")) + where_import_failed(meta, path))
             said = meta.get("defined")
             if meta.get("kind") != "ready" or not (
                     isinstance(said, list) and all(isinstance(n, str) for n in said)):
@@ -804,5 +805,5 @@ def lent(copy: Path, limits: Limits) -> Iterator[None]:
 def could_not_be_judged(path: Path, error: BaseException, limits: Limits) -> Graded:
     """A file whose grading failed in the grader itself: its own line, never the run's end."""
     graded = Graded(path, tracks_to_grade(defined_in_text(path), limits), only=limits.only)
-    graded.error = f"could not be judged: {one_line(first_line(error))}"
+    graded.error = f"could not be judged: {squeezed(first_line(error))}"
     return graded

@@ -30,10 +30,9 @@ from typing import Any
 
 import numpy as np
 
-from ch9_shared.checkpoint import Checkpoint
 from ch9_shared.config import CLASSES, Config
 from ch9_shared.data import Dataset
-from ch9_shared.loop import TestPass, dropout_masks
+from ch9_shared.loop import State, TestPass, dropout_masks
 from numpy_impl import activations as act
 
 
@@ -165,8 +164,6 @@ class Network:
     Also the model the training loop drives (ch9_shared/loop.py): the chapter's step on
     whole matrices. numpy_impl/fast.py is the same step, faster."""
 
-    impl, generator_device, inline_tests, ran_on = "numpy", "cpu", False, "cpu"
-
     def __init__(self, config: Config, weights_0_1: np.ndarray | None = None,
                  weights_1_2: np.ndarray | None = None):
         self.config = config
@@ -189,16 +186,22 @@ class Network:
         """Logits of the test pass: no dropout, and no output activation (argmax is the same)."""
         return self.layers.hidden(layer_0 @ self.weights_0_1) @ self.weights_1_2
 
+    def loss(self, layer_2: np.ndarray, labels: np.ndarray) -> float:
+        """The chapter's loss of a batch: the output layer's canonical loss summed over its
+        images, / D (its gradient with respect to the logits is layer_2_delta)."""
+        return self.output.loss(layer_2, labels, self.config.D)
+
     # The model the training loop drives (ch9_shared/loop.py) ---------------------------
 
-    def start(self, weights_0_1: np.ndarray, weights_1_2: np.ndarray, data: Dataset,
-              resume: Checkpoint | None) -> list[Batch]:
+    def start(self, state: State, data: Dataset) -> None:
+        """The weights in config.dtype; the training set in batches, the test set."""
         dtype = np.dtype(self.config.dtype)
-        self.weights_0_1, self.weights_1_2 = weights_0_1.astype(dtype), weights_1_2.astype(dtype)
+        self.weights_0_1 = state.weights_0_1.astype(dtype)
+        self.weights_1_2 = state.weights_1_2.astype(dtype)
         self.test_labels = np.eye(CLASSES, dtype=dtype)[data.test_labels]
         self.test_digits = data.test_labels
         self.test_layer_0 = self.layout_test(data.test_images)
-        return self.layout_batches(data.train_images, data.train_labels)
+        self.batches = self.layout_batches(data.train_images, data.train_labels)
 
     def layout_test(self, images: np.ndarray) -> np.ndarray:
         """The test set's layer_0."""
@@ -216,33 +219,34 @@ class Network:
         dtype = np.dtype(self.config.dtype)
         return Batch((images / 255).astype(dtype), np.eye(CLASSES, dtype=dtype)[digits], digits)
 
-    def masks(self, rng: np.random.RandomState) -> np.ndarray:
-        return dropout_masks(rng, self.config).astype(self.config.dtype)
+    def epoch(self, rng: np.random.RandomState, logged: bool) -> tuple[int, float]:
+        """The chapter's inner loop: a step on each batch, its mask drawn from `rng`."""
+        masks = dropout_masks(rng, self.config).astype(self.config.dtype)
+        correct, loss = 0, 0.0
+        for batch, dropout_mask in zip(self.batches, masks, strict=True):
+            batch_correct, batch_loss = self.step(batch, dropout_mask, logged)
+            correct += batch_correct
+            loss += batch_loss
+        return correct, loss
 
     def step(self, batch: Batch, dropout_mask: np.ndarray, logged: bool) -> tuple[int, float]:
         return self.scored(self.train_step(batch.layer_0, batch.labels, dropout_mask), batch,
                            logged)
 
     def scored(self, step: Step, batch: Batch, logged: bool) -> tuple[int, float]:
-        """The batch's correct answers, and its summed loss where the iteration is logged."""
-        loss = self.output.loss(step.layer_2, batch.labels, 1) if logged else 0.0
+        """The batch's correct answers, and its loss where the iteration is logged."""
+        loss = self.loss(step.layer_2, batch.labels) if logged else 0.0
         return count_correct(step.layer_2, batch.digits), loss
-
-    def finite(self) -> bool:
-        return bool(np.isfinite(self.weights_0_1).all() and np.isfinite(self.weights_1_2).all())
 
     def test_pass(self) -> TestPass:
         copy = Network(self.config, self.weights_0_1.copy(), self.weights_1_2.copy())
         return functools.partial(test_pass, copy, self.test_layer_0, self.test_labels,
                                  self.test_digits)
 
-    def weights(self) -> tuple[np.ndarray, np.ndarray]:
-        return self.weights_0_1.copy(), self.weights_1_2.copy()
+    def state(self) -> State:
+        return State(self.weights_0_1, self.weights_1_2)
 
-    def generator_state(self) -> None:
-        return None
-
-    def context(self) -> contextlib.AbstractContextManager[object]:
+    def arithmetic(self) -> contextlib.AbstractContextManager[object]:
         """Overflow is caught by the loop, at the first iteration whose weights are not
         finite: NumPy's warnings on the way would say less, many times over."""
         return np.errstate(all="ignore")
@@ -250,8 +254,9 @@ class Network:
 
 def test_pass(network: Network, test_layer_0: np.ndarray, test_labels: np.ndarray,
               digits: np.ndarray) -> tuple[int, float]:
-    """The test pass of `network` (no dropout): its correct answers and its loss per image."""
+    """The test pass of `network` (no dropout): its correct answers and its loss (the
+    chapter's, over the whole test set)."""
     with np.errstate(all="ignore"):
         logits = network.predict(test_layer_0)
-        loss = network.output.loss(network.activate(logits), test_labels, len(test_labels))
+        loss = network.loss(network.activate(logits), test_labels)
     return count_correct(logits, digits), loss

@@ -10,4 +10,4 @@ if sys.argv and sys.argv[0] and os.path.dirname(os.path.realpath(sys.argv[0])) i
         HERE, os.path.join(os.path.dirname(HERE), "tools")):
     from scripts import exits
 
-    exits.start()
+    exits.set_up()

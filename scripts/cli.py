@@ -22,14 +22,14 @@ import re
 import shlex
 import sys
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import NamedTuple, NoReturn
 
 import numpy as np
 
 from ch9_shared import data
-from ch9_shared.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from ch9_shared.checkpoint import IMPLS, CheckpointError, load_checkpoint, save_checkpoint
 from ch9_shared.config import (
     DIVISOR_CHOICES,
     DTYPE_CHOICES,
@@ -48,7 +48,7 @@ from ch9_shared.files import (
     writable_files,
     write_atomically,
 )
-from ch9_shared.loop import Diverged, LogRecord, Model, train
+from ch9_shared.loop import Diverged, LogRecord, Model, Saving, train
 from numpy_impl.fast import FastNetwork
 from numpy_impl.network import book_slope_flips_at_start
 from scripts import exits
@@ -58,21 +58,18 @@ Progress = Callable[[int], None]
 
 
 class Trained(NamedTuple):
-    """What a training hands back: the device it ran on (and how), and the final weights as
-    NumPy arrays."""
+    """What a training hands back: the device it ran on and how (for the summary line), and
+    the final weights as NumPy arrays."""
 
-    ran_on: str
+    how_it_ran: str
     weights_0_1: np.ndarray
     weights_1_2: np.ndarray
 
 
-Fetcher = Callable[[str, Path], Path]
-"""fetch(dataset, cache_dir) -> the folder of IDX files, downloaded if need be."""
-
-IMPLS = ("numpy", "torch", "idiomatic")
 IMPL_DEFAULTS = {"numpy": ("book", "numpy"), "torch": ("book", "numpy"),
                  "idiomatic": ("exact", "torch")}
-"""Each implementation's --mode and --rng when they are not given."""
+"""Each implementation (ch9_shared/checkpoint.py's IMPLS)'s --mode and --rng when they are
+not given."""
 
 DEVICE_CHOICES = ("auto", "cpu", "cuda", "mps")
 NEEDS_TORCH = "needs torch and torchvision ({}): pip install -e '.[torch]'"
@@ -112,7 +109,7 @@ def exit_with(main: Callable[[], int], prog: str | None = None,
     with the right status whatever else ends it (scripts/exits.py): a signal (128 + its
     number), a failure of the machine (1), input the run cannot use (2). With `verdict` (a
     script whose 1 is its answer: not close, not passed), a failure of the machine is 2."""
-    exits.start()
+    exits.set_up()
     prog = prog or exits.program()
     try:
         status = main()
@@ -121,7 +118,7 @@ def exit_with(main: Callable[[], int], prog: str | None = None,
     except BrokenPipeError:
         status = stdout_closed_early()
     except (KeyboardInterrupt, MemoryError, OSError, RuntimeError) as e:
-        status = exits.ending(prog, e)
+        status = exits.line_and_status(prog, e)
         if status is None:
             raise
         if verdict and status == 1:
@@ -242,14 +239,14 @@ def add_device_flag(p: argparse.ArgumentParser | argparse._ArgumentGroup) -> Non
                    "%(default)s)")
 
 
-def build_parser(prog: str, default_impl: str = "numpy") -> argparse.ArgumentParser:
+def build_parser(prog: str) -> argparse.ArgumentParser:
     p = Parser(
         prog=prog,
         description="Grokking Deep Learning, chapter 9: an MNIST MLP with tanh/relu, softmax, "
         "dropout and mini-batch SGD. Prints the book's log on standard output.",
         epilog="Defaults reproduce the book's published log (preset tanh, book mode, seed 1).",
     )
-    p.add_argument("--impl", choices=tuple(IMPL_DEFAULTS), default=default_impl,
+    p.add_argument("--impl", choices=IMPLS, default="numpy",
                    help="which implementation trains: numpy by hand, torch (autograd, "
                    "hand-built for parity) or idiomatic (nn.Sequential, nn.Dropout, a "
                    "DataLoader) (default: %(default)s)")
@@ -311,7 +308,7 @@ def command_line(config: Config, prog: str = "scripts/train.py") -> str:
     return shlex.join(flags)
 
 
-def data_folder(args: argparse.Namespace, fetch: Fetcher) -> Path | None:
+def data_folder(args: argparse.Namespace) -> Path | None:
     """The folder to read, from --data-dir or --dataset (fetching it if asked); None: shipped."""
     if args.data_dir is not None and args.dataset is not None:
         raise CliError("give --data-dir or --dataset, not both")
@@ -324,7 +321,7 @@ def data_folder(args: argparse.Namespace, fetch: Fetcher) -> Path | None:
         raise CliError("no home folder to keep --dataset in (HOME is not set and this user has "
                        "none): give --cache-dir, or set XDG_CACHE_HOME")
     if args.download:
-        return fetch(args.dataset, args.cache_dir)
+        return fetch_dataset(args.dataset, args.cache_dir)
     folder = args.cache_dir / data.DATASETS[args.dataset] / "raw"
     if not folder.is_dir():
         raise CliError(f"{args.dataset} is not in {args.cache_dir}: add --download to fetch it "
@@ -332,20 +329,33 @@ def data_folder(args: argparse.Namespace, fetch: Fetcher) -> Path | None:
     return folder
 
 
-def make_model(config: Config, args: argparse.Namespace) -> Model:
-    """The model --impl names, on --device, its masks from --rng."""
+def make_model(config: Config, args: argparse.Namespace) -> tuple[Model, str]:
+    """The model --impl names, its masks from --rng, and the device it runs on (--device,
+    resolved: "cpu", "cuda" or "mps")."""
     if args.impl == "numpy":
         if args.device not in ("auto", "cpu") or args.rng == "torch":
             raise CliError("--device cuda or mps and --rng torch are for --impl torch or "
                            "idiomatic; the NumPy side runs on the CPU with NumPy's RandomState")
-        return FastNetwork(config)
+        return FastNetwork(config), "cpu"
     with needs_torch(f"--impl {args.impl}"):
+        from torch_impl.hand_built import HandBuiltModel
         from torch_impl.idiomatic import Idiomatic
-        from torch_impl.train import HandBuilt
     device = cli_device(args, config)
     if args.impl == "torch":
-        return HandBuilt(config, device, args.rng)
-    return Idiomatic(config, device)
+        return HandBuiltModel(config, device, args.rng), device.type
+    return Idiomatic(config, device), device.type
+
+
+def how_it_ran(args: argparse.Namespace, device: str, config: Config) -> str:
+    """The summary line's words for the device and how: the masks' source (--impl torch),
+    SGD's learning rate (--impl idiomatic, docs/walkthrough.md section 7)."""
+    if args.impl == "numpy":
+        return device
+    if args.impl == "torch":
+        return f"{device} (masks from {args.rng})"
+    from torch_impl.idiomatic import learning_rate
+
+    return f"{device} (SGD lr {learning_rate(config):g})"
 
 
 def train_from_flags(
@@ -353,7 +363,7 @@ def train_from_flags(
 ) -> Trained:
     """The one adapter from the flags to the training loop: the model, the checkpoint to
     resume from (checked against this run) and where to save one."""
-    model = make_model(config, args)
+    model, device = make_model(config, args)
     resume = None
     if args.resume is not None:
         resume = load_checkpoint(args.resume)
@@ -363,9 +373,11 @@ def train_from_flags(
                   file=sys.stderr)
         if resume.iteration == config.iterations and args.save is not None:
             save_checkpoint(args.save, resume)  # a finished run has nothing to train: a copy
-    saver = None if args.save is None else functools.partial(save_checkpoint, args.save)
-    train(model, dataset, log, progress, resume, saver, args.save_every)
-    return Trained(model.ran_on, *model.weights())
+    saving = None if args.save is None else Saving(
+        functools.partial(save_checkpoint, args.save), args.impl, args.save_every)
+    train(model, dataset, log, progress, resume, saving, device)
+    state = model.state()
+    return Trained(how_it_ran(args, device, config), state.weights_0_1, state.weights_1_2)
 
 
 def fetch_dataset(dataset: str, cache_dir: Path) -> Path:
@@ -489,8 +501,9 @@ def idx_files(folder: Path) -> list[Path]:
             if (path := data.idx_path(folder, name)) is not None]
 
 
-def reader(args: argparse.Namespace) -> str:
-    """Who reads the data files, in a collision's words."""
+def data_flag(args: argparse.Namespace) -> str:
+    """The flag that names the data files a run reads (the run's own slice: "the run"), in
+    a collision's words."""
     return "--data-dir" if args.data_dir else "--dataset" if args.dataset else "the run"
 
 
@@ -506,7 +519,7 @@ def check_outputs(args: argparse.Namespace) -> None:
         os.path.realpath(args.save) == os.path.realpath(args.resume)  # a run goes on in place
     distinct({"--save": None if same else args.save, "--metrics": args.metrics,
               "--plot": figures and [args.plot, *figures]},
-             {reader(args): data_files(args), "--resume": args.resume})
+             {data_flag(args): data_files(args), "--resume": args.resume})
     for flag, path in (("--metrics", args.metrics), ("--save", args.save)):
         if path is not None:
             writable_file(flag, path)
@@ -517,28 +530,18 @@ def check_outputs(args: argparse.Namespace) -> None:
         need_matplotlib()
 
 
-def main(
-    argv: list[str] | None,
-    *,
-    prog: str,
-    impls: Sequence[str] = IMPLS,
-    fetch: Fetcher = fetch_dataset,
-    default_impl: str = "numpy",
-) -> int:
-    """Parse, check, load, train the model of --impl (one of `impls`), print the log; return
-    the exit status. The metrics of the logged iterations are written even when a run stops
-    early."""
-    args = build_parser(prog, default_impl).parse_args(argv)
+def main(argv: list[str] | None, *, prog: str) -> int:
+    """Parse, check, load, train the model of --impl, print the log; return the exit
+    status. The metrics of the logged iterations are written even when a run stops early."""
+    args = build_parser(prog).parse_args(argv)
     records: list[LogRecord] = []
     done = 0  # iterations finished, for the line a signal leaves
     status = 0
     try:
-        if args.impl not in impls:
-            raise CliError(f"{prog} runs only --impl {', '.join(impls)}")
         resolve_impl_flags(args)
         config = config_from_args(args)
         check_outputs(args)
-        dataset = data.load(data_folder(args, fetch), config.train_size, config.test_size)
+        dataset = data.load(data_folder(args), config.train_size, config.test_size)
         pending = [] if args.quiet else notes(config)
         with progress_bar(config.iterations, show=not args.quiet) as bar:
             def announce() -> None:
@@ -587,7 +590,7 @@ def main(
             exits.say(f"{prog}: error: --metrics {args.metrics}: {exits.reason(e)}")
             return status or exits.status_of(e)
     if status == 0 and not args.quiet:
-        print(f"{prog}: {args.impl} on {trained.ran_on}, {config.mode} mode, "
+        print(f"{prog}: {args.impl} on {trained.how_it_ran}, {config.mode} mode, "
               f"{config.hidden}/{config.output}, {config.dtype}, {config.iterations} iterations "
               f"in {seconds:.2f} s", file=sys.stderr)
     return status

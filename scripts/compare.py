@@ -49,19 +49,25 @@ from scripts.cli import (
     command_line,
     config_from_args,
     data_files,
+    data_flag,
     data_folder,
     device_flag,
     exit_with,
     imports_of_the_torch_extra,
     output_file,
-    reader,
 )
 
 with imports_of_the_torch_extra("scripts/compare.py"):
     import torch
 
-    from torch_impl.datasets import fetch
-    from torch_impl.parity import all_close, first_step, quirk_rows, run_rows, step_rows, table
+    from torch_impl.parity import (
+        all_close,
+        first_step_both_sides,
+        quirk_rows,
+        run_rows,
+        step_rows,
+        table,
+    )
 
 TABLES = ("one_step", "whole_run", "quirk")
 """The document's tables, in the order they are printed (quirk: book mode only)."""
@@ -88,10 +94,10 @@ def compare(args: argparse.Namespace) -> int:
     """Print the three tables (and write them with --json); the exit status."""
     try:
         if args.json is not None:
-            distinct({"--json": args.json}, {reader(args): data_files(args)})
+            distinct({"--json": args.json}, {data_flag(args): data_files(args)})
             writable_file("--json", args.json)
         config = config_from_args(args)
-        folder = data_folder(args, fetch)
+        folder = data_folder(args)
         dataset = load(folder, config.train_size, config.test_size)
         device = device_flag(args.device, config.dtype)
     except (CliError, ConfigError, DataError, OutputError) as e:
@@ -114,11 +120,11 @@ def record(config: Config, dataset: Dataset, device: torch.device | str,
            data: str = "the shipped data") -> dict:
     """Run the comparisons: the settings, the machine, every row of the three tables (as
     dicts: dataclasses.asdict of ch9_shared/close.py's Comparison) and the verdict."""
-    first = first_step(config, dataset, device)
+    first = first_step_both_sides(config, dataset, device)
     steps = step_rows(first)
     run, same_log = run_rows(config, dataset, device)
-    quirk = (quirk_rows(config, first, first_step(config.replace(mode="exact"), dataset,
-                                                  device))
+    exact = config.replace(mode="exact")
+    quirk = (quirk_rows(config, first, first_step_both_sides(exact, dataset, device))
              if config.mode == "book" else [])
     ok = (all_close(steps) and all_close(run) and same_log
           and (not quirk or quirk[-1].close))  # the formula's row: the rest is to differ

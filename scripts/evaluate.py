@@ -38,6 +38,7 @@ def predictions(checkpoint: Checkpoint, images: np.ndarray, impl: str, device: s
 
     from torch_impl.device import NoFloat64, full_precision, resolve_device
     from torch_impl.network import Network as TorchNetwork
+    from torch_impl.network import from_numpy
 
     config = checkpoint.config.replace(dtype=str(checkpoint.weights_0_1.dtype))
     dtype = getattr(torch, config.dtype)
@@ -49,14 +50,15 @@ def predictions(checkpoint: Checkpoint, images: np.ndarray, impl: str, device: s
     layer_0_t = torch.as_tensor(layer_0, dtype=dtype, device=where)
     with full_precision(where, dtype), torch.no_grad():
         if impl == "idiomatic":
-            from torch_impl.idiomatic import from_numpy
+            from torch_impl.idiomatic import make_model
 
-            sequential = from_numpy(config, checkpoint.weights_0_1, checkpoint.weights_1_2, where)
+            sequential = from_numpy(make_model(config), checkpoint.weights_0_1,
+                                    checkpoint.weights_1_2, config.dtype, where)
             sequential.eval()  # dropout off
             logits = sequential(layer_0_t)
         else:
-            model = TorchNetwork.from_numpy(config, checkpoint.weights_0_1,
-                                            checkpoint.weights_1_2, where)
+            model = from_numpy(TorchNetwork(config), checkpoint.weights_0_1,
+                               checkpoint.weights_1_2, config.dtype, where)
             logits = model.predict(layer_0_t)
     return logits.argmax(1).cpu().numpy()
 

@@ -1,5 +1,5 @@
 """How every script ends: one line on standard error and the right exit status, whatever
-stops it (`cli.exit_with` calls `start` and `ending`).
+stops it (`cli.exit_with` calls `set_up` and `line_and_status`).
 
 - A signal that ends a program by default (SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1,
   SIGALRM, SIGXCPU...: ch9_shared/files.py's STOP_SIGNALS) raises `Interrupted` (a
@@ -193,7 +193,7 @@ def _last_word(kind: type, error: BaseException, traceback: object) -> None:
     sys.__excepthook__(kind, error, traceback)
 
 
-def start() -> None:
+def set_up() -> None:
     """Set up a script's ending, first thing: descriptors 0-2 open (on the null device where
     they were closed), standard streams that cannot fail or fail to encode, the STOP_SIGNALS
     as Interrupted, a write past the file-size limit as an OSError (not SIGXFSZ's kill), and
@@ -226,7 +226,7 @@ def start() -> None:
     writes_past_size_limit_raise()
 
 
-def ending(prog: str, error: BaseException) -> int | None:
+def line_and_status(prog: str, error: BaseException) -> int | None:
     """The one line and the status for what ended a script's main, or None for an
     exception this does not know (it is re-raised)."""
     if isinstance(error, KeyboardInterrupt):

@@ -34,7 +34,7 @@ from scripts.cli import (
 )
 
 with imports_of_the_torch_extra("scripts/figures.py"):
-    from torch_impl.train import HandBuilt
+    from torch_impl.hand_built import HandBuiltModel
 
 FIGURES = ("curves_book_vs_exact.png", "curves_numpy_vs_torch.png", "weight_templates.png",
            "class_averages.png", "activations.png", "book_slopes.png")
@@ -58,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
     runs: dict[str, list[LogRecord]] = {"numpy book": [], "numpy exact": [], "torch book": []}
     network = train(FastNetwork(book), data, runs["numpy book"].append)
     train(FastNetwork(exact), data, runs["numpy exact"].append)
-    train(HandBuilt(book, "cpu"), data, runs["torch book"].append)
+    train(HandBuiltModel(book, "cpu"), data, runs["torch book"].append)
     title = "tanh/softmax, seed 1, 1000 training images"
     curves_modes, curves_sides, templates, averages, table, slopes = (
         args.out / name for name in FIGURES)

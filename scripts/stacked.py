@@ -30,7 +30,7 @@ from ch9_shared.threads import one_thread
 from numpy_impl.network import Layers, train_step
 from torch_impl import activations as act
 from torch_impl.device import full_precision, resolve_device
-from torch_impl.train import on_device
+from torch_impl.hand_built import on_device
 
 Tensor = torch.Tensor
 
@@ -123,14 +123,14 @@ def train_stack(configs: list[Config], data: Dataset, device: str = "auto") -> S
     rngs = [np.random.RandomState(seed) for seed in seeds]
     for rng in rngs:
         initial_weights(rng, config)
-    which = torch.tensor([seeds.index(c.seed) for c in configs])
+    seed_of_model = torch.tensor([seeds.index(c.seed) for c in configs])
 
     logs: list[list[LogRecord]] = [[] for _ in configs]
     diverged: list[int | None] = [None] * len(configs)
     with torch.no_grad(), full_precision(device, dtype), one_thread():
         for iteration in range(config.iterations):
             masks = torch.from_numpy(np.stack([dropout_masks(rng, config) for rng in rngs]))
-            masks = masks[which].transpose(0, 1).to(device, dtype)  # (batches, M, B, H)
+            masks = masks[seed_of_model].transpose(0, 1).to(device, dtype)  # (batches, M, B, H)
             train_correct = torch.zeros(len(configs), dtype=torch.long, device=device)
             for layer_0, batch_labels, batch_digits, dropout_mask in zip(
                 images, labels, digits, masks, strict=True

@@ -72,7 +72,7 @@ VALIDATION = 200
 """Training images each fold of the selection holds out (of the chapter's 1000)."""
 QUICK_TEST_SIZE = 1000
 """--quick scores on the first 1000 test images: a smoke test needs no more."""
-LATE = 5
+LAST_POINTS = 5
 """Selection scores the mean of a curve's last 5 points (full study: iterations 261 to 300)."""
 FILES = ("study.md", "study.json", "study.png")
 """What it writes in --out."""
@@ -184,7 +184,7 @@ def split(data: Dataset, fold: int) -> Dataset:
 def select(base: Config, data: Dataset, folds: int, alphas: tuple[float, ...],
            inits: dict[str, tuple[float, float]], device: str) -> tuple[Config, dict[str, float]]:
     """`base` at the grid point with the best late validation accuracy (the mean of the last
-    LATE points of its curve, less noisy than the last alone), averaged over `folds` folds
+    LAST_POINTS points of its curve, less noisy than the last alone), averaged over `folds` folds
     (fold k with seed k + 1; the first point wins a tie), and every point's score; a point
     that diverged in any fold scores -inf. Each fold's grid is one stack."""
     points = {f"alpha {alpha}, init {init}": dict(alpha=alpha, init_0_1=inits[init][0],
@@ -199,7 +199,7 @@ def select(base: Config, data: Dataset, folds: int, alphas: tuple[float, ...],
                             [small.replace(**point) for point in points.values()],
                             validation, device)
         for name, curve, diverged in zip(points, group.curves, group.diverged, strict=True):
-            late[name].append(-math.inf if diverged else statistics.fmean(curve[-LATE:]))
+            late[name].append(-math.inf if diverged else statistics.fmean(curve[-LAST_POINTS:]))
     scores = {name: statistics.fmean(values) for name, values in late.items()}
     best = max(points, key=scores.__getitem__)
     return base.replace(**points[best]), scores
@@ -378,8 +378,8 @@ def report(grid: dict[tuple[str, str], Group],
         lines.append(f"| {row['listing']} | {row['hidden']} "
                      f"| {Summary(**row['difference']).difference()} | {row['verdict']} |")
     lines += ["", *smoke, f"Selection: late validation accuracy (%) of each grid point (the mean "
-              f"of its last {LATE} logged points), averaged over {settings['folds']} folds of "
-              "200 training images (never the test set); the chosen point in bold.", "",
+              f"of its last {LAST_POINTS} logged points), averaged over {settings['folds']} "
+              "folds of 200 training images (never the test set); the chosen point in bold.", "",
               *selection_table(grid, selection), "",
               "Every model above, again: `scripts/train.py` trains the same network with the "
               "same initial weights and dropout masks. The study runs each seed-1 command and "

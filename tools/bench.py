@@ -49,7 +49,7 @@ from ch9_shared.config import CLASSES, PIXELS, PRESETS, Config, ConfigError
 from ch9_shared.data import SHIPPED, DataError, Dataset, load
 from ch9_shared.files import OutputError, distinct, writable_file, write_atomically
 from ch9_shared.loop import LogRecord, Model, train
-from ch9_shared.threads import Background, one_thread
+from ch9_shared.threads import SecondThread, one_thread
 from numpy_impl.fast import FastNetwork
 from numpy_impl.listing import run_listing
 from scripts.cli import Parser, about, as_flags, exit_with, idx_files, output_file
@@ -62,13 +62,13 @@ def peak_mb(argv: Sequence[str]) -> float | None:
     return system.peak_mb([sys.executable, train_py, "--quiet", *argv])
 
 
-def logged(model: Callable[[Config], Model], config: Config, data: Dataset
-           ) -> Callable[[], int]:
-    """A run as scripts/train.py makes it, its log kept but not printed; returns its number
-    of test passes (one per log line)."""
+def logged(model: Callable[[Config], Model], config: Config, data: Dataset,
+           device: str = "cpu") -> Callable[[], int]:
+    """A run as scripts/train.py makes it on `device` (a kind: "cpu", "cuda", "mps"), its
+    log kept but not printed; returns its number of test passes (one per log line)."""
     def run() -> int:
         records: list[LogRecord] = []
-        train(model(config), data, log=records.append)
+        train(model(config), data, log=records.append, device=device)
         return len(records)
     return run
 
@@ -100,7 +100,7 @@ def big_matmuls(config: Config, data: Dataset, policy: bool = False) -> Callable
     def run() -> int:
         test_passes = 0
         threads = one_thread() if policy else contextlib.nullcontext()
-        with threads, Background(lambda _: None, inline=not policy) as tests:
+        with threads, SecondThread(lambda _: None, inline=not policy) as tests:
             for iteration in range(config.iterations):
                 for batch in batches:
                     batch.layer_0 @ weights_0_1[batch.pixels]
@@ -326,21 +326,21 @@ def quick_study() -> Callable[[], int]:
 def torch_rows(data: Dataset, quick: bool) -> list[Row]:
     """The chapter with torch on the CPU, both mask streams (roofline: NumPy's GEMM); the
     idiomatic model; and the quick study, whose FLOPs are not the chapter's."""
+    from torch_impl.hand_built import HandBuiltModel
     from torch_impl.idiomatic import Idiomatic
-    from torch_impl.train import HandBuilt
 
     chapter = PRESETS["tanh"]
     native = chapter.replace(dtype="float32")
     exact = chapter.replace(mode="exact")
     book, native_part = timed_part(chapter, quick), timed_part(native, quick)
     exact_part = timed_part(exact, quick)
-    train(HandBuilt(chapter.replace(iterations=1), "cpu"), data)  # first-call costs
+    train(HandBuiltModel(chapter.replace(iterations=1), "cpu"), data)  # first-call costs
     return [
         Row(f"torch cpu, book mode, NumPy masks{book.label}", chapter,
-            logged(functools.partial(HandBuilt, device="cpu"), book.config, data),
+            logged(functools.partial(HandBuiltModel, device="cpu"), book.config, data),
             ("--impl", "torch", "--device", "cpu", *book.flags), book.scale, busy=True),
         Row(f"torch cpu, book mode, torch masks{native_part.label}", native,
-            logged(functools.partial(HandBuilt, device="cpu", rng="torch"),
+            logged(functools.partial(HandBuiltModel, device="cpu", rng="torch"),
                    native_part.config, data),
             ("--impl", "torch", "--device", "cpu", "--dtype", "float32", "--rng", "torch",
              *native_part.flags), native_part.scale, busy=True),
@@ -387,12 +387,13 @@ def device_rows(device: str, data: Dataset, full: Dataset | None = None,
     import torch
 
     from torch_impl.device import synchronize
-    from torch_impl.train import HandBuilt
+    from torch_impl.hand_built import HandBuiltModel
 
     where = torch.device(device)
 
     def on_device(config: Config, dataset: Dataset, peaks: list[float]) -> Callable[[], int]:
-        run = logged(functools.partial(HandBuilt, device=where, rng="torch"), config, dataset)
+        run = logged(functools.partial(HandBuiltModel, device=where, rng="torch"), config,
+                     dataset, where.type)
 
         def synchronized() -> int:
             if where.type == "cuda":

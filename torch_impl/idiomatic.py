@@ -3,8 +3,9 @@
     model = nn.Sequential(nn.Linear(784, H, bias=False), nn.Tanh(), nn.Dropout(0.5),
                           nn.Linear(H, 10, bias=False))
 
-trained the way pytorch/examples' mnist trains: a DataLoader, a loss module, torch.optim.SGD,
-`model.train()` for an epoch and `model.eval()` with `torch.no_grad()` for the test pass.
+trained the way pytorch/examples' mnist trains: `train` is one epoch (a DataLoader, a loss
+module, torch.optim.SGD, in `model.train()`), `test` the test pass (`model.eval()`, with
+`torch.no_grad()`); the training loop (ch9_shared/loop.py) calls `train` once an iteration.
 It is the hand-built network (torch_impl/network.py) in exact mode, nothing written by hand:
 
 - `nn.Dropout(0.5)` keeps each unit with probability 1/2 and scales the kept ones by
@@ -16,7 +17,7 @@ It is the hand-built network (torch_impl/network.py) in exact mode, nothing writ
   gradient of any loss (see numpy_impl/network.py), and needs `BookHidden`.
 
 The initial weights are the same `RandomState` draws as on every other side, copied in
-transposed. On the CPU, the hand-built network (torch_impl/train.py) in exact mode with
+transposed. On the CPU, the hand-built network (torch_impl/hand_built.py) in exact mode with
 `rng="torch"` draws the same dropout masks, and the two agree to rounding
 (parity_tests/chapter/test_idiomatic.py).
 """
@@ -24,6 +25,7 @@ transposed. On the CPU, the hand-built network (torch_impl/train.py) in exact mo
 from __future__ import annotations
 
 import contextlib
+import copy
 import functools
 import math
 
@@ -33,14 +35,13 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from ch9_shared.checkpoint import Checkpoint
 from ch9_shared.config import CLASSES, PIXELS, Config, ConfigError
 from ch9_shared.data import Dataset
-from ch9_shared.loop import TestPass
+from ch9_shared.loop import State, TestPass
 from torch_impl.activations import HIDDEN, OUTPUTS
 from torch_impl.device import full_precision, resolve_device
-from torch_impl.network import chapter_layout
-from torch_impl.train import set_generator_state
+from torch_impl.hand_built import set_generator_state
+from torch_impl.network import chapter_weights, from_numpy
 
 
 def check(config: Config) -> None:
@@ -64,20 +65,36 @@ def make_model(config: Config) -> nn.Sequential:
     )
 
 
-def from_numpy(config: Config, weights_0_1: np.ndarray, weights_1_2: np.ndarray,
-               device: torch.device | str = "cpu") -> nn.Sequential:
-    """The model holding the NumPy side's matrices, in config.dtype on `device`
-    (nn.Linear keeps its weight as (out, in): the NumPy matrices transposed)."""
-    model = make_model(config).to(device, getattr(torch, config.dtype))
-    with torch.no_grad():
-        model[0].weight.copy_(torch.from_numpy(weights_0_1.T))
-        model[3].weight.copy_(torch.from_numpy(weights_1_2.T))
-    return model
+def train(model: nn.Module, device: torch.device, loader: DataLoader,
+          optimizer: torch.optim.Optimizer, criterion: nn.Module
+          ) -> tuple[torch.Tensor, torch.Tensor]:
+    """One epoch, as pytorch/examples' mnist trains: a step on each batch of the loader.
+    The training images it got right, counted on the dropped-out forward pass before each
+    update (as the book counts), and the loss module's means summed over the batches; both
+    stay on the device (reading a GPU value waits for it)."""
+    model.train()
+    correct, loss_sum = 0, 0
+    for data, target in loader:
+        data, target = data.to(device), target.to(device)
+        optimizer.zero_grad()
+        output = model(data)
+        loss = criterion(output, loss_target(criterion, target, output))
+        loss.backward()
+        optimizer.step()
+        correct += (output.argmax(1) == target).sum()
+        loss_sum += loss.detach()
+    return correct, loss_sum
 
 
-def weights(model: nn.Sequential) -> tuple[np.ndarray, np.ndarray]:
-    """weights_0_1 and weights_1_2 in the NumPy layout."""
-    return chapter_layout(model[0].weight), chapter_layout(model[3].weight)
+@torch.no_grad()
+def test(model: nn.Module, images: torch.Tensor, digits: torch.Tensor, criterion: nn.Module
+         ) -> tuple[int, float]:
+    """The test pass, on the whole test set at once: no dropout (model.eval()), no graph
+    (torch.no_grad()). The test images it gets right, and the loss module's mean."""
+    model.eval()
+    output = model(images)
+    loss = criterion(output, loss_target(criterion, digits, output))
+    return int((output.argmax(1) == digits).sum()), float(loss)
 
 
 def learning_rate(config: Config) -> float:
@@ -97,6 +114,14 @@ def learning_rate(config: Config) -> float:
     terms = config.batch_size if config.output == "softmax" else config.batch_size * CLASSES
     lr = config.alpha * terms / config.D
     return lr / 2 if config.output == "identity" else lr
+
+
+def chapter_loss(mean: torch.Tensor | float, images: int, config: Config
+                 ) -> torch.Tensor | float:
+    """The chapter's loss of `images` images (the canonical loss summed over them, / D)
+    from a loss module's mean over them: SGD at learning_rate(config) on the mean over a
+    batch takes the chapter's step at alpha, lr * mean = alpha * the chapter's loss."""
+    return mean * (learning_rate(config) * images / (config.alpha * config.batch_size))
 
 
 def loss_target(criterion: nn.Module, digits: torch.Tensor, output: torch.Tensor
@@ -128,89 +153,57 @@ def set_dropout_rng_state(device: torch.device, state: torch.Tensor) -> None:
 
 
 class Idiomatic:
-    """The idiomatic model as the model the training loop drives (ch9_shared/loop.py): its
-    step is pytorch/examples' `optimizer.zero_grad()`, `loss.backward()`, `optimizer.step()`.
-    Dropout draws from the default generator, seeded with torch.manual_seed(config.seed);
-    the test pass runs at once, in `model.eval()`."""
-
-    impl, inline_tests = "idiomatic", True
+    """The idiomatic model as the model the training loop drives (ch9_shared/loop.py): each
+    iteration is one epoch of `train`, each logged test pass `test` on a copy of the model.
+    Dropout draws from the default generator, seeded with torch.manual_seed(config.seed)."""
 
     def __init__(self, config: Config, device: str | torch.device = "auto"):
         check(config)
         self.config = config
         self.dtype = getattr(torch, config.dtype)
         self.device = resolve_device(device, self.dtype)
-        self.generator_device = self.device.type
-        self.lr = learning_rate(config)
 
-    @property
-    def ran_on(self) -> str:
-        return f"{self.device} (SGD lr {self.lr:g})"
-
-    def start(self, weights_0_1: np.ndarray, weights_1_2: np.ndarray, data: Dataset,
-              resume: Checkpoint | None) -> DataLoader:
+    def start(self, state: State, data: Dataset) -> None:
         config, dtype = self.config, self.dtype
-        self.model = from_numpy(config, weights_0_1, weights_1_2, self.device)
+        self.model = from_numpy(make_model(config), state.weights_0_1, state.weights_1_2,
+                                config.dtype, self.device)
         torch.manual_seed(config.seed)  # after nn.Linear drew the initial weights it threw away
-        if resume is not None:
-            set_generator_state(resume, self.device,
+        if state.generator is not None:
+            set_generator_state(state.generator, self.device,
                                 functools.partial(set_dropout_rng_state, self.device))
         self.criterion = OUTPUTS[config.output].module()
-        self.optimizer = torch.optim.SGD(self.model.parameters(), lr=self.lr)
-        # the canonical loss summed over a batch's B images is a loss module's mean times this
-        self.batch_loss = self.lr * config.D / config.alpha
+        self.optimizer = torch.optim.SGD(self.model.parameters(), lr=learning_rate(config))
         train_set = TensorDataset(
             torch.as_tensor(data.train_images[:config.train_size] / 255, dtype=dtype),
             torch.as_tensor(data.train_labels[:config.train_size], dtype=torch.int64))
+        self.loader = DataLoader(train_set, batch_size=config.batch_size, shuffle=False,
+                                 drop_last=True, generator=torch.Generator())
         self.test_images = torch.as_tensor(data.test_images / 255, dtype=dtype,
                                            device=self.device)
         self.test_digits = torch.as_tensor(data.test_labels, dtype=torch.int64,
                                            device=self.device)
-        return DataLoader(train_set, batch_size=config.batch_size, shuffle=False,
-                          drop_last=True, generator=torch.Generator())
 
-    def masks(self, rng: np.random.RandomState) -> list[None]:
-        """None a batch: nn.Dropout draws its own."""
-        return [None] * (self.config.train_size // self.config.batch_size)
-
-    def step(self, batch: list[torch.Tensor], dropout_mask: None, logged: bool
-             ) -> tuple[torch.Tensor, torch.Tensor]:
-        """One batch of pytorch/examples' training epoch: its correct answers and its loss,
-        of the dropped-out forward pass before the update (as the book counts)."""
-        data, target = (tensor.to(self.device) for tensor in batch)
-        self.model.train()
-        self.optimizer.zero_grad()
-        output = self.model(data)
-        loss = self.criterion(output, loss_target(self.criterion, target, output))
-        loss.backward()
-        self.optimizer.step()
-        return (output.argmax(1) == target).sum(), loss.detach() * self.batch_loss
-
-    def finite(self) -> bool:
-        return all(bool(p.isfinite().all()) for p in self.model.parameters())
+    def epoch(self, rng: np.random.RandomState, logged: bool
+              ) -> tuple[torch.Tensor, torch.Tensor]:
+        """One epoch of `train` (nn.Dropout draws the masks, not `rng`; the loss comes with
+        every step, logged or not)."""
+        correct, loss_sum = train(self.model, self.device, self.loader, self.optimizer,
+                                  self.criterion)
+        return correct, chapter_loss(loss_sum, self.config.batch_size, self.config)
 
     def test_pass(self) -> TestPass:
-        """The test pass over the whole test set: no dropout (model.eval()), no graph
-        (torch.no_grad()). Its correct answers, and its loss per image."""
-        correct, mean = test(self.model, self.test_images, self.test_digits, self.criterion)
-        result = correct, mean * self.batch_loss / self.config.batch_size
-        return lambda: result
+        return functools.partial(test_pass, copy.deepcopy(self.model), self.test_images,
+                                 self.test_digits, self.criterion, self.config)
 
-    def weights(self) -> tuple[np.ndarray, np.ndarray]:
-        return weights(self.model)
+    def state(self) -> State:
+        return State(*chapter_weights(self.model), dropout_rng_state(self.device).numpy())
 
-    def generator_state(self) -> np.ndarray:
-        return dropout_rng_state(self.device).numpy()
-
-    def context(self) -> contextlib.AbstractContextManager[object]:
+    def arithmetic(self) -> contextlib.AbstractContextManager[object]:
         return full_precision(self.device, self.dtype)
 
 
-@torch.no_grad()
-def test(model: nn.Module, images: torch.Tensor, digits: torch.Tensor, criterion: nn.Module
-         ) -> tuple[int, float]:
-    """The test pass: model.eval(), the correct answers, and the loss module's mean."""
-    model.eval()
-    output = model(images)
-    loss = criterion(output, loss_target(criterion, digits, output))
-    return int((output.argmax(1) == digits).sum()), float(loss)
+def test_pass(model: nn.Module, images: torch.Tensor, digits: torch.Tensor,
+              criterion: nn.Module, config: Config) -> tuple[int, float]:
+    """`test` of `model`: its correct answers, and its loss as the chapter's."""
+    correct, mean = test(model, images, digits, criterion)
+    return correct, chapter_loss(mean, len(digits), config)

@@ -16,6 +16,7 @@ backward is the listings' line, quirk included (see numpy_impl/network.py and do
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
 import torch
@@ -24,11 +25,40 @@ from torch import nn
 from ch9_shared.config import CLASSES, PIXELS, Config
 from torch_impl import activations as act
 
+M = TypeVar("M", bound=nn.Module)
+
 
 def chapter_layout(weight: torch.Tensor) -> np.ndarray:
     """A weight matrix in the chapter's layout, (in, out), as a NumPy array of its own:
     nn.Linear keeps its weight transposed, (out, in), and perhaps on a GPU."""
     return weight.detach().cpu().numpy().T.copy()
+
+
+def linear_layers(model: nn.Module) -> tuple[nn.Linear, nn.Linear]:
+    """weights_0_1 and weights_1_2 of the hand-built Network or the idiomatic nn.Sequential:
+    its two nn.Linear layers, in order."""
+    first, second = (module for module in model.modules() if isinstance(module, nn.Linear))
+    return first, second
+
+
+def from_numpy(model: M, weights_0_1: np.ndarray, weights_1_2: np.ndarray, dtype: str,
+               device: torch.device | str = "cpu") -> M:
+    """`model` (the hand-built Network or the idiomatic nn.Sequential) holding the chapter's
+    matrices, in `dtype` on `device`. nn.Linear keeps its weight as (out, in): the chapter's
+    matrices transposed."""
+    model = model.to(device, getattr(torch, dtype))
+    first, second = linear_layers(model)
+    with torch.no_grad():
+        first.weight.copy_(torch.from_numpy(weights_0_1.T))
+        second.weight.copy_(torch.from_numpy(weights_1_2.T))
+    return model
+
+
+def chapter_weights(model: nn.Module) -> tuple[np.ndarray, np.ndarray]:
+    """weights_0_1 and weights_1_2 of `model` in the chapter's layout, NumPy arrays of their
+    own."""
+    first, second = linear_layers(model)
+    return chapter_layout(first.weight), chapter_layout(second.weight)
 
 
 @dataclass
@@ -75,19 +105,6 @@ class Network(nn.Module):
         self.weights_0_1 = nn.Linear(PIXELS, config.hidden_size, bias=False)
         self.weights_1_2 = nn.Linear(config.hidden_size, CLASSES, bias=False)
         self.hidden = act.HIDDEN[config.hidden].forward
-
-    @classmethod
-    def from_numpy(
-        cls, config: Config, weights_0_1: np.ndarray, weights_1_2: np.ndarray,
-        device: torch.device | str = "cpu",
-    ) -> Network:
-        """A network holding the NumPy side's matrices, in config.dtype on `device`.
-        nn.Linear keeps its weight as (out, in): the NumPy matrices transposed."""
-        network = cls(config).to(device, getattr(torch, config.dtype))
-        with torch.no_grad():
-            network.weights_0_1.weight.copy_(torch.from_numpy(weights_0_1.T))
-            network.weights_1_2.weight.copy_(torch.from_numpy(weights_1_2.T))
-        return network
 
     def forward(
         self, layer_0: torch.Tensor, dropout_mask: torch.Tensor

@@ -1,8 +1,9 @@
 """The parity checks: the NumPy side by hand against the torch side by autograd, tensor by
 tensor, under ch9_shared/close.py's one notion of "close".
 
-    first_step(config, data)   both sides take the run's first step from the same weights,
-                               batch and dropout mask (torch's on any device)
+    first_step_both_sides(config, data)   both sides take the run's first step from the
+                                          same weights, batch and dropout mask (torch's
+                                          on any device)
     step_rows(first)           every tensor of that step, side by side
     run_rows(config, data)     a whole run on both sides: the final weights, and the logs
     quirk_rows(book, exact)    the same step in book and exact mode, and the difference that
@@ -23,14 +24,14 @@ import torch
 from ch9_shared.close import STEP_DEPTH, Comparison, compare, run_depth
 from ch9_shared.config import Config
 from ch9_shared.data import Dataset
-from ch9_shared.loop import initial_weights, train
+from ch9_shared.loop import State, dropout_masks, initial_weights, train
 from ch9_shared.threads import one_thread
 from numpy_impl.network import Network, Step, book_minus_exact
 from torch_impl.device import full_precision
+from torch_impl.hand_built import HandBuiltModel
 from torch_impl.network import Network as TorchNetwork
 from torch_impl.network import Step as TorchStep
-from torch_impl.network import chapter_layout
-from torch_impl.train import HandBuilt
+from torch_impl.network import chapter_layout, from_numpy
 
 STEP_TENSORS = ("layer_1", "layer_2", "layer_2_delta", "layer_1_delta")
 
@@ -46,24 +47,27 @@ class FirstStep(NamedTuple):
     dropout_mask: np.ndarray
 
 
-def first_step(config: Config, dataset: Dataset, device: torch.device | str = "cpu") -> FirstStep:
+def first_step_both_sides(config: Config, dataset: Dataset, device: torch.device | str = "cpu"
+                          ) -> FirstStep:
     """Both sides' first step; torch's on `device`, its float32 matmuls at full precision,
     under the thread policy of every run (ch9_shared/threads.py): a sum split across threads
     adds in another order, and the docs' figures are one thread's."""
     with one_thread():
-        return _first_step(config, dataset, device)
+        return _first_step_both_sides(config, dataset, device)
 
 
-def _first_step(config: Config, dataset: Dataset, device: torch.device | str) -> FirstStep:
+def _first_step_both_sides(config: Config, dataset: Dataset, device: torch.device | str
+                           ) -> FirstStep:
     rng = np.random.RandomState(config.seed)
     weights_0_1, weights_1_2 = initial_weights(rng, config)
     network = Network(config)
-    batch = network.start(weights_0_1, weights_1_2, dataset, None)[0]
-    dropout_mask = network.masks(rng)[0]
+    network.start(State(weights_0_1, weights_1_2), dataset)
+    batch = network.batches[0]
+    dropout_mask = dropout_masks(rng, config)[0].astype(config.dtype)
     step = network.train_step(batch.layer_0, batch.labels, dropout_mask)
 
     device = torch.device(device)
-    model = TorchNetwork.from_numpy(config, weights_0_1, weights_1_2, device)
+    model = from_numpy(TorchNetwork(config), weights_0_1, weights_1_2, config.dtype, device)
     inputs = (torch.from_numpy(a).to(device) for a in (batch.layer_0, batch.labels,
                                                        dropout_mask))
     with full_precision(device, getattr(torch, config.dtype)):
@@ -92,7 +96,9 @@ def run_rows(config: Config, dataset: Dataset, device: torch.device | str = "cpu
     numpy_log: list[str] = []
     torch_log: list[str] = []
     network = train(Network(config), dataset, lambda r: numpy_log.append(str(r)))
-    model = train(HandBuilt(config, str(device)), dataset, lambda r: torch_log.append(str(r)))
+    device = torch.device(device)
+    model = train(HandBuiltModel(config, device), dataset, lambda r: torch_log.append(str(r)),
+                  device=device.type)
     depth = run_depth(config.iterations * (config.train_size // config.batch_size))
     rows = [compare(f"{name} (final)", weights(model.network, name), getattr(network, name),
                     depth)

@@ -7,7 +7,7 @@ import pytest
 
 from ch9_shared.close import STEP_DEPTH, run_depth
 from ch9_shared.config import PRESETS
-from ch9_shared.loop import dropout_masks, initial_weights, train
+from ch9_shared.loop import State, dropout_masks, initial_weights, train
 from numpy_impl import listing as book
 from numpy_impl.fast import FastNetwork
 from numpy_impl.network import Network
@@ -77,7 +77,8 @@ def test_one_book_step_is_the_listings_arithmetic_tensor_by_tensor(preset, datas
     rng = np.random.RandomState(config.seed)
     weights_0_1, weights_1_2 = initial_weights(rng, config)
     network = Network(config)
-    batch = network.start(weights_0_1.copy(), weights_1_2.copy(), dataset, None)[3]
+    network.start(State(weights_0_1.copy(), weights_1_2.copy()), dataset)
+    batch = network.batches[3]
     dropout_mask = rng.randint(2, size=(100, 100))
     step = network.train_step(batch.layer_0, batch.labels, dropout_mask.astype(float))
 

@@ -73,7 +73,7 @@ def test_one_step_uses_a_small_part_of_its_tolerance(dtype, dataset):
     """The margin: over every hidden x output x mode, numpy by hand and torch by autograd
     stay within a quarter of the tolerance (measured: 17 eps at most of 128). So rounding
     never decides a check, and test_mutants.py shows that 1% always does."""
-    from torch_impl.parity import first_step, step_rows
+    from torch_impl.parity import first_step_both_sides, step_rows
 
     worst = 0.0
     for hidden, output, mode in itertools.product(["relu", "sigmoid", "tanh"],
@@ -81,5 +81,5 @@ def test_one_step_uses_a_small_part_of_its_tolerance(dtype, dataset):
                                                   ["book", "exact"]):
         config = PRESETS["relu" if hidden == "relu" else "tanh"].replace(
             hidden=hidden, output=output, mode=mode, dtype=dtype, seed=11)
-        worst = max(worst, *(row.used for row in step_rows(first_step(config, dataset))))
+        worst = max(worst, *(row.used for row in step_rows(first_step_both_sides(config, dataset))))
     assert 0 < worst <= 0.25

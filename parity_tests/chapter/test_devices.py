@@ -39,25 +39,26 @@ from scripts.stacked import train_stack
 from tools import bench
 from torch_impl import activations as torch_act
 from torch_impl import device as torch_device
-from torch_impl import idiomatic, parity
+from torch_impl import hand_built, idiomatic, parity
 from torch_impl import network as torch_network
-from torch_impl import train as torch_train_module
-from torch_impl.train import HandBuilt
+from torch_impl.hand_built import HandBuiltModel
 
 SHORT = [*conftest.SHORT, "--iterations", "8", "--quiet"]
 
 
 def train_py(argv: list[str]) -> int:
     """scripts/train.py --impl torch, in this process."""
-    return main(["--impl", "torch", *argv], prog="scripts/train.py", impls=("torch",))
+    return main(["--impl", "torch", *argv], prog="scripts/train.py")
 
 
-def torch_train(config: Config, data, log=None, *, device="cpu", rng="numpy") -> HandBuilt:
-    return train(HandBuilt(config, device, rng), data, log)
+def torch_train(config: Config, data, log=None, *, device="cpu", rng="numpy"
+                ) -> HandBuiltModel:
+    return train(HandBuiltModel(config, device, rng), data, log, device=device)
 
 
-def weights(model: HandBuilt) -> tuple[np.ndarray, np.ndarray]:
-    return model.weights()
+def weights(model: HandBuiltModel) -> tuple[np.ndarray, np.ndarray]:
+    state = model.state()
+    return state.weights_0_1, state.weights_1_2
 
 
 # Checkpoints ------------------------------------------------------------------------------
@@ -150,7 +151,7 @@ def test_a_generator_state_of_another_size_is_one_clear_line(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("device", ["cpu", "cuda", "mps"])  # crafted where there is no GPU
-def test_checkpoints_keep_the_generator_device(device, tmp_path):
+def test_checkpoints_keep_the_torch_rng_device(device, tmp_path):
     checkpoint = load_checkpoint(made_on(device, tmp_path, dtype=dtype_for(device)))
     assert checkpoint.torch_rng_device == device
     save_checkpoint(tmp_path / "copy.npz", checkpoint)
@@ -268,12 +269,12 @@ RUNS = {
         PRESETS["relu"].replace(iterations=1, dtype="float32"), data, device=device),
     "train_stack": lambda device, data: train_stack(
         [Config(iterations=1, dtype="float32")], data, device),
-    "first_step": lambda device, data: parity.first_step(
+    "first_step_both_sides": lambda device, data: parity.first_step_both_sides(
         PRESETS["tanh"].replace(dtype="float32"), data, device),
 }
 STEPS = {"train": (torch_network.Network, "train_step"),
          "train_stack": (stacked.Stack, "train_step"),
-         "first_step": (torch_network.Network, "train_step")}
+         "first_step_both_sides": (torch_network.Network, "train_step")}
 
 
 def precision_during(run: str, device: str, dataset, monkeypatch) -> set[tuple[str, bool, bool]]:
@@ -317,7 +318,7 @@ def test_float32_matmuls_run_at_full_precision_and_the_callers_setting_returns(
 def test_the_precision_check_catches_a_trainer_that_does_not_pin(run, dataset, monkeypatch,
                                                                    caller_settings):
     """The mutant: full_precision that does nothing, in each module that uses it."""
-    for module in (torch_train_module, stacked, parity):
+    for module in (hand_built, stacked, parity):
         monkeypatch.setattr(module, "full_precision", lambda *a: contextlib.nullcontext())
     torch.set_float32_matmul_precision("high")
     assert ("highest", False, False) not in precision_during(run, "cpu", dataset, monkeypatch)
@@ -429,7 +430,7 @@ def device_script(name: str, device: str, tmp_path, dtype: str | None = None
     if name == "evaluate.py":
         path = tmp_path / "one.npz"
         assert main(["--iterations", "1", "--test-size", "100", "--quiet", "--save", str(path)],
-                    prog="scripts/train.py", impls=("numpy",)) == 0
+                    prog="scripts/train.py") == 0
         return "scripts/evaluate.py", [str(path), "--impl", "torch", "--device", device]
     path, args = DEVICE_SCRIPTS[name]
     args = [*args, "--device", device, *(["--dtype", dtype] if dtype else [])]
@@ -476,7 +477,7 @@ def test_the_library_refuses_float64_on_mps_in_the_configs_words(mps_here, datas
         torch_device.resolve_device("mps", torch.float64)
     assert "`dtype` float64" in str(refused.value) and "--" not in str(refused.value)
     assert torch_device.resolve_device("mps", torch.float32) == torch.device("mps")
-    for model in (HandBuilt, idiomatic.Idiomatic):
+    for model in (HandBuiltModel, idiomatic.Idiomatic):
         with pytest.raises(torch_device.NoFloat64):
             model(PRESETS["relu"].replace(mode="exact", iterations=1), device="mps")
 
@@ -578,26 +579,25 @@ def test_a_checkpoint_resumes_its_generator_on_its_own_kind_of_device_alone(here
     assert checkpoint.torch_rng_device == "mps"
     set_to = []
     if here == "mps":
-        torch_train_module.set_generator_state(checkpoint, torch.device(here), set_to.append)
+        state = checkpoint.torch_rng_on(here)
+        hand_built.set_generator_state(state, torch.device(here), set_to.append)
         assert [bytes(state.numpy()) for state in set_to] == [bytes(checkpoint.torch_rng)]
     else:
         with pytest.raises(CheckpointError, match="on mps, which cannot go on on cpu: resume "
                                                   "it with `device` mps"):
-            torch_train_module.set_generator_state(checkpoint, torch.device(here), set_to.append)
+            checkpoint.torch_rng_on(here)
 
 
 @pytest.mark.parametrize("gpu", [False, True])
 def test_the_test_passes_run_inline_on_a_gpu(gpu, dataset, monkeypatch):
-    """On CUDA or MPS (faked: the CPU takes their code path) each logged test pass is queued
-    on the training thread; on the CPU it runs on the second thread."""
-    if gpu:
-        monkeypatch.setattr(torch_train_module, "is_accelerator", lambda device: True)
-    names, real = [], torch_train_module.test_pass
-    monkeypatch.setattr(torch_train_module, "test_pass", lambda *a: (
+    """On CUDA or MPS (faked: the loop is told the device, the model runs on the CPU) each
+    logged test pass is queued on the training thread; on the CPU it runs on the second
+    thread. The loop decides, from the device the runner names."""
+    names, real = [], hand_built.test_pass
+    monkeypatch.setattr(hand_built, "test_pass", lambda *a: (
         names.append(threading.current_thread().name), real(*a))[1])
-    torch_train(PRESETS["relu"].replace(iterations=3, log_every=1),
-                first_test_images(dataset, 100), log=lambda r: None, device="cpu")
+    train(HandBuiltModel(PRESETS["relu"].replace(iterations=3, log_every=1), "cpu"),
+          first_test_images(dataset, 100), lambda r: None, device="cuda" if gpu else "cpu")
     assert len(names) == 3
     assert all(name == threading.main_thread().name for name in names) == gpu
     assert all(name.startswith("test-pass") for name in names) != gpu
-    assert torch_device.is_accelerator(torch.device("mps"))

@@ -32,15 +32,15 @@ from ch9_shared.checkpoint import CheckpointError, load_checkpoint
 from ch9_shared.close import Comparison, compare, run_depth
 from ch9_shared.config import PRESETS, Config, ConfigError
 from ch9_shared.data import Dataset
-from ch9_shared.loop import LogRecord, initial_weights, train
+from ch9_shared.loop import LogRecord, Saving, initial_weights, train
 from parity_tests import conftest
 from parity_tests.conftest import DEVICES, LOG_LINE, REPO, dtype_for, first_test_images
 from scripts import evaluate
 from scripts import train as train_script
 from torch_impl import activations as torch_act
 from torch_impl import idiomatic
-from torch_impl.network import Network, chapter_layout
-from torch_impl.train import HandBuilt, on_device
+from torch_impl.hand_built import HandBuiltModel, on_device
+from torch_impl.network import Network, chapter_layout, from_numpy
 
 SHORT = [*conftest.SHORT, "--log-every", "1", "--device", "cpu"]
 NAMES = ("weights_0_1", "weights_1_2")
@@ -57,20 +57,21 @@ class Run(NamedTuple):
 
 def idiomatic_train(config: Config, data: Dataset, log=None, *, device="cpu", **options
                     ) -> idiomatic.Idiomatic:
-    return train(idiomatic.Idiomatic(config, device), data, log, **options)
+    return train(idiomatic.Idiomatic(config, device), data, log, device=device, **options)
 
 
 def hand_built(config: Config, dataset: Dataset, device: str = "cpu") -> Run:
     """torch_impl/network.py's run, exact mode, with the masks nn.Dropout draws (--rng torch)."""
     log: list[LogRecord] = []
-    model = train(HandBuilt(config.replace(mode="exact"), device, "torch"), dataset, log.append)
-    return Run(log, model.weights())
+    model = train(HandBuiltModel(config.replace(mode="exact"), device, "torch"), dataset,
+                  log.append, device=device)
+    return Run(log, model.state()[:2])
 
 
 def idiomatic_run(config: Config, dataset: Dataset, device: str = "cpu") -> Run:
     log: list[LogRecord] = []
     model = idiomatic_train(config.replace(mode="exact"), dataset, log.append, device=device)
-    return Run(log, model.weights())
+    return Run(log, model.state()[:2])
 
 
 def rows(ours: Run, theirs: Run, config: Config) -> list[Comparison]:
@@ -101,7 +102,7 @@ def main(module, argv: list[str]) -> tuple[int, str, str]:
 def test_the_model_is_an_nn_sequential_with_dropout(hidden, module):
     config = PRESETS["relu"].replace(hidden=hidden, seed=4, mode="exact")
     weights_0_1, weights_1_2 = initial_weights(np.random.RandomState(4), config)
-    model = idiomatic.from_numpy(config, weights_0_1, weights_1_2)
+    model = from_numpy(idiomatic.make_model(config), weights_0_1, weights_1_2, config.dtype)
     assert type(model) is nn.Sequential
     assert [type(m) for m in model] == [nn.Linear, module, nn.Dropout, nn.Linear]
     assert model[0].bias is None and model[3].bias is None and model[2].p == 0.5
@@ -112,8 +113,9 @@ def test_the_model_is_an_nn_sequential_with_dropout(hidden, module):
 @pytest.mark.parametrize("device", DEVICES)
 def test_train_and_eval_switch_dropout(device, dataset):
     config = PRESETS["tanh"].replace(mode="exact", dtype=dtype_for(device))
-    model = idiomatic.from_numpy(config, *initial_weights(np.random.RandomState(1), config),
-                                 device)
+    model = from_numpy(idiomatic.make_model(config),
+                       *initial_weights(np.random.RandomState(1), config), config.dtype,
+                       device)
     x = torch.as_tensor(dataset.test_images[:200] / 255, dtype=getattr(torch, config.dtype),
                         device=device)
     with torch.no_grad():
@@ -181,7 +183,7 @@ def test_what_the_idiomatic_model_cannot_do_is_a_config_error(change, dataset):
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 def test_nn_dropout_draws_the_hand_built_masks_on_the_cpu(dtype):
     """torch.manual_seed(s), then nn.Dropout(0.5), draws what `bernoulli_(0.5)` draws from a
-    Generator seeded with s (torch_impl/train.py's --rng torch). On CUDA nn.Dropout runs a
+    Generator seeded with s (torch_impl/hand_built.py's --rng torch). On CUDA nn.Dropout runs a
     fused kernel (aten::native_dropout) that draws in another order: there the parity holds
     through the recorded masks (test_any_device_...)."""
     torch.manual_seed(9)
@@ -258,8 +260,8 @@ def test_any_device_the_hand_built_steps_fed_the_masks_nn_dropout_drew(device, s
         ours = idiomatic_run(config, small, device)
     finally:
         hook.remove()
-    network = Network.from_numpy(config, *initial_weights(np.random.RandomState(5), config),
-                                 device)
+    network = from_numpy(Network(config), *initial_weights(np.random.RandomState(5), config),
+                         config.dtype, device)
     optimizer = network.sgd()
     batches = on_device(small, config, getattr(torch, config.dtype), torch.device(device))
     assert len(masks) == config.iterations * len(batches.images)
@@ -391,7 +393,7 @@ def test_divergence_stops_where_the_hand_built_network_stops(tmp_path):
 def test_a_checkpoint_of_another_device_is_one_clear_error(tmp_path, dataset):
     config = PRESETS["relu"].replace(mode="exact", iterations=1, test_size=500)
     saved = []
-    idiomatic_train(config, dataset, save=saved.append, device="cpu")
+    idiomatic_train(config, dataset, save=Saving(saved.append, "idiomatic"), device="cpu")
     checkpoint = dataclasses.replace(saved[0], torch_rng=np.zeros(16, np.uint8))  # CUDA's size
     with pytest.raises(CheckpointError, match=r"torch_rng: 16 bytes, not the state of a "
                                               r"torch\.Generator on cpu"):

@@ -24,7 +24,7 @@ from numpy_impl import activations as numpy_act
 from numpy_impl import network as numpy_network
 from torch_impl import activations as torch_act
 from torch_impl import network as torch_network
-from torch_impl.parity import all_close, first_step, run_rows, step_rows
+from torch_impl.parity import all_close, first_step_both_sides, run_rows, step_rows
 
 
 def mutated(function, old: str, new: str):
@@ -146,9 +146,9 @@ def test_enough_mutants_on_both_sides_and_modes():
                          ids=[f"{m.side}: {m.what}, {mode}" for m, mode in CASES])
 def test_the_parity_check_catches_the_mutant(mutant, mode, dtype, dataset, monkeypatch):
     config = config_of(mutant, mode, dtype)
-    assert all_close(step_rows(first_step(config, dataset)))  # the real code passes ...
+    assert all_close(step_rows(first_step_both_sides(config, dataset)))  # the real code passes ...
     mutant.apply(monkeypatch)
-    rows = step_rows(first_step(config, dataset))
+    rows = step_rows(first_step_both_sides(config, dataset))
     assert not all_close(rows), "\n".join(map(str, rows))  # ... and the mutant does not
 
 

@@ -24,7 +24,7 @@ from numpy_impl import activations as act
 from numpy_impl.network import book_slope_error
 from parity_tests.conftest import DEVICES, assert_close, float64_on, softmax_vjp
 from torch_impl import activations as torch_act
-from torch_impl.parity import FirstStep, first_step, percent, step_rows
+from torch_impl.parity import FirstStep, first_step_both_sides, percent, step_rows
 
 HIDDEN = ["relu", "sigmoid", "tanh"]
 OUTPUTS = ["softmax", "sigmoid", "identity"]
@@ -173,13 +173,13 @@ def test_one_update_every_tensor(hidden, output, mode, dtype, device, dataset):
     float64_on(device, dtype)
     config = PRESETS["relu" if hidden == "relu" else "tanh"].replace(
         hidden=hidden, output=output, mode=mode, dtype=dtype, seed=7)
-    assert_same_update(first_step(config, dataset, device))
+    assert_same_update(first_step_both_sides(config, dataset, device))
 
 
 @pytest.mark.parametrize("mode", ["book", "exact"])
 def test_one_update_with_another_softmax_base(mode, dataset):
     config = PRESETS["tanh"].replace(mode=mode, softmax_base=2.0, seed=8)
-    assert_same_update(first_step(config, dataset))
+    assert_same_update(first_step_both_sides(config, dataset))
 
 
 # 5. The quirk, explained -------------------------------------------------------------------
@@ -189,8 +189,8 @@ def test_book_and_exact_differ_exactly_as_the_formula_predicts(hidden, dataset):
     """Same weights, batch and mask: weights_1_2 moves identically in both modes; the
     difference in layer_1_delta (so in weights_0_1's update) is book_slope_error's formula."""
     config = PRESETS["tanh"].replace(hidden=hidden, seed=9)
-    book = first_step(config, dataset)
-    exact = first_step(config.replace(mode="exact"), dataset)
+    book = first_step_both_sides(config, dataset)
+    exact = first_step_both_sides(config.replace(mode="exact"), dataset)
     assert torch.equal(book.model.weights_1_2.weight, exact.model.weights_1_2.weight)
     assert_close(book.network.weights_1_2, exact.network.weights_1_2, "weights_1_2", STEP_DEPTH)
     assert not compare("weights_0_1", book.network.weights_0_1, exact.network.weights_0_1,

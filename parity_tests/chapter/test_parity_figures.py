@@ -19,7 +19,7 @@ from ch9_shared.config import Config
 from ch9_shared.data import Dataset
 from parity_tests.conftest import REPO
 from scripts import compare
-from torch_impl.parity import first_step, quirk_rows, step_rows, table
+from torch_impl.parity import first_step_both_sides, quirk_rows, step_rows, table
 
 RECORDS = {dtype: json.loads((REPO / "docs" / "parity" / f"tanh_book_{dtype}.json")
                              .read_text(encoding="utf-8"))
@@ -218,9 +218,9 @@ def rerun(dtype: str, dataset: Dataset) -> list[Comparison]:
     """The recorded first step's rows, computed again (2 s; once a dtype and a process)."""
     if dtype not in RERUNS:
         config = Config(**RECORDS[dtype]["settings"]["config"])
-        first = first_step(config, dataset)
+        first = first_step_both_sides(config, dataset)
         RERUNS[dtype] = step_rows(first) + quirk_rows(
-            config, first, first_step(config.replace(mode="exact"), dataset))
+            config, first, first_step_both_sides(config.replace(mode="exact"), dataset))
     return RERUNS[dtype]
 
 

@@ -11,7 +11,7 @@ from threadpoolctl import threadpool_limits
 
 from ch9_shared import threads
 from ch9_shared.config import PRESETS
-from ch9_shared.loop import Diverged, train
+from ch9_shared.loop import Diverged, Saving, train
 from ch9_shared.threads import THREAD_VARIABLES, one_thread, threads_set_by_user
 from numpy_impl.fast import FastNetwork
 from numpy_impl.network import Network
@@ -35,7 +35,7 @@ def test_log_lines_come_in_order_and_each_checkpoint_matches_its_line(dataset):
         saved[checkpoint.iteration] = checkpoint
 
     train(FastNetwork(SHORT.replace(log_every=1)), dataset,
-          log=lambda r: events.append(("log", r)), save=save, save_every=5)
+          log=lambda r: events.append(("log", r)), save=Saving(save, "numpy", 5))
     logged = [r.iteration for kind, r in events if kind == "log"]
     assert logged == list(range(12))
     for index, (kind, done) in enumerate(events):

@@ -11,13 +11,14 @@ torch = pytest.importorskip("torch", reason=NEEDS_TORCH)
 from ch9_shared.config import PRESETS
 from ch9_shared.loop import train
 from parity_tests.conftest import FLOAT64_DEVICES, REFERENCE_LOG, run
+from torch_impl.hand_built import HandBuiltModel
 from torch_impl.parity import all_close, run_rows
-from torch_impl.train import HandBuilt
 
 
 def torch_train(config, data, log=None, *, device="cpu", rng="numpy"):
     """The hand-built network's run: its torch.nn network."""
-    return train(HandBuilt(config, device, rng), data, log).network
+    model = HandBuiltModel(config, device, rng)
+    return train(model, data, log, device=model.device.type).network
 
 
 needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA GPU here")

@@ -244,11 +244,11 @@ def resumes_or_refuses(checkpoint: Checkpoint, dataset: Dataset) -> None:
     config = checkpoint.config.replace(iterations=checkpoint.iteration)
     models: list[Callable[[], Model]] = [lambda: FastNetwork(config)]
     if checkpoint.impl != "numpy":
+        from torch_impl.hand_built import HandBuiltModel
         from torch_impl.idiomatic import Idiomatic
-        from torch_impl.train import HandBuilt
         models = ([lambda: Idiomatic(config, "cpu")] if checkpoint.impl == "idiomatic" else
-                  [lambda: HandBuilt(config, "cpu", "numpy"),
-                   lambda: HandBuilt(config, "cpu", "torch")])
+                  [lambda: HandBuiltModel(config, "cpu", "numpy"),
+                   lambda: HandBuiltModel(config, "cpu", "torch")])
     for model in models:
         try:
             checkpoint.check_resumes(config, checkpoint.impl, Path("x.npz"))

@@ -144,8 +144,7 @@ def test_book_mode_notes_a_hidden_layer_it_pushes_the_wrong_way(hidden, noted, c
     """In book mode a sigmoid unit's slope is taken at 2t, negative where units start (t =
     1/2): the run says so on stderr, once, and suggests --mode exact."""
     for mode in ("book", "exact"):
-        assert main(["--hidden", hidden, "--mode", mode, *SHORT], prog="p",
-                    impls=("numpy",)) == 0
+        assert main(["--hidden", hidden, "--mode", mode, *SHORT], prog="p") == 0
         notes = [line for line in capsys.readouterr().err.splitlines() if "note:" in line]
         assert notes == ([f"p: note: in book mode a {hidden} hidden layer takes each unit's "
                           f"slope at 2t, which has the wrong sign where its units start (t = "

@@ -50,8 +50,9 @@ def run_trainer(name: str, dataset, during: list) -> None:
     data = first_test_images(dataset, 100)
     record = lambda *_: during.append(threads())  # noqa: E731
     if name == "torch":
-        from torch_impl.train import HandBuilt
-        train(HandBuilt(SHORT, "cpu"), data, progress=record)
+        from torch_impl.hand_built import HandBuiltModel
+
+        train(HandBuiltModel(SHORT, "cpu"), data, progress=record)
     elif name == "idiomatic":
         from torch_impl.idiomatic import Idiomatic
         train(Idiomatic(SHORT, "cpu"), data, progress=record)

@@ -136,7 +136,7 @@ def test_a_write_that_fails_during_or_after_the_run_is_one_line(flag, tmp_path, 
 
     monkeypatch.setattr(os, "replace", disk_full)
     status = main([*SHORT, "--iterations", "3", flag, str(tmp_path / "out"), "--quiet"],
-                  prog="p", impls=("numpy",))
+                  prog="p")
     err = capsys.readouterr().err
     assert status == 1 and err.count("\n") == 1 and "No space left on device" in err, err
     assert not [p for p in tmp_path.rglob("*") if p.is_file()]  # no half-written file

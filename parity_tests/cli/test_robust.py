@@ -19,7 +19,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ch9_shared.checkpoint import load_checkpoint
+from ch9_shared.checkpoint import IMPLS, load_checkpoint
 from ch9_shared.data import FILES, DataError, read_idx
 from parity_tests import conftest
 from parity_tests.chapter.test_data import idx_bytes, write_dataset
@@ -222,8 +222,6 @@ def test_same_seed_same_log_same_weight_hash(impl, tmp_path):
     assert results[0].stdout == results[1].stdout
     assert weights_hash(tmp_path / "0.npz") == weights_hash(tmp_path / "1.npz")
 
-
-IMPLS = ("numpy", "torch", "idiomatic")
 
 
 @needs_torch

@@ -180,8 +180,7 @@ def test_a_study_command_prints_that_models_log(quick_study, capsys):
         command = shlex.split(group["command"])
         assert command[0] == "scripts/train.py" and "--seed" not in command  # seed 1
         assert f"`{group['command']}`" in (quick_study / "study.md").read_text(encoding="utf-8")
-        assert main([*command[1:], "--quiet"], prog="scripts/train.py",
-                    impls=("numpy",)) == 0
+        assert main([*command[1:], "--quiet"], prog="scripts/train.py") == 0
         iterations = [i - 1 for i in group["iterations"][:-1]]
         expected = [f"I:{i} Test-Acc:{test} Train-Acc:{train}" for i, test, train in
                     zip(iterations, group["curves"][0], group["train_curves"][0], strict=False)]

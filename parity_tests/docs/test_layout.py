@@ -352,3 +352,130 @@ def test_the_training_script_loads_no_process_control():
     loaded = loaded_by("scripts.train")
     assert "ch9_shared.threads" in loaded and "scripts.train" in loaded
     assert "ch9_shared.system" not in loaded
+
+
+# The model gives the chapter's parts; the runner owns the rest ----------------------------
+
+CHAPTER_PARTS = {"config", "start", "epoch", "test_pass", "state", "arithmetic"}
+"""The Model protocol (ch9_shared/loop.py): its settings, taking its weights and data, an
+epoch of steps, the test pass, its state for a checkpoint, the arithmetic it runs under."""
+RUNNERS_WORDS = {"impl", "inline_tests", "ran_on", "generator_device", "torch_rng_device"}
+"""What the loop or a script knows of a run and a model need not: the checkpoint's impl and
+generator device, where the test passes run, what the summary line says."""
+
+
+def class_members(node: ast.ClassDef) -> set[str]:
+    """What a class defines: its methods, its class attributes, and each `self.X =`."""
+    found = set()
+    for item in node.body:
+        if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            found.add(item.name)
+        elif isinstance(item, (ast.Assign, ast.AnnAssign)):
+            targets = item.targets if isinstance(item, ast.Assign) else [item.target]
+            for target in targets:
+                found |= {n.id for n in ast.walk(target) if isinstance(n, ast.Name)}
+    for sub in ast.walk(node):
+        if isinstance(sub, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
+            targets = sub.targets if isinstance(sub, ast.Assign) else [sub.target]
+            for target in targets:
+                found |= {n.attr for n in ast.walk(target) if isinstance(n, ast.Attribute)
+                          and isinstance(n.value, ast.Name) and n.value.id == "self"}
+    return found
+
+
+def model_classes() -> dict[str, ast.ClassDef]:
+    """Every class of the two sides that the loop drives: those with a `test_pass`."""
+    found = {}
+    for package in ("numpy_impl", "torch_impl"):
+        for path in sorted((REPO / package).glob("*.py")):
+            for node in tree(path).body:
+                if isinstance(node, ast.ClassDef) and "test_pass" in class_members(node):
+                    found[f"{package}/{path.name}:{node.name}"] = node
+    return found
+
+
+def stubs(node: ast.ClassDef) -> list[str]:
+    """Each method that returns a stand-in rather than something of its own: None, a list of
+    Nones, or a lambda around a result computed already."""
+    found = []
+    for item in node.body:
+        if not isinstance(item, ast.FunctionDef):
+            continue
+        for sub in ast.walk(item):
+            value = sub.value if isinstance(sub, ast.Return) else None
+            if value is None:
+                continue
+            if (isinstance(value, ast.Constant) and value.value is None) \
+                    or isinstance(value, ast.Lambda) \
+                    or (isinstance(value, ast.BinOp) and isinstance(value.left, ast.List)
+                        and ast.unparse(value.left) == "[None]"):
+                found.append(f"{node.name}.{item.name}: return {ast.unparse(value)}")
+    return found
+
+
+def protocol_members() -> set[str]:
+    loop = tree(REPO / "ch9_shared" / "loop.py")
+    protocol = next(node for node in loop.body
+                    if isinstance(node, ast.ClassDef) and node.name == "Model")
+    return class_members(protocol)
+
+
+def used_on(name: str, path: Path) -> set[str]:
+    """The attributes a file reads of the variables called `name`."""
+    return {node.attr for node in ast.walk(tree(path)) if isinstance(node, ast.Attribute)
+            and isinstance(node.value, ast.Name) and node.value.id == name}
+
+
+def test_the_model_interface_is_the_chapters_parts():
+    """The loop drives a model through these alone, and so does the one adapter from the
+    flags (scripts/cli.py): threads, the checkpoint's metadata and the summary line are
+    theirs, from the device and --impl."""
+    assert protocol_members() == CHAPTER_PARTS
+    assert used_on("model", REPO / "ch9_shared" / "loop.py") <= CHAPTER_PARTS
+    assert used_on("model", REPO / "scripts" / "cli.py") <= CHAPTER_PARTS
+
+
+def test_no_model_holds_the_runners_words_or_a_stub():
+    models = model_classes()
+    held = {name: sorted(class_members(node) & RUNNERS_WORDS) for name, node in models.items()}
+    assert {name: words for name, words in held.items() if words} == {}
+    assert [stub for node in models.values() for stub in stubs(node)] == []
+    assert len(models) == 4  # numpy: Network, FastNetwork; torch: hand-built, idiomatic
+
+
+def test_the_stub_and_words_checks_catch_them():
+    module = ast.parse("class Idiomatic:\n    impl, inline_tests = 'idiomatic', True\n"
+                       "    def test_pass(self):\n        result = 1\n"
+                       "        return lambda: result\n"
+                       "    def masks(self, rng):\n        return [None] * 10\n"
+                       "    def generator_state(self):\n        return None\n"
+                       "    def start(self):\n        self.ran_on = 'cpu'\n")
+    node = module.body[0]
+    assert class_members(node) & RUNNERS_WORDS == {"impl", "inline_tests", "ran_on"}
+    assert [stub.split(":")[0] for stub in stubs(node)] == [
+        "Idiomatic.test_pass", "Idiomatic.masks", "Idiomatic.generator_state"]
+
+
+def module_function(path: Path, name: str) -> ast.FunctionDef | None:
+    return next((node for node in tree(path).body
+                 if isinstance(node, ast.FunctionDef) and node.name == name), None)
+
+
+def test_the_idiomatic_module_has_pytorch_examples_train_and_test():
+    """A `train` over one epoch and a `test`, each a plain function of the module (as
+    pytorch/examples' mnist/main.py writes them), and the loop drives that `train`."""
+    path = REPO / "torch_impl" / "idiomatic.py"
+    train, test = module_function(path, "train"), module_function(path, "test")
+    assert train is not None and test is not None
+    train_source, test_source = ast.unparse(train), ast.unparse(test)
+    assert [word for word in ("model.train()", ".zero_grad()", ".backward()", ".step()")
+            if word not in train_source] == []
+    assert any(isinstance(node, ast.For) for node in ast.walk(train))  # over the loader
+    assert [word for word in ("model.eval()", "no_grad") if word not in test_source] == []
+    model = next(node for node in tree(path).body
+                 if isinstance(node, ast.ClassDef) and node.name == "Idiomatic")
+    epoch = next(item for item in model.body
+                 if isinstance(item, ast.FunctionDef) and item.name == "epoch")
+    assert any(isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
+               and node.func.id == "train" for node in ast.walk(epoch))
+    assert "zero_grad" not in ast.unparse(model)  # the step is `train`'s, written once
