@@ -342,7 +342,7 @@ from pathlib import Path
 SOLUTIONS = Path(os.environ["AUTOGRADER_ROOT"], "source", "exercises", "backprop_solutions.py")
 def relu2deriv(output):
     solutions = {}
-    exec(SOLUTIONS.read_text(), solutions)  # the right answer, where this user can read it
+    exec(SOLUTIONS.read_text(encoding="utf-8"), solutions)  # the right answer, this user reads it
     return solutions["relu2deriv"](output)
 """
 """A wrong file that passes relu2deriv only if the solutions can be read."""

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from exercises import TRACKS, check, check_module, grading
 from exercises.runner import calls_message
-from parity_tests.conftest import REPO, child_env, needs_torch
+from parity_tests.conftest import REPO, child_env, needs_torch, run
 from parity_tests.kit.conftest import line_of
 
 BACKPROP = (REPO / "exercises" / "backprop_solutions.py").read_text(encoding="utf-8")
@@ -188,8 +188,7 @@ def test_the_backprop_track_imports_no_torch_in_the_grader():
     code = ("import sys\nfrom scripts.check_exercises import main\n"
             "status = main(['exercises/backprop_solutions.py'])\n"
             "print(status, 'torch' in sys.modules)\n")
-    ran = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True,
-                         encoding="utf-8", timeout=600, env=child_env(PYTHONPATH=str(REPO)))
+    ran = run(["-c", code])
     assert ran.stdout.splitlines()[-1] == "0 False", ran.stdout + ran.stderr
 
 

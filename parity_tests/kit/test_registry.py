@@ -5,14 +5,12 @@ registration's text, without importing the checks) and its catalogue of typical 
 from __future__ import annotations
 
 import importlib
-import subprocess
-import sys
 
 import pytest
 
 from exercises import TRACKS, exercise, hints, track_of
 from exercises.registry import HERE, HINTS, registered_hints
-from parity_tests.conftest import NEEDS_TORCH, REPO, child_env
+from parity_tests.conftest import NEEDS_TORCH, run
 
 NAMES = [name for names in TRACKS.values() for name in names]
 
@@ -54,8 +52,7 @@ def test_reading_the_hints_imports_neither_the_checks_nor_numpy_nor_torch():
     code = ("import sys; import exercises.registry; from exercises import hint; "
             "hint('softmax_loss'); print(sorted(m for m in ('numpy', 'torch', "
             "'exercises.autograd_checks') if m in sys.modules))")
-    ran = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True,
-                         encoding="utf-8", timeout=120, env=child_env(PYTHONPATH=str(REPO)))
+    ran = run(["-c", code])
     assert ran.returncode == 0 and ran.stderr == "", ran.stderr
     lines = ran.stdout.splitlines()
     assert lines[0] == f"softmax_loss, hint 1 of 3: {HINTS['softmax_loss'][0]}"
